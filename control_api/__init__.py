@@ -1,0 +1,1 @@
+"""relaycast control plane: settings, store, REST API and the relaycast command."""

@@ -1,0 +1,60 @@
+"""The aiohttp application factory for the control API."""
+
+from __future__ import annotations
+
+import json
+from importlib import metadata
+
+from aiohttp import web
+
+from control_api.appkeys import ENDPOINTS, LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
+from control_api.cors import OriginCache
+from control_api.docs import mount_docs
+from control_api.middlewares import access_middleware, cors_middleware, error_middleware
+from control_api.openapi import build_openapi
+from control_api.ratelimit import RateLimiter
+from control_api.routes import api
+from control_api.settings import Settings
+from control_api.store import Store
+from control_api.urls import Endpoints
+
+OPENAPI = web.AppKey("openapi", str)
+
+
+def version() -> str:
+    try:
+        return metadata.version("relaycast")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0.0.0+source"
+
+
+async def healthz(_: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "version": version()})
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    app = request.app
+    if OPENAPI not in app:
+        doc = build_openapi(api.operations, version(), app[ENDPOINTS].http_base)
+        app[OPENAPI] = json.dumps(doc)
+    return web.Response(text=app[OPENAPI], content_type="application/json")
+
+
+def build_app(
+    settings: Settings, store: Store, endpoints: Endpoints, signing_key: bytes
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.api.max_body_bytes,
+        middlewares=[cors_middleware, access_middleware, error_middleware],
+    )
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[ENDPOINTS] = endpoints
+    app[SIGNING_KEY] = signing_key
+    app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
+    app[ORIGINS] = OriginCache.for_store(store)
+    api.mount(app)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/v1/openapi.json", openapi_json)
+    mount_docs(app)
+    return app

@@ -1,0 +1,142 @@
+"""Declared operations: one table drives routing, validation, access and OpenAPI.
+
+Each handler is registered with the models it takes and returns, so the document
+served at ``/v1/openapi.json`` cannot drift from what the server actually checks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from control_api.principal import PRINCIPAL, Principal
+from control_api.problems import Problem
+from control_api.schemas.common import ApiModel, QueryModel, RequestModel
+
+B = TypeVar("B", bound=RequestModel | None)
+Q = TypeVar("Q", bound=QueryModel | None)
+
+
+@dataclass(slots=True)
+class Call(Generic[B, Q]):
+    """What a handler gets: the request, who is calling, and the validated inputs."""
+
+    request: web.Request
+    body: B
+    query: Q
+
+    @property
+    def principal(self) -> Principal:
+        return self.request[PRINCIPAL]
+
+    @property
+    def env(self) -> str:
+        return self.principal.environment_id
+
+    def path(self, name: str) -> str:
+        return self.request.match_info[name]
+
+
+Handler = Callable[[Call[Any, Any]], Awaitable[ApiModel | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[RequestModel] | None = None
+    query: type[QueryModel] | None = None
+    response: type[ApiModel] | None = None
+    status: int = 200
+    restricted: bool = False
+    auth: bool = True
+    errors: tuple[int, ...] = ()
+    description: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+def _loc(err: Any) -> str:
+    return ".".join(str(p) for p in err["loc"] if p != "__root__") or "body"
+
+
+def validation_problem(exc: ValidationError, where: str) -> Problem:
+    errors = [{"field": _loc(e) or where, "message": e["msg"]} for e in exc.errors()]
+    first = errors[0]
+    return Problem(
+        422,
+        f"{where} field {first['field']!r}: {first['message']}",
+        slug="validation-error",
+        errors=errors,
+    )
+
+
+async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    if request.content_type != "application/json":
+        raise Problem(415, "send the body as application/json")
+    raw = await request.read()
+    try:
+        data = json.loads(raw) if raw else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, f"body is not valid JSON: {exc}", slug="malformed-json") from None
+    if not isinstance(data, dict):
+        raise Problem(422, "body must be a JSON object", slug="validation-error")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_problem(exc, "body") from None
+
+
+def _parse_query(request: web.Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query))
+    except ValidationError as exc:
+        raise validation_problem(exc, "query") from None
+
+
+def _render(op: Operation, result: ApiModel | None) -> web.Response:
+    if result is None:
+        return web.Response(status=204)
+    text = result.model_dump_json(by_alias=True, exclude_none=True)
+    return web.Response(status=op.status, text=text, content_type="application/json")
+
+
+@dataclass
+class Api:
+    operations: list[Operation] = field(default_factory=list)
+
+    def route(self, method: str, path: str, **spec: Any) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            self.operations.append(Operation(method=method, path=path, handler=fn, **spec))
+            return fn
+
+        return register
+
+    def find(self, request: web.Request) -> Operation | None:
+        route = request.match_info.route
+        return getattr(route.handler, "operation", None)
+
+    def mount(self, app: web.Application) -> None:
+        for op in self.operations:
+            app.router.add_route(op.method, op.path, _endpoint(op))
+
+
+def _endpoint(op: Operation) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        query = _parse_query(request, op.query) if op.query else None
+        body = await _parse_body(request, op.body) if op.body else None
+        return _render(op, await op.handler(Call(request, body, query)))
+
+    endpoint.operation = op  # type: ignore[attr-defined]
+    endpoint.__name__ = op.operation_id
+    return endpoint

@@ -1,0 +1,225 @@
+"""Live streams: create, list, read, change, delete, rotate the key, stop and start."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from control_api.appkeys import ENDPOINTS, SETTINGS, STORE
+from control_api.problems import conflict, not_found, validation
+from control_api.router import Call
+from control_api.routes import api
+from control_api.schemas.common import PageQuery
+from control_api.schemas.live_streams import (
+    Ingest,
+    Playback,
+    RotatedKey,
+    RotateQuery,
+    StreamCreate,
+    StreamHealth,
+    StreamList,
+    StreamOut,
+    StreamPatch,
+)
+from control_api.store.live_streams import StreamBusy
+from control_api.store.models import LiveStream
+from control_api.urls import Endpoints
+
+BUSY = "the stream has a publisher connected"
+
+
+def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
+    ingest = Ingest(rtmp_url=ep.rtmp_url, rtmps_url=ep.rtmps_url, srt_url=ep.srt_url)
+    if stream_key is not None:
+        ingest.stream_key = stream_key
+        ingest.rtmp_full_url = f"{ep.rtmp_url}/{stream_key}"
+        ingest.srt_full_url = ep.srt_full_url(stream_key)
+    return StreamOut(
+        stream_id=row.id,
+        edge_id=row.edge_id,
+        name=row.name,
+        state=row.state,
+        quality=row.quality,
+        low_latency=row.low_latency,
+        recording=row.recording,
+        reconnect_window_seconds=row.reconnect_window_seconds,
+        playback_policy=row.playback_policy,
+        plan=row.plan,
+        region=row.region,
+        enabled=row.enabled,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        error_reason=row.error_reason,
+        ingest=ingest,
+        playback=Playback(hls_url=ep.hls_url(row.edge_id), edge_id=row.edge_id),
+    )
+
+
+async def _stream(call: Call[Any, Any]) -> LiveStream:
+    stream_id = call.path("streamId")
+    row = await call.request.app[STORE].live_streams.get(call.env, stream_id)
+    if row is None:
+        raise not_found("live stream", stream_id)
+    return row
+
+
+@api.route(
+    "POST",
+    "/v1/live-streams",
+    summary="Create a live stream (the stream key is shown once)",
+    tag="live-streams",
+    body=StreamCreate,
+    response=StreamOut,
+    status=201,
+    restricted=True,
+)
+async def create_live_stream(call: Call[StreamCreate, None]) -> StreamOut:
+    settings = call.request.app[SETTINGS]
+    body = call.body
+    plan = body.plan or settings.default_plan
+    region = body.region or settings.default_region
+    if plan not in settings.plans:
+        raise validation("plan", f"unknown plan; one of {', '.join(sorted(settings.plans))}")
+    if region not in settings.regions:
+        raise validation("region", f"unknown region; one of {', '.join(settings.regions)}")
+    fields = body.model_dump(exclude={"plan", "region"}, exclude_none=True)
+    row, key = await call.request.app[STORE].live_streams.create(
+        call.env, {**fields, "plan": plan, "region": region}
+    )
+    return stream_out(row, call.request.app[ENDPOINTS], key)
+
+
+@api.route(
+    "GET",
+    "/v1/live-streams",
+    summary="List live streams, newest first",
+    tag="live-streams",
+    query=PageQuery,
+    response=StreamList,
+)
+async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
+    page = await call.request.app[STORE].live_streams.list(
+        call.env, call.query.limit, call.query.offset
+    )
+    ep = call.request.app[ENDPOINTS]
+    return StreamList(streams=[stream_out(r, ep) for r in page.items], total=page.total)
+
+
+@api.route(
+    "GET",
+    "/v1/live-streams/{streamId}",
+    summary="Get a live stream",
+    tag="live-streams",
+    response=StreamOut,
+    restricted=True,
+    errors=(404,),
+)
+async def get_live_stream(call: Call[None, None]) -> StreamOut:
+    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
+
+
+@api.route(
+    "PATCH",
+    "/v1/live-streams/{streamId}",
+    summary="Change a live stream (media settings apply from the next session)",
+    tag="live-streams",
+    body=StreamPatch,
+    response=StreamOut,
+    restricted=True,
+    errors=(404,),
+)
+async def update_live_stream(call: Call[StreamPatch, None]) -> StreamOut:
+    fields = call.body.model_dump(exclude_unset=True)
+    row = await call.request.app[STORE].live_streams.update(call.env, call.path("streamId"), fields)
+    if row is None:
+        raise not_found("live stream", call.path("streamId"))
+    return stream_out(row, call.request.app[ENDPOINTS])
+
+
+@api.route(
+    "DELETE",
+    "/v1/live-streams/{streamId}",
+    summary="Delete a live stream (not while a publisher is connected)",
+    tag="live-streams",
+    status=204,
+    errors=(404, 409),
+)
+async def delete_live_stream(call: Call[None, None]) -> None:
+    try:
+        deleted = await call.request.app[STORE].live_streams.delete(call.env, call.path("streamId"))
+    except StreamBusy:
+        raise conflict(f"{BUSY}; stop it first") from None
+    if not deleted:
+        raise not_found("live stream", call.path("streamId"))
+
+
+@api.route(
+    "POST",
+    "/v1/live-streams/{streamId}/rotate-key",
+    summary="Issue a new stream key; the old one stops working at once",
+    tag="live-streams",
+    query=RotateQuery,
+    response=RotatedKey,
+    errors=(404, 409),
+)
+async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
+    store, ep = call.request.app[STORE], call.request.app[ENDPOINTS]
+    try:
+        key = await store.live_streams.rotate_key(call.env, call.path("streamId"), call.query.force)
+    except StreamBusy:
+        raise conflict(f"{BUSY}; pass ?force=true to disconnect it") from None
+    if key is None:
+        raise not_found("live stream", call.path("streamId"))
+    rtmps = f"{ep.rtmps_url}/{key}" if ep.rtmps_url else None
+    return RotatedKey(
+        stream_key=key,
+        rtmp_full_url=f"{ep.rtmp_url}/{key}",
+        srt_full_url=ep.srt_full_url(key),
+        rtmps_full_url=rtmps,
+    )
+
+
+async def _set_enabled(call: Call[None, None], enabled: bool) -> StreamOut:
+    row = await call.request.app[STORE].live_streams.update(
+        call.env, call.path("streamId"), {"enabled": enabled}
+    )
+    if row is None:
+        raise not_found("live stream", call.path("streamId"))
+    return stream_out(row, call.request.app[ENDPOINTS])
+
+
+@api.route(
+    "POST",
+    "/v1/live-streams/{streamId}/stop",
+    summary="Disconnect any publisher and refuse ingest until started",
+    tag="live-streams",
+    response=StreamOut,
+    errors=(404,),
+)
+async def stop_live_stream(call: Call[None, None]) -> StreamOut:
+    return await _set_enabled(call, False)
+
+
+@api.route(
+    "POST",
+    "/v1/live-streams/{streamId}/start",
+    summary="Allow ingest again",
+    tag="live-streams",
+    response=StreamOut,
+    errors=(404,),
+)
+async def start_live_stream(call: Call[None, None]) -> StreamOut:
+    return await _set_enabled(call, True)
+
+
+@api.route(
+    "GET",
+    "/v1/live-streams/{streamId}/health",
+    summary="Current ingest of a stream",
+    tag="live-streams",
+    response=StreamHealth,
+    errors=(404,),
+)
+async def get_stream_health(call: Call[None, None]) -> StreamHealth:
+    row = await _stream(call)
+    return StreamHealth(stream_id=row.id, state=row.state)

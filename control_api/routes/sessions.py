@@ -1,0 +1,64 @@
+"""Ingest sessions of a stream."""
+
+from __future__ import annotations
+
+from control_api.appkeys import STORE
+from control_api.problems import not_found
+from control_api.router import Call
+from control_api.routes import api
+from control_api.schemas.common import PageQuery
+from control_api.schemas.live_streams import SessionList, SessionOut
+from control_api.store.models import StreamSession
+
+
+def session_out(row: StreamSession) -> SessionOut:
+    duration = (row.ended_at - row.started_at).total_seconds() if row.ended_at else None
+    return SessionOut(
+        session_id=row.id,
+        stream_id=row.stream_id,
+        protocol=row.protocol,
+        remote_address=row.remote_addr,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        duration_seconds=duration,
+        bytes_in=row.bytes_in,
+        recording_media_id=row.recording_media_id,
+    )
+
+
+@api.route(
+    "GET",
+    "/v1/live-streams/{streamId}/sessions",
+    summary="A stream's sessions, newest first",
+    tag="sessions",
+    query=PageQuery,
+    response=SessionList,
+    restricted=True,
+    errors=(404,),
+)
+async def list_sessions(call: Call[None, PageQuery]) -> SessionList:
+    store = call.request.app[STORE]
+    stream_id = call.path("streamId")
+    if await store.live_streams.get(call.env, stream_id) is None:
+        raise not_found("live stream", stream_id)
+    page = await store.stream_sessions.list_for_stream(
+        stream_id, call.query.limit, call.query.offset
+    )
+    return SessionList(sessions=[session_out(r) for r in page.items], total=page.total)
+
+
+@api.route(
+    "GET",
+    "/v1/sessions/{sessionId}",
+    summary="One session",
+    tag="sessions",
+    response=SessionOut,
+    restricted=True,
+    errors=(404,),
+)
+async def get_session(call: Call[None, None]) -> SessionOut:
+    session_id = call.path("sessionId")
+    row = await call.request.app[STORE].stream_sessions.get(call.env, session_id)
+    if row is None:
+        raise not_found("session", session_id)
+    return session_out(row)

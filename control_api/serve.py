@@ -1,0 +1,101 @@
+"""``relaycast serve``: the composition root that wires store, media plane and HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from control_api.app import build_app
+from control_api.bootstrap import banner, bootstrap
+from control_api.settings import Settings
+from control_api.store import Store
+from control_api.urls import Endpoints
+
+log = logging.getLogger("relaycast")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _endpoints(settings: Settings) -> Endpoints:
+    return Endpoints(
+        public_host=settings.server.advertised_host(),
+        http_port=settings.server.http_port,
+        rtmp_port=settings.rtmp.port,
+        srt_port=settings.srt.port,
+        rtmp_app=settings.rtmp.app,
+        rtmps_port=settings.rtmps.port if settings.rtmps.enabled else None,
+    )
+
+
+def _bound_port(runner: web.AppRunner) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    raise RuntimeError("HTTP listener has no TCP address")
+
+
+async def _open_store(settings: Settings) -> Store:
+    settings.server.data_dir.mkdir(parents=True, exist_ok=True)
+    store = await Store.open(settings.database_url, echo=settings.database.echo)
+    secret = await bootstrap(store)
+    if secret is not None:
+        print(banner(secret), flush=True)
+    sessions, streams = await store.reconcile_after_restart()
+    if sessions or streams:
+        log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)
+    return store
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def run(settings: Settings) -> None:
+    store = await _open_store(settings)
+    endpoints = _endpoints(settings)
+    app = build_app(settings, store, endpoints, await store.token_signing_key())
+    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, settings.server.host, settings.server.http_port).start()
+        endpoints.http_port = _bound_port(runner)
+        log.info(
+            "listening http %s (API %s/v1, docs %s/docs)",
+            endpoints.http_base,
+            endpoints.http_base,
+            endpoints.http_base,
+        )
+        stop = _stop_event()
+        await stop.wait()
+        log.info("stopping")
+    finally:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.cleanup(), settings.server.shutdown_timeout - 1)
+        await store.close()
+    log.info("stopped")
+
+
+def serve(settings: Settings) -> None:
+    configure_logging(settings.server.log_level)
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        asyncio.run(run(settings))
+    else:
+        uvloop.run(run(settings))

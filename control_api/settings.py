@@ -1,0 +1,197 @@
+"""The one typed settings model, loaded as defaults → TOML → environment → CLI flags.
+
+Validation happens once, at start-up, so that a typo in a config file stops the
+server with a line naming the setting instead of failing later mid-stream.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from server.settings import IngestSettings, RtmpSettings, RtmpsSettings, SrtSettings
+
+ENV_PREFIX = "RELAYCAST_"
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message is one line naming the setting and why."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerSettings(_Section):
+    host: str = "0.0.0.0"  # noqa: S104 - a server that is reached from encoders binds all by default
+    public_host: str | None = None
+    http_port: int = Field(8080, ge=0, le=65535)
+    data_dir: Path = Path("data")
+    log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    shutdown_timeout: float = Field(5.0, gt=0, le=60)
+
+    def advertised_host(self) -> str:
+        """The host that goes into ingest/playback URLs: what a user can paste."""
+        if self.public_host:
+            return self.public_host
+        if self.host not in ("0.0.0.0", "::", ""):  # noqa: S104
+            return self.host
+        return socket.gethostname()
+
+
+class DatabaseSettings(_Section):
+    url: str | None = None
+    echo: bool = False
+
+    def resolved_url(self, data_dir: Path) -> str:
+        if self.url:
+            return self.url
+        return f"sqlite+aiosqlite:///{(data_dir / 'relaycast.db').resolve()}"
+
+
+class ApiSettings(_Section):
+    rate_limit_per_minute: int = Field(60, ge=1, le=1_000_000)
+    token_ttl_seconds: int = Field(3600, ge=1, le=86_400)
+    max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+
+
+class Resolution(_Section):
+    width: int = Field(ge=16, le=16384)
+    height: int = Field(ge=16, le=16384)
+
+
+class PlanSettings(_Section):
+    max_clients: int = Field(ge=1)
+    max_resolution: Resolution
+    max_frame_rate: float = Field(gt=0, le=300)
+    max_bitrate: int = Field(ge=1, description="bits per second")
+
+
+def _default_plans() -> dict[str, PlanSettings]:
+    def plan(clients: int, w: int, h: int, fps: float, bitrate: int) -> PlanSettings:
+        res = Resolution(width=w, height=h)
+        return PlanSettings(
+            max_clients=clients, max_resolution=res, max_frame_rate=fps, max_bitrate=bitrate
+        )
+
+    return {
+        "basic": plan(100, 1280, 720, 30, 4_000_000),
+        "standard": plan(1000, 1920, 1080, 60, 8_000_000),
+        "pro": plan(10000, 3840, 2160, 60, 20_000_000),
+    }
+
+
+class Settings(_Section):
+    server: ServerSettings = ServerSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    api: ApiSettings = ApiSettings()
+    rtmp: RtmpSettings = RtmpSettings()
+    rtmps: RtmpsSettings = RtmpsSettings()
+    srt: SrtSettings = SrtSettings()
+    ingest: IngestSettings = IngestSettings()
+    plans: dict[str, PlanSettings] = Field(default_factory=_default_plans)
+    default_plan: str = "standard"
+    regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
+    default_region: str = "local"
+
+    @model_validator(mode="after")
+    def _defaults_exist(self) -> Settings:
+        if self.default_plan not in self.plans:
+            raise ValueError(f"default_plan {self.default_plan!r} is not one of plans")
+        if self.default_region not in self.regions:
+            raise ValueError(f"default_region {self.default_region!r} is not one of regions")
+        if (self.rtmps.cert is None) != (self.rtmps.key is None):
+            raise ValueError("rtmps.cert and rtmps.key must be set together")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        return self.database.resolved_url(self.server.data_dir)
+
+
+def _deep_merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
+    """``RELAYCAST_RTMP__PORT=1936`` → ``{"rtmp": {"port": "1936"}}``.
+
+    Values that parse as JSON lists/objects are decoded (for ``regions`` and plans);
+    scalars stay strings and pydantic coerces them.
+    """
+    layer: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+            continue
+        path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
+        if not path:
+            continue
+        value: Any = raw
+        if raw.strip().startswith(("[", "{")):
+            try:
+                value = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                raise SettingsError(f"invalid setting {name}: not valid JSON ({exc})") from None
+        node = layer
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise SettingsError(f"invalid setting {name}: conflicts with another variable")
+        node[path[-1]] = value
+    return layer
+
+
+def _file_layer(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise SettingsError(f"config file {path}: not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: invalid TOML ({exc})") from None
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror}") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"]) or "settings"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown setting"
+    return f"invalid setting {loc}: {msg}"
+
+
+def load_settings(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build the settings from every layer; raise SettingsError with one clear line."""
+    env = os.environ if environ is None else environ
+    data: dict[str, Any] = {}
+    file = config_file or (
+        Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None
+    )
+    if file is not None:
+        data = _deep_merge(data, _file_layer(file))
+    data = _deep_merge(data, _env_layer(env))
+    if overrides:
+        data = _deep_merge(data, overrides)
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc)) from None

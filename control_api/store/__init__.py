@@ -1,0 +1,46 @@
+"""Persistent state: the database, its migrations and one repository per resource."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from control_api.store.api_keys import ApiKeyRepo
+from control_api.store.db import make_engine, make_sessionmaker, migrate
+from control_api.store.environments import EnvironmentRepo
+from control_api.store.live_streams import LiveStreamRepo
+from control_api.store.secrets import signing_key
+from control_api.store.sessions import SessionRepo
+
+
+class Store:
+    """One object the API and CLI hold: engine plus the repositories built on it."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = make_sessionmaker(engine)
+        self.environments = EnvironmentRepo(self.sessions)
+        self.api_keys = ApiKeyRepo(self.sessions)
+        self.live_streams = LiveStreamRepo(self.sessions)
+        self.stream_sessions = SessionRepo(self.sessions)
+
+    @classmethod
+    async def open(cls, url: str, echo: bool = False) -> Store:
+        store = cls(make_engine(url, echo=echo))
+        await migrate(store.engine)
+        return store
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    async def token_signing_key(self) -> bytes:
+        return await signing_key(self.sessions, "token-signing")
+
+    async def reconcile_after_restart(self) -> tuple[int, int]:
+        """Close sessions and end streams that a previous process left live."""
+        now = datetime.now(UTC)
+        return await self.stream_sessions.close_open(now), await self.live_streams.end_stale(now)
+
+
+__all__ = ["Store"]

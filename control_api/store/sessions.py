@@ -1,0 +1,53 @@
+"""Ingest sessions: one row per publishing session of a stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from control_api.store.models import StreamSession
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    items: list[StreamSession]
+    total: int
+
+
+class SessionRepo:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def get(self, environment_id: str, session_id: str) -> StreamSession | None:
+        async with self._sessions() as s:
+            return await s.scalar(
+                select(StreamSession).where(
+                    StreamSession.id == session_id, StreamSession.environment_id == environment_id
+                )
+            )
+
+    async def list_for_stream(self, stream_id: str, limit: int, offset: int) -> SessionPage:
+        where = StreamSession.stream_id == stream_id
+        async with self._sessions() as s:
+            total = await s.scalar(select(func.count()).select_from(StreamSession).where(where))
+            rows = await s.scalars(
+                select(StreamSession)
+                .where(where)
+                .order_by(StreamSession.started_at.desc(), StreamSession.id)
+                .limit(limit)
+                .offset(offset)
+            )
+            return SessionPage(items=list(rows), total=int(total or 0))
+
+    async def close_open(self, when: datetime) -> int:
+        """Sessions a crash left open get an end time; their duration stays honest."""
+        async with self._sessions.begin() as s:
+            rows = list(
+                await s.scalars(select(StreamSession).where(StreamSession.ended_at.is_(None)))
+            )
+            for row in rows:
+                row.ended_at = when
+        return len(rows)

@@ -1,0 +1,47 @@
+"""Ingest and playback URLs as a user pastes them into OBS or a player.
+
+Ports are the ones actually bound (a configured port 0 becomes the real one), and
+the host is the configured public host, so the URLs work as shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host
+
+
+@dataclass(slots=True)
+class Endpoints:
+    public_host: str
+    http_port: int
+    rtmp_port: int
+    srt_port: int
+    rtmp_app: str = "live"
+    rtmps_port: int | None = None
+
+    @property
+    def http_base(self) -> str:
+        return f"http://{_host(self.public_host)}:{self.http_port}"
+
+    @property
+    def rtmp_url(self) -> str:
+        return f"rtmp://{_host(self.public_host)}:{self.rtmp_port}/{self.rtmp_app}"
+
+    @property
+    def rtmps_url(self) -> str | None:
+        if self.rtmps_port is None:
+            return None
+        return f"rtmps://{_host(self.public_host)}:{self.rtmps_port}/{self.rtmp_app}"
+
+    @property
+    def srt_url(self) -> str:
+        return f"srt://{_host(self.public_host)}:{self.srt_port}"
+
+    def srt_full_url(self, stream_key: str) -> str:
+        return f"{self.srt_url}?streamid=#!::r={self.rtmp_app}/{stream_key},m=publish"
+
+    def hls_url(self, edge_id: str) -> str:
+        return f"{self.http_base}/live/{edge_id}/master.m3u8"

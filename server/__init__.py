@@ -1,0 +1,1 @@
+"""relaycast media plane: protocols, media formats, fan-out bus, ingest and outputs."""
