@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib import metadata
 
 from aiohttp import web
 
@@ -17,15 +16,9 @@ from control_api.routes import api
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
+from control_api.version import version
 
-OPENAPI = web.AppKey("openapi", str)
-
-
-def version() -> str:
-    try:
-        return metadata.version("relaycast")
-    except metadata.PackageNotFoundError:  # running from a source tree
-        return "0.0.0+source"
+OPENAPI = web.AppKey("openapi", dict[str, str])
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -33,11 +26,16 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    app = request.app
-    if OPENAPI not in app:
-        doc = build_openapi(api.operations, version(), app[ENDPOINTS].http_base)
-        app[OPENAPI] = json.dumps(doc)
-    return web.Response(text=app[OPENAPI], content_type="application/json")
+    """Built on first request: the real HTTP port is only known once the server listens."""
+    cache = request.app[OPENAPI]
+    if "doc" not in cache:
+        settings = request.app[SETTINGS]
+        doc = build_openapi(api.operations, version(), request.app[ENDPOINTS].http_base)
+        create = doc["components"]["schemas"]["StreamCreate"]["properties"]
+        create["plan"]["enum"] = sorted(settings.plans)
+        create["region"]["enum"] = list(settings.regions)
+        cache["doc"] = json.dumps(doc)
+    return web.Response(text=cache["doc"], content_type="application/json")
 
 
 def build_app(
@@ -53,6 +51,7 @@ def build_app(
     app[SIGNING_KEY] = signing_key
     app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
     app[ORIGINS] = OriginCache.for_store(store)
+    app[OPENAPI] = {}
     api.mount(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)

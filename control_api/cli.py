@@ -8,12 +8,13 @@ import json
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from control_api.app import version
-from control_api.schemas.api_keys import check_origin
 from control_api.settings import Settings, SettingsError, load_settings
-from control_api.store import Store
+from control_api.version import version
+
+if TYPE_CHECKING:
+    from control_api.store import Store
 
 USAGE_ERROR = 2
 
@@ -96,6 +97,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[None]]) -> None:
+    from control_api.store import Store
+
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_url)
     try:
@@ -109,6 +112,8 @@ def _print(line: str) -> None:
 
 
 async def _keys_create(store: Store, args: argparse.Namespace) -> None:
+    from control_api.schemas.api_keys import check_origin
+
     try:
         origins = [check_origin(o) for o in args.cors_origins]
     except ValueError as exc:

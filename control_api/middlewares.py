@@ -92,8 +92,9 @@ def _needs_key(request: web.Request) -> bool:
 async def access_middleware(request: web.Request, handler: HandlerT) -> web.StreamResponse:
     """Authenticate, then spend one unit of the caller's budget.
 
-    Failed authentications spend the budget of the remote address, so guessing keys
-    is throttled like any other traffic.
+    Failed authentications spend the budget of the remote address (and turn into 429
+    once it is spent), so a flood of guesses is throttled; a valid key is never
+    locked out by someone else's failures from the same address.
     """
     if not request.path.startswith("/v1/"):
         return await handler(request)
@@ -101,9 +102,6 @@ async def access_middleware(request: web.Request, handler: HandlerT) -> web.Stre
     caller = f"addr:{request.remote}"
     verdict = None
     try:
-        if limiter.exhausted(caller, now):
-            verdict = limiter.hit(caller, now)
-            raise Problem(429, "too many requests from this address; retry later")
         if _needs_key(request):
             key = await _authenticate(request)
             request[PRINCIPAL] = Principal(
@@ -117,10 +115,14 @@ async def access_middleware(request: web.Request, handler: HandlerT) -> web.Stre
             _check_access(request, request[PRINCIPAL])
             await _touch(request, key)
         response = await handler(request)
-    except Problem as problem:
+    except Problem as raised:
+        problem = raised
+        if verdict is None:
+            verdict = limiter.hit(caller, now)
+            if not verdict.allowed:
+                problem = Problem(429, "too many failed attempts from this address; retry later")
         if problem.status == 401:
             problem.headers.setdefault("WWW-Authenticate", 'Bearer realm="relaycast"')
-        verdict = verdict or limiter.hit(caller, now)
         response = problem.response()
     response.headers.update(verdict.headers())
     return response

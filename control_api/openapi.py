@@ -32,12 +32,27 @@ _RATE_HEADERS = {
 }
 
 
+def _drop_null_defaults(node: Any) -> Any:
+    """Optional request fields default to "absent", which JSON Schema cannot say as null."""
+    if isinstance(node, dict):
+        if node.get("default", ...) is None:
+            del node["default"]
+        for value in node.values():
+            _drop_null_defaults(value)
+    elif isinstance(node, list):
+        for value in node:
+            _drop_null_defaults(value)
+    return node
+
+
 class _Schemas:
     def __init__(self) -> None:
         self.components: dict[str, Any] = {}
 
     def ref(self, model: type[BaseModel], mode: str) -> dict[str, str]:
-        schema = model.model_json_schema(by_alias=True, ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        schema = _drop_null_defaults(
+            model.model_json_schema(by_alias=True, ref_template=REF, mode=mode)  # type: ignore[arg-type]
+        )
         for name, sub in schema.pop("$defs", {}).items():
             self.components.setdefault(name, sub)
         self.components[model.__name__] = schema

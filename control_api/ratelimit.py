@@ -43,6 +43,9 @@ class RateLimiter:
         self._max_callers = max_callers
         self._windows: dict[str, _Window] = {}
 
+    def __len__(self) -> int:
+        return len(self._windows)
+
     def hit(self, caller: str, now: float) -> Verdict:
         window = self._windows.get(caller)
         if window is None or now - window.started >= WINDOW_SECONDS:
@@ -53,14 +56,6 @@ class RateLimiter:
             window.used += 1
         reset = max(1, math.ceil(window.started + WINDOW_SECONDS - now))
         return Verdict(allowed, self.per_minute, self.per_minute - window.used, reset)
-
-    def exhausted(self, caller: str, now: float) -> bool:
-        window = self._windows.get(caller)
-        return (
-            window is not None
-            and now - window.started < WINDOW_SECONDS
-            and window.used >= self.per_minute
-        )
 
     def _sweep(self, now: float) -> None:
         if len(self._windows) < self._max_callers // 2:

@@ -9,6 +9,7 @@ import signal
 import sys
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
 from control_api.bootstrap import banner, bootstrap
@@ -19,6 +20,19 @@ from control_api.urls import Endpoints
 log = logging.getLogger("relaycast")
 
 
+class _OneLineBadRequests(logging.Filter):
+    """aiohttp logs a full traceback for every malformed request; one line says enough."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg = "rejected malformed HTTP request: %s"
+            record.args = (str(exc).splitlines()[0][:200],)
+            record.exc_info = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(level: str) -> None:
     logging.basicConfig(
         level=level.upper(),
@@ -26,6 +40,7 @@ def configure_logging(level: str) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    logging.getLogger("aiohttp.server").addFilter(_OneLineBadRequests())
 
 
 def _endpoints(settings: Settings) -> Endpoints:
@@ -76,8 +91,9 @@ async def run(settings: Settings) -> None:
         await web.TCPSite(runner, settings.server.host, settings.server.http_port).start()
         endpoints.http_port = _bound_port(runner)
         log.info(
-            "listening http %s (API %s/v1, docs %s/docs)",
-            endpoints.http_base,
+            "listening http http://%s:%d (public URL %s, docs %s/docs)",
+            settings.server.host,
+            endpoints.http_port,
             endpoints.http_base,
             endpoints.http_base,
         )

@@ -9,21 +9,26 @@ from pydantic import Field, StringConstraints, field_validator
 from control_api.schemas.common import ApiModel, RequestModel, Timestamp
 
 Access = Literal["full", "restricted"]
-Origin = Annotated[str, StringConstraints(min_length=1, max_length=255)]
+Origin = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=255, pattern=r"^(\*|[Hh][Tt][Tt][Pp][Ss]?://[^/\s]+)$"
+    ),
+]
 
 
 def check_origin(origin: str) -> str:
     """An origin is ``scheme://host[:port]`` (or ``*``): no path, so it can be compared exactly."""
     if origin == "*":
         return origin
-    scheme, sep, rest = origin.partition("://")
-    if not sep or scheme not in ("http", "https") or not rest or "/" in rest or " " in rest:
+    scheme, sep, rest = origin.lower().partition("://")
+    if not sep or scheme not in ("http", "https") or not rest or any(c in rest for c in "/ \t\n"):
         raise ValueError(f"{origin!r} is not an origin like https://example.com")
     return origin.lower()
 
 
 class ApiKeyCreate(RequestModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     access: Access = "full"
     cors_origins: list[Origin] = Field(default_factory=list, max_length=50)
 
@@ -50,7 +55,7 @@ class ApiKeyList(ApiModel):
 
 
 class TokenRequest(RequestModel):
-    api_key: str = Field(min_length=1, max_length=200)
+    api_key: Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 
 class TokenOut(ApiModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -18,6 +18,17 @@ Timestamp = Annotated[
     PlainSerializer(_iso_utc, return_type=str, when_used="json"),
     Field(json_schema_extra={"format": "date-time"}),
 ]
+
+
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 628.0 as an integer; strict pydantic would not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+IntegralFloat = BeforeValidator(_integral)
+"""Put after the Field constraints in an Annotated int, so the schema still shows them."""
 
 
 class ApiModel(BaseModel):
@@ -34,7 +45,7 @@ class RequestModel(BaseModel):
         validate_by_alias=True,
         validate_by_name=False,
         extra="forbid",
-        str_strip_whitespace=False,
+        strict=True,  # JSON has types: false is not 0 and "5" is not 5
     )
 
     @model_validator(mode="before")

@@ -2,40 +2,55 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
-from control_api.schemas.common import ApiModel, PageQuery, QueryModel, RequestModel, Timestamp
+from control_api.schemas.common import (
+    ApiModel,
+    IntegralFloat,
+    PageQuery,
+    QueryModel,
+    RequestModel,
+    Timestamp,
+)
 
 State = Literal["idle", "connecting", "live", "ended", "error"]
 Quality = Literal["passthrough", "standard", "high"]
 PlaybackPolicy = Literal["public", "private"]
-Name = Field(min_length=1, max_length=200)
-Window = Field(ge=0, le=3600, description="Seconds a dropped encoder may take to come back.")
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+WindowSeconds = Annotated[
+    int,
+    Field(ge=0, le=3600, description="Seconds a dropped encoder may take to come back."),
+    IntegralFloat,
+]
+Passphrase = Annotated[
+    str,
+    StringConstraints(min_length=10, max_length=79),
+    Field(description="Write-only SRT AES passphrase (10-79 characters)."),
+]
+Label = Annotated[str, StringConstraints(min_length=1, max_length=32)]
 
 
 class StreamCreate(RequestModel):
-    name: str = Name
+    name: Name
     quality: Quality = "passthrough"
     low_latency: bool = True
     recording: bool = False
-    reconnect_window_seconds: int = Field(60, ge=0, le=3600)
+    reconnect_window_seconds: WindowSeconds = 60
     playback_policy: PlaybackPolicy = "public"
-    srt_passphrase: str | SkipJsonSchema[None] = Field(
-        None, min_length=10, max_length=79, description="Write-only SRT AES passphrase."
-    )
-    plan: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=32)
-    region: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=32)
+    srt_passphrase: Passphrase | SkipJsonSchema[None] = None
+    plan: Label | SkipJsonSchema[None] = None
+    region: Label | SkipJsonSchema[None] = None
 
 
 class StreamPatch(RequestModel):
-    name: str | SkipJsonSchema[None] = Field(None, min_length=1, max_length=200)
+    name: Name | SkipJsonSchema[None] = None
     quality: Quality | SkipJsonSchema[None] = None
     low_latency: bool | SkipJsonSchema[None] = None
     recording: bool | SkipJsonSchema[None] = None
-    reconnect_window_seconds: int | SkipJsonSchema[None] = Field(None, ge=0, le=3600)
+    reconnect_window_seconds: WindowSeconds | SkipJsonSchema[None] = None
     playback_policy: PlaybackPolicy | SkipJsonSchema[None] = None
 
 

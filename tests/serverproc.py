@@ -1,0 +1,93 @@
+"""Run the real ``relaycast serve`` command as a child process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+RELAYCAST = [sys.executable, "-m", "control_api.cli"]
+_LISTEN = re.compile(r"listening http (http://\S+)")
+_STAMP = re.compile(r"^(\S+ \S+) INFO relaycast: (stopping|stopped)$")
+_KEY = re.compile(r"^\s+(rk_\S+)\s*$", re.M)
+
+
+@dataclass
+class ServerProcess:
+    proc: subprocess.Popen[str]
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    base: str = ""
+
+    @property
+    def bootstrap_key(self) -> str | None:
+        match = _KEY.search("".join(self.stdout))
+        return match.group(1) if match else None
+
+    def shutdown_seconds(self) -> float:
+        """From the server's own log: "stopping" to "stopped" (load on the machine aside)."""
+        stamps = {}
+        for line in self.stderr:
+            match = _STAMP.match(line)
+            if match and match.group(2) in ("stopping", "stopped"):
+                stamps[match.group(2)] = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f")
+        assert set(stamps) == {"stopping", "stopped"}, "".join(self.stderr)[-2000:]
+        return (stamps["stopped"] - stamps["stopping"]).total_seconds()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> float:
+        """Signal it and return how long it took to exit."""
+        started = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return time.monotonic() - started
+
+
+def _pump(stream: object, sink: list[str]) -> None:
+    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
+        sink.append(line)
+
+
+def start_server(
+    data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20.0
+) -> ServerProcess:
+    cmd = [
+        *RELAYCAST,
+        "serve",
+        "--data-dir",
+        str(data_dir),
+        "--host",
+        "127.0.0.1",
+        "--http-port",
+        "0",
+        *args,
+    ]
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
+    )
+    server = ServerProcess(proc)
+    threading.Thread(target=_pump, args=(proc.stdout, server.stdout), daemon=True).start()
+    threading.Thread(target=_pump, args=(proc.stderr, server.stderr), daemon=True).start()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = _LISTEN.search("".join(server.stderr))
+        if match:
+            server.base = match.group(1)
+            return server
+        if proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError("relaycast serve did not start:\n" + "".join(server.stderr))

@@ -1,0 +1,43 @@
+"""Every store test runs on SQLite and, when the test command started one, PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from control_api.store import Store
+
+PG_URL = os.environ.get("PG_TEST_URL")
+
+
+async def _fresh_pg_database(url: str) -> str:
+    import asyncpg
+
+    name = "relaycast_test_" + secrets.token_hex(4)
+    dsn = url.replace("postgresql+asyncpg", "postgresql")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    else:
+        if not PG_URL:
+            message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+        url = await _fresh_pg_database(PG_URL)
+    s = await Store.open(url)
+    yield s
+    await s.close()
