@@ -1,0 +1,357 @@
+"""RtmpConnection: the sans-IO state machine for one RTMP connection, either role.
+
+It composes the handshake, the chunk reader, protocol control handling (flow
+control, pings) and a role session (:mod:`server_session` / :mod:`client_session`).
+The caller feeds bytes and the current time, then drains ``events()`` and
+``data_to_send()`` and re-arms one timer from ``next_timer()``; see the package
+docstring for the whole contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from enum import Enum
+
+from .amf0 import AmfValue
+from .chunk import ChunkReader, Message
+from .client_session import ClientSession
+from .errors import LocalProtocolError, ProtocolError
+from .events import ConnectionFailed, Event, HandshakeComplete, PeerClosed
+from .handshake import Handshake
+from .limits import RtmpLimits
+from .messages import (
+    AggregatePart,
+    MessageType,
+    UserControlEvent,
+    acknowledgement,
+    parse_set_peer_bandwidth,
+    parse_u32,
+    parse_user_control,
+    split_aggregate,
+    window_ack_size,
+)
+from .outbox import Outbox
+from .server_session import ServerSession
+
+_MAX_CONTROL_TYPE = int(MessageType.SET_PEER_BANDWIDTH)
+_AGGREGATE = int(MessageType.AGGREGATE)
+_AGGREGATED_TYPES = frozenset(
+    int(t) for t in (MessageType.AUDIO, MessageType.VIDEO, MessageType.DATA_AMF0)
+)
+_MASK32 = 0xFFFFFFFF
+
+
+class Role(Enum):
+    """Which side of the connection we are."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class RtmpConnection:
+    """One RTMP connection. Never raises for peer input: violations become
+    ``ConnectionFailed`` and set ``closed``."""
+
+    def __init__(
+        self,
+        role: Role,
+        limits: RtmpLimits | None = None,
+        now: float = 0.0,
+        *,
+        handshake_random: bytes | None = None,
+    ) -> None:
+        self.role = role
+        self.limits = limits if limits is not None else RtmpLimits()
+        self._out = Outbox()
+        self._handshake: Handshake | None = Handshake(
+            role is Role.SERVER, random_bytes=handshake_random
+        )
+        self._reader = ChunkReader(
+            max_message_size=self.limits.max_message_size,
+            max_chunk_size=self.limits.max_chunk_size,
+            max_chunk_streams=self.limits.max_chunk_streams,
+            max_partial_bytes=self.limits.max_partial_bytes,
+        )
+        self._created_at = now
+        self._last_received_at = now
+        self._bytes_received = 0
+        self._bytes_sent = 0
+        self._acked = 0  # bytes_received value of our last Acknowledgement
+        self._peer_window = 0  # peer's Window Ack Size; 0 = it asked for none
+        self._announced_window: int | None = None
+        self._server = ServerSession(self._out, self.limits) if role is Role.SERVER else None
+        self._client = ClientSession(self._out, self.limits) if role is Role.CLIENT else None
+
+    # ------------------------------------------------------------------ status
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is finished: flush ``data_to_send()``, then close."""
+        return self._out.closed
+
+    @property
+    def handshake_complete(self) -> bool:
+        return self._handshake is None
+
+    @property
+    def bytes_received(self) -> int:
+        return self._bytes_received
+
+    @property
+    def bytes_sent(self) -> int:
+        """Bytes handed out by ``data_to_send()`` so far."""
+        return self._bytes_sent
+
+    @property
+    def out_chunk_size(self) -> int:
+        """Chunk size to use with :func:`chunk.encode_message` for ``send_prechunked``."""
+        return self._out.chunk_size
+
+    @property
+    def stream_id(self) -> int:
+        """Client role: the message stream we publish on (0 before createStream answers)."""
+        return self._client.stream_id if self._client is not None else 0
+
+    @property
+    def dropped_messages(self) -> int:
+        """Server role: media/data messages on streams that were not publishing."""
+        return self._server.dropped_messages if self._server is not None else 0
+
+    # ------------------------------------------------------------------ I/O
+
+    def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
+        """Feed bytes from the peer; ``b""`` means end of stream. Never raises for
+        anything the peer sent."""
+        if self._out.closed:
+            return
+        self._last_received_at = now
+        if not data:
+            self._out.emit(PeerClosed())
+            self._out.closed = True
+            return
+        chunk = data if isinstance(data, bytes) else bytes(data)
+        self._bytes_received += len(chunk)
+        try:
+            self._feed(chunk)
+            self._maybe_acknowledge()
+        except ProtocolError as exc:
+            self._fail(str(exc))
+
+    def events(self) -> list[Event]:
+        """Drain the events produced so far, oldest first."""
+        return self._out.drain_events()
+
+    def data_to_send(self) -> bytes:
+        """Drain the bytes to write to the transport. Bounding them is the caller's
+        job: stop reading from the peer (or drop media) while the transport is full."""
+        data = self._out.drain_data()
+        self._bytes_sent += len(data)
+        return data
+
+    def next_timer(self) -> float | None:
+        """Absolute time at which ``handle_timer`` must be called, or None."""
+        if self._out.closed:
+            return None
+        deadlines: list[float] = []
+        if self._handshake is not None:
+            deadlines.append(self._created_at + self.limits.handshake_timeout)
+        if self._idle_timeout_applies():
+            deadlines.append(self._last_received_at + self.limits.idle_timeout)
+        return min(deadlines) if deadlines else None
+
+    def handle_timer(self, now: float) -> None:
+        """Fail the connection if the handshake or the peer's silence took too long."""
+        if self._out.closed:
+            return
+        if self._handshake is not None and now >= self._created_at + self.limits.handshake_timeout:
+            self._fail(f"handshake not completed within {self.limits.handshake_timeout:g} s")
+        elif (
+            self._idle_timeout_applies()
+            and now >= self._last_received_at + self.limits.idle_timeout
+        ):
+            self._fail(f"no data from peer for {self.limits.idle_timeout:g} s")
+
+    def _idle_timeout_applies(self) -> bool:
+        return self._client is None or self._client.waiting_for_server
+
+    def close(self, description: str | None = None) -> None:
+        """Finish the connection (idempotent). Server role: with a description, a
+        connected peer first gets ``onStatus NetConnection.Connect.Closed``."""
+        if self._out.closed:
+            return
+        if self._server is not None:
+            self._server.close(description)
+        self._out.closed = True
+
+    # ------------------------------------------------------------------ server role
+
+    def accept_connect(self, extra_properties: Mapping[str, AmfValue] | None = None) -> None:
+        """Answer ``ConnectRequested`` positively; ``extra_properties`` go into the
+        ``_result`` properties (e.g. an E-RTMP ``fourCcList`` echo)."""
+        server = self._require_server()
+        if not server.connect_pending:
+            raise LocalProtocolError("no connect is waiting for a decision")
+        self._announced_window = self.limits.ack_window
+        self._guarded(lambda: server.accept_connect(extra_properties))
+
+    def reject_connect(
+        self, description: str, code: str = "NetConnection.Connect.Rejected"
+    ) -> None:
+        """Answer ``ConnectRequested`` with ``_error`` and close."""
+        self._require_server().reject_connect(description, code)
+
+    def accept_publish(self, stream_id: int) -> None:
+        """Answer ``PublishRequested``: StreamBegin + onStatus NetStream.Publish.Start."""
+        server = self._require_server()
+        self._guarded(lambda: server.accept_publish(stream_id))
+
+    def reject_publish(
+        self,
+        stream_id: int,
+        code: str = "NetStream.Publish.BadName",
+        description: str = "",
+    ) -> None:
+        """Answer ``PublishRequested`` with a level-"error" onStatus and close."""
+        self._require_server().reject_publish(stream_id, code, description)
+
+    def _require_server(self) -> ServerSession:
+        if self._server is None:
+            raise LocalProtocolError("only a server-role connection can do this")
+        if self._out.closed:
+            raise LocalProtocolError("connection is closed")
+        return self._server
+
+    # ------------------------------------------------------------------ client role
+
+    def start(
+        self,
+        app: str,
+        tc_url: str,
+        stream_name: str,
+        *,
+        fourcc_list: Sequence[str] | None = None,
+        extra_properties: Mapping[str, AmfValue] | None = None,
+    ) -> None:
+        """Begin publishing ``stream_name``: queues C0+C1; the rest runs by itself and
+        ends in ``PublishStarted`` or ``PublishFailed``."""
+        client = self._require_client()
+        handshake = self._handshake
+        if handshake is None:
+            raise LocalProtocolError("start() must come before any data from the peer")
+        client.start(app, tc_url, stream_name, fourcc_list, extra_properties)
+        handshake.initiate()
+        self._out.write(handshake.data_to_send())
+
+    def send_metadata(self, metadata: Mapping[str, AmfValue]) -> None:
+        """``@setDataFrame onMetaData`` with ``metadata`` as an ECMA array."""
+        self._require_client().send_metadata(metadata)
+
+    def send_audio(self, timestamp: int, payload: bytes) -> None:
+        """An audio message (FLV tag body); ``timestamp`` in ms, sent mod 2**32."""
+        self._require_client().send_audio(timestamp, payload)
+
+    def send_video(self, timestamp: int, payload: bytes) -> None:
+        """A video message (FLV tag body); ``timestamp`` in ms, sent mod 2**32."""
+        self._require_client().send_video(timestamp, payload)
+
+    def send_prechunked(self, wire: bytes) -> None:
+        """Queue bytes from :func:`chunk.encode_message` built with ``out_chunk_size``
+        and ``stream_id`` (cheap fan-out of one message to many connections)."""
+        self._require_client().send_prechunked(wire)
+
+    def unpublish(self) -> None:
+        """FCUnpublish + deleteStream, then the connection is closed."""
+        self._require_client().unpublish()
+
+    def _require_client(self) -> ClientSession:
+        if self._client is None:
+            raise LocalProtocolError("only a client-role connection can do this")
+        if self._out.closed:
+            raise LocalProtocolError("connection is closed")
+        return self._client
+
+    # ------------------------------------------------------------------ internals
+
+    def _fail(self, reason: str) -> None:
+        if not self._out.closed:
+            self._out.emit(ConnectionFailed(reason))
+            self._out.closed = True
+
+    def _guarded(self, action: Callable[[], None]) -> None:
+        """Run an API action that may replay deferred peer messages; a peer violation
+        found while replaying fails the connection instead of raising into the app."""
+        try:
+            action()
+        except ProtocolError as exc:
+            self._fail(str(exc))
+
+    def _feed(self, data: bytes) -> None:
+        handshake = self._handshake
+        if handshake is not None:
+            data = handshake.receive(data)
+            self._out.write(handshake.data_to_send())
+            if not handshake.done:
+                return
+            self._handshake = None
+            self._out.emit(HandshakeComplete())
+            if self._client is not None:
+                self._client.on_handshake_complete()
+            if not data:
+                return
+        messages: list[Message] = []
+        error: ProtocolError | None = None
+        try:
+            self._reader.feed(data, messages)
+        except ProtocolError as exc:  # deliver what completed before the violation
+            error = exc
+        for message in messages:
+            self._dispatch(message)
+            if self._out.closed:
+                return
+        if error is not None:
+            raise error
+
+    def _dispatch(self, msg: Message) -> None:
+        type_id = msg.type_id
+        if type_id <= _MAX_CONTROL_TYPE:
+            self._control(msg)
+        elif type_id == _AGGREGATE:
+            for part in split_aggregate(msg.payload, msg.timestamp):
+                if part.type_id in _AGGREGATED_TYPES:
+                    self._session_message(_sub_message(msg, part))
+        else:
+            self._session_message(msg)
+
+    def _session_message(self, msg: Message) -> None:
+        if self._server is not None:
+            self._server.on_message(msg)
+        elif self._client is not None:
+            self._client.on_message(msg)
+
+    def _control(self, msg: Message) -> None:
+        """Types 1-6. Set Chunk Size and Abort were applied by the reader already."""
+        type_id = msg.type_id
+        if type_id == MessageType.USER_CONTROL:
+            control = parse_user_control(msg.payload)
+            if control.event == UserControlEvent.PING_REQUEST:
+                self._out.user_control(UserControlEvent.PING_RESPONSE, control.values[0])
+        elif type_id == MessageType.WINDOW_ACK_SIZE:
+            self._peer_window = parse_u32(msg.payload, "Window Acknowledgement Size")
+        elif type_id == MessageType.SET_PEER_BANDWIDTH:
+            window, _limit = parse_set_peer_bandwidth(msg.payload)
+            if window != self._announced_window:
+                self._announced_window = window
+                self._out.control(MessageType.WINDOW_ACK_SIZE, window_ack_size(window))
+
+    def _maybe_acknowledge(self) -> None:
+        """Acknowledge whenever a full peer window arrived since the last one (once per
+        feed, not per chunk; the value is the byte count mod 2**32)."""
+        window = self._peer_window
+        if window and self._bytes_received - self._acked >= window and not self._out.closed:
+            self._acked = self._bytes_received
+            payload = acknowledgement(self._bytes_received & _MASK32)
+            self._out.control(MessageType.ACKNOWLEDGEMENT, payload)
+
+
+def _sub_message(aggregate: Message, part: AggregatePart) -> Message:
+    return Message(aggregate.csid, part.type_id, aggregate.stream_id, part.timestamp, part.payload)
