@@ -6,7 +6,7 @@ import json
 
 from aiohttp import web
 
-from control_api.appkeys import ENDPOINTS, LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
+from control_api.appkeys import ENDPOINTS, INGEST, LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
 from control_api.middlewares import access_middleware, cors_middleware, error_middleware
@@ -17,6 +17,7 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from control_api.version import version
+from server.ingest.manager import IngestManager
 
 OPENAPI = web.AppKey("openapi", dict[str, str])
 
@@ -39,7 +40,11 @@ async def openapi_json(request: web.Request) -> web.Response:
 
 
 def build_app(
-    settings: Settings, store: Store, endpoints: Endpoints, signing_key: bytes
+    settings: Settings,
+    store: Store,
+    endpoints: Endpoints,
+    signing_key: bytes,
+    ingest: IngestManager,
 ) -> web.Application:
     app = web.Application(
         client_max_size=settings.api.max_body_bytes,
@@ -49,6 +54,7 @@ def build_app(
     app[STORE] = store
     app[ENDPOINTS] = endpoints
     app[SIGNING_KEY] = signing_key
+    app[INGEST] = ingest
     app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
     app[ORIGINS] = OriginCache.for_store(store)
     app[OPENAPI] = {}

@@ -9,6 +9,7 @@ from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
+from server.ingest.manager import IngestManager
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -16,3 +17,4 @@ ENDPOINTS = web.AppKey("endpoints", Endpoints)
 LIMITER = web.AppKey("limiter", RateLimiter)
 SIGNING_KEY = web.AppKey("signing_key", bytes)
 ORIGINS = web.AppKey("origins", OriginCache)
+INGEST = web.AppKey("ingest", IngestManager)

@@ -13,6 +13,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
 from control_api.bootstrap import banner, bootstrap
+from control_api.media import MediaPlane
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
@@ -84,10 +85,12 @@ def _stop_event() -> asyncio.Event:
 async def run(settings: Settings) -> None:
     store = await _open_store(settings)
     endpoints = _endpoints(settings)
-    app = build_app(settings, store, endpoints, await store.token_signing_key())
+    media = MediaPlane.build(settings, store)
+    app = build_app(settings, store, endpoints, await store.token_signing_key(), media.ingest)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:
+        await media.start(settings, endpoints)
         await web.TCPSite(runner, settings.server.host, settings.server.http_port).start()
         endpoints.http_port = _bound_port(runner)
         log.info(
@@ -101,8 +104,11 @@ async def run(settings: Settings) -> None:
         await stop.wait()
         log.info("stopping")
     finally:
+        budget = settings.server.shutdown_timeout - 1
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(runner.cleanup(), settings.server.shutdown_timeout - 1)
+            await asyncio.wait_for(media.stop(), budget / 2)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(runner.cleanup(), budget / 2)
         await store.close()
     log.info("stopped")
 

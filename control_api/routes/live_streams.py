@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from control_api.appkeys import ENDPOINTS, SETTINGS, STORE
+from control_api.appkeys import ENDPOINTS, INGEST, SETTINGS, STORE
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import (
     Ingest,
+    IngestHealth,
     Playback,
     RotatedKey,
     RotateQuery,
@@ -170,6 +171,10 @@ async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
         raise conflict(f"{BUSY}; pass ?force=true to disconnect it") from None
     if key is None:
         raise not_found("live stream", call.path("streamId"))
+    if call.query.force:
+        await call.request.app[INGEST].disconnect(
+            call.path("streamId"), end_session=False, reason="stream key rotated"
+        )
     rtmps = f"{ep.rtmps_url}/{key}" if ep.rtmps_url else None
     return RotatedKey(
         stream_key=key,
@@ -197,7 +202,11 @@ async def _set_enabled(call: Call[None, None], enabled: bool) -> StreamOut:
     errors=(404,),
 )
 async def stop_live_stream(call: Call[None, None]) -> StreamOut:
-    return await _set_enabled(call, False)
+    await _set_enabled(call, False)
+    await call.request.app[INGEST].disconnect(
+        call.path("streamId"), end_session=True, reason="stream stopped"
+    )
+    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
 
 
 @api.route(
@@ -222,4 +231,9 @@ async def start_live_stream(call: Call[None, None]) -> StreamOut:
 )
 async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     row = await _stream(call)
-    return StreamHealth(stream_id=row.id, state=row.state)
+    ingest = call.request.app[INGEST].health(row.id)
+    return StreamHealth(
+        stream_id=row.id,
+        state=row.state,
+        ingest=IngestHealth.model_validate(ingest) if ingest else None,
+    )

@@ -122,10 +122,36 @@ class SessionList(ApiModel):
     total: int
 
 
+class VideoHealth(ApiModel):
+    codec: str
+    width: int
+    height: int
+    fps: float | None = None
+    keyframe_interval: float | None = Field(None, description="Seconds between keyframes.")
+
+
+class AudioHealth(ApiModel):
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+class IngestHealth(ApiModel):
+    protocol: Literal["rtmp", "rtmps", "srt"]
+    remote_address: str
+    connected_at: Timestamp
+    session_id: str
+    bitrate: int = Field(description="Bits per second received over the last 5 s.")
+    bytes_in: int
+    video: VideoHealth | None = None
+    audio: AudioHealth | None = None
+    frames_dropped: int = Field(description="Frames the bus dropped for slow readers.")
+
+
 class StreamHealth(ApiModel):
     stream_id: str
     state: State
-    ingest: dict[str, object] | None = Field(
+    ingest: IngestHealth | None = Field(
         None, description="Current ingest connection; absent when no publisher is connected."
     )
 

@@ -16,7 +16,10 @@ from control_api.app import build_app
 from control_api.bootstrap import bootstrap
 from control_api.settings import Settings, load_settings
 from control_api.store import Store
+from control_api.store.directory import StoreDirectory
 from control_api.urls import Endpoints
+from server.bus import Registry
+from server.ingest.manager import IngestManager
 
 
 @dataclass
@@ -94,7 +97,8 @@ async def make_api(tmp_path: Path) -> AsyncIterator[ApiFactory]:
         endpoints = Endpoints(
             "127.0.0.1", 0, settings.rtmp.port, settings.srt.port, settings.rtmp.app
         )
-        app = build_app(settings, store, endpoints, await store.token_signing_key())
+        ingest = IngestManager(StoreDirectory(store.sessions), Registry(), settings.ingest)
+        app = build_app(settings, store, endpoints, await store.token_signing_key(), ingest)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

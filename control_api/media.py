@@ -1,0 +1,49 @@
+"""Builds and runs the media plane for ``relaycast serve``: bus, ingest manager, listeners."""
+
+from __future__ import annotations
+
+import logging
+import ssl
+from dataclasses import dataclass
+
+from control_api.settings import Settings
+from control_api.store import Store
+from control_api.store.directory import StoreDirectory
+from control_api.urls import Endpoints
+from server.bus import Registry
+from server.ingest.manager import IngestManager
+from server.ingest.rtmp import RtmpIngestServer
+
+log = logging.getLogger("relaycast")
+
+
+@dataclass
+class MediaPlane:
+    registry: Registry
+    ingest: IngestManager
+    rtmp: RtmpIngestServer
+
+    @classmethod
+    def build(cls, settings: Settings, store: Store) -> MediaPlane:
+        registry = Registry()
+        ingest = IngestManager(StoreDirectory(store.sessions), registry, settings.ingest)
+        return cls(registry, ingest, RtmpIngestServer(ingest, settings.rtmp))
+
+    async def start(self, settings: Settings, endpoints: Endpoints) -> None:
+        """Open the ingest listeners; record the real ports in the advertised URLs."""
+        host = settings.server.host
+        if settings.rtmp.enabled:
+            endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port)
+            log.info("listening rtmp rtmp://%s:%d/%s", host, endpoints.rtmp_port, settings.rtmp.app)
+        if settings.rtmps.enabled:
+            assert settings.rtmps.cert is not None and settings.rtmps.key is not None
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(settings.rtmps.cert, settings.rtmps.key)
+            endpoints.rtmps_port = await self.rtmp.listen(host, settings.rtmps.port, tls)
+            log.info(
+                "listening rtmps rtmps://%s:%d/%s", host, endpoints.rtmps_port, settings.rtmp.app
+            )
+
+    async def stop(self) -> None:
+        await self.rtmp.close()
+        await self.ingest.shutdown()

@@ -1,0 +1,273 @@
+"""Who is publishing what: stream-key auth, one publisher per key, takeover, sessions.
+
+Every ingest protocol goes through this one object, so RTMP and SRT publishers obey
+the same rules: a key opens one stream; a second publisher is refused unless the
+first has gone silent; a publisher that drops may come back within the stream's
+reconnect window and continue the same session; then the session ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from server.bus import Registry, Stream
+from server.ingest.health import IngestMeter, audio_info, video_info
+from server.ingest.ports import Publisher, StreamDirectory, StreamGrant
+from server.media.frame import CodecConfig, Frame, TrackKind
+from server.settings import IngestSettings
+
+log = logging.getLogger("relaycast.ingest")
+
+
+class RefusalReason(enum.StrEnum):
+    UNKNOWN_KEY = "unknown_key"
+    STOPPED = "stopped"
+    IN_USE = "in_use"
+    WRONG_APP = "wrong_app"
+    BAD_REQUEST = "bad_request"
+
+
+class Refused(Exception):
+    def __init__(self, reason: RefusalReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+@dataclass(eq=False)
+class Live:
+    """The media plane's state of one stream with an open session."""
+
+    grant: StreamGrant
+    stream: Stream
+    session_id: str = ""
+    publisher: Publisher | None = None
+    meter: IngestMeter = field(default_factory=IngestMeter)
+    session_bytes: int = 0
+    live: bool = False
+    connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    grace: asyncio.TimerHandle | None = None
+    opened: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Claim:
+    """A publisher's handle on its stream: the hot path goes through here."""
+
+    __slots__ = ("_manager", "live", "publisher")
+
+    def __init__(self, manager: IngestManager, live: Live, publisher: Publisher) -> None:
+        self._manager = manager
+        self.live = live
+        self.publisher = publisher
+
+    @property
+    def current(self) -> bool:
+        return self.live.publisher is self.publisher
+
+    def received(self, count: int, now: float) -> None:
+        if self.current:
+            self.live.meter.add_bytes(count, now)
+            self.live.session_bytes += count
+
+    def config(self, config: CodecConfig) -> None:
+        if self.current:
+            self.live.stream.set_config(config)
+
+    def metadata(self, metadata: dict[str, object]) -> None:
+        if self.current:
+            self.live.stream.set_metadata(metadata)
+
+    def frame(self, frame: Frame) -> None:
+        if not self.current:
+            return
+        self.live.meter.add_frame(frame)
+        self.live.stream.publish(frame)
+        if not self.live.live and frame.track is not TrackKind.DATA:
+            self._manager.went_live(self.live)
+
+
+class IngestManager:
+    def __init__(
+        self,
+        directory: StreamDirectory,
+        registry: Registry,
+        settings: IngestSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.directory = directory
+        self.registry = registry
+        self.settings = settings
+        self.clock = clock
+        self.refusals: Counter[str] = Counter()
+        self._live: dict[str, Live] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # ------------------------------------------------------------ claiming
+
+    async def claim(self, stream_key: str, publisher: Publisher) -> Claim:
+        """Authenticate a publisher; raise Refused (counted) when it may not publish."""
+        grant = await self.directory.authorize(stream_key)
+        if grant is None:
+            raise self._refuse(publisher, RefusalReason.UNKNOWN_KEY, "unknown stream key")
+        if not grant.enabled:
+            raise self._refuse(publisher, RefusalReason.STOPPED, "stream is stopped")
+        live = self._live.get(grant.stream_id)
+        if live is None:
+            return await self._open(grant, publisher)
+        if live.publisher is not None:
+            silent = self.clock() - live.meter.last_activity
+            if silent < self.settings.takeover_silence_seconds:
+                raise self._refuse(publisher, RefusalReason.IN_USE, "stream key already in use")
+            log.info("stream %s: publisher silent %.1fs, taken over", grant.stream_id, silent)
+            live.publisher.close("taken over by a new publisher")
+        return self._resume(live, grant, publisher)
+
+    def _refuse(self, publisher: Publisher, reason: RefusalReason, detail: str) -> Refused:
+        self.refusals[f"{publisher.protocol}:{reason}"] += 1
+        log.warning("refused %s publisher %s: %s", publisher.protocol, publisher.remote, detail)
+        return Refused(reason, detail)
+
+    async def _open(self, grant: StreamGrant, publisher: Publisher) -> Claim:
+        stream = self.registry.create(grant.stream_id)
+        live = Live(grant=grant, stream=stream, publisher=publisher)
+        live.meter.last_activity = self.clock()
+        self._live[grant.stream_id] = live
+        try:
+            live.session_id = await self.directory.session_opened(
+                grant.stream_id, publisher.protocol, publisher.remote, live.connected_at
+            )
+        except BaseException:
+            self._forget(live, "session could not be recorded")
+            raise
+        live.opened.set()
+        log.info(
+            "stream %s: %s publisher %s connected, session %s",
+            grant.stream_id,
+            publisher.protocol,
+            publisher.remote,
+            live.session_id,
+        )
+        return Claim(self, live, publisher)
+
+    def _resume(self, live: Live, grant: StreamGrant, publisher: Publisher) -> Claim:
+        if live.grace is not None:
+            live.grace.cancel()
+            live.grace = None
+            live.stream.mark_discontinuity()
+            log.info("stream %s: publisher back inside the reconnect window", grant.stream_id)
+        live.grant = grant
+        live.publisher = publisher
+        live.meter = IngestMeter(last_activity=self.clock())
+        live.connected_at = datetime.now(UTC)
+        return Claim(self, live, publisher)
+
+    # ------------------------------------------------------------ transitions
+
+    def went_live(self, live: Live) -> None:
+        live.live = True
+        self._spawn(self._mark_live(live))
+
+    async def _mark_live(self, live: Live) -> None:
+        await live.opened.wait()
+        await self.directory.stream_live(live.grant.stream_id, datetime.now(UTC))
+        log.info("stream %s: live", live.grant.stream_id)
+
+    def release(self, claim: Claim, reason: str) -> None:
+        """The publisher's connection is gone; start the reconnect window or end."""
+        live = claim.live
+        if not claim.current or self._live.get(live.grant.stream_id) is not live:
+            return
+        live.publisher = None
+        window = live.grant.reconnect_window_seconds
+        log.info("stream %s: publisher gone (%s)", live.grant.stream_id, reason)
+        if not live.live or window <= 0:
+            self._spawn(self._end(live, reason))
+            return
+        loop = asyncio.get_running_loop()
+        live.grace = loop.call_later(
+            window, lambda: self._spawn(self._end(live, "reconnect window over"))
+        )
+
+    async def disconnect(self, stream_id: str, *, end_session: bool, reason: str) -> bool:
+        """Close the current publisher (stop, forced rotation); True when one was connected."""
+        live = self._live.get(stream_id)
+        if live is None:
+            return False
+        publisher, live.publisher = live.publisher, None
+        if publisher is not None:
+            publisher.close(reason)
+        if end_session or not live.live:
+            await self._end(live, reason)
+        elif live.grace is None:
+            window = live.grant.reconnect_window_seconds
+            live.grace = asyncio.get_running_loop().call_later(
+                window, lambda: self._spawn(self._end(live, "reconnect window over"))
+            )
+        return publisher is not None
+
+    async def _end(self, live: Live, reason: str) -> None:
+        if self._live.get(live.grant.stream_id) is not live:
+            return
+        self._forget(live, reason)
+        await live.opened.wait()
+        await self.directory.session_closed(
+            live.grant.stream_id, live.session_id, datetime.now(UTC), live.session_bytes
+        )
+        log.info("stream %s: session %s ended (%s)", live.grant.stream_id, live.session_id, reason)
+
+    def _forget(self, live: Live, reason: str) -> None:
+        if live.grace is not None:
+            live.grace.cancel()
+        del self._live[live.grant.stream_id]
+        self.registry.remove(live.grant.stream_id, reason=reason)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("ingest bookkeeping failed", exc_info=task.exception())
+
+    # ------------------------------------------------------------ queries
+
+    def health(self, stream_id: str) -> dict[str, object] | None:
+        live = self._live.get(stream_id)
+        if live is None or live.publisher is None:
+            return None
+        stats = live.stream.stats()
+        return {
+            "protocol": live.publisher.protocol,
+            "remoteAddress": live.publisher.remote,
+            "connectedAt": live.connected_at,
+            "sessionId": live.session_id,
+            "bitrate": live.meter.bitrate(self.clock()),
+            "bytesIn": live.session_bytes,
+            "video": video_info(live.stream.video_config, live.meter),
+            "audio": audio_info(live.stream.audio_config),
+            "framesDropped": sum(r.dropped_frames for r in stats.readers),
+        }
+
+    def is_publishing(self, stream_id: str) -> bool:
+        live = self._live.get(stream_id)
+        return live is not None and live.publisher is not None
+
+    async def shutdown(self) -> None:
+        """Process stop: close publishers, end sessions so nothing is left live."""
+        for live in list(self._live.values()):
+            if live.publisher is not None:
+                live.publisher.close("server shutting down")
+            with contextlib.suppress(Exception):
+                await self._end(live, "server shutting down")
+        for task in list(self._tasks):
+            task.cancel()

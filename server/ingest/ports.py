@@ -1,0 +1,48 @@
+"""What the media plane needs from persistent state, declared here, implemented by the store.
+
+The media plane never imports the control plane: the composition root hands it an
+object that satisfies ``StreamDirectory``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGrant:
+    """A stream key resolved to the stream it opens, with what ingest must enforce."""
+
+    stream_id: str
+    environment_id: str
+    enabled: bool
+    reconnect_window_seconds: int
+    srt_passphrase: str | None = None
+
+
+class StreamDirectory(Protocol):
+    async def authorize(self, stream_key: str) -> StreamGrant | None:
+        """Hash lookup of a stream key; None when no stream has it."""
+
+    async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
+        """Record a new session, mark the stream ``connecting``; return the session id."""
+
+    async def stream_live(self, stream_id: str, at: datetime) -> None:
+        """First media arrived: the stream is ``live`` from ``at``."""
+
+    async def session_closed(
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int
+    ) -> None:
+        """The session is over: close it and mark the stream ``ended``."""
+
+
+class Publisher(Protocol):
+    """One connected encoder, whatever its protocol."""
+
+    protocol: str
+    remote: str
+
+    def close(self, reason: str) -> None:
+        """Disconnect now (takeover, stop, forced key rotation); idempotent."""

@@ -1,0 +1,242 @@
+"""RTMP(S) ingest listener: the thin asyncio layer around the sans-IO RTMP core.
+
+read → feed → handle events → flush → re-arm one timer. Everything protocol-shaped
+lives in ``server.protocols.rtmp``; stream rules live in ``IngestManager``; this
+module only moves bytes and decisions between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import cast
+
+from server.ingest.manager import Claim, IngestManager, Refused
+from server.media.errors import MediaFormatError
+from server.media.flv import FlvTagParser
+from server.media.frame import CodecConfig, Frame
+from server.protocols import rtmp
+from server.settings import RtmpSettings
+
+log = logging.getLogger("relaycast.rtmp")
+
+
+@dataclass
+class RtmpCounters:
+    """Connection outcomes, read by the metrics layer."""
+
+    accepted: int = 0
+    over_limit: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    refused: Counter[str] = field(default_factory=Counter)
+
+
+def limits_from(settings: RtmpSettings) -> rtmp.RtmpLimits:
+    return rtmp.RtmpLimits(
+        handshake_timeout=settings.handshake_timeout,
+        idle_timeout=settings.idle_timeout,
+        max_chunk_size=settings.max_chunk_size,
+        max_message_size=settings.max_message_size,
+    )
+
+
+class RtmpIngestConnection(asyncio.Protocol):
+    """One encoder connection. Implements ``server.ingest.ports.Publisher``."""
+
+    protocol = "rtmp"
+
+    def __init__(self, server: RtmpIngestServer) -> None:
+        self.server = server
+        self.remote = "?"
+        self.loop = asyncio.get_running_loop()
+        self.conn = rtmp.RtmpConnection(
+            rtmp.Role.SERVER, limits=server.limits, now=self.loop.time()
+        )
+        self.transport: asyncio.Transport | None = None
+        self.claim: Claim | None = None
+        self.flv = FlvTagParser()
+        self.timer: asyncio.TimerHandle | None = None
+        self.pending: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        self.remote = f"{peer[0]}:{peer[1]}" if peer else "?"
+        if self.server.active >= self.server.settings.max_connections:
+            self.server.counters.over_limit += 1
+            log.warning("rtmp: refusing %s: max_connections reached", self.remote)
+            self.transport.abort()
+            return
+        self.server.active += 1
+        self.server.counters.accepted += 1
+        self.server.connections.add(self)
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        now = self.loop.time()
+        self.conn.receive_data(data, now)
+        if self.claim is not None:
+            self.claim.received(len(data), now)
+        self._pump()
+
+    def eof_received(self) -> bool:
+        self.conn.receive_data(b"", self.loop.time())
+        self._pump()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self in self.server.connections:
+            self.server.connections.discard(self)
+            self.server.active -= 1
+        if self.timer is not None:
+            self.timer.cancel()
+        if self.pending is not None:
+            self.pending.cancel()
+        if self.claim is not None:
+            self.server.manager.release(self.claim, "connection closed")
+            self.claim = None
+
+    def close(self, reason: str) -> None:
+        """Publisher.close: takeover, stop or forced key rotation."""
+        log.info("rtmp %s: closing: %s", self.remote, reason)
+        self.conn.close(reason)
+        self._pump()
+
+    # ------------------------------------------------------------ the pump
+
+    def _pump(self) -> None:
+        for event in self.conn.events():
+            self._handle(event)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        out = self.conn.data_to_send()
+        if out:
+            transport.write(out)
+        if self.conn.closed:
+            transport.close()
+            return
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        deadline = self.conn.next_timer()
+        if self.timer is not None and (deadline is None or self.timer.when() != deadline):
+            self.timer.cancel()
+            self.timer = None
+        if deadline is not None and self.timer is None:
+            self.timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self.timer = None
+        self.conn.handle_timer(self.loop.time())
+        self._pump()
+
+    # ------------------------------------------------------------ events
+
+    def _handle(self, event: rtmp.Event) -> None:
+        if isinstance(event, rtmp.MediaReceived):
+            self._media(event)
+        elif isinstance(event, rtmp.MetadataReceived):
+            if self.claim is not None:
+                self.claim.metadata(dict(event.metadata))
+        elif isinstance(event, rtmp.ConnectRequested):
+            self._connect(event)
+        elif isinstance(event, rtmp.PublishRequested):
+            self.pending = self.loop.create_task(self._publish(event))
+        elif isinstance(event, rtmp.Unpublished):
+            self._unpublished()
+        elif isinstance(event, rtmp.ConnectionFailed):
+            self.server.counters.failures[event.reason.split(":")[0]] += 1
+            log.warning("rtmp %s: %s", self.remote, event.reason)
+
+    def _connect(self, event: rtmp.ConnectRequested) -> None:
+        app = event.app.split("?", 1)[0].strip("/")
+        if app != self.server.settings.app:
+            self.server.refuse("wrong_app")
+            log.warning("rtmp %s: unknown app %r", self.remote, app)
+            self.conn.reject_connect(f"unknown application {app!r}")
+            return
+        self.conn.accept_connect()
+
+    async def _publish(self, event: rtmp.PublishRequested) -> None:
+        key = event.name.split("?", 1)[0]
+        try:
+            claim = await self.server.manager.claim(key, self)
+        except Refused as refused:
+            self.server.refuse(str(refused.reason))
+            if not self.conn.closed:
+                self.conn.reject_publish(event.stream_id, description=str(refused))
+                self._pump()
+            return
+        if self.conn.closed or self.transport is None or self.transport.is_closing():
+            self.server.manager.release(claim, "connection closed during auth")
+            return
+        self.claim = claim
+        self.conn.accept_publish(event.stream_id)
+        self._pump()
+
+    def _unpublished(self) -> None:
+        if self.claim is not None:
+            self.server.manager.release(self.claim, "encoder unpublished")
+            self.claim = None
+
+    def _media(self, event: rtmp.MediaReceived) -> None:
+        claim = self.claim
+        if claim is None or event.kind == "data":
+            return
+        try:
+            if event.kind == "video":
+                result = self.flv.video(event.payload, event.timestamp)
+            else:
+                result = self.flv.audio(event.payload, event.timestamp)
+        except MediaFormatError as exc:
+            self.server.counters.failures["bad_media"] += 1
+            log.warning("rtmp %s: bad %s tag: %s", self.remote, event.kind, exc)
+            self.conn.close("malformed media")
+            return
+        if isinstance(result, Frame):
+            claim.frame(result)
+        elif isinstance(result, CodecConfig):
+            claim.config(result)
+
+
+class RtmpIngestServer:
+    """The listening socket(s) and what all their connections share."""
+
+    def __init__(self, manager: IngestManager, settings: RtmpSettings) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.counters = RtmpCounters()
+        self.connections: set[RtmpIngestConnection] = set()
+        self.active = 0
+        self._servers: list[asyncio.Server] = []
+
+    def refuse(self, reason: str) -> None:
+        self.counters.refused[reason] += 1
+
+    async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
+        """Start a listener; returns the bound port (useful with port 0)."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: RtmpIngestConnection(self),
+            host,
+            port,
+            ssl=tls,
+            ssl_handshake_timeout=self.settings.handshake_timeout if tls else None,
+        )
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.close("server shutting down")
+        for server in self._servers:
+            await server.wait_closed()
