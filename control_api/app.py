@@ -27,11 +27,11 @@ async def healthz(_: web.Request) -> web.Response:
 
 
 async def openapi_json(request: web.Request) -> web.Response:
-    """Built on first request: the real HTTP port is only known once the server listens."""
+    """No ``servers`` entry: the default "/" makes try-it call whichever host served /docs."""
     cache = request.app[OPENAPI]
     if "doc" not in cache:
         settings = request.app[SETTINGS]
-        doc = build_openapi(api.operations, version(), request.app[ENDPOINTS].http_base)
+        doc = build_openapi(api.operations, version(), None)
         create = doc["components"]["schemas"]["StreamCreate"]["properties"]
         create["plan"]["enum"] = sorted(settings.plans)
         create["region"]["enum"] = list(settings.regions)
