@@ -26,7 +26,9 @@ class MediaPlane:
     @classmethod
     def build(cls, settings: Settings, store: Store) -> MediaPlane:
         registry = Registry()
-        ingest = IngestManager(StoreDirectory(store.sessions), registry, settings.ingest)
+        ingest = IngestManager(
+            StoreDirectory(store.sessions, settings.plans), registry, settings.ingest
+        )
         return cls(registry, ingest, RtmpIngestServer(ingest, settings.rtmp))
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:

@@ -2,19 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_api.credentials import hash_secret, new_id
+from control_api.settings import PlanSettings
 from control_api.store.models import LiveStream, StreamSession
-from server.ingest.ports import StreamGrant
+from server.ingest.ports import PlanLimits, StreamGrant
 
 
 class StoreDirectory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        plans: Mapping[str, PlanSettings] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._plans = dict(plans or {})
+
+    def _limits(self, plan: str) -> PlanLimits | None:
+        settings = self._plans.get(plan)
+        if settings is None:
+            return None
+        return PlanLimits(
+            max_width=settings.max_resolution.width,
+            max_height=settings.max_resolution.height,
+            max_frame_rate=settings.max_frame_rate,
+            max_bitrate=settings.max_bitrate,
+        )
 
     async def authorize(self, stream_key: str) -> StreamGrant | None:
         async with self._sessions() as s:
@@ -29,6 +47,7 @@ class StoreDirectory:
             enabled=row.enabled,
             reconnect_window_seconds=row.reconnect_window_seconds,
             srt_passphrase=row.srt_passphrase,
+            limits=self._limits(row.plan),
         )
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
@@ -62,7 +81,7 @@ class StoreDirectory:
             )
 
     async def session_closed(
-        self, stream_id: str, session_id: str, at: datetime, bytes_in: int
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
     ) -> None:
         async with self._sessions.begin() as s:
             await s.execute(
@@ -73,5 +92,5 @@ class StoreDirectory:
             await s.execute(
                 update(LiveStream)
                 .where(LiveStream.id == stream_id)
-                .values(state="ended", ended_at=at)
+                .values(state="error" if error else "ended", ended_at=at, error_reason=error)
             )

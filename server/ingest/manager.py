@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.bus import Registry, Stream
+from server.ingest import plan
 from server.ingest.health import IngestMeter, audio_info, video_info
 from server.ingest.ports import Publisher, StreamDirectory, StreamGrant
 from server.media.frame import CodecConfig, Frame, TrackKind
@@ -61,25 +62,39 @@ class Live:
 class Claim:
     """A publisher's handle on its stream: the hot path goes through here."""
 
-    __slots__ = ("_manager", "live", "publisher")
+    __slots__ = ("_checked_at", "_manager", "_started", "live", "publisher")
 
     def __init__(self, manager: IngestManager, live: Live, publisher: Publisher) -> None:
         self._manager = manager
         self.live = live
         self.publisher = publisher
+        self._started = self._checked_at = manager.clock()
 
     @property
     def current(self) -> bool:
         return self.live.publisher is self.publisher
 
     def received(self, count: int, now: float) -> None:
-        if self.current:
-            self.live.meter.add_bytes(count, now)
-            self.live.session_bytes += count
+        if not self.current:
+            return
+        self.live.meter.add_bytes(count, now)
+        self.live.session_bytes += count
+        limits = self.live.grant.limits
+        if limits is not None and now - self._checked_at >= 1.0:
+            self._checked_at = now
+            violation = plan.rate_violation(limits, self.live.meter, now - self._started, now)
+            if violation:
+                self._manager.fail(self.live, violation)
 
     def config(self, config: CodecConfig) -> None:
-        if self.current:
-            self.live.stream.set_config(config)
+        if not self.current:
+            return
+        limits = self.live.grant.limits
+        violation = plan.config_violation(limits, config) if limits else None
+        if violation:
+            self._manager.fail(self.live, violation)
+            return
+        self.live.stream.set_config(config)
 
     def metadata(self, metadata: dict[str, object]) -> None:
         if self.current:
@@ -180,6 +195,15 @@ class IngestManager:
         await self.directory.stream_live(live.grant.stream_id, datetime.now(UTC))
         log.info("stream %s: live", live.grant.stream_id)
 
+    def fail(self, live: Live, reason: str) -> None:
+        """Ingest broke the plan's limits: disconnect and end the session in ``error``."""
+        publisher, live.publisher = live.publisher, None
+        log.warning("stream %s: %s; disconnecting", live.grant.stream_id, reason)
+        if publisher is not None:
+            self.refusals[f"{publisher.protocol}:plan_limit"] += 1
+            publisher.close(reason)
+        self._spawn(self._end(live, reason, error=reason))
+
     def release(self, claim: Claim, reason: str) -> None:
         """The publisher's connection is gone; start the reconnect window or end."""
         live = claim.live
@@ -213,13 +237,13 @@ class IngestManager:
             )
         return publisher is not None
 
-    async def _end(self, live: Live, reason: str) -> None:
+    async def _end(self, live: Live, reason: str, error: str | None = None) -> None:
         if self._live.get(live.grant.stream_id) is not live:
             return
         self._forget(live, reason)
         await live.opened.wait()
         await self.directory.session_closed(
-            live.grant.stream_id, live.session_id, datetime.now(UTC), live.session_bytes
+            live.grant.stream_id, live.session_id, datetime.now(UTC), live.session_bytes, error
         )
         log.info("stream %s: session %s ended (%s)", live.grant.stream_id, live.session_id, reason)
 

@@ -12,6 +12,16 @@ from typing import Protocol
 
 
 @dataclass(frozen=True, slots=True)
+class PlanLimits:
+    """The stream plan's ceilings; ingest above them ends the session in ``error``."""
+
+    max_width: int
+    max_height: int
+    max_frame_rate: float
+    max_bitrate: int
+
+
+@dataclass(frozen=True, slots=True)
 class StreamGrant:
     """A stream key resolved to the stream it opens, with what ingest must enforce."""
 
@@ -20,6 +30,7 @@ class StreamGrant:
     enabled: bool
     reconnect_window_seconds: int
     srt_passphrase: str | None = None
+    limits: PlanLimits | None = None
 
 
 class StreamDirectory(Protocol):
@@ -33,9 +44,9 @@ class StreamDirectory(Protocol):
         """First media arrived: the stream is ``live`` from ``at``."""
 
     async def session_closed(
-        self, stream_id: str, session_id: str, at: datetime, bytes_in: int
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
     ) -> None:
-        """The session is over: close it and mark the stream ``ended``."""
+        """The session is over: close it; the stream is ``ended``, or ``error`` with a reason."""
 
 
 class Publisher(Protocol):

@@ -9,8 +9,8 @@ from datetime import datetime
 import pytest
 
 from server.bus import Registry
-from server.ingest.manager import IngestManager, Refused, RefusalReason
-from server.ingest.ports import StreamGrant
+from server.ingest.manager import IngestManager, RefusalReason, Refused
+from server.ingest.ports import PlanLimits, StreamGrant
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 
@@ -31,8 +31,10 @@ class FakeDirectory:
     async def stream_live(self, stream_id: str, at: datetime) -> None:
         self.log.append(("live", stream_id))
 
-    async def session_closed(self, stream_id: str, session_id: str, at: datetime, bytes_in: int) -> None:
-        self.log.append(("closed", stream_id, session_id))
+    async def session_closed(
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
+    ) -> None:
+        self.log.append(("closed", stream_id, session_id, error or ""))
         self.closed_bytes.append(bytes_in)
 
 
@@ -61,7 +63,9 @@ def grant(window: int = 1, enabled: bool = True) -> StreamGrant:
 def make(window: int = 1, enabled: bool = True) -> tuple[IngestManager, FakeDirectory, Clock]:
     directory = FakeDirectory({"sk_good": grant(window, enabled)})
     clock = Clock()
-    manager = IngestManager(directory, Registry(), IngestSettings(takeover_silence_seconds=3), clock)
+    manager = IngestManager(
+        directory, Registry(), IngestSettings(takeover_silence_seconds=3), clock
+    )
     return manager, directory, clock
 
 
@@ -101,8 +105,13 @@ async def test_first_media_goes_live_and_health_reports_it() -> None:
     health = manager.health("ls_1")
     assert health is not None
     assert health["protocol"] == "rtmp" and health["bytesIn"] == 1000
-    assert health["video"] == {"codec": "h264", "width": 640, "height": 360, "fps": 0.5,
-                               "keyframeInterval": 2.0}
+    assert health["video"] == {
+        "codec": "h264",
+        "width": 640,
+        "height": 360,
+        "fps": 0.5,
+        "keyframeInterval": 2.0,
+    }
 
 
 async def test_second_publisher_refused_while_first_is_active() -> None:
@@ -187,3 +196,34 @@ async def test_shutdown_ends_every_session() -> None:
     (await manager.claim("sk_good", pub)).frame(key_frame(0))
     await manager.shutdown()
     assert pub.closed and directory.log[-1][0] == "closed"
+
+
+async def test_plan_limits_end_the_session_in_error() -> None:
+    limits = PlanLimits(max_width=1280, max_height=720, max_frame_rate=30, max_bitrate=1_000_000)
+    directory = FakeDirectory({"sk_good": StreamGrant("ls_1", "env_1", True, 60, limits=limits)})
+    clock = Clock()
+    manager = IngestManager(directory, Registry(), IngestSettings(), clock)
+    pub = FakePublisher()
+    claim = await manager.claim("sk_good", pub)
+    claim.config(CodecConfig(TrackKind.VIDEO, "h264", b"\x01", width=1920, height=1080))
+    await settle()
+    assert pub.closed and "1920x1080 exceeds" in pub.closed
+    assert directory.log[-1][0] == "closed" and "exceeds" in directory.log[-1][3]
+    assert manager.refusals["rtmp:plan_limit"] == 1
+
+
+async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
+    limits = PlanLimits(max_width=1280, max_height=720, max_frame_rate=30, max_bitrate=1_000_000)
+    directory = FakeDirectory({"sk_good": StreamGrant("ls_1", "env_1", True, 60, limits=limits)})
+    clock = Clock()
+    manager = IngestManager(directory, Registry(), IngestSettings(), clock)
+    pub = FakePublisher()
+    claim = await manager.claim("sk_good", pub)
+    for _ in range(40):  # 10 s at 4 Mbit/s, in quarter-second steps
+        clock.now += 0.25
+        claim.received(125_000, clock.now)
+        if pub.closed:
+            break
+    await settle()
+    assert pub.closed and "bitrate" in pub.closed
+    assert clock.now - 100.0 >= 5.0  # not before the settling period
