@@ -8,8 +8,9 @@ has to import ``control_api`` to learn its own limits.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Section(BaseModel):
@@ -57,3 +58,46 @@ class IngestSettings(_Section):
 
     takeover_silence_seconds: float = Field(3.0, gt=0, le=60)
     default_reconnect_window_seconds: int = Field(60, ge=0, le=3600)
+
+
+class HlsSettings(_Section):
+    """HLS / LL-HLS packaging of every live stream (one packager per stream).
+
+    Memory per stream is about (2 x ``window_segments`` + 1) segments of media: the
+    playlist window plus the segments kept downloadable after they leave it (RFC 8216
+    6.2.2: a removed segment stays available for its duration plus the playlist's).
+    """
+
+    # Container of media segments: "fmp4" (CMAF init + moof/mdat, needed for HEVC and
+    # LL-HLS parts) or "ts" (MPEG-TS, for old players; H.264/AAC streams only -- an HEVC
+    # stream is packaged as fMP4 whatever this says).
+    segment_format: Literal["fmp4", "ts"] = "fmp4"
+    # Segment duration in seconds. Segments are cut at the first video keyframe once this
+    # long (earlier when the next keyframe would come too late); a late keyframe may
+    # stretch a segment by 10 %, past that it is cut between keyframes. The
+    # EXT-X-TARGETDURATION is its ceiling and never changes. Ask publishers for a
+    # keyframe interval that divides it (e.g. 1 s or 2 s for the default).
+    target_duration: float = Field(2.0, ge=1.0, le=10.0)
+    # LL-HLS part duration in seconds (EXT-X-PART-INF PART-TARGET); parts end on frame
+    # boundaries, so with 30 fps video prefer multiples of 1/30 s (0.5 = 15 frames).
+    part_target: float = Field(0.5, ge=0.1, le=2.0)
+    # Complete segments listed in the media playlist (the sliding window, >= 3 per spec).
+    window_segments: int = Field(6, ge=3, le=100)
+    # Default for streams that do not choose: emit LL-HLS parts, preload hints and the
+    # blocking-reload server control (fMP4 only; TS playlists are always classic HLS).
+    low_latency: bool = True
+    # Write each video frame of a part as its own CMAF chunk (moof+mdat, ~100 bytes of
+    # overhead per frame) so a preload-hinted part can be streamed while it is written;
+    # off = one moof+mdat per part, sent once complete.
+    chunked_parts: bool = False
+    # Main-track decode timestamps that jump back, or forward by more than this many
+    # seconds, start a new EXT-X-DISCONTINUITY segment. A smaller forward gap (frames
+    # lost upstream, e.g. a slow reader resynchronising at a keyframe) only ends the
+    # segment, and the timeline continues without the hole.
+    max_timestamp_gap: float = Field(5.0, ge=1.0, le=60.0)
+
+    @model_validator(mode="after")
+    def _parts_shorter_than_segments(self) -> HlsSettings:
+        if self.part_target * 2 > self.target_duration:
+            raise ValueError("hls.part_target must be at most half of hls.target_duration")
+        return self

@@ -1,0 +1,465 @@
+"""One live stream's HLS packager core: bus items in, segments, parts and playlists out.
+
+Synchronous and clock-free: the bus-reading task calls ``feed(item, now)`` (``now`` =
+wall-clock seconds, used only for EXT-X-PROGRAM-DATE-TIME) and the HTTP layer reads
+playlists, init segments, segments and parts. ``on_change`` is called after anything
+becomes visible (Change.PLAYLIST) or a part being written grows (Change.DATA), which is
+where the HTTP layer wakes its blocked requests.
+
+Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main track):
+* a segment ends before a video keyframe once it is >= target - fd/2 long, or earlier
+  when the next keyframe (one observed GOP later) would come past the cap; the cap is
+  the target + 10 % (a slightly late keyframe is waited for, EXTINF still rounds to the
+  target), and a segment reaching it is cut between keyframes (GOP longer than target);
+* audio-only segments are cut by time, never longer than the target;
+* an LL-HLS part ends before a main-track frame that would take it past the part target
+  and before every video keyframe (so parts that start with one are INDEPENDENT).
+Each cut happens when the frame after the cut arrives, so every sample duration of the
+main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
+per video frame with ``chunked_parts``).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream
+from server.media import aac
+from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+from server.settings import HlsSettings
+
+from . import views
+from .blocking import BlockingReload, Directives, Edge
+from .buffer import PartBuffer
+from .clock import FrameClock
+from .playlist import MediaView, render_master, render_media, split_for_suffix, with_suffix
+from .store import Part, Segment, SegmentStore
+from .writer import SegmentWriter, make_writer, supported
+
+
+class Change(enum.Enum):
+    """What ``on_change`` reports, so the HTTP layer can wake only the waiters concerned."""
+
+    PLAYLIST = "playlist"  # a part/segment completed, the stream ended: playlists changed
+    DATA = "data"  # a part still being written grew (chunked parts)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmenterStats:
+    """Counters of one packager (for the API and metrics)."""
+
+    segments: int
+    parts: int
+    dropped_frames: int
+    discontinuities: int
+    bytes_written: int
+    stored_bytes: int
+
+
+def _frame_ticks(config: CodecConfig) -> float:
+    """Expected main-track frame duration before any has been measured."""
+    if config.track is TrackKind.AUDIO:
+        asc = aac.parse_asc(config.extradata)
+        rate = asc.extension_sample_rate or asc.sample_rate
+        return asc.frame_length * max(1, rate // asc.sample_rate) * TIMEBASE / rate
+    fps = config.fps if config.fps and 1 <= config.fps <= 300 else 30.0
+    return TIMEBASE / fps
+
+
+class Segmenter:
+    """HLS/LL-HLS packaging state of one live stream (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: HlsSettings,
+        *,
+        low_latency: bool | None = None,
+        on_change: Callable[[Change], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self._want_ll = settings.low_latency if low_latency is None else low_latency
+        self._on_change = on_change
+        self._target = round(settings.target_duration * TIMEBASE)
+        # Hard cap of a segment: a late keyframe may stretch it by 10 % (EXTINF still
+        # rounds to EXT-X-TARGETDURATION); past that it is cut between keyframes.
+        limit = min(settings.target_duration * 1.1, math.ceil(settings.target_duration) + 0.499)
+        self._limit = round(limit * TIMEBASE)
+        self._part_target = round(settings.part_target * TIMEBASE)
+        self._max_gap = round(settings.max_timestamp_gap * TIMEBASE)
+        # A smaller forward gap (frames lost upstream) ends the segment instead of
+        # stretching one frame over it, and the timeline continues without the hole.
+        self._hole = self._part_target if self._want_ll else self._target // 2
+        self._store = SegmentStore(settings.window_segments)
+        self._configs: dict[TrackKind, CodecConfig] = {}
+        # What HLS carries of them (video first) and the track that drives cutting.
+        self._wanted: tuple[CodecConfig, ...] = ()
+        self._main = TrackKind.VIDEO
+        self._writer_tracks: frozenset[TrackKind] = frozenset()
+        self._writer: SegmentWriter | None = None
+        self._init_version = -1
+        self._open: Segment | None = None
+        self._part: Part | None = None
+        self._next_msn = 0
+        self._offset = 0
+        self._rebase = True
+        self._continue_at = 0  # media time where the next segment starts after a break
+        self._pending_discontinuity = False
+        self._anchor: tuple[float, int] | None = None  # (wall clock, media time)
+        self._clock = FrameClock(TIMEBASE / 30)
+        self._last_side: int | None = None  # raw dts of the non-main track
+        self._ended = False
+        self._version = 0
+        self._cache: dict[bool, tuple[int, tuple[str, ...]]] = {}
+        self._segments = self._parts = self._dropped = self._breaks = self._bytes = 0
+
+    # ------------------------------------------------------------------ input
+
+    def feed(self, item: BusItem, now: float) -> None:
+        """Dispatch one bus item (MetadataChange is not used by HLS)."""
+        if isinstance(item, Frame):
+            self.on_frame(item, now)
+        elif isinstance(item, ConfigChange):
+            self.on_config(item.config, now)
+        elif isinstance(item, Discontinuity):
+            self.on_discontinuity(now)
+        elif isinstance(item, EndOfStream):
+            self.on_end(now)
+
+    def on_config(self, config: CodecConfig, now: float) -> None:
+        """A track's configuration; a change of what HLS carries ends the segment."""
+        if self._configs.get(config.track) == config:
+            return
+        self._configs[config.track] = config
+        self._wanted = supported(list(self._configs.values()))
+        self._main = self._wanted[0].track if self._wanted else TrackKind.VIDEO
+        if self._writer is not None and self._wanted != self._writer.configs:
+            self._break(discontinuity=True)
+
+    def on_discontinuity(self, now: float) -> None:
+        """The publisher reconnected: close the segment; the next one is discontinuous."""
+        self._break(discontinuity=True)
+
+    def on_end(self, now: float) -> None:
+        """The stream ended: publish what is open and add EXT-X-ENDLIST."""
+        if self._ended:
+            return
+        if self._open is not None:
+            self._close_segment(None)
+        self._ended = True
+        self._changed(Change.PLAYLIST)
+
+    def on_frame(self, frame: Frame, now: float) -> None:
+        """Add one frame (decode order); frames that cannot be used yet are counted."""
+        config = self._configs.get(frame.track)
+        if self._ended or config is None or config.codec != frame.codec:
+            self._dropped += 1
+            return
+        if frame.track is self._main:
+            self._main_frame(frame, now)
+        else:
+            self._side_frame(frame)
+
+    # ------------------------------------------------------------------ cutting
+
+    def _main_frame(self, frame: Frame, now: float) -> None:
+        last = self._clock.last
+        if last is not None:
+            delta = frame.dts - last
+            if not 0 <= delta <= self._max_gap:
+                self._break(discontinuity=True)  # timestamps jumped: like a reconnect
+            elif delta > self._hole:
+                self._break(discontinuity=False)  # frames are missing: close the hole
+        video_key = frame.keyframe and frame.track is TrackKind.VIDEO
+        if self._open is None:
+            if frame.track is TrackKind.VIDEO and not frame.keyframe:
+                self._dropped += 1
+                return
+            self._start_segment(frame, now)
+            self._clock.observe(frame.dts, video_key)
+            return
+        self._clock.observe(frame.dts, video_key)  # first, so a keyframe knows its GOP
+        if not self._cut(frame, now):
+            self._add(frame, segment_start=False)
+
+    def _cut(self, frame: Frame, now: float) -> bool:
+        """Cut before ``frame`` if a rule says so; True when it opened a new segment."""
+        assert self._open is not None and self._part is not None
+        media = frame.dts + self._offset
+        elapsed = media - self._open.start
+        video = frame.track is TrackKind.VIDEO
+        if self._segment_due(elapsed, video, frame.keyframe):
+            self._close_segment(frame.dts)
+            self._start_segment(frame, now)
+            return True
+        if self.low_latency:
+            in_part = media - self._part.start
+            clock = self._clock
+            too_long = in_part + clock.frame > self._part_target + clock.tolerance
+            if in_part > 0 and ((video and frame.keyframe) or too_long):
+                self._close_part(frame.dts)
+                self._open_part(media, frame.keyframe)
+            elif self.settings.chunked_parts:
+                self._flush_chunk(frame.dts)
+        return False
+
+    def _segment_due(self, elapsed: int, video: bool, keyframe: bool) -> bool:
+        """Whether the open segment ends before a main-track frame ``elapsed`` into it."""
+        clock = self._clock
+        fd = clock.frame
+        if elapsed <= 0:
+            return False
+        if not video:  # audio-only: by time, never past the target
+            return elapsed + fd > self._target + clock.tolerance
+        if elapsed + fd > self._limit + clock.tolerance:
+            return True  # the keyframe is too late: cut between keyframes
+        if not keyframe:
+            return False
+        gop = clock.gop
+        return elapsed >= self._target - fd / 2 or (gop > 0 and elapsed + gop > self._limit)
+
+    def _side_frame(self, frame: Frame) -> None:
+        """A frame of the non-main track goes into whatever part is open."""
+        writer = self._writer
+        last = self._last_side
+        if (
+            self._open is None
+            or writer is None
+            or frame.track not in self._writer_tracks
+            or (last is not None and frame.dts <= last)
+            or frame.dts + self._offset < 0
+        ):
+            self._dropped += 1
+            return
+        self._last_side = frame.dts
+        self._add(frame, segment_start=False)
+
+    def _add(self, frame: Frame, *, segment_start: bool) -> None:
+        assert self._writer is not None and self._part is not None
+        data = self._writer.add(frame, self._offset, segment_start=segment_start)
+        if data:
+            self._part.buffer.append(data)
+
+    # ------------------------------------------------------------------ segments and parts
+
+    def _start_segment(self, frame: Frame, now: float) -> None:
+        wanted = self._wanted
+        if self._writer is None or self._writer.configs != wanted:
+            try:
+                self._writer = make_writer(self.settings.segment_format, wanted)
+            except ValueError:  # a configuration record no muxer can use: wait for another
+                self._writer = None
+                self._dropped += 1
+                return
+            self._writer_tracks = frozenset(c.track for c in wanted)
+            self._init_version += 1
+            init = self._writer.init_segment()
+            if init is not None:
+                self._store.add_init(self._init_version, init)
+            self._clock.reset(_frame_ticks(wanted[0]))
+        if self._rebase:
+            self._offset = self._continue_at - frame.dts
+            self._rebase = False
+        media = frame.dts + self._offset
+        if self._anchor is None:
+            self._anchor = (now, media)
+        wall, anchor_media = self._anchor
+        self._open = Segment(
+            msn=self._next_msn,
+            start=media,
+            discontinuity=self._pending_discontinuity,
+            program_date_time=wall + (media - anchor_media) / TIMEBASE,
+            init_version=self._init_version if self._writer.extension == "m4s" else None,
+        )
+        self._next_msn += 1
+        self._pending_discontinuity = False
+        self._open_part(media, frame.keyframe or frame.track is TrackKind.AUDIO)
+        self._add(frame, segment_start=True)
+
+    def _open_part(self, media: int, independent: bool) -> None:
+        assert self._open is not None
+        self._part = Part(
+            len(self._open.parts), media, independent or self._main is TrackKind.AUDIO
+        )
+        self._open.parts.append(self._part)
+
+    def _end_time(self, end_dts: int | None) -> int:
+        """Media time where the open segment/part ends (estimated at a break or the end)."""
+        if end_dts is not None:
+            return end_dts + self._offset
+        last = self._clock.last or 0
+        return last + self._offset + round(self._clock.frame)
+
+    def _flush_chunk(self, end_dts: int) -> None:
+        assert self._writer is not None and self._part is not None
+        data = self._writer.flush(end_dts, self._offset)
+        if data:
+            self._part.buffer.append(data)
+            self._changed(Change.DATA)
+
+    def _close_part(self, end_dts: int | None) -> None:
+        assert self._writer is not None and self._part is not None
+        part = self._part
+        part.buffer.append(self._writer.flush(end_dts, self._offset))
+        part.duration = max(0, self._end_time(end_dts) - part.start) / TIMEBASE
+        part.buffer.finish()
+        self._parts += 1 if self.low_latency else 0
+        self._part = None
+        self._changed(Change.PLAYLIST)
+
+    def _close_segment(self, end_dts: int | None) -> None:
+        segment = self._open
+        assert segment is not None
+        end = self._end_time(end_dts)
+        self._close_part(end_dts)
+        segment.seal(max(0, end - segment.start) / TIMEBASE)
+        self._store.add(segment)
+        self._open = None
+        self._continue_at = end
+        self._segments += 1
+        self._bytes += len(segment.data)
+        self._changed(Change.PLAYLIST)
+
+    def _break(self, *, discontinuity: bool) -> None:
+        """Close the open segment; the next one starts at a keyframe, rebased to continue
+        the timeline, and (``discontinuity``) tagged EXT-X-DISCONTINUITY."""
+        if self._open is not None:
+            self._close_segment(None)
+        if discontinuity and self._next_msn > 0 and not self._pending_discontinuity:
+            self._pending_discontinuity = True
+            self._breaks += 1
+        self._rebase = True
+        self._anchor = None
+        self._last_side = None
+        self._clock.reset()
+
+    def _changed(self, change: Change) -> None:
+        if change is Change.PLAYLIST:
+            self._version += 1
+        if self._on_change is not None:
+            self._on_change(change)
+
+    # ------------------------------------------------------------------ output
+
+    @property
+    def low_latency(self) -> bool:
+        """LL-HLS parts are produced (asked for, and the container is fMP4)."""
+        return self._want_ll and (self._writer is None or self._writer.extension == "m4s")
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def target_duration(self) -> int:
+        """EXT-X-TARGETDURATION: the configured target rounded up; never changes."""
+        return max(1, -(-self._target // TIMEBASE))
+
+    @property
+    def part_target(self) -> float | None:
+        """PART-TARGET in seconds when parts are produced."""
+        return self._part_target / TIMEBASE if self.low_latency else None
+
+    @property
+    def preload_hint(self) -> tuple[int, int] | None:
+        """(msn, part) of the part the playlist hints at (the one being written)."""
+        if self._ended or not self.low_latency:
+            return None
+        if self._open is None:
+            return (self._next_msn, 0)
+        return (self._open.msn, len(self._open.complete_parts))
+
+    def edge(self) -> Edge:
+        """The live edge for blocking-reload decisions."""
+        last = self._store.last
+        complete = len(self._open.complete_parts) if self._open and self.low_latency else 0
+        return Edge(
+            last_msn=last.msn if last else -1,
+            last_segment_parts=len(last.parts) if last else 0,
+            last_part=complete - 1,
+            ended=self._ended,
+        )
+
+    def blocking_reload(self, directives: Directives, started: float) -> BlockingReload:
+        """A held ``_HLS_msn``/``_HLS_part`` request against this playlist (``started`` on
+        the caller's monotonic clock); decide it with ``edge()`` after every change."""
+        return BlockingReload(directives, started, self.target_duration, self.part_target)
+
+    def init_segment(self, version: int) -> bytes | None:
+        """Init segment ``version`` (EXT-X-MAP), while some stored segment uses it."""
+        return self._store.init(version)
+
+    def segment(self, msn: int, extension: str | None = None) -> bytes | None:
+        """Bytes of complete segment ``msn`` (listed or recently removed), else None; with
+        ``extension`` ("m4s"/"ts", from the requested name) only if the container matches."""
+        found = self._store.get(msn)
+        if found is None:
+            return None
+        if extension is not None and extension != ("ts" if found.init_version is None else "m4s"):
+            return None
+        return found.data
+
+    def part(self, msn: int, index: int) -> PartBuffer | None:
+        """Part ``index`` of segment ``msn``, complete or still being written."""
+        segment = self._open if self._open is not None and self._open.msn == msn else None
+        segment = segment or self._store.get(msn)
+        if segment is None or not 0 <= index < len(segment.parts):
+            return None
+        return segment.parts[index].buffer
+
+    def stats(self) -> SegmenterStats:
+        return SegmenterStats(
+            segments=self._segments,
+            parts=self._parts,
+            dropped_frames=self._dropped,
+            discontinuities=self._breaks,
+            bytes_written=self._bytes,
+            stored_bytes=self._store.stored_bytes,
+        )
+
+    # ------------------------------------------------------------------ playlists
+
+    def media_playlist(self, *, skip: bool = False, suffix: str = "") -> str | None:
+        """The media playlist (a delta update when ``skip``), or None before any media.
+
+        ``suffix`` (e.g. ``?token=...``) is appended to every URI.
+        """
+        cached = self._cache.get(skip)
+        if cached is None or cached[0] != self._version:
+            view = self.media_view()
+            if view is None:
+                return None
+            cached = (self._version, split_for_suffix(render_media(view, skip=skip)))
+            self._cache[skip] = cached
+        return with_suffix(cached[1], suffix)
+
+    def media_view(self) -> MediaView | None:
+        """Snapshot of what the media playlist shows (None before the first part/segment)."""
+        part_target = self.part_target
+        ll = None
+        if part_target is not None:
+            window = self.settings.window_segments * self.settings.target_duration
+            ll = views.low_latency_attributes(part_target, self.target_duration, window)
+        return views.media_view(
+            self._store.playlist(),
+            self._open,
+            target_duration=self.target_duration,
+            discontinuity_sequence=self._store.discontinuity_sequence,
+            low_latency=ll,
+            preload_hint=self.preload_hint,
+            ended=self._ended,
+        )
+
+    def master_playlist(self, suffix: str = "") -> str | None:
+        """The multivariant playlist from the real stream, or None before any media."""
+        writer = self._writer
+        if writer is None or self.media_view() is None:
+            return None
+        bandwidth = self._store.bandwidth(self.settings.target_duration / 4)
+        if not bandwidth[0] and self._open is not None:
+            bandwidth = (views.open_rate(self._open),) * 2
+        fps = TIMEBASE / self._clock.frame if self._clock.measured else None
+        variant = views.variant(writer.configs, bandwidth, fps)
+        return with_suffix(split_for_suffix(render_master([variant])), suffix)

@@ -1,0 +1,321 @@
+"""Segmenter: cutting rules, numbering, discontinuities, storage bounds, parts in progress."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from server.bus.items import ConfigChange, Discontinuity, EndOfStream
+from server.hls import Change, Segmenter
+from server.hls.blocking import Edge
+from server.media.frame import Codec, TrackKind
+from server.settings import HlsSettings
+from tests.unit.media.avsource import Media, has_encoder, media
+
+from .helpers import T0, check_rules, feed, parse, shifted, start
+
+VIDEO = TrackKind.VIDEO
+
+
+def test_ll_rules_hold_on_every_playlist_version() -> None:
+    m = media(seconds=8)
+    settings = HlsSettings(window_segments=3)
+    seg = start(m, window_segments=3)
+    versions = feed(seg, m.frames) + feed(seg, shifted(m.frames, 8 * 90_000))
+    assert len(versions) >= 30  # one per part (0.5 s) of 16 s
+    previous = None
+    for text in versions:
+        p = check_rules(text, settings)
+        assert p.preload_hint is not None and not p.ended
+        if previous is not None:
+            assert p.media_sequence >= previous.media_sequence
+            assert p.discontinuity_sequence >= previous.discontinuity_sequence
+            before = {s.msn: s.duration for s in previous.complete}
+            for s in p.complete:  # a published segment never changes
+                assert before.get(s.msn, s.duration) == s.duration
+        previous = p
+    final = parse(versions[-1])
+    assert len(final.complete) == 3 and final.media_sequence > 0  # the window slid
+
+
+def test_segments_and_parts_follow_keyframes() -> None:
+    m = media(seconds=8)  # GOP 30 frames = 1 s, parts of 15 frames
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    seg.on_end(T0 + 10)
+    p = check_rules(seg.media_playlist() or "", HlsSettings(window_segments=10))
+    assert p.ended and p.preload_hint is None
+    assert [s.duration for s in p.complete[:-1]] == [2.0] * (len(p.complete) - 1)
+    listed = [s for s in p.complete if s.parts]
+    assert [s.msn for s in listed] == [1, 2, 3]  # parts only for the last 3 target durations
+    for s in listed[:-1]:
+        assert [x.duration for x in s.parts] == [0.5] * 4
+        assert [x.independent for x in s.parts] == [True, False, True, False]
+    assert p.complete[0].map_uri == "init0.mp4"
+    assert all(s.map_uri is None for s in p.complete[1:])
+    assert all(s.date_time for s in p.complete)
+
+
+def test_segment_bytes_are_the_parts_concatenated() -> None:
+    m = media()
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    for msn in range(seg.edge().last_msn + 1):
+        parts = []
+        index = 0
+        while (buffer := seg.part(msn, index)) is not None:
+            assert buffer.complete
+            parts.append(bytes(buffer.data))
+            index += 1
+        assert b"".join(parts) == seg.segment(msn)
+    assert seg.part(0, 99) is None and seg.segment(99) is None
+
+
+def test_window_slides_and_storage_stays_bounded() -> None:
+    m = media(seconds=8)
+    seg = start(m, window_segments=3)
+    feed(seg, m.frames)
+    seg.on_end(T0 + 9)
+    p = parse(seg.media_playlist() or "")
+    last = seg.edge().last_msn
+    assert [s.msn for s in p.segments] == [last - 2, last - 1, last]
+    assert p.media_sequence == last - 2
+    stored = [msn for msn in range(last + 1) if seg.segment(msn) is not None]
+    assert stored == list(range(max(0, last - 6), last + 1))  # window 3 + retained 3 + 1
+    assert seg.init_segment(0) is not None
+
+
+def test_discontinuity_marker_and_sequence() -> None:
+    m = media()
+    settings = HlsSettings(window_segments=3)
+    seg = start(m, window_segments=3)
+    feed(seg, m.frames)
+    seg.feed(Discontinuity(), T0 + 5)
+    versions = feed(seg, m.frames, t0=T0 + 100)  # the encoder restarted its clock
+    p = check_rules(versions[-1], settings)
+    marked = [s for s in p.segments if s.discontinuity]
+    assert len(marked) == 1 and marked[0].msn == 2
+    assert marked[0].date_time is not None and marked[0].date_time.startswith("2023-11-14T22:14:5")
+    assert marked[0].map_uri is None  # same codecs: same init segment
+    for n in (1, 2):  # push the discontinuous segment out of the window
+        feed(seg, shifted(m.frames, 90_000 * 5 * n), t0=T0 + 100 + 5 * n)
+    p = check_rules(seg.media_playlist() or "", settings)
+    assert p.media_sequence > 2 and p.discontinuity_sequence == 1
+    assert seg.stats().discontinuities == 1
+
+
+def test_codec_change_starts_a_new_init_segment() -> None:
+    m = media()
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    assert m.video is not None
+    changed = dataclasses.replace(m.video, width=640, height=360)
+    seg.feed(ConfigChange(changed), T0 + 5)
+    feed(seg, shifted(m.frames, 90_000 * 4), t0=T0 + 4)
+    p = parse(seg.media_playlist() or "")
+    switch = next(s for s in p.segments if s.discontinuity)
+    assert switch.map_uri == "init1.mp4"
+    assert seg.init_segment(1) is not None and seg.init_segment(1) != seg.init_segment(0)
+    assert b"avc1" in (seg.init_segment(1) or b"")
+
+
+@pytest.mark.parametrize("jump", [-90_000 * 3, 90_000 * 30])
+def test_timestamp_jump_is_a_discontinuity(jump: int) -> None:
+    m = media()
+    seg = start(m, window_segments=10)
+    frames = list(m.frames)
+    half = next(
+        i for i, f in enumerate(frames) if f.dts > 90_000 * 2.5 and f.track is VIDEO and f.keyframe
+    )
+    feed(seg, frames[:half] + shifted(frames[half:], jump))
+    p = check_rules(seg.media_playlist() or "", HlsSettings(window_segments=10))
+    assert p.segments[1].duration == pytest.approx(1.0)  # closed early by the jump at 3 s
+    assert [s.msn for s in p.segments if s.discontinuity] == [2]
+    assert seg.stats().discontinuities == 1
+
+
+def test_audio_only_is_cut_by_time() -> None:
+    m = media(video=None, seconds=5)
+    settings = HlsSettings(window_segments=10)
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    p = check_rules(seg.media_playlist() or "", settings)
+    assert len(p.complete) == 2
+    assert all(1.9 <= s.duration <= 2.0 for s in p.complete if s.duration)
+    assert all(part.independent for s in p.segments for part in s.parts)
+    assert seg.master_playlist() is not None and "RESOLUTION" not in (seg.master_playlist() or "")
+
+
+def test_long_gop_is_cut_between_keyframes_at_the_cap() -> None:
+    m = media(seconds=4, gop=90)  # 3 s GOP, 2 s target
+    settings = HlsSettings(window_segments=10)
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    p = check_rules(seg.media_playlist() or "", settings, cap=1.1)
+    assert [s.duration for s in p.complete] == [2.2, 0.8]  # cut at the cap, then at the key
+    assert [s.parts[0].independent for s in p.complete] == [True, False]
+
+
+def test_slightly_late_keyframe_is_waited_for() -> None:
+    m = media(seconds=4, gop=61)  # keyframes every 2.033 s
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    p = check_rules(seg.media_playlist() or "", HlsSettings(window_segments=10), cap=1.1)
+    assert p.complete[0].duration == pytest.approx(2.033, abs=0.001)
+    assert all(s.parts[0].independent for s in p.segments)
+
+
+def test_millisecond_timestamps_still_give_full_parts() -> None:
+    m = media()
+    rounded = [  # what RTMP delivers: whole milliseconds
+        dataclasses.replace(f, dts=(f.dts * 1000 // 90_000) * 90, pts=(f.pts * 1000 // 90_000) * 90)
+        for f in m.frames
+    ]
+    assert rounded[3].dts - rounded[2].dts != rounded[2].dts - rounded[1].dts  # 33/34 ms
+    settings = HlsSettings(window_segments=10)
+    seg = start(m, window_segments=10)
+    feed(seg, rounded)
+    p = check_rules(seg.media_playlist() or "", settings)
+    full = [x.duration for s in p.complete for x in s.parts]
+    assert full.count(0.5) == len(full)
+
+
+def test_chunked_parts_grow_while_being_written() -> None:
+    m = media()
+    changes: list[Change] = []
+    seg = Segmenter(HlsSettings(chunked_parts=True), on_change=changes.append)
+    for config in m.configs:
+        seg.on_config(config, T0)
+    video_seen = 0
+    sizes = []
+    for frame in m.frames:
+        seg.on_frame(frame, T0)
+        if frame.track is VIDEO:
+            video_seen += 1
+            if video_seen in (5, 6, 7):
+                hint = seg.preload_hint
+                assert hint is not None
+                buffer = seg.part(*hint)
+                assert buffer is not None and not buffer.complete
+                sizes.append(buffer.size)
+    assert sizes[0] < sizes[1] < sizes[2]  # one more frame flushed each time
+    assert Change.DATA in changes and Change.PLAYLIST in changes
+    first = seg.part(0, 0)
+    assert first is not None and first.complete
+    assert bytes(first.data).count(b"moof") == 15  # one chunk per video frame
+
+
+def test_preload_hint_points_at_the_part_being_written() -> None:
+    m = media()
+    seg = start(m)
+    assert seg.media_playlist() is None and seg.master_playlist() is None
+    frames = list(m.frames)
+    feed(seg, frames[:200])  # about 2.6 s: one segment and a part done
+    hint = seg.preload_hint
+    assert hint is not None
+    p = parse(seg.media_playlist() or "")
+    assert p.preload_hint == f"part{hint[0]}.{hint[1]}.m4s"
+    current = seg.part(*hint)
+    assert current is not None and not current.complete and current.size == 0
+    edge = seg.edge()
+    assert edge == Edge(last_msn=hint[0] - 1, last_segment_parts=4, last_part=hint[1] - 1)
+    feed(seg, frames[200:])
+    assert current.complete and current.size > 0
+
+
+def test_frames_without_config_or_before_a_keyframe_are_dropped() -> None:
+    m = media()
+    seg = Segmenter(HlsSettings())
+    seg.on_frame(m.frames[0], T0)
+    assert seg.stats().dropped_frames == 1
+    for config in m.configs:
+        seg.on_config(config, T0)
+    video = [f for f in m.frames if f.track is VIDEO]
+    seg.on_frame(video[1], T0)  # not a keyframe: cannot start a segment
+    assert seg.stats().dropped_frames == 2 and seg.preload_hint == (0, 0)
+    seg.on_frame(dataclasses.replace(video[0], codec=Codec.H265), T0)
+    assert seg.stats().dropped_frames == 3
+
+
+def test_end_of_stream_closes_and_ignores_the_rest() -> None:
+    m = media()
+    seg = start(m)
+    feed(seg, m.frames)
+    seg.feed(EndOfStream("publisher left"), T0 + 5)
+    text = seg.media_playlist() or ""
+    assert text.endswith("#EXT-X-ENDLIST\n") and "PRELOAD-HINT" not in text
+    seg.on_frame(m.frames[-1], T0 + 6)
+    assert seg.media_playlist() == text and seg.edge().ended
+
+
+def test_ts_format_has_no_parts() -> None:
+    m = media()
+    settings = HlsSettings(segment_format="ts", window_segments=10)
+    seg = start(m, segment_format="ts", window_segments=10)
+    feed(seg, m.frames)
+    text = seg.media_playlist() or ""
+    p = check_rules(text, settings)
+    assert "#EXT-X-VERSION:3" in text and "EXT-X-PART" not in text and "EXT-X-MAP" not in text
+    assert p.complete[0].uri == "seg0.ts" and seg.part_target is None and not seg.low_latency
+    assert (seg.segment(0) or b"")[:1] == b"\x47"
+    assert seg.segment(0, "ts") == seg.segment(0) and seg.segment(0, "m4s") is None
+
+
+def test_non_ll_fmp4_has_one_fragment_per_segment() -> None:
+    m = media()
+    seg = start(m, low_latency=False)
+    feed(seg, m.frames)
+    text = seg.media_playlist() or ""
+    assert "EXT-X-PART" not in text and "SERVER-CONTROL" not in text and "#EXT-X-VERSION:6" in text
+    assert (seg.segment(0) or b"").count(b"moof") == 1
+
+
+@pytest.mark.skipif(not has_encoder("libx265"), reason="libx265 not in this FFmpeg build")
+def test_hevc_is_always_fmp4() -> None:
+    m: Media = media(video="libx265", seconds=3)
+    seg = start(m, segment_format="ts")
+    feed(seg, m.frames)
+    text = seg.media_playlist() or ""
+    assert "seg0.m4s" in text and "EXT-X-PART" in text
+    master = seg.master_playlist() or ""
+    assert 'CODECS="hvc1.' in master and "RESOLUTION=320x180" in master
+
+
+def test_master_playlist_describes_the_real_stream() -> None:
+    m = media()
+    seg = start(m)
+    feed(seg, m.frames)
+    master = seg.master_playlist("?token=abc") or ""
+    lines = master.splitlines()
+    assert lines[-1] == "media.m3u8?token=abc"
+    info = lines[-2]
+    assert 'CODECS="avc1.64000d,mp4a.40.2"' in info
+    assert "RESOLUTION=320x180" in info and "FRAME-RATE=30.000" in info
+    bandwidth = int(info.split("BANDWIDTH=")[1].split(",")[0])
+    average = int(info.split("AVERAGE-BANDWIDTH=")[1].split(",")[0])
+    total = sum(len(seg.segment(n) or b"") for n in range(seg.edge().last_msn + 1))
+    assert bandwidth >= average > 0
+    assert average == pytest.approx(total * 8 / (2.0 * (seg.edge().last_msn + 1)), rel=0.01)
+
+
+def test_unusable_configs_drop_frames_instead_of_failing() -> None:
+    m = media()
+    assert m.video is not None and m.audio is not None
+    seg = Segmenter(HlsSettings())
+    seg.on_config(dataclasses.replace(m.video, extradata=b"\x01\x64"), T0)  # truncated avcC
+    seg.on_frame(m.track(VIDEO)[0], T0)
+    assert seg.stats().dropped_frames == 1 and seg.media_playlist() is None
+    seg.on_config(m.video, T0)  # a good record arrives: packaging starts
+    feed(seg, m.frames)
+    assert seg.edge().last_msn >= 0
+
+
+def test_aac_that_adts_cannot_describe_goes_to_fmp4() -> None:
+    m = media(video=None)
+    assert m.audio is not None
+    pce = dataclasses.replace(m.audio, extradata=bytes((0x11, 0x80)))  # channelConfiguration 0
+    seg = Segmenter(HlsSettings(segment_format="ts"))
+    seg.on_config(pce, T0)
+    feed(seg, m.frames)
+    assert "seg0.m4s" in (seg.media_playlist() or "")
