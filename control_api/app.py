@@ -6,13 +6,23 @@ import json
 
 from aiohttp import web
 
-from control_api.appkeys import ENDPOINTS, INGEST, LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
+from control_api.appkeys import (
+    ENDPOINTS,
+    INGEST,
+    LIBRARY,
+    LIMITER,
+    ORIGINS,
+    SETTINGS,
+    SIGNING_KEY,
+    STORE,
+)
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
+from control_api.media_library.library import MediaLibrary
 from control_api.middlewares import access_middleware, cors_middleware, error_middleware
 from control_api.openapi import build_openapi
 from control_api.ratelimit import RateLimiter
-from control_api.routes import api
+from control_api.routes import api, uploads
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
@@ -58,7 +68,11 @@ def build_app(
     app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
     app[ORIGINS] = OriginCache.for_store(store)
     app[OPENAPI] = {}
+    library = MediaLibrary(settings, store, endpoints)
+    app[LIBRARY] = library
+    app.cleanup_ctx.append(library.lifecycle)
     api.mount(app)
+    uploads.mount(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
     mount_docs(app)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from control_api.cors import OriginCache
+from control_api.media_library.library import MediaLibrary
 from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
 from control_api.store import Store
@@ -18,3 +19,4 @@ LIMITER = web.AppKey("limiter", RateLimiter)
 SIGNING_KEY = web.AppKey("signing_key", bytes)
 ORIGINS = web.AppKey("origins", OriginCache)
 INGEST = web.AppKey("ingest", IngestManager)
+LIBRARY = web.AppKey("library", MediaLibrary)

@@ -20,7 +20,7 @@ ALLOW_HEADERS = (
 EXPOSE_HEADERS = (
     "RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Retry-After, Location, "
     "Upload-Offset, Upload-Length, Upload-Metadata, Upload-Expires, Tus-Resumable, "
-    "Tus-Version, Tus-Extension, Tus-Max-Size"
+    "Tus-Version, Tus-Extension, Tus-Max-Size, Tus-Checksum-Algorithm, Relaycast-Media-Id"
 )
 _TTL = 5.0
 

@@ -81,6 +81,15 @@ async def _touch(request: web.Request, key: ApiKey) -> None:
         await request.app[STORE].api_keys.touch(key.id, datetime.now(UTC))
 
 
+def _free(request: web.Request) -> bool:
+    """tus data transfer (PATCH) and offset checks (HEAD) of an upload the key created.
+
+    A large file is thousands of PATCHes; counting them against the per-minute budget
+    would stall uploads, and creating the upload was already counted.
+    """
+    return request.method in ("PATCH", "HEAD") and request.path.startswith("/v1/uploads/")
+
+
 def _needs_key(request: web.Request) -> bool:
     if not request.path.startswith("/v1/") or request.path in PUBLIC_V1:
         return False
@@ -108,7 +117,7 @@ async def access_middleware(request: web.Request, handler: HandlerT) -> web.Stre
                 key.id, key.environment_id, key.access, tuple(key.cors_origins)
             )
             caller = f"key:{key.id}"
-        verdict = limiter.hit(caller, now)
+        verdict = limiter.peek(caller, now) if _free(request) else limiter.hit(caller, now)
         if not verdict.allowed:
             raise Problem(429, "rate limit exceeded; retry later")
         if PRINCIPAL in request:

@@ -57,6 +57,14 @@ class RateLimiter:
         reset = max(1, math.ceil(window.started + WINDOW_SECONDS - now))
         return Verdict(allowed, self.per_minute, self.per_minute - window.used, reset)
 
+    def peek(self, caller: str, now: float) -> Verdict:
+        """The caller's budget as it stands, without spending any of it."""
+        window = self._windows.get(caller)
+        if window is None or now - window.started >= WINDOW_SECONDS:
+            return Verdict(True, self.per_minute, self.per_minute, int(WINDOW_SECONDS))
+        reset = max(1, math.ceil(window.started + WINDOW_SECONDS - now))
+        return Verdict(True, self.per_minute, self.per_minute - window.used, reset)
+
     def _sweep(self, now: float) -> None:
         if len(self._windows) < self._max_callers // 2:
             return

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from server.settings import IngestSettings, RtmpSettings, RtmpsSettings, SrtSettings
+from server.settings import HlsSettings, IngestSettings, RtmpSettings, RtmpsSettings, SrtSettings
 
 ENV_PREFIX = "RELAYCAST_"
 
@@ -62,6 +62,27 @@ class ApiSettings(_Section):
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
 
 
+GIB = 1024**3
+
+
+class MediaSettings(_Section):
+    """Media library: resumable uploads, URL imports and probing."""
+
+    max_upload_bytes: int = Field(64 * GIB, ge=1, le=2**50)
+    upload_expiry_hours: float = Field(24.0, gt=0, le=24 * 365)
+    upload_idle_timeout: float = Field(60.0, gt=0, le=3600)
+    upload_lock_wait: float = Field(10.0, gt=0, le=600)
+    write_buffer_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    cleanup_interval: float = Field(600.0, gt=0, le=86_400)
+    probe_concurrency: int = Field(2, ge=1, le=64)
+    import_timeout: float = Field(3600.0, gt=0, le=7 * 86_400)
+    import_idle_timeout: float = Field(60.0, gt=0, le=3600)
+    import_max_bytes: int = Field(20 * GIB, ge=1, le=2**50)
+    import_max_redirects: int = Field(5, ge=0, le=20)
+    import_concurrency: int = Field(2, ge=1, le=64)
+    allow_private_import_targets: bool = False
+
+
 class Resolution(_Section):
     width: int = Field(ge=16, le=16384)
     height: int = Field(ge=16, le=16384)
@@ -96,6 +117,8 @@ class Settings(_Section):
     rtmps: RtmpsSettings = RtmpsSettings()
     srt: SrtSettings = SrtSettings()
     ingest: IngestSettings = IngestSettings()
+    hls: HlsSettings = HlsSettings()
+    media: MediaSettings = MediaSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=_default_plans)
     default_plan: str = "standard"
     regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)

@@ -9,6 +9,12 @@ command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools gstreamer1.0-p
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)
 command -v chromium >/dev/null || need+=(chromium)
+# the upload examples (examples/upload/) run in the suite: Go, Node + npm, curl + openssl
+command -v go >/dev/null || need+=(golang-go)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+command -v curl >/dev/null || need+=(curl)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-peers: missing ${need[*]}; run as root (or: sudo apt-get install ${need[*]})" >&2

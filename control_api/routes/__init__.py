@@ -9,7 +9,11 @@ api = Api()
 from control_api.routes import (  # noqa: E402,F401 - registering routes is the import's purpose
     api_keys,
     auth,
+    folders,
     live_streams,
+    media,
     meta,
     sessions,
+    tags,
+    tasks,
 )

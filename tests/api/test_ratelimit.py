@@ -38,3 +38,17 @@ async def test_failed_auth_is_throttled_per_address(make_api: ApiFactory) -> Non
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3:] == [429, 429]
     assert (await api.call("GET", "/v1/regions")).status == 200
+
+
+async def test_tus_transfer_does_not_spend_the_budget(make_api: ApiFactory) -> None:
+    """A large upload is thousands of PATCHes; only creating it counts."""
+    from tests.api.tus_helpers import new_upload, offset_of, patch
+
+    api = await make_api(api={"rate_limit_per_minute": 3})
+    path = await new_upload(api, 40, filename="x.bin")
+    for i in range(10):
+        reply = await patch(api, path, i * 4, b"abcd")
+        assert reply.status == 204, reply.text
+        assert reply.headers["RateLimit-Remaining"] == "2"
+        assert await offset_of(api, path) == (i + 1) * 4
+    assert (await api.call("GET", "/v1/regions")).status == 200

@@ -22,3 +22,11 @@ def test_memory_is_bounded_under_a_flood_of_callers() -> None:
     for i in range(10_000):
         rl.hit(f"addr:{i}", 1.0)
     assert len(rl) <= 100
+
+
+def test_peek_does_not_spend() -> None:
+    rl = RateLimiter(2)
+    assert rl.peek("a", 0.0).remaining == 2
+    rl.hit("a", 1.0)
+    assert rl.peek("a", 2.0).remaining == 1 and rl.peek("a", 2.0).remaining == 1
+    assert rl.peek("a", 62.0).remaining == 2

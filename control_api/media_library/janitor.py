@@ -1,0 +1,66 @@
+"""Housekeeping: expired uploads, and what a previous process left half done.
+
+Expired unfinished uploads lose their rows and bytes; finished ones only their rows
+(the bytes belong to the media item). Imports cannot resume after a restart (the
+connection is gone), so their tasks fail with a reason and their partial items and
+files are removed; the user imports again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+
+from control_api.media_library.files import MediaFiles
+from control_api.media_library.gates import UploadGates
+from control_api.store import Store
+
+log = logging.getLogger("relaycast.media")
+INTERRUPTED = "interrupted by a server restart; start the import again"
+
+
+async def sweep_expired(
+    store: Store, files: MediaFiles, gates: UploadGates, now: datetime | None = None
+) -> int:
+    """Delete uploads past their expiry; return how many. Busy uploads are left alone."""
+    removed = 0
+    for row in await store.uploads.expired(now or datetime.now(UTC)):
+        if gates.busy(row.id):
+            continue
+        if row.completed_at is None:
+            await files.remove(row.path)
+        await store.uploads.delete(row.id)
+        removed += 1
+    return removed
+
+
+async def recover_after_restart(store: Store, files: MediaFiles) -> int:
+    """Fail imports a previous process was running and remove their items, whatever
+    stage they reached (the user imports again); return how many."""
+    tasks = await store.tasks.unfinished()
+    doomed = {item.id: item.path for item in await store.media.with_status("uploading")}
+    for task in tasks:
+        media_id = (task.result or {}).get("mediaId")
+        item = await store.media.by_id(media_id) if media_id else None
+        if item is not None:
+            doomed[item.id] = item.path
+        await store.tasks.update(task.id, status="failed", error=INTERRUPTED, result=None)
+    for path in doomed.values():
+        await files.remove_part(path)
+        await files.remove(path)
+    await store.media.delete_ids(list(doomed))
+    return len(tasks)
+
+
+async def sweep_forever(
+    store: Store, files: MediaFiles, gates: UploadGates, interval: float
+) -> None:
+    while True:
+        try:
+            removed = await sweep_expired(store, files, gates)
+            if removed:
+                log.info("removed %d expired upload(s)", removed)
+        except Exception:
+            log.exception("sweeping expired uploads failed; trying again later")
+        await asyncio.sleep(interval)

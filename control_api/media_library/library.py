@@ -1,0 +1,67 @@
+"""The media library as one object on the app: files, uploads, probing, imports, sweeps.
+
+Its background work starts and stops with the HTTP app (``lifecycle`` is an aiohttp
+cleanup context), so a test server and ``relaycast serve`` get exactly the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from control_api.media_library.files import MediaFiles
+from control_api.media_library.gates import UploadGates
+from control_api.media_library.importer import Importer
+from control_api.media_library.janitor import recover_after_restart, sweep_forever
+from control_api.media_library.processor import Processor
+from control_api.media_library.uploads import Uploads
+from control_api.settings import Settings
+from control_api.store import Store
+from control_api.urls import Endpoints
+
+log = logging.getLogger("relaycast.media")
+
+
+class MediaLibrary:
+    def __init__(self, settings: Settings, store: Store, endpoints: Endpoints) -> None:
+        self.settings = settings.media
+        self.store = store
+        self.files = MediaFiles(settings.server.data_dir)
+        self.gates = UploadGates()
+        self.processor = Processor(store, self.files, self.settings.probe_concurrency)
+        self.uploads = Uploads(store, self.files, self.processor, self.settings)
+        self.importer = Importer(
+            store, self.files, self.processor, self.settings, lambda: endpoints.http_port
+        )
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.files.root.mkdir(parents=True, exist_ok=True)
+        interrupted = await recover_after_restart(self.store, self.files)
+        if interrupted:
+            log.warning("failed %d import(s) a previous process left running", interrupted)
+        await self.processor.start()
+        self._sweeper = asyncio.create_task(
+            sweep_forever(self.store, self.files, self.gates, self.settings.cleanup_interval),
+            name="media-upload-sweeper",
+        )
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        await self.importer.stop()
+        await self.processor.stop()
+
+    async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()

@@ -1,0 +1,92 @@
+"""Probing finished files in the background: ``processing`` → ``ready`` or ``error``.
+
+The API answers as soon as the last byte is stored; the probe runs after, in worker
+threads, a few at a time. Items a previous process left in ``processing`` are queued
+again at start-up, so a restart mid-probe loses nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from control_api.media_library.files import MediaFiles
+from control_api.media_library.probe import NotMedia, probe_file
+from control_api.store import Store
+
+log = logging.getLogger("relaycast.media")
+
+
+class Processor:
+    def __init__(self, store: Store, files: MediaFiles, concurrency: int) -> None:
+        self._store = store
+        self._files = files
+        self._concurrency = concurrency
+        self._slots = asyncio.Semaphore(concurrency)
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+
+    def submit(self, media_id: str) -> None:
+        self._queue.put_nowait(media_id)
+
+    async def start(self) -> None:
+        for row in await self._store.media.with_status("processing"):
+            self.submit(row.id)
+        self._workers = [
+            asyncio.create_task(self._work(), name=f"media-probe-{n}")
+            for n in range(self._concurrency)
+        ]
+
+    async def stop(self) -> None:
+        for worker in self._workers:
+            worker.cancel()
+        for worker in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
+        self._workers = []
+
+    async def idle(self) -> None:
+        """Wait until every submitted item has been probed (tests, benchmarks)."""
+        await self._queue.join()
+
+    async def _work(self) -> None:
+        while True:
+            media_id = await self._queue.get()
+            try:
+                await self.process(media_id)
+            except Exception:
+                log.exception("probing media %s failed unexpectedly", media_id)
+                await self._store.media.transition(
+                    media_id, "processing", "error", error="internal error while probing"
+                )
+            finally:
+                self._queue.task_done()
+
+    async def process(self, media_id: str) -> str | None:
+        """Probe one ``processing`` item; return its new status (None: gone or not pending)."""
+        row = await self._store.media.by_id(media_id)
+        if row is None or row.status != "processing":
+            return None
+        async with self._slots:
+            try:
+                result = await asyncio.to_thread(
+                    probe_file, self._files.path(row.path), row.filename
+                )
+            except NotMedia as exc:
+                log.info("media %s is not playable: %s", media_id, exc)
+                changed = await self._store.media.transition(
+                    media_id, "processing", "error", error=str(exc)
+                )
+                return "error" if changed else None
+        changed = await self._store.media.transition(
+            media_id,
+            "processing",
+            "ready",
+            error=None,
+            duration_seconds=result.duration_seconds,
+            container=result.container,
+            video=result.video,
+            audio=result.audio,
+        )
+        return "ready" if changed else None

@@ -1,0 +1,40 @@
+"""Tasks: background work (URL imports) with status and progress."""
+
+from __future__ import annotations
+
+from control_api.appkeys import STORE
+from control_api.problems import not_found
+from control_api.router import Call
+from control_api.routes import api
+from control_api.schemas.tasks import TaskOut, TaskResult
+from control_api.store.models import Task
+
+
+def task_out(row: Task) -> TaskOut:
+    result = row.result or {}
+    return TaskOut(
+        task_id=row.id,
+        type=row.type,
+        status=row.status,
+        progress=row.progress,
+        error=row.error,
+        result=TaskResult(media_id=result["mediaId"]) if "mediaId" in result else None,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+@api.route(
+    "GET",
+    "/v1/tasks/{taskId}",
+    summary="Get a task: status, progress 0..1, error or result",
+    tag="tasks",
+    response=TaskOut,
+    restricted=True,
+    errors=(404,),
+)
+async def get_task(call: Call[None, None]) -> TaskOut:
+    row = await call.request.app[STORE].tasks.get(call.env, call.path("taskId"))
+    if row is None:
+        raise not_found("task", call.path("taskId"))
+    return task_out(row)
