@@ -11,6 +11,7 @@ from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.urls import Endpoints
 from server.bus import Registry
+from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
 from server.ingest.rtmp import RtmpIngestServer
 
@@ -22,6 +23,7 @@ class MediaPlane:
     registry: Registry
     ingest: IngestManager
     rtmp: RtmpIngestServer
+    hls: HlsService
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> MediaPlane:
@@ -29,7 +31,9 @@ class MediaPlane:
         ingest = IngestManager(
             StoreDirectory(store.sessions, settings.plans), registry, settings.ingest
         )
-        return cls(registry, ingest, RtmpIngestServer(ingest, settings.rtmp))
+        hls = HlsService(settings.hls)
+        ingest.observers.append(hls)
+        return cls(registry, ingest, RtmpIngestServer(ingest, settings.rtmp), hls)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -49,3 +53,4 @@ class MediaPlane:
     async def stop(self) -> None:
         await self.rtmp.close()
         await self.ingest.shutdown()
+        await self.hls.close()

@@ -17,6 +17,7 @@ from control_api.media import MediaPlane
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
+from server.hls import http as hls_http
 
 log = logging.getLogger("relaycast")
 
@@ -87,6 +88,7 @@ async def run(settings: Settings) -> None:
     endpoints = _endpoints(settings)
     media = MediaPlane.build(settings, store)
     app = build_app(settings, store, endpoints, await store.token_signing_key(), media.ingest)
+    hls_http.mount(app, media.hls)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:

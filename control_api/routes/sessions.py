@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control_api.appkeys import STORE
+from control_api.appkeys import INGEST, STORE
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
@@ -11,7 +11,7 @@ from control_api.schemas.live_streams import SessionList, SessionOut
 from control_api.store.models import StreamSession
 
 
-def session_out(row: StreamSession) -> SessionOut:
+def session_out(row: StreamSession, live_bytes: int | None = None) -> SessionOut:
     duration = (row.ended_at - row.started_at).total_seconds() if row.ended_at else None
     return SessionOut(
         session_id=row.id,
@@ -21,7 +21,7 @@ def session_out(row: StreamSession) -> SessionOut:
         started_at=row.started_at,
         ended_at=row.ended_at,
         duration_seconds=duration,
-        bytes_in=row.bytes_in,
+        bytes_in=row.bytes_in if live_bytes is None else live_bytes,
         recording_media_id=row.recording_media_id,
     )
 
@@ -44,7 +44,11 @@ async def list_sessions(call: Call[None, PageQuery]) -> SessionList:
     page = await store.stream_sessions.list_for_stream(
         stream_id, call.query.limit, call.query.offset
     )
-    return SessionList(sessions=[session_out(r) for r in page.items], total=page.total)
+    ingest = call.request.app[INGEST]
+    items = [
+        session_out(r, ingest.live_bytes(r.id) if r.ended_at is None else None) for r in page.items
+    ]
+    return SessionList(sessions=items, total=page.total)
 
 
 @api.route(
@@ -61,4 +65,5 @@ async def get_session(call: Call[None, None]) -> SessionOut:
     row = await call.request.app[STORE].stream_sessions.get(call.env, session_id)
     if row is None:
         raise not_found("session", session_id)
-    return session_out(row)
+    live = call.request.app[INGEST].live_bytes(row.id) if row.ended_at is None else None
+    return session_out(row, live)

@@ -48,6 +48,10 @@ class StoreDirectory:
             reconnect_window_seconds=row.reconnect_window_seconds,
             srt_passphrase=row.srt_passphrase,
             limits=self._limits(row.plan),
+            edge_id=row.edge_id,
+            low_latency=row.low_latency,
+            private=row.playback_policy == "private",
+            max_clients=plan.max_clients if (plan := self._plans.get(row.plan)) else None,
         )
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:

@@ -11,13 +11,13 @@ import enum
 import re
 from dataclasses import dataclass
 
-MASTER_PLAYLIST = "index.m3u8"
+MASTER_PLAYLIST = "master.m3u8"
 MEDIA_PLAYLIST = "media.m3u8"
 
 _PATTERN = re.compile(
     r"^(?:seg(?P<seg>\d{1,12})\.(?P<ext>m4s|ts)"
     r"|part(?P<pmsn>\d{1,12})\.(?P<part>\d{1,6})\.m4s"
-    r"|init(?P<init>\d{1,9})\.mp4)$"
+    r"|init(?P<init>\d{1,12})\.mp4)$"
 )
 
 

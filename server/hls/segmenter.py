@@ -78,8 +78,13 @@ class Segmenter:
         *,
         low_latency: bool | None = None,
         on_change: Callable[[Change], None] | None = None,
+        first_sequence: int = 0,
     ) -> None:
+        """``first_sequence`` numbers the first segment and init segment: a stream's
+        sessions start from distinct values so every URI names one immutable object
+        (safe for a CDN to cache forever), even across sessions and restarts."""
         self.settings = settings
+        self._first = first_sequence
         self._want_ll = settings.low_latency if low_latency is None else low_latency
         self._on_change = on_change
         self._target = round(settings.target_duration * TIMEBASE)
@@ -99,10 +104,10 @@ class Segmenter:
         self._main = TrackKind.VIDEO
         self._writer_tracks: frozenset[TrackKind] = frozenset()
         self._writer: SegmentWriter | None = None
-        self._init_version = -1
+        self._init_version = first_sequence - 1
         self._open: Segment | None = None
         self._part: Part | None = None
-        self._next_msn = 0
+        self._next_msn = first_sequence
         self._offset = 0
         self._rebase = True
         self._continue_at = 0  # media time where the next segment starts after a break
@@ -327,7 +332,7 @@ class Segmenter:
         the timeline, and (``discontinuity``) tagged EXT-X-DISCONTINUITY."""
         if self._open is not None:
             self._close_segment(None)
-        if discontinuity and self._next_msn > 0 and not self._pending_discontinuity:
+        if discontinuity and self._next_msn > self._first and not self._pending_discontinuity:
             self._pending_discontinuity = True
             self._breaks += 1
         self._rebase = True

@@ -22,8 +22,9 @@ from typing import Any
 from server.bus import Registry, Stream
 from server.ingest import plan
 from server.ingest.health import IngestMeter, audio_info, video_info
-from server.ingest.ports import Publisher, StreamDirectory, StreamGrant
-from server.media.frame import CodecConfig, Frame, TrackKind
+from server.ingest.ports import Publisher, StreamDirectory, StreamGrant, StreamObserver
+from server.media import vp9
+from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 
 log = logging.getLogger("relaycast.ingest")
@@ -103,10 +104,19 @@ class Claim:
     def frame(self, frame: Frame) -> None:
         if not self.current:
             return
+        if frame.keyframe and frame.codec == Codec.VP9:
+            self._complete_vp9_config(frame)
         self.live.meter.add_frame(frame)
         self.live.stream.publish(frame)
         if not self.live.live and frame.track is not TrackKind.DATA:
             self._manager.went_live(self.live)
+
+    def _complete_vp9_config(self, frame: Frame) -> None:
+        """vpcC has no picture size; the first keyframe tells it (health, HLS, plan)."""
+        video = self.live.stream.video_config
+        completed = vp9.with_keyframe_size(video, frame.payload) if video else None
+        if completed is not None:
+            self.config(completed)
 
 
 class IngestManager:
@@ -122,6 +132,7 @@ class IngestManager:
         self.settings = settings
         self.clock = clock
         self.refusals: Counter[str] = Counter()
+        self.observers: list[StreamObserver] = []
         self._live: dict[str, Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -163,6 +174,8 @@ class IngestManager:
             self._forget(live, "session could not be recorded")
             raise
         live.opened.set()
+        for observer in self.observers:
+            observer.stream_opened(grant, stream)
         log.info(
             "stream %s: %s publisher %s connected, session %s",
             grant.stream_id,
@@ -281,6 +294,13 @@ class IngestManager:
             "audio": audio_info(live.stream.audio_config),
             "framesDropped": sum(r.dropped_frames for r in stats.readers),
         }
+
+    def live_bytes(self, session_id: str) -> int | None:
+        """Bytes received so far by an open session (the database has them at its end)."""
+        for live in self._live.values():
+            if live.session_id == session_id:
+                return live.session_bytes
+        return None
 
     def is_publishing(self, stream_id: str) -> bool:
         live = self._live.get(stream_id)

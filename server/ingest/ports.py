@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from server.bus import Stream
+
 
 @dataclass(frozen=True, slots=True)
 class PlanLimits:
@@ -31,6 +33,10 @@ class StreamGrant:
     reconnect_window_seconds: int
     srt_passphrase: str | None = None
     limits: PlanLimits | None = None
+    edge_id: str = ""
+    low_latency: bool = True
+    private: bool = False
+    max_clients: int | None = None
 
 
 class StreamDirectory(Protocol):
@@ -47,6 +53,12 @@ class StreamDirectory(Protocol):
         self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
     ) -> None:
         """The session is over: close it; the stream is ``ended``, or ``error`` with a reason."""
+
+
+class StreamObserver(Protocol):
+    """Outputs (HLS, later push and record) that start with each new session's bus stream."""
+
+    def stream_opened(self, grant: StreamGrant, stream: Stream) -> None: ...
 
 
 class Publisher(Protocol):

@@ -7,8 +7,9 @@ the bare 8-byte form also exists, so both are accepted.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from .bits import BitReader
 from .errors import MediaFormatError
 from .frame import Codec, CodecConfig, TrackKind
 
@@ -75,6 +76,51 @@ def config_from_vpcc(record: bytes) -> CodecConfig:
         profile=vpcc.profile,
         level=vpcc.level,
     )
+
+
+_SYNC_CODE = 0x498342
+_CS_RGB = 7
+
+
+def keyframe_size(frame: bytes) -> tuple[int, int] | None:
+    """Picture size from a VP9 keyframe's uncompressed header (VP9 spec 6.2).
+
+    vpcC carries no size, so a VP9 track's config learns it from its first keyframe.
+    None for inter frames, shown-existing frames and anything that does not parse.
+    """
+    reader = BitReader(frame[:16])
+    try:
+        if reader.u(2) != 2:  # frame_marker
+            return None
+        profile = reader.u(1) | (reader.u(1) << 1)
+        if profile == 3:
+            reader.skip(1)
+        if reader.flag() or reader.u(1) != 0:  # show_existing_frame / not a keyframe
+            return None
+        reader.skip(2)  # show_frame, error_resilient_mode
+        if reader.u(24) != _SYNC_CODE:
+            return None
+        if profile >= 2:
+            reader.skip(1)  # ten_or_twelve_bit
+        if reader.u(3) != _CS_RGB:
+            reader.skip(1)  # color_range
+            if profile in (1, 3):
+                reader.skip(3)  # subsampling_x, subsampling_y, reserved
+        elif profile in (1, 3):
+            reader.skip(1)
+        return reader.u(16) + 1, reader.u(16) + 1
+    except MediaFormatError:
+        return None
+
+
+def with_keyframe_size(config: CodecConfig, frame: bytes) -> CodecConfig | None:
+    """The config completed with the picture size, when it lacks one and this frame has it."""
+    if config.codec != Codec.VP9 or config.width:
+        return None
+    size = keyframe_size(frame)
+    if size is None:
+        return None
+    return replace(config, width=size[0], height=size[1])
 
 
 def codec_string(record: bytes) -> str:

@@ -82,7 +82,7 @@ def write_directory(seg: Segmenter, directory: Path) -> Path:
             (directory / f"init{line.init_version}.mp4").write_bytes(
                 seg.init_segment(line.init_version) or b""
             )
-    (directory / "index.m3u8").write_text(seg.master_playlist() or "")
+    (directory / "master.m3u8").write_text(seg.master_playlist() or "")
     return playlist
 
 
@@ -100,7 +100,7 @@ def test_ffprobe_reads_the_playlist(segment_format: str, tmp_path: Path) -> None
         "-of",
         "json",
     ]
-    for name in ("media.m3u8", "index.m3u8"):
+    for name in ("media.m3u8", "master.m3u8"):
         run = subprocess.run(
             [*probe, str(tmp_path / name)],
             capture_output=True,

@@ -319,3 +319,17 @@ def test_aac_that_adts_cannot_describe_goes_to_fmp4() -> None:
     seg.on_config(pce, T0)
     feed(seg, m.frames)
     assert "seg0.m4s" in (seg.media_playlist() or "")
+
+
+def test_first_sequence_names_every_uri_uniquely() -> None:
+    """Sessions start numbering at distinct values so URIs never repeat across sessions."""
+    m = media(seconds=4)
+    seg = Segmenter(HlsSettings(), low_latency=True, first_sequence=1_800_000_000)
+    for config in m.configs:
+        seg.feed(ConfigChange(config), T0)
+    feed(seg, m.frames)
+    text = seg.media_playlist() or ""
+    assert "#EXT-X-MEDIA-SEQUENCE:1800000000" in text
+    assert 'URI="init1800000000.mp4"' in text and "seg1800000000.m4s" in text
+    assert "#EXT-X-DISCONTINUITY\n" not in text
+    assert seg.segment(1_800_000_000, "m4s") is not None

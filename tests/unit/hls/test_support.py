@@ -15,7 +15,7 @@ def test_names_round_trip() -> None:
     assert parse_name(segment_name(3, "ts")) == Resource(ResourceKind.SEGMENT, 3, 0, "ts")
     assert parse_name(part_name(7, 2)) == Resource(ResourceKind.PART, 7, 2, "m4s")
     assert parse_name(init_name(1)) == Resource(ResourceKind.INIT, 1, 0, "mp4")
-    assert parse_name("index.m3u8") == Resource(ResourceKind.MASTER)
+    assert parse_name("master.m3u8") == Resource(ResourceKind.MASTER)
     assert parse_name("media.m3u8") == Resource(ResourceKind.MEDIA)
     for bad in (
         "seg.m4s",

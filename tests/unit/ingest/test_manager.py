@@ -105,6 +105,8 @@ async def test_first_media_goes_live_and_health_reports_it() -> None:
     health = manager.health("ls_1")
     assert health is not None
     assert health["protocol"] == "rtmp" and health["bytesIn"] == 1000
+    assert manager.live_bytes(str(health["sessionId"])) == 1000
+    assert manager.live_bytes("ses_other") is None
     assert health["video"] == {
         "codec": "h264",
         "width": 640,

@@ -50,6 +50,26 @@ def test_vp9_from_ffmpeg_flv() -> None:
     )
 
 
+@pytest.mark.skipif(not has_codec("libvpx-vp9"), reason="PyAV build without libvpx-vp9")
+def test_vp9_keyframe_tells_the_size_the_record_lacks() -> None:
+    options = (("deadline", "realtime"), ("cpu-used", "8"))
+    tags = _video_tags(encode_flv("libvpx-vp9", 320, 240, 3, None, options))
+    config = parse_video_tag(tags[0], 0)
+    assert isinstance(config, CodecConfig) and config.width == 0
+    frames = [f for f in (parse_video_tag(t, 0) for t in tags[1:]) if isinstance(f, Frame)]
+    assert vp9.keyframe_size(frames[0].payload) == (320, 240)
+    assert vp9.keyframe_size(frames[1].payload) is None  # inter frame
+    completed = vp9.with_keyframe_size(config, frames[0].payload)
+    assert completed is not None and (completed.width, completed.height) == (320, 240)
+    assert vp9.with_keyframe_size(completed, frames[0].payload) is None  # already known
+
+
+@given(st.binary(max_size=32))
+def test_vp9_keyframe_size_never_raises(data: bytes) -> None:
+    size = vp9.keyframe_size(data)
+    assert size is None or (size[0] >= 1 and size[1] >= 1)
+
+
 def test_bare_vpcc_form() -> None:
     bare = bytes([2, 31, 0xA2, 1, 1, 1, 0, 0])
     parsed = vp9.parse_vpcc(bare)

@@ -1,0 +1,151 @@
+"""Playback over HTTP: ``/live/{edgeId}/…`` playlists, init segments, segments and parts.
+
+Blocking playlist reloads and preload-hinted parts wait on the packager's change
+signal, never poll. Segment and part names are unique per session (their numbers
+start from the session's start time), so they are served as immutable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable
+
+from aiohttp import web
+
+from server.hls.blocking import BadDirective, Directives, Outcome, parse_directives
+from server.hls.names import ResourceKind, parse_name
+from server.hls.packager import HlsPackager, HlsService
+
+PLAYLIST = "application/vnd.apple.mpegurl"
+TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
+IMMUTABLE = "public, max-age=31536000, immutable"
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+HLS_SERVICE = web.AppKey("hls_service", HlsService)
+
+
+def _headers(cache: str) -> dict[str, str]:
+    return {"Cache-Control": cache, "Access-Control-Allow-Origin": "*"}
+
+
+def _not_found(what: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=f"{what} not found\n", headers=_headers("no-cache"))
+
+
+def _bytes_response(request: web.Request, body: bytes, content_type: str) -> web.Response:
+    """Serve bytes, honouring a single ``Range`` (players and CDNs ask for them)."""
+    headers = {**_headers(IMMUTABLE), "Accept-Ranges": "bytes"}
+    match = _RANGE.match(request.headers.get("Range", ""))
+    if not match or not any(match.groups()):
+        return web.Response(body=body, content_type=content_type, headers=headers)
+    first, last = match.groups()
+    size = len(body)
+    start = int(first) if first else max(size - int(last), 0)
+    end = min(int(last), size - 1) if first and last else size - 1
+    if start >= size or start > end:
+        headers["Content-Range"] = f"bytes */{size}"
+        raise web.HTTPRequestRangeNotSatisfiable(headers=headers)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return web.Response(
+        status=206, body=body[start : end + 1], content_type=content_type, headers=headers
+    )
+
+
+def _playlist(text: str) -> web.Response:
+    return web.Response(body=text.encode(), content_type=PLAYLIST, headers=_headers("no-cache"))
+
+
+async def _wait_for(packager: HlsPackager, ready: Callable[[], object], limit: float) -> None:
+    """Wait (bounded) until ``ready()`` is truthy or the stream ended."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not ready() and not packager.segmenter.ended:
+        if not await packager.signal.wait(deadline - loop.time()):
+            return
+
+
+async def _master(packager: HlsPackager, suffix: str) -> web.Response:
+    seg = packager.segmenter
+    await _wait_for(packager, lambda: seg.master_playlist(suffix), 3 * seg.target_duration)
+    text = seg.master_playlist(suffix)
+    if text is None:
+        raise _not_found("playlist (no media yet)")
+    return _playlist(text)
+
+
+async def _media(request: web.Request, packager: HlsPackager, suffix: str) -> web.Response:
+    seg = packager.segmenter
+    try:
+        directives = parse_directives(request.query)
+    except BadDirective as exc:
+        raise web.HTTPBadRequest(text=f"{exc}\n", headers=_headers("no-cache")) from None
+    if directives.blocking:
+        await _block(packager, directives)
+    else:
+        await _wait_for(packager, lambda: seg.media_playlist(), 3 * seg.target_duration)
+    text = seg.media_playlist(skip=directives.skip, suffix=suffix)
+    if text is None:
+        raise _not_found("playlist (no media yet)")
+    return _playlist(text)
+
+
+async def _block(packager: HlsPackager, directives: Directives) -> None:
+    loop = asyncio.get_running_loop()
+    seg = packager.segmenter
+    reload = seg.blocking_reload(directives, loop.time())
+    while True:
+        decision = reload.decide(seg.edge(), loop.time())
+        if decision.outcome is Outcome.READY:
+            return
+        if decision.outcome is Outcome.BAD_REQUEST:
+            raise web.HTTPBadRequest(text=f"{decision.reason}\n", headers=_headers("no-cache"))
+        if decision.outcome is Outcome.UNAVAILABLE:
+            raise web.HTTPServiceUnavailable(
+                text=f"{decision.reason}\n", headers=_headers("no-cache")
+            )
+        await packager.signal.wait(decision.wait)
+
+
+async def _part(request: web.Request, packager: HlsPackager, msn: int, index: int) -> web.Response:
+    seg = packager.segmenter
+
+    def available() -> bool:
+        buffer = seg.part(msn, index)
+        return buffer is not None and buffer.complete
+
+    if not available() and seg.preload_hint is not None and (msn, index) >= seg.preload_hint:
+        await _wait_for(packager, available, 3 * seg.target_duration)
+    buffer = seg.part(msn, index)
+    if buffer is None or not buffer.complete:
+        raise _not_found("part")
+    return _bytes_response(request, bytes(buffer.data), TYPES["m4s"])
+
+
+async def playback(request: web.Request) -> web.StreamResponse:
+    packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
+    resource = parse_name(request.match_info["name"])
+    if packager is None or resource is None:
+        raise _not_found("stream or resource")
+    token = request.query.get("token")
+    suffix = f"?token={token}" if token else ""
+    seg = packager.segmenter
+    if resource.kind is ResourceKind.MASTER:
+        return await _master(packager, suffix)
+    if resource.kind is ResourceKind.MEDIA:
+        return await _media(request, packager, suffix)
+    if resource.kind is ResourceKind.PART:
+        return await _part(request, packager, resource.number, resource.part)
+    if resource.kind is ResourceKind.INIT:
+        body = seg.init_segment(resource.number)
+        content_type = TYPES["mp4"]
+    else:
+        body = seg.segment(resource.number, resource.extension)
+        content_type = TYPES[resource.extension]
+    if body is None:
+        raise _not_found("segment")
+    return _bytes_response(request, body, content_type)
+
+
+def mount(app: web.Application, service: HlsService) -> None:
+    app[HLS_SERVICE] = service
+    app.router.add_get("/live/{edgeId}/{name}", playback)

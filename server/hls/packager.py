@@ -1,0 +1,117 @@
+"""One HLS packager per live stream: a bus reader feeding a Segmenter.
+
+It reads the bus like any other reader, so a slow packager loses frames (counted by
+the bus) instead of slowing the publisher. After the session ends the packager stays
+for a while so players can fetch the ENDLIST playlist and the last segments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.bus import EndOfStream, Stream
+from server.hls.segmenter import Segmenter
+from server.hls.signal import ChangeSignal
+from server.ingest.ports import StreamGrant
+from server.settings import HlsSettings
+
+log = logging.getLogger("relaycast.hls")
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackInfo:
+    """What playback needs to know about a stream, from its persistent configuration."""
+
+    stream_id: str
+    edge_id: str
+    low_latency: bool
+    private: bool = False
+    max_clients: int | None = None
+
+
+class HlsPackager:
+    def __init__(self, info: PlaybackInfo, stream: Stream, settings: HlsSettings) -> None:
+        self.info = info
+        self.signal = ChangeSignal()
+        self.segmenter = Segmenter(
+            settings,
+            low_latency=info.low_latency,
+            on_change=self.signal.notify,
+            first_sequence=int(time.time()),
+        )
+        self._reader = stream.reader("hls", "hls")
+        self.ended_at: float | None = None
+
+    async def run(self) -> None:
+        try:
+            while True:
+                item = await self._reader.next()
+                self.segmenter.feed(item, time.time())
+                if isinstance(item, EndOfStream):
+                    break
+        finally:
+            self._reader.close()
+            if not self.segmenter.ended:
+                self.segmenter.on_end(time.time())
+            self.ended_at = time.monotonic()
+            self.signal.notify()
+
+    @property
+    def dropped_frames(self) -> int:
+        return self._reader.dropped_frames
+
+
+class HlsService:
+    """Packagers by edge id, started when a session opens and kept for a while after."""
+
+    def __init__(self, settings: HlsSettings, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settings = settings
+        self.clock = clock
+        self._by_edge: dict[str, HlsPackager] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        # Ended playlists stay fetchable for the window plus the spec's retention.
+        self.linger = 2 * settings.window_segments * settings.target_duration + 10
+
+    def stream_opened(self, grant: StreamGrant, stream: Stream) -> None:
+        """``StreamObserver``: every new session gets its packager."""
+        info = PlaybackInfo(
+            grant.stream_id, grant.edge_id, grant.low_latency, grant.private, grant.max_clients
+        )
+        self.start(info, stream)
+
+    def start(self, info: PlaybackInfo, stream: Stream) -> HlsPackager:
+        packager = HlsPackager(info, stream, self.settings)
+        self._by_edge[info.edge_id] = packager
+        task = asyncio.get_running_loop().create_task(packager.run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self._sweep()
+        return packager
+
+    def get(self, edge_id: str) -> HlsPackager | None:
+        packager = self._by_edge.get(edge_id)
+        if packager is not None and self._expired(packager):
+            del self._by_edge[edge_id]
+            return None
+        return packager
+
+    def _expired(self, packager: HlsPackager) -> bool:
+        ended = packager.ended_at
+        return ended is not None and self.clock() - ended > self.linger
+
+    def _sweep(self) -> None:
+        for edge, packager in list(self._by_edge.items()):
+            if self._expired(packager):
+                del self._by_edge[edge]
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,139 @@
+"""HLS playback over HTTP on 127.0.0.1: a real bus, packager and aiohttp server."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from server.bus import Registry, Stream
+from server.hls import http as hls_http
+from server.hls.packager import HlsService, PlaybackInfo
+from server.media.frame import CodecConfig, Frame
+from server.settings import HlsSettings
+from tests.unit.media.avsource import encode_audio, encode_video
+
+
+@dataclass
+class Rig:
+    base: str
+    http: aiohttp.ClientSession
+    stream: Stream
+    frames: list[Frame]
+    configs: list[CodecConfig]
+
+    async def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
+        async with self.http.get(self.base + path, headers=headers) as resp:
+            return resp.status, dict(resp.headers), await resp.read()
+
+    def publish(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            self.stream.publish(frame)
+
+
+@pytest.fixture(scope="module")
+def media() -> tuple[list[CodecConfig], list[Frame]]:
+    video_config, video = encode_video(seconds=6, gop=30)
+    audio_config, audio = encode_audio(seconds=6)
+    return [video_config, audio_config], sorted(video + audio, key=lambda f: f.dts)
+
+
+@pytest.fixture
+async def rig(media: tuple[list[CodecConfig], list[Frame]]) -> AsyncIterator[Rig]:
+    configs, frames = media
+    service = HlsService(HlsSettings())
+    stream = Registry().create("ls_1")
+    for config in configs:
+        stream.set_config(config)
+    service.start(PlaybackInfo("ls_1", "lse_1", low_latency=True), stream)
+    app = web.Application()
+    hls_http.mount(app, service)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    async with aiohttp.ClientSession() as http:
+        yield Rig(f"http://127.0.0.1:{port}/live/lse_1/", http, stream, frames, configs)
+    await service.close()
+    await runner.cleanup()
+
+
+async def _settle() -> None:
+    await asyncio.sleep(0.05)
+
+
+async def test_playlists_segments_and_headers(rig: Rig) -> None:
+    rig.publish(rig.frames[: len(rig.frames) * 2 // 3])  # ~4 s
+    await _settle()
+    status, headers, body = await rig.get("master.m3u8")
+    assert status == 200 and headers["Content-Type"] == "application/vnd.apple.mpegurl"
+    assert headers["Access-Control-Allow-Origin"] == "*" and headers["Cache-Control"] == "no-cache"
+    assert b'CODECS="avc1.' in body and b"RESOLUTION=320x180" in body
+    status, _, playlist = await rig.get("media.m3u8")
+    text = playlist.decode()
+    assert status == 200 and "#EXT-X-PART-INF:PART-TARGET=0.5" in text
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', text)
+    segment = re.search(r"^(seg\d+\.m4s)$", text, re.M)
+    assert init and segment
+    status, headers, body = await rig.get(init.group(1))
+    assert status == 200 and headers["Content-Type"] == "video/mp4" and body[4:8] == b"ftyp"
+    status, headers, body = await rig.get(segment.group(1))
+    assert status == 200 and "immutable" in headers["Cache-Control"] and len(body) > 1000
+
+
+async def test_range_requests(rig: Rig) -> None:
+    rig.publish(rig.frames[: len(rig.frames) * 2 // 3])
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    name = re.search(r"^(seg\d+\.m4s)$", text, re.M).group(1)  # type: ignore[union-attr]
+    full = (await rig.get(name))[2]
+    status, headers, body = await rig.get(name, Range="bytes=10-109")
+    assert status == 206 and body == full[10:110]
+    assert headers["Content-Range"] == f"bytes 10-109/{len(full)}"
+    status, _, body = await rig.get(name, Range="bytes=-20")
+    assert status == 206 and body == full[-20:]
+    status, headers, _ = await rig.get(name, Range=f"bytes={len(full)}-")
+    assert status == 416 and headers["Content-Range"] == f"bytes */{len(full)}"
+
+
+async def test_blocking_reload_waits_for_the_next_part(rig: Rig) -> None:
+    half = len(rig.frames) // 2
+    rig.publish(rig.frames[:half])
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s"', text)
+    assert hint
+    msn, part = int(hint.group(1)), int(hint.group(2))
+    request = asyncio.ensure_future(rig.get(f"media.m3u8?_HLS_msn={msn}&_HLS_part={part}"))
+    hinted = asyncio.ensure_future(rig.get(f"part{msn}.{part}.m4s"))
+    await asyncio.sleep(0.2)
+    assert not request.done() and not hinted.done()  # held until the part exists
+    rig.publish(rig.frames[half:])
+    status, _, body = await asyncio.wait_for(request, 5)
+    assert status == 200 and f"part{msn}.{part}.m4s".encode() in body
+    status, _, part_body = await asyncio.wait_for(hinted, 5)
+    assert status == 200 and b"moof" in part_body[:64]
+    far = await rig.get(f"media.m3u8?_HLS_msn={msn + 50}")
+    assert far[0] == 400
+
+
+async def test_unknown_things_are_404(rig: Rig) -> None:
+    assert (await rig.get("nothing.txt"))[0] == 404
+    assert (await rig.get("seg1.m4s"))[0] == 404
+    async with rig.http.get(rig.base.replace("lse_1", "lse_nope") + "master.m3u8") as resp:
+        assert resp.status == 404
+    assert (await rig.get("media.m3u8?_HLS_part=1"))[0] == 400  # part without msn
+
+
+async def test_ended_stream_lists_endlist(rig: Rig) -> None:
+    rig.publish(rig.frames)
+    rig.stream.end("publisher gone")
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    assert text.rstrip().endswith("#EXT-X-ENDLIST")
