@@ -190,11 +190,21 @@ class ChunkReader:
         while pos < end:
             current = self._current
             if current is None:
+                if data[pos] < 0x80:  # fmt 0 or 1: try the one-call path first
+                    nxt = self._fast(data, pos, end, out)
+                    if nxt >= 0:
+                        pos = nxt
+                        continue
                 nxt = self._header(data, pos, end, out)
                 if nxt < 0:
                     self._pending = data[pos:]
                     return
                 pos = nxt
+                started = self._current
+                if started is not None and started.got == 0 and not started.ext:
+                    whole = self._whole(started, data, pos, end, out)
+                    if whole >= 0:
+                        pos = whole
                 continue
             left = self._left
             if end - pos < left:
@@ -210,6 +220,100 @@ class ChunkReader:
             else:
                 current.parts.append(data[pos:stop])
             pos = stop
+
+    def _fast(self, data: bytes, pos: int, end: int, out: list[Message]) -> int:
+        """The common case in one call: a fmt 0/1 header with a one-byte basic header
+        and no extended timestamp, on a chunk stream that is between messages, for a
+        message that lies entirely in ``data`` (see :meth:`_whole`). Anything else, or
+        anything that would raise, returns -1 and goes the general way, which then
+        parses the same bytes with the same outcome."""
+        b0 = data[pos]
+        csid = b0 & 0x3F
+        st = self._streams.get(csid)
+        if st is None or st.got or csid < 2:
+            return -1
+        fmt = b0 >> 6
+        p = pos + (12 if fmt == 0 else 8)
+        if p > end:
+            return -1
+        hi, lo, len_hi, len_lo, type_id = _TS_LEN_TYPE.unpack_from(data, pos + 1)
+        value = (hi << 8) | lo
+        length = (len_hi << 8) | len_lo
+        if (
+            value == EXTENDED_TIMESTAMP
+            or length > self.max_message_size
+            or self._partial_bytes + length > self.max_partial_bytes
+        ):
+            return -1
+        size = self.chunk_size
+        stop: int
+        if length <= size:
+            stop = p + length
+            if stop > end:
+                return -1
+            payload = data[p:stop]
+        else:
+            continuations = (length - 1) // size
+            stop = p + length + continuations
+            if stop > end:
+                return -1
+            marker = 0xC0 | csid
+            stride = size + 1
+            for q in range(p + size, stop, stride):
+                if data[q] != marker:
+                    return -1
+            view = memoryview(data)
+            last = p + continuations * stride
+            parts = [view[q : q + size] for q in range(p, last, stride)]
+            parts.append(view[last:stop])
+            payload = b"".join(parts)
+        st.length, st.type_id, st.ext, st.ts_field = length, type_id, False, value
+        if fmt == 0:
+            st.stream_id = _MSID.unpack_from(data, pos + 8)[0]
+            st.timestamp = value
+        else:
+            st.timestamp = (st.timestamp + value) & _MASK32
+        if type_id in (TYPE_SET_CHUNK_SIZE, TYPE_ABORT):
+            self._partial_bytes += length  # _complete applies it and settles the count
+            self._complete(st, payload, out)
+        else:
+            out.append(Message(csid, type_id, st.stream_id, st.timestamp, payload))
+        return stop
+
+    def _whole(self, st: _ChunkStream, data: bytes, p: int, end: int, out: list[Message]) -> int:
+        """Fast path for a message that starts at ``p`` and lies entirely in ``data`` as
+        one run of chunks on its chunk stream (what encoders send): take it in one step,
+        one copy, instead of a loop iteration per chunk. Returns the position after it,
+        or -1 to let the general path handle it (split across reads, interleaved with
+        another chunk stream, 2-3 byte basic headers)."""
+        length = st.length
+        size = self.chunk_size
+        if length <= size:
+            stop = p + length
+            if stop > end:
+                return -1
+            self._current = None
+            self._complete(st, data[p:stop], out)
+            return stop
+        if st.csid > 63:
+            return -1
+        stride = size + 1  # a continuation chunk: 1-byte fmt-3 basic header + payload
+        continuations = (length - 1) // size
+        stop = p + length + continuations
+        if stop > end:
+            return -1
+        marker = 0xC0 | st.csid
+        for q in range(p + size, stop, stride):
+            if data[q] != marker:
+                return -1
+        view = memoryview(data)
+        last = p + continuations * stride  # the final, possibly short, chunk
+        parts = [view[q : q + size] for q in range(p, last, stride)]
+        parts.append(view[last:stop])
+        payload = b"".join(parts)
+        self._current = None
+        self._complete(st, payload, out)
+        return stop
 
     def abort(self, csid: int) -> None:
         """Drop the partial message on ``csid`` (Abort message, type 2)."""

@@ -81,6 +81,9 @@ class RtmpConnection:
         self._announced_window: int | None = None
         self._server = ServerSession(self._out, self.limits) if role is Role.SERVER else None
         self._client = ClientSession(self._out, self.limits) if role is Role.CLIENT else None
+        session = self._server or self._client
+        assert session is not None
+        self._session_message: Callable[[Message], None] = session.on_message
 
     # ------------------------------------------------------------------ status
 
@@ -133,17 +136,24 @@ class RtmpConnection:
         self._bytes_received += len(chunk)
         try:
             self._feed(chunk)
-            self._maybe_acknowledge()
+            if self._peer_window:
+                self._maybe_acknowledge()
         except ProtocolError as exc:
             self._fail(str(exc))
 
+    # events() and data_to_send() run after every read: they check before calling, so
+    # the common case (media events, nothing to send) costs no extra calls.
+
     def events(self) -> list[Event]:
         """Drain the events produced so far, oldest first."""
-        return self._out.drain_events()
+        out = self._out
+        return out.drain_events() if out.events else []
 
     def data_to_send(self) -> bytes:
         """Drain the bytes to write to the transport. Bounding them is the caller's
         job: stop reading from the peer (or drop media) while the transport is full."""
+        if not self._out.pending:
+            return b""
         data = self._out.drain_data()
         self._bytes_sent += len(data)
         return data
@@ -152,12 +162,16 @@ class RtmpConnection:
         """Absolute time at which ``handle_timer`` must be called, or None."""
         if self._out.closed:
             return None
-        deadlines: list[float] = []
-        if self._handshake is not None:
-            deadlines.append(self._created_at + self.limits.handshake_timeout)
-        if self._idle_timeout_applies():
-            deadlines.append(self._last_received_at + self.limits.idle_timeout)
-        return min(deadlines) if deadlines else None
+        # called after every read: no temporary list, no min() (it shows in profiles)
+        idle = (
+            self._last_received_at + self.limits.idle_timeout
+            if self._idle_timeout_applies()
+            else None
+        )
+        if self._handshake is None:
+            return idle
+        handshake = self._created_at + self.limits.handshake_timeout
+        return handshake if idle is None or handshake < idle else idle
 
     def handle_timer(self, now: float) -> None:
         """Fail the connection if the handshake or the peer's silence took too long."""
@@ -304,9 +318,15 @@ class RtmpConnection:
             self._reader.feed(data, messages)
         except ProtocolError as exc:  # deliver what completed before the violation
             error = exc
+        out = self._out
+        session_message = self._session_message
         for message in messages:
-            self._dispatch(message)
-            if self._out.closed:
+            type_id = message.type_id
+            if type_id > _MAX_CONTROL_TYPE and type_id != _AGGREGATE:
+                session_message(message)  # media and commands: skip _dispatch
+            else:
+                self._dispatch(message)
+            if out.closed:
                 return
         if error is not None:
             raise error
@@ -321,12 +341,6 @@ class RtmpConnection:
                     self._session_message(_sub_message(msg, part))
         else:
             self._session_message(msg)
-
-    def _session_message(self, msg: Message) -> None:
-        if self._server is not None:
-            self._server.on_message(msg)
-        elif self._client is not None:
-            self._client.on_message(msg)
 
     def _control(self, msg: Message) -> None:
         """Types 1-6. Set Chunk Size and Abort were applied by the reader already."""

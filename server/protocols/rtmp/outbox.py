@@ -61,6 +61,11 @@ class Outbox:
     def emit(self, event: Event) -> None:
         self.events.append(event)
 
+    @property
+    def pending(self) -> bool:
+        """True when bytes are queued (cheaper than draining an empty queue)."""
+        return bool(self._data)
+
     def drain_data(self) -> bytes:
         queued = self._data
         if not queued:  # the common case on a publisher's connection: nothing to say

@@ -100,8 +100,22 @@ class ServerSession:
         """Handle one non-control message (or defer it while a decision is pending)."""
         if self._pending_publish is not None or self._phase is _Phase.CONNECT_PENDING:
             self._defer(msg)
-        else:
+            return
+        type_id = msg.type_id
+        if type_id != _VIDEO and type_id != _AUDIO:
             self._handle(msg)
+            return
+        # audio/video, the hot path: handled right here, one call less per message
+        stream = self._streams.get(msg.stream_id)
+        if stream is None or stream.state is not _StreamState.PUBLISHING:
+            self.dropped_messages += 1
+            return
+        clock = stream.clocks.get(type_id)
+        if clock is None:
+            clock = stream.clocks[type_id] = TimestampUnwrapper()
+        kind: MediaKind = "audio" if type_id == _AUDIO else "video"
+        event = MediaReceived(kind, clock.unwrap(msg.timestamp), msg.stream_id, msg.payload)
+        self._out.events.append(event)
 
     def _defer(self, msg: Message) -> None:
         self._deferred_bytes += len(msg.payload)
@@ -114,13 +128,12 @@ class ServerSession:
         while self._deferred and not self.decision_pending and not self._out.closed:
             msg = self._deferred.popleft()
             self._deferred_bytes -= len(msg.payload)
-            self._handle(msg)
+            self.on_message(msg)  # no decision pending here, so it is handled, not deferred
 
     def _handle(self, msg: Message) -> None:
+        """Everything but audio/video (on_message handles those itself)."""
         type_id = msg.type_id
-        if type_id in (_AUDIO, _VIDEO):
-            self._media(msg)
-        elif type_id == MessageType.COMMAND_AMF0:
+        if type_id == MessageType.COMMAND_AMF0:
             self._command(commands.parse_command(msg.payload), msg)
         elif type_id == MessageType.COMMAND_AMF3:
             self._command(commands.parse_command(commands.strip_amf3_format(msg.payload)), msg)
@@ -129,15 +142,6 @@ class ServerSession:
         elif type_id == MessageType.DATA_AMF3:
             self._data(commands.strip_amf3_format(msg.payload), msg)
         # shared objects (16/19) and unknown types are ignored
-
-    def _media(self, msg: Message) -> None:
-        stream = self._streams.get(msg.stream_id)
-        if stream is None or stream.state is not _StreamState.PUBLISHING:
-            self.dropped_messages += 1
-            return
-        kind: MediaKind = "audio" if msg.type_id == _AUDIO else "video"
-        timestamp = stream.unwrap(msg.type_id, msg.timestamp)
-        self._out.emit(MediaReceived(kind, timestamp, msg.stream_id, msg.payload))
 
     def _data(self, body: bytes, msg: Message) -> None:
         """onMetaData becomes MetadataReceived; other data passes through as bytes. Data
