@@ -15,6 +15,8 @@ from pathlib import Path
 
 RELAYCAST = [sys.executable, "-m", "control_api.cli"]
 _LISTEN = re.compile(r"listening http (http://\S+)")
+_RTMP = re.compile(r"listening rtmp (rtmp://\S+)")
+_RTMPS = re.compile(r"listening rtmps (rtmps://\S+)")
 _STAMP = re.compile(r"^(\S+ \S+) INFO relaycast: (stopping|stopped)$")
 _KEY = re.compile(r"^\s+(rk_\S+)\s*$", re.M)
 
@@ -25,6 +27,22 @@ class ServerProcess:
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     base: str = ""
+
+    @property
+    def rtmp_url(self) -> str | None:
+        """``rtmp://HOST:PORT/APP`` as logged: the real port even with ``--rtmp-port 0``."""
+        match = _RTMP.search("".join(self.stderr))
+        return match.group(1) if match else None
+
+    @property
+    def rtmps_url(self) -> str | None:
+        """``rtmps://HOST:PORT/APP`` when RTMPS is enabled, else None."""
+        match = _RTMPS.search("".join(self.stderr))
+        return match.group(1) if match else None
+
+    def log(self) -> str:
+        """Everything the server wrote to stderr so far."""
+        return "".join(self.stderr)
 
     @property
     def bootstrap_key(self) -> str | None:

@@ -1,0 +1,103 @@
+"""RTMPS: TLS ingest with a self-signed certificate, published to by ffmpeg."""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish, launch_relaycast
+
+pytestmark = pytest.mark.interop
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (CN and IP SAN) and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+@pytest.fixture(scope="module")
+def relaycast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relaycast]:
+    certs = tmp_path_factory.mktemp("tls")
+    cert, key = self_signed(certs)
+    env = {
+        "RELAYCAST_RTMPS__CERT": str(cert),
+        "RELAYCAST_RTMPS__KEY": str(key),
+        "RELAYCAST_RTMPS__PORT": "0",
+    }
+    running = launch_relaycast(tmp_path_factory.mktemp("relaycast"), env)
+    try:
+        yield running
+    finally:
+        running.server.stop()
+
+
+def test_ffmpeg_publishes_over_rtmps(relaycast: Relaycast, peers: Peers) -> None:
+    rtmps = relaycast.server.rtmps_url
+    assert rtmps and rtmps.startswith("rtmps://127.0.0.1:"), relaycast.log()
+    assert not rtmps.endswith(":0/live")
+    stream = relaycast.api.create_stream("tls", reconnectWindowSeconds=1)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    assert stream["ingest"]["rtmpsUrl"] == rtmps
+    assert relaycast.api.stream(sid)["ingest"]["rtmpsUrl"] == rtmps
+
+    publisher = peers.start("ffmpeg-rtmps", ffmpeg_publish(f"{rtmps}/{key}", 4, size="320x180"))
+    health = relaycast.api.wait_media(sid, timeout=10)
+    ingest = health["ingest"]
+    assert ingest["protocol"] == "rtmps"
+    video = ingest["video"]
+    assert (video["codec"], video["width"], video["height"]) == ("h264", 320, 180)
+    assert ingest["audio"]["codec"] == "aac"
+    assert ingest["bitrate"] > 0
+    assert publisher.wait(15) == 0, publisher.output()
+
+    relaycast.api.wait_state(sid, "ended", timeout=6)
+    session = relaycast.api.sessions(sid)["sessions"][0]
+    assert session["protocol"] == "rtmps" and session["bytesIn"] > 0
+
+    rotated = relaycast.api.ok("POST", f"/v1/live-streams/{sid}/rotate-key")
+    assert rotated["rtmpsFullUrl"] == f"{rtmps}/{rotated['streamKey']}"
+
+
+def test_plain_rtmp_on_the_tls_port_is_dropped(relaycast: Relaycast, peers: Peers) -> None:
+    """An encoder configured with rtmp:// against the RTMPS port fails fast, no stream."""
+    rtmps = relaycast.server.rtmps_url
+    assert rtmps
+    stream = relaycast.api.create_stream("wrong-scheme")
+    plain = "rtmp://" + rtmps.split("://", 1)[1] + "/" + stream["ingest"]["streamKey"]
+    publisher = peers.start("ffmpeg-plain", ffmpeg_publish(plain, 3, size="320x180"))
+    assert publisher.wait(10) != 0
+    assert relaycast.api.state(stream["streamId"]) == "idle"
