@@ -11,8 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import datetime
-import ipaddress
 import json
 import socket
 import ssl
@@ -22,10 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from bench.media import (
     PrechunkedLoop,
@@ -42,6 +36,7 @@ from server.protocols.rtmp.chunk import encode_message
 from server.push import PublishRefused, RtmpClientError, RtmpPublisher
 from tests.conftest import require_program
 from tests.serverproc import ServerProcess, start_server
+from tests.tls import self_signed
 
 pytestmark = pytest.mark.interop
 
@@ -233,36 +228,6 @@ async def test_relaycast_refuses_wrong_key_and_app(tmp_path: Path, sample: Sampl
             pytest.fail("no 'encoder unpublished' in the server log:\n" + "".join(server.stderr))
     finally:
         server.stop()
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_path, key_path
 
 
 async def test_rtmps_verifies_the_certificate(tmp_path: Path, sample: Sample) -> None:
