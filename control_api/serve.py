@@ -87,6 +87,7 @@ async def run(settings: Settings) -> None:
     store = await _open_store(settings)
     endpoints = _endpoints(settings)
     media = MediaPlane.build(settings, store)
+    media.hls.playback_key = await store.playback_signing_key()
     app = build_app(settings, store, endpoints, await store.token_signing_key(), media.ingest)
     hls_http.mount(app, media.hls)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)

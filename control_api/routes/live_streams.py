@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from datetime import UTC, datetime
 from typing import Any
 
 from control_api.appkeys import ENDPOINTS, INGEST, SETTINGS, STORE
@@ -13,6 +15,8 @@ from control_api.schemas.live_streams import (
     Ingest,
     IngestHealth,
     Playback,
+    PlaybackToken,
+    PlaybackTokenCreate,
     RotatedKey,
     RotateQuery,
     StreamCreate,
@@ -24,6 +28,7 @@ from control_api.schemas.live_streams import (
 from control_api.store.live_streams import StreamBusy
 from control_api.store.models import LiveStream
 from control_api.urls import Endpoints
+from server.hls import tokens
 
 BUSY = "the stream has a publisher connected"
 
@@ -236,4 +241,24 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
         stream_id=row.id,
         state=row.state,
         ingest=IngestHealth.model_validate(ingest) if ingest else None,
+    )
+
+
+@api.route(
+    "POST",
+    "/v1/live-streams/{streamId}/playback-tokens",
+    summary="Mint a signed, expiring playback token (for private streams)",
+    tag="live-streams",
+    body=PlaybackTokenCreate,
+    response=PlaybackToken,
+    status=201,
+    errors=(404,),
+)
+async def create_playback_token(call: Call[PlaybackTokenCreate, None]) -> PlaybackToken:
+    row = await _stream(call)
+    expires = int(time.time()) + call.body.expires_in_seconds
+    key = await call.request.app[STORE].playback_signing_key()
+    return PlaybackToken(
+        token=tokens.mint(key, row.edge_id, expires),
+        expires_at=datetime.fromtimestamp(expires, UTC),
     )

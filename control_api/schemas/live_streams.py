@@ -157,3 +157,16 @@ class StreamHealth(ApiModel):
 
 
 __all__ = ["PageQuery"]
+
+
+class PlaybackTokenCreate(RequestModel):
+    expires_in_seconds: Annotated[
+        int,
+        Field(ge=60, le=7 * 86_400, description="Lifetime of the token (60 s to 7 days)."),
+        IntegralFloat,
+    ] = 3600
+
+
+class PlaybackToken(ApiModel):
+    token: str = Field(description="Append as ?token= to the stream's HLS URL.")
+    expires_at: Timestamp

@@ -47,6 +47,10 @@ class Store:
     async def token_signing_key(self) -> bytes:
         return await signing_key(self.sessions, "token-signing")
 
+    async def playback_signing_key(self) -> bytes:
+        """Separate from the API token key: a leaked viewer token must not hint at it."""
+        return await signing_key(self.sessions, "playback-signing")
+
     async def reconcile_after_restart(self) -> tuple[int, int]:
         """Close sessions and end streams that a previous process left live."""
         now = datetime.now(UTC)

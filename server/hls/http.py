@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Callable
 
 from aiohttp import web
 
+from server.hls import tokens
 from server.hls.blocking import BadDirective, Directives, Outcome, parse_directives
 from server.hls.names import ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
@@ -126,7 +128,11 @@ async def playback(request: web.Request) -> web.StreamResponse:
     resource = parse_name(request.match_info["name"])
     if packager is None or resource is None:
         raise _not_found("stream or resource")
-    token = request.query.get("token")
+    token = request.query.get("token", "")
+    if packager.info.private and not _token_ok(request, packager, token):
+        raise web.HTTPUnauthorized(
+            text="this stream is private: add a valid ?token=\n", headers=_headers("no-cache")
+        )
     suffix = f"?token={token}" if token else ""
     seg = packager.segmenter
     if resource.kind is ResourceKind.MASTER:
@@ -144,6 +150,11 @@ async def playback(request: web.Request) -> web.StreamResponse:
     if body is None:
         raise _not_found("segment")
     return _bytes_response(request, body, content_type)
+
+
+def _token_ok(request: web.Request, packager: HlsPackager, token: str) -> bool:
+    key = request.app[HLS_SERVICE].playback_key
+    return bool(key) and tokens.verify(key, packager.info.edge_id, token, time.time())
 
 
 def mount(app: web.Application, service: HlsService) -> None:

@@ -69,8 +69,14 @@ class HlsPackager:
 class HlsService:
     """Packagers by edge id, started when a session opens and kept for a while after."""
 
-    def __init__(self, settings: HlsSettings, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: HlsSettings,
+        clock: Callable[[], float] = time.monotonic,
+        playback_key: bytes = b"",
+    ) -> None:
         self.settings = settings
+        self.playback_key = playback_key  # signs tokens of private streams
         self.clock = clock
         self._by_edge: dict[str, HlsPackager] = {}
         self._tasks: set[asyncio.Task[None]] = set()

@@ -189,3 +189,34 @@ async def test_unknown_route_and_method(api: Api) -> None:
     )
     wrong = await api.call("PUT", "/v1/live-streams")
     assert wrong.status == 405 and "GET" in wrong.headers["Allow"]
+
+
+async def test_playback_tokens(api: Api) -> None:
+    import time
+
+    from server.hls import tokens
+
+    s = await api.new_stream(playbackPolicy="private")
+    reply = await api.call(
+        "POST", f"/v1/live-streams/{s['streamId']}/playback-tokens", body={"expiresInSeconds": 120}
+    )
+    assert reply.status == 201
+    key = await api.store.playback_signing_key()
+    assert tokens.verify(key, s["edgeId"], reply.json["token"], time.time())
+    assert not tokens.verify(key, "lse_other", reply.json["token"], time.time())
+    assert reply.json["expiresAt"].endswith("Z")
+    default = await api.call("POST", f"/v1/live-streams/{s['streamId']}/playback-tokens", body={})
+    assert default.status == 201
+    for bad in ({"expiresInSeconds": 5}, {"expiresInSeconds": "60"}, {"ttl": 60}):
+        assert (
+            await api.call("POST", f"/v1/live-streams/{s['streamId']}/playback-tokens", body=bad)
+        ).status == 422
+    assert (
+        await api.call("POST", "/v1/live-streams/ls_nope/playback-tokens", body={})
+    ).status == 404
+    restricted = await api.new_key("restricted")
+    assert (
+        await api.call(
+            "POST", f"/v1/live-streams/{s['streamId']}/playback-tokens", key=restricted, body={}
+        )
+    ).status == 403

@@ -43,14 +43,20 @@ def media() -> tuple[list[CodecConfig], list[Frame]]:
     return [video_config, audio_config], sorted(video + audio, key=lambda f: f.dts)
 
 
-@pytest.fixture
-async def rig(media: tuple[list[CodecConfig], list[Frame]]) -> AsyncIterator[Rig]:
+PLAYBACK_KEY = b"p" * 32
+
+
+@pytest.fixture(params=[False])
+async def rig(
+    request: pytest.FixtureRequest, media: tuple[list[CodecConfig], list[Frame]]
+) -> AsyncIterator[Rig]:
     configs, frames = media
-    service = HlsService(HlsSettings())
+    service = HlsService(HlsSettings(), playback_key=PLAYBACK_KEY)
     stream = Registry().create("ls_1")
     for config in configs:
         stream.set_config(config)
-    service.start(PlaybackInfo("ls_1", "lse_1", low_latency=True), stream)
+    private = bool(request.param)
+    service.start(PlaybackInfo("ls_1", "lse_1", low_latency=True, private=private), stream)
     app = web.Application()
     hls_http.mount(app, service)
     runner = web.AppRunner(app)
@@ -137,3 +143,25 @@ async def test_ended_stream_lists_endlist(rig: Rig) -> None:
     await _settle()
     text = (await rig.get("media.m3u8"))[2].decode()
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
+
+
+@pytest.mark.parametrize("rig", [True], indirect=True)
+async def test_private_stream_needs_a_token_carried_into_every_uri(rig: Rig) -> None:
+    import time
+
+    from server.hls import tokens
+
+    rig.publish(rig.frames[: len(rig.frames) * 2 // 3])
+    await _settle()
+    assert (await rig.get("master.m3u8"))[0] == 401
+    assert (await rig.get("media.m3u8?token=123.abc"))[0] == 401
+    expired = tokens.mint(PLAYBACK_KEY, "lse_1", int(time.time()) - 1)
+    assert (await rig.get(f"master.m3u8?token={expired}"))[0] == 401
+    token = tokens.mint(PLAYBACK_KEY, "lse_1", int(time.time()) + 60)
+    status, _, master = await rig.get(f"master.m3u8?token={token}")
+    assert status == 200 and f"media.m3u8?token={token}".encode() in master
+    text = (await rig.get(f"media.m3u8?token={token}"))[2].decode()
+    segment = re.search(r"^(seg\d+\.m4s\?token=\S+)$", text, re.M)
+    assert segment and token in segment.group(1)
+    assert (await rig.get(segment.group(1)))[0] == 200
+    assert (await rig.get(segment.group(1).split("?")[0]))[0] == 401
