@@ -135,6 +135,11 @@ async def playback(request: web.Request) -> web.StreamResponse:
         )
     suffix = f"?token={token}" if token else ""
     seg = packager.segmenter
+    if resource.kind in (ResourceKind.MASTER, ResourceKind.MEDIA) and not _admit(request, packager):
+        raise web.HTTPTooManyRequests(
+            text="this stream has reached its plan's maximum of viewers\n",
+            headers={**_headers("no-cache"), "Retry-After": "10"},
+        )
     if resource.kind is ResourceKind.MASTER:
         return await _master(packager, suffix)
     if resource.kind is ResourceKind.MEDIA:
@@ -150,6 +155,12 @@ async def playback(request: web.Request) -> web.StreamResponse:
     if body is None:
         raise _not_found("segment")
     return _bytes_response(request, body, content_type)
+
+
+def _admit(request: web.Request, packager: HlsPackager) -> bool:
+    """One viewer = one client address and player (no cookies on HLS requests)."""
+    viewer = f"{request.remote}|{request.headers.get('User-Agent', '')}"
+    return packager.viewers.admit(viewer, time.monotonic())
 
 
 def _token_ok(request: web.Request, packager: HlsPackager, token: str) -> bool:

@@ -34,9 +34,41 @@ class PlaybackInfo:
     max_clients: int | None = None
 
 
+VIEWER_WINDOW = 30.0
+"""Seconds a viewer counts as watching after its last playlist request."""
+
+
+class Viewers:
+    """Concurrent viewers of one stream, counted by client over a sliding window.
+
+    Players reload the playlist every part or segment, so a viewer that stopped
+    fetching for the window has left; memory is bounded by the plan's maxClients.
+    """
+
+    def __init__(self, limit: int | None, window: float = VIEWER_WINDOW) -> None:
+        self.limit = limit
+        self.window = window
+        self._seen: dict[str, float] = {}
+
+    def admit(self, viewer: str, now: float) -> bool:
+        if viewer in self._seen or self.limit is None:
+            self._seen[viewer] = now
+            return True
+        for old in [v for v, t in self._seen.items() if now - t > self.window]:
+            del self._seen[old]
+        if len(self._seen) >= self.limit:
+            return False
+        self._seen[viewer] = now
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
 class HlsPackager:
     def __init__(self, info: PlaybackInfo, stream: Stream, settings: HlsSettings) -> None:
         self.info = info
+        self.viewers = Viewers(info.max_clients)
         self.signal = ChangeSignal()
         self.segmenter = Segmenter(
             settings,

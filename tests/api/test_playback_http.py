@@ -55,8 +55,10 @@ async def rig(
     stream = Registry().create("ls_1")
     for config in configs:
         stream.set_config(config)
-    private = bool(request.param)
-    service.start(PlaybackInfo("ls_1", "lse_1", low_latency=True, private=private), stream)
+    private = request.param is True
+    max_clients = request.param if isinstance(request.param, int) and request.param > 1 else None
+    info = PlaybackInfo("ls_1", "lse_1", low_latency=True, private=private, max_clients=max_clients)
+    service.start(info, stream)
     app = web.Application()
     hls_http.mount(app, service)
     runner = web.AppRunner(app)
@@ -165,3 +167,14 @@ async def test_private_stream_needs_a_token_carried_into_every_uri(rig: Rig) -> 
     assert segment and token in segment.group(1)
     assert (await rig.get(segment.group(1)))[0] == 200
     assert (await rig.get(segment.group(1).split("?")[0]))[0] == 401
+
+
+@pytest.mark.parametrize("rig", [2], indirect=True)
+async def test_viewers_beyond_the_plan_get_429(rig: Rig) -> None:
+    rig.publish(rig.frames[: len(rig.frames) // 2])
+    await _settle()
+    assert (await rig.get("master.m3u8", **{"User-Agent": "player-a"}))[0] == 200
+    assert (await rig.get("media.m3u8", **{"User-Agent": "player-b"}))[0] == 200
+    status, headers, _ = await rig.get("master.m3u8", **{"User-Agent": "player-c"})
+    assert status == 429 and headers["Retry-After"] == "10"
+    assert (await rig.get("media.m3u8", **{"User-Agent": "player-a"}))[0] == 200  # still in
