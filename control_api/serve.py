@@ -18,6 +18,7 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from server.hls import http as hls_http
+from server.hls.player import mount_player
 
 log = logging.getLogger("relaycast")
 
@@ -90,6 +91,7 @@ async def run(settings: Settings) -> None:
     media.hls.playback_key = await store.playback_signing_key()
     app = build_app(settings, store, endpoints, await store.token_signing_key(), media.ingest)
     hls_http.mount(app, media.hls)
+    mount_player(app)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
     try:

@@ -1,0 +1,131 @@
+"""The /play page in a real headless Chromium: hls.js plays the live stream.
+
+Chromium is driven over the DevTools protocol (a WebSocket from aiohttp), so no
+browser-automation package is needed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from server.hls.player import hlsjs_path
+from tests.conftest import require_program
+from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
+
+pytestmark = pytest.mark.interop
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _page_socket(http: aiohttp.ClientSession, port: int) -> str:
+    for _ in range(100):
+        try:
+            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
+                pages = [p for p in await resp.json() if p.get("type") == "page"]
+            if pages:
+                return str(pages[0]["webSocketDebuggerUrl"])
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.2)
+    raise AssertionError("Chromium's DevTools endpoint never came up")
+
+
+async def _evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident: int) -> Any:
+    await ws.send_json(
+        {
+            "id": ident,
+            "method": "Runtime.evaluate",
+            "params": {"expression": expression, "returnByValue": True},
+        }
+    )
+    while True:
+        message = await ws.receive_json(timeout=10)
+        if message.get("id") == ident:
+            return message["result"]["result"].get("value")
+
+
+async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]]:
+    chromium = require_program("chromium")
+    port = _free_port()
+    browser = await asyncio.create_subprocess_exec(
+        chromium,
+        *FLAGS,
+        f"--remote-debugging-port={port}",
+        f"--user-data-dir={profile}",
+        url,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    samples: list[dict[str, Any]] = []
+    try:
+        async with aiohttp.ClientSession() as http:
+            socket_url = await _page_socket(http, port)
+            async with http.ws_connect(socket_url, max_msg_size=0) as ws:
+                probe = (
+                    "JSON.stringify({t: document.getElementById('video').currentTime,"
+                    " errors: window.playerErrors || ['no player']})"
+                )
+                for ident in range(1, int(seconds * 2)):
+                    samples.append(json.loads(await _evaluate(ws, probe, ident) or "{}"))
+                    await asyncio.sleep(0.5)
+    finally:
+        browser.kill()
+        await browser.wait()
+    return samples
+
+
+@pytest.fixture
+def hlsjs() -> Path:
+    """hls.js as scripts/web.sh installs it; missing fails under CI, skips locally."""
+    path = hlsjs_path()
+    if not path.is_file():
+        message = "hls.js is not installed (scripts/web.sh installs it from npm)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.mark.parametrize("segment_format", ["fmp4", "ts"])
+async def test_hlsjs_plays_the_live_stream(
+    segment_format: str,
+    start_relaycast: StartRelaycast,
+    peers: Peers,
+    tmp_path: Path,
+    hlsjs: Path,
+) -> None:
+    relaycast = start_relaycast(env={"RELAYCAST_HLS__SEGMENT_FORMAT": segment_format})
+    stream = relaycast.api.create_stream("browser", lowLatency=segment_format == "fmp4")
+    peers.start("ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 40, size="640x360", gop=30))
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    page = f"{relaycast.server.base}/play/{stream['edgeId']}"
+    samples = await _watch(page, tmp_path / "profile", seconds=16)
+    times = [s["t"] for s in samples if "t" in s]
+    assert times and max(times) - min(times) >= 5.0, samples[-5:]
+    assert samples[-1]["errors"] == [], samples[-1]
