@@ -20,6 +20,7 @@ from server.media.flv import FlvTagParser
 from server.media.frame import CodecConfig, Frame
 from server.protocols import rtmp
 from server.settings import RtmpSettings
+from server.timers import DeadlineTimer
 
 log = logging.getLogger("relaycast.rtmp")
 _MEDIA_RECEIVED = rtmp.MediaReceived
@@ -59,7 +60,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.claim: Claim | None = None
         self.flv = FlvTagParser()
-        self.timer: asyncio.TimerHandle | None = None
+        self.timer = DeadlineTimer(self.loop, self._on_timer)
         self.pending: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ asyncio side
@@ -95,8 +96,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.active -= 1
-        if self.timer is not None:
-            self.timer.cancel()
+        self.timer.cancel()
         if self.pending is not None:
             self.pending.cancel()
         if self.claim is not None:
@@ -127,40 +127,20 @@ class RtmpIngestConnection(asyncio.Protocol):
             transport.close()
             return
         # A server-role deadline never moves earlier (the handshake deadline is fixed,
-        # the idle one follows the last read), so an armed timer stays valid and the
-        # per-read cost of asking for the deadline is skipped.
-        if self.timer is None:
-            self._arm_timer()
-
-    def _arm_timer(self) -> None:
-        """Keep one timer no later than the core's deadline.
-
-        The idle deadline moves with every read, so re-creating the timer whenever it
-        changes would cost a cancel + ``call_at`` per read (the largest per-read cost
-        in the profile). A timer that fires early is harmless: ``handle_timer`` does
-        nothing before the deadline and ``_pump`` re-arms at the new one.
-        """
-        deadline = self.conn.next_timer()
-        timer = self.timer
-        if timer is not None:
-            if deadline is not None and timer.when() <= deadline:
-                return
-            timer.cancel()
-            self.timer = None
-        if deadline is not None:
-            self.timer = self.loop.call_at(deadline, self._on_timer)
+        # the idle one follows the last read), so while a timer is armed the per-read
+        # cost of asking the core for its deadline is skipped.
+        if not self.timer.armed:
+            self.timer.follow(self.conn.next_timer())
 
     def _on_timer(self) -> None:
-        self.timer = None
         self.conn.handle_timer(self.loop.time())
         self._pump()
 
     # ------------------------------------------------------------ events
 
     def _handle(self, event: rtmp.Event) -> None:
-        if isinstance(event, rtmp.MediaReceived):
-            self._media(event)
-        elif isinstance(event, rtmp.MetadataReceived):
+        """Every event but media (``_pump`` hands those straight to ``_media``)."""
+        if isinstance(event, rtmp.MetadataReceived):
             if self.claim is not None:
                 self.claim.metadata(dict(event.metadata))
         elif isinstance(event, rtmp.ConnectRequested):

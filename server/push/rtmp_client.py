@@ -37,6 +37,7 @@ from server.media.flv import build_tag_body, tag_timestamp_ms
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.protocols.rtmp.amf0 import AmfValue
+from server.timers import DeadlineTimer
 
 log = logging.getLogger("relaycast.push.rtmp")
 
@@ -134,7 +135,7 @@ class _PublisherProtocol(asyncio.Protocol):
         self.finishing = False  # set by RtmpPublisher.close(): unpublish, then half-close
         self._eof_sent = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer = DeadlineTimer(self.loop, self._on_timer)
 
     # ------------------------------------------------------------ asyncio side
 
@@ -154,9 +155,7 @@ class _PublisherProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         detail = f": {exc}" if exc is not None else ""
         self._set_error(RtmpClientError(f"connection lost{detail}"))
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._timer.cancel()
         self._wake_drain()
         if not self.lost.done():
             self.lost.set_result(None)
@@ -183,7 +182,7 @@ class _PublisherProtocol(asyncio.Protocol):
         if self.conn.closed:
             self._hang_up(transport)
             return
-        self._arm_timer()
+        self._timer.follow(self.conn.next_timer())
 
     def _hang_up(self, transport: asyncio.Transport) -> None:
         """After our own unpublish, half-close and let the server close its side: a
@@ -195,16 +194,7 @@ class _PublisherProtocol(asyncio.Protocol):
             self._eof_sent = True
             transport.write_eof()
 
-    def _arm_timer(self) -> None:
-        deadline = self.conn.next_timer()
-        if self._timer is not None and (deadline is None or self._timer.when() != deadline):
-            self._timer.cancel()
-            self._timer = None
-        if deadline is not None and self._timer is None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
-
     def _on_timer(self) -> None:
-        self._timer = None
         self.conn.handle_timer(self.loop.time())
         self.pump()
 

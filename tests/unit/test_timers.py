@@ -1,0 +1,35 @@
+"""DeadlineTimer: one loop timer following a core's deadline, kept when it fires early."""
+
+from __future__ import annotations
+
+import asyncio
+
+from server.timers import DeadlineTimer
+
+
+async def test_follows_earlier_deadlines_and_keeps_early_timers() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[float] = []
+    timer = DeadlineTimer(loop, lambda: fired.append(loop.time()))
+    now = loop.time()
+    timer.follow(now + 0.05)
+    first = timer._handle
+    timer.follow(now + 10)  # later deadline: the early timer stays
+    assert timer._handle is first
+    timer.follow(now + 0.02)  # earlier deadline: re-armed
+    assert timer._handle is not first and timer.armed
+    await asyncio.sleep(0.1)
+    assert len(fired) == 1 and not timer.armed
+
+
+async def test_none_and_cancel_disarm() -> None:
+    loop = asyncio.get_running_loop()
+    fired: list[int] = []
+    timer = DeadlineTimer(loop, lambda: fired.append(1))
+    timer.follow(loop.time() + 0.01)
+    timer.follow(None)
+    assert not timer.armed
+    timer.follow(loop.time() + 0.01)
+    timer.cancel()
+    await asyncio.sleep(0.05)
+    assert fired == []
