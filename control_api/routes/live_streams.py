@@ -189,13 +189,13 @@ async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
     )
 
 
-async def _set_enabled(call: Call[None, None], enabled: bool) -> StreamOut:
+async def _set_enabled(call: Call[None, None], enabled: bool) -> LiveStream:
     row = await call.request.app[STORE].live_streams.update(
         call.env, call.path("streamId"), {"enabled": enabled}
     )
     if row is None:
         raise not_found("live stream", call.path("streamId"))
-    return stream_out(row, call.request.app[ENDPOINTS])
+    return row
 
 
 @api.route(
@@ -207,10 +207,9 @@ async def _set_enabled(call: Call[None, None], enabled: bool) -> StreamOut:
     errors=(404,),
 )
 async def stop_live_stream(call: Call[None, None]) -> StreamOut:
-    await _set_enabled(call, False)
-    await call.request.app[INGEST].disconnect(
-        call.path("streamId"), end_session=True, reason="stream stopped"
-    )
+    row = await _set_enabled(call, False)
+    await call.request.app[INGEST].disconnect(row.id, end_session=True, reason="stream stopped")
+    # read again: ending the session (publisher or reconnect window) changed the state
     return stream_out(await _stream(call), call.request.app[ENDPOINTS])
 
 
@@ -223,7 +222,7 @@ async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     errors=(404,),
 )
 async def start_live_stream(call: Call[None, None]) -> StreamOut:
-    return await _set_enabled(call, True)
+    return stream_out(await _set_enabled(call, True), call.request.app[ENDPOINTS])
 
 
 @api.route(
