@@ -22,7 +22,14 @@ from typing import Any
 from server.bus import Registry, Stream
 from server.ingest import plan
 from server.ingest.health import IngestMeter, audio_info, video_info
-from server.ingest.ports import Publisher, StreamDirectory, StreamGrant, StreamObserver
+from server.ingest.ports import (
+    IngestRefusal,
+    Publisher,
+    RefusalSink,
+    StreamDirectory,
+    StreamGrant,
+    StreamObserver,
+)
 from server.media import vp9
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
@@ -31,17 +38,28 @@ log = logging.getLogger("relaycast.ingest")
 
 
 class RefusalReason(enum.StrEnum):
-    UNKNOWN_KEY = "unknown_key"
-    STOPPED = "stopped"
-    IN_USE = "in_use"
-    WRONG_APP = "wrong_app"
-    BAD_REQUEST = "bad_request"
+    """The reasons ``GET /v1/ingest/failures`` reports; shared by every protocol."""
+
+    UNKNOWN_KEY = "unknown-key"
+    STOPPED = "stream-stopped"
+    IN_USE = "key-in-use"
+    WRONG_APP = "wrong-app"
+    BAD_PASSPHRASE = "bad-passphrase"  # noqa: S105 - a reason, not a secret
+    LIMITS = "limits"
+    PROTOCOL_ERROR = "protocol-error"
 
 
 class Refused(Exception):
     def __init__(self, reason: RefusalReason, detail: str) -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+_REFUSAL_DETAIL = {
+    RefusalReason.UNKNOWN_KEY: "unknown stream key",
+    RefusalReason.STOPPED: "stream is stopped",
+    RefusalReason.IN_USE: "stream key already in use",
+}
 
 
 @dataclass(eq=False)
@@ -133,33 +151,71 @@ class IngestManager:
         self.clock = clock
         self.refusals: Counter[str] = Counter()
         self.observers: list[StreamObserver] = []
+        self.refusal_sinks: list[RefusalSink] = []
         self._live: dict[str, Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # ------------------------------------------------------------ claiming
 
-    async def claim(self, stream_key: str, publisher: Publisher) -> Claim:
-        """Authenticate a publisher; raise Refused (counted) when it may not publish."""
+    async def claim(self, stream_key: str, publisher: Publisher, attempted: str = "") -> Claim:
+        """Authenticate a publisher; raise Refused (counted) when it may not publish.
+
+        ``attempted`` is what the encoder sent, key masked, for the refusal log.
+        """
         grant = await self.directory.authorize(stream_key)
         if grant is None:
-            raise self._refuse(publisher, RefusalReason.UNKNOWN_KEY, "unknown stream key")
+            raise self._refuse(publisher, attempted, RefusalReason.UNKNOWN_KEY, None)
         if not grant.enabled:
-            raise self._refuse(publisher, RefusalReason.STOPPED, "stream is stopped")
+            raise self._refuse(publisher, attempted, RefusalReason.STOPPED, grant)
         live = self._live.get(grant.stream_id)
         if live is None:
             return await self._open(grant, publisher)
         if live.publisher is not None:
             silent = self.clock() - live.meter.last_activity
             if silent < self.settings.takeover_silence_seconds:
-                raise self._refuse(publisher, RefusalReason.IN_USE, "stream key already in use")
+                raise self._refuse(publisher, attempted, RefusalReason.IN_USE, grant)
             log.info("stream %s: publisher silent %.1fs, taken over", grant.stream_id, silent)
             live.publisher.close("taken over by a new publisher")
         return self._resume(live, grant, publisher)
 
-    def _refuse(self, publisher: Publisher, reason: RefusalReason, detail: str) -> Refused:
-        self.refusals[f"{publisher.protocol}:{reason}"] += 1
-        log.warning("refused %s publisher %s: %s", publisher.protocol, publisher.remote, detail)
+    def _refuse(
+        self,
+        publisher: Publisher,
+        attempted: str,
+        reason: RefusalReason,
+        grant: StreamGrant | None,
+    ) -> Refused:
+        detail = _REFUSAL_DETAIL[reason]
+        self.report_refusal(publisher.protocol, publisher.remote, attempted, reason, detail, grant)
         return Refused(reason, detail)
+
+    def report_refusal(
+        self,
+        protocol: str,
+        remote: str,
+        attempted: str,
+        reason: RefusalReason,
+        detail: str,
+        grant: StreamGrant | None = None,
+    ) -> None:
+        """Count, log and hand a refusal to the sinks; adapters call it for their own."""
+        self.refusals[f"{protocol}:{reason}"] += 1
+        log.warning("refused %s publisher %s (%s): %s", protocol, remote, attempted, detail)
+        refusal = IngestRefusal(
+            at=datetime.now(UTC),
+            protocol=protocol,
+            remote=remote,
+            attempted=attempted,
+            reason=str(reason),
+            detail=detail,
+            environment_id=grant.environment_id if grant else None,
+            stream_id=grant.stream_id if grant else None,
+        )
+        for sink in self.refusal_sinks:
+            try:
+                sink.refused(refusal)
+            except Exception:  # a diagnostics sink must never break ingest
+                log.exception("refusal sink failed")
 
     async def _open(self, grant: StreamGrant, publisher: Publisher) -> Claim:
         stream = self.registry.create(grant.stream_id)
@@ -213,7 +269,14 @@ class IngestManager:
         publisher, live.publisher = live.publisher, None
         log.warning("stream %s: %s; disconnecting", live.grant.stream_id, reason)
         if publisher is not None:
-            self.refusals[f"{publisher.protocol}:plan_limit"] += 1
+            self.report_refusal(
+                publisher.protocol,
+                publisher.remote,
+                "",
+                RefusalReason.LIMITS,
+                reason,
+                live.grant,
+            )
             publisher.close(reason)
         self._spawn(self._end(live, reason, error=reason))
 

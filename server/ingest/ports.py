@@ -39,6 +39,36 @@ class StreamGrant:
     max_clients: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class IngestRefusal:
+    """One refused publish, kept so an operator can answer "why is my encoder refused?".
+
+    ``attempted`` is what arrived (RTMP ``app/name`` or the SRT streamid) with the key
+    already masked by :func:`mask_key`: refusals are shown to people, keys never are.
+    ``environment_id``/``stream_id`` are set when the refusal can be tied to a stream.
+    """
+
+    at: datetime
+    protocol: str
+    remote: str
+    attempted: str
+    reason: str
+    detail: str
+    environment_id: str | None = None
+    stream_id: str | None = None
+
+
+class RefusalSink(Protocol):
+    """Where refusals go (diagnostics log, metrics); must not block or raise."""
+
+    def refused(self, refusal: IngestRefusal) -> None: ...
+
+
+def mask_key(key: str) -> str:
+    """The first 4 characters and a fixed tail: enough to recognise, never to use."""
+    return f"{key[:4]}****" if key else ""
+
+
 class StreamDirectory(Protocol):
     async def authorize(self, stream_key: str) -> StreamGrant | None:
         """Hash lookup of a stream key; None when no stream has it."""

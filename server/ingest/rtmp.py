@@ -14,7 +14,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
-from server.ingest.manager import Claim, IngestManager, Refused
+from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
+from server.ingest.ports import mask_key
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser
 from server.media.frame import CodecConfig, Frame
@@ -28,12 +29,18 @@ _MEDIA_RECEIVED = rtmp.MediaReceived
 
 @dataclass
 class RtmpCounters:
-    """Connection outcomes, read by the metrics layer."""
+    """Connection outcomes, read by the metrics layer (refusals are the manager's)."""
 
     accepted: int = 0
     over_limit: int = 0
     failures: Counter[str] = field(default_factory=Counter)
-    refused: Counter[str] = field(default_factory=Counter)
+
+
+def _masked_app(app: str) -> str:
+    """A wrong app is often a key pasted into the server URL: mask all but a short head."""
+    head, _, rest = app.partition("/")
+    head = head if len(head) <= 16 else mask_key(head)
+    return f"{head}/{mask_key(rest)}" if rest else head
 
 
 def limits_from(settings: RtmpSettings) -> rtmp.RtmpLimits:
@@ -62,6 +69,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.flv = FlvTagParser()
         self.timer = DeadlineTimer(self.loop, self._on_timer)
         self.pending: asyncio.Task[None] | None = None
+        self.app = ""
 
     # ------------------------------------------------------------ asyncio side
 
@@ -156,18 +164,24 @@ class RtmpIngestConnection(asyncio.Protocol):
     def _connect(self, event: rtmp.ConnectRequested) -> None:
         app = event.app.split("?", 1)[0].strip("/")
         if app != self.server.settings.app:
-            self.server.refuse("wrong_app")
-            log.warning("rtmp %s: unknown app %r", self.remote, app)
+            self.server.manager.report_refusal(
+                self.protocol,
+                self.remote,
+                _masked_app(app),
+                RefusalReason.WRONG_APP,
+                "unknown application",
+            )
             self.conn.reject_connect(f"unknown application {app!r}")
             return
+        self.app = app
         self.conn.accept_connect()
 
     async def _publish(self, event: rtmp.PublishRequested) -> None:
         key = event.name.split("?", 1)[0]
+        attempted = f"{self.app}/{mask_key(key)}"
         try:
-            claim = await self.server.manager.claim(key, self)
+            claim = await self.server.manager.claim(key, self, attempted)
         except Refused as refused:
-            self.server.refuse(str(refused.reason))
             if not self.conn.closed:
                 self.conn.reject_publish(event.stream_id, description=str(refused))
                 self._pump()
@@ -215,9 +229,6 @@ class RtmpIngestServer:
         self.connections: set[RtmpIngestConnection] = set()
         self.active = 0
         self._servers: list[asyncio.Server] = []
-
-    def refuse(self, reason: str) -> None:
-        self.counters.refused[reason] += 1
 
     async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
         """Start a listener; returns the bound port (useful with port 0)."""

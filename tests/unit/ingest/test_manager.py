@@ -89,7 +89,7 @@ async def test_unknown_and_stopped_keys_are_refused_and_counted() -> None:
     with pytest.raises(Refused) as stopped:
         await manager.claim("sk_good", FakePublisher())
     assert stopped.value.reason is RefusalReason.STOPPED
-    assert manager.refusals == {"rtmp:unknown_key": 1, "rtmp:stopped": 1}
+    assert manager.refusals == {"rtmp:unknown-key": 1, "rtmp:stream-stopped": 1}
 
 
 async def test_first_media_goes_live_and_health_reports_it() -> None:
@@ -211,7 +211,7 @@ async def test_plan_limits_end_the_session_in_error() -> None:
     await settle()
     assert pub.closed and "1920x1080 exceeds" in pub.closed
     assert directory.log[-1][0] == "closed" and "exceeds" in directory.log[-1][3]
-    assert manager.refusals["rtmp:plan_limit"] == 1
+    assert manager.refusals["rtmp:limits"] == 1
 
 
 async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
