@@ -58,10 +58,28 @@ class Frame:
     keyframe: bool
     payload: bytes
 
+    def __init__(
+        self, track: TrackKind, codec: str, dts: int, pts: int, keyframe: bool, payload: bytes
+    ) -> None:
+        # One per access unit on every ingest path: the generated frozen __init__ calls
+        # object.__setattr__ per field, about twice the cost of setting the slots
+        # directly. Same fields, order, equality, hash and immutability.
+        _SET_TRACK(self, track)
+        _SET_CODEC(self, codec)
+        _SET_DTS(self, dts)
+        _SET_PTS(self, pts)
+        _SET_KEYFRAME(self, keyframe)
+        _SET_PAYLOAD(self, payload)
+
     @property
     def cts(self) -> int:
         """Composition offset in ticks (pts - dts); non-zero only with B-frames."""
         return self.pts - self.dts
+
+
+_SET_TRACK, _SET_CODEC, _SET_DTS, _SET_PTS, _SET_KEYFRAME, _SET_PAYLOAD = (
+    Frame.__dict__[name].__set__ for name in ("track", "codec", "dts", "pts", "keyframe", "payload")
+)
 
 
 @dataclass(frozen=True, slots=True)

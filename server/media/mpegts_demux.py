@@ -348,6 +348,15 @@ class TsDemuxer:
             dts += 1024 * header.raw_blocks * TIMEBASE // header.sample_rate
         return items
 
+    def discontinuity(self) -> None:
+        """Data was lost upstream (an SRT receiver gave up on packets): forget the
+        partial transport packet and drop every PES in progress. Which PIDs lost
+        packets is unknown, and continuity counters can line up again by chance."""
+        self._rest = b""
+        for es in self._elementary.values():
+            if es.parts:
+                es.broken = True
+
     def flush(self) -> list[TsItem]:
         """End of input: complete the PES still open on every PID (video has no length)."""
         out: list[TsItem] = []

@@ -122,14 +122,30 @@ def length_prefixed_to_annexb(data: bytes, length_size: int = 4) -> bytes:
     return b"".join(parts)
 
 
+def _check_canonical(data: bytes) -> None:
+    """Walk 4-byte length prefixes to the exact end without building spans.
+
+    This runs on every ingested H.264/H.265 frame, so it only adds lengths (most frames
+    hold one to three NAL units); the span list is built where it is used.
+    """
+    pos = 0
+    size = len(data)
+    unpack = _U32.unpack_from
+    while pos + 4 <= size:
+        pos += 4 + unpack(data, pos)[0]
+    if pos != size:
+        raise MediaFormatError("NAL unit lengths do not add up to the sample size")
+
+
 def normalize_length_size(data: bytes, length_size: int) -> bytes:
     """Re-frame a sample with ``length_size``-byte prefixes to the canonical 4-byte form.
 
     Validates the framing either way, so a malformed sample is rejected at ingest rather
     than inside a packager later. Returns ``data`` itself when it is already canonical.
     """
-    spans = length_prefixed_spans(data, length_size)
     if length_size == 4:
+        _check_canonical(data)
         return data
+    spans = length_prefixed_spans(data, length_size)
     view = memoryview(data)
     return nals_to_length_prefixed(view[s:e] for s, e in spans)
