@@ -16,12 +16,14 @@ from collections.abc import Callable
 
 
 class DeadlineTimer:
-    __slots__ = ("_fire", "_handle", "_loop")
+    __slots__ = ("_fire", "_handle", "_loop", "_when")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fire: Callable[[], None]) -> None:
         self._loop = loop
         self._fire = fire
-        self._handle: asyncio.TimerHandle | None = None
+        self._handle: asyncio.Handle | None = None
+        self._when = 0.0  # our own record: uvloop returns a plain Handle (no when())
+        # for a call_at less than 0.5 ms away
 
     @property
     def armed(self) -> bool:
@@ -31,11 +33,12 @@ class DeadlineTimer:
         """Fire no later than ``deadline``; None means the core needs no timer."""
         handle = self._handle
         if handle is not None:
-            if deadline is not None and handle.when() <= deadline:
+            if deadline is not None and self._when <= deadline:
                 return
             handle.cancel()
             self._handle = None
         if deadline is not None:
+            self._when = deadline
             self._handle = self._loop.call_at(deadline, self._run)
 
     def cancel(self) -> None:

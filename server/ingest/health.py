@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+
+if TYPE_CHECKING:
+    from server.protocols.srt import SrtStats
 
 WINDOW_SECONDS = 5.0
 
@@ -89,4 +93,29 @@ def audio_info(config: CodecConfig | None) -> dict[str, object] | None:
         "codec": str(config.codec),
         "sampleRate": config.sample_rate,
         "channels": config.channels,
+    }
+
+
+@runtime_checkable
+class ReportsLinkHealth(Protocol):
+    """A publisher whose transport has its own figures (SRT): merged into the health."""
+
+    def link_health(self) -> dict[str, object]: ...
+
+
+def srt_info(stats: SrtStats) -> dict[str, object]:
+    """SRT link health. ``lossRate`` is the share of first transmissions that never
+    arrived (each lost sequence number is counted once, whether ARQ recovered it or not):
+    what the network does, while ``packetsDropped`` is what the viewer lost."""
+    first_sent = stats.packets_received - stats.packets_retransmitted_received + stats.packets_lost
+    return {
+        "rttMs": round(stats.rtt_ms, 3),
+        "latencyMs": stats.latency_ms,
+        "encrypted": stats.encrypted,
+        "keyLength": stats.key_length,
+        "lossRate": round(stats.packets_lost / first_sent, 6) if first_sent > 0 else 0.0,
+        "packetsReceived": stats.packets_received,
+        "packetsLost": stats.packets_lost,
+        "packetsRetransmitted": stats.packets_retransmitted_received,
+        "packetsDropped": stats.packets_dropped,
     }

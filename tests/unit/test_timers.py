@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from server.timers import DeadlineTimer
 
 
@@ -33,3 +35,21 @@ async def test_none_and_cancel_disarm() -> None:
     timer.cancel()
     await asyncio.sleep(0.05)
     assert fired == []
+
+
+def test_due_deadlines_under_uvloop() -> None:
+    """uvloop answers call_at for a deadline < 0.5 ms away with a plain Handle (no
+    ``when()``); following another deadline then must still work."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> list[float]:
+        loop = asyncio.get_running_loop()
+        fired: list[float] = []
+        timer = DeadlineTimer(loop, lambda: fired.append(loop.time()))
+        timer.follow(loop.time())  # due now: uvloop makes it a call_soon
+        timer.follow(loop.time() + 10)  # a later deadline keeps the armed one
+        timer.follow(loop.time() - 1)  # an earlier one re-arms
+        await asyncio.sleep(0.01)
+        return fired
+
+    assert len(uvloop.run(main())) == 1

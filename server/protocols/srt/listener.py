@@ -294,6 +294,23 @@ class SrtListener:
             return None
         return self._connect(request, offer, keys, latency_ms, now)
 
+    def key_mismatch(self, request: ConnectionRequest, passphrase: str | None) -> int | None:
+        """The rejection code :meth:`accept` would send with this passphrase (1010 wrong
+        passphrase, 1011 passphrase on one side only), or None when it would match.
+
+        Lets the application refuse a caller before it opens anything for it (a
+        session, a takeover); the request stays pending either way.
+        """
+        secret = check_passphrase(passphrase)
+        pending = self._pending.get((request.addr, request.peer_socket_id))
+        if pending is None or pending.request.token != request.token:
+            return None
+        try:
+            _receive_keys(pending.offer.km, secret)
+        except _Refusal as refusal:
+            return refusal.code
+        return None
+
     def reject(self, request: ConnectionRequest, code: int, now: float) -> None:
         """Refuse a pending caller with a wire rejection code (2403 forbidden, 2404
         unknown key, 2409 already publishing, ...). Ignored if no longer pending."""

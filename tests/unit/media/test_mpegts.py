@@ -208,6 +208,75 @@ def test_duplicate_packet_is_ignored() -> None:
     assert [f.payload for f in frames_of(items, VIDEO)] == [f.payload for f in m.track(VIDEO)]
 
 
+def _one_call(data: bytes, prefix: bytes = b"") -> tuple[list[TsItem], TsDemuxer]:
+    demuxer = TsDemuxer()
+    items = demuxer.feed(prefix + data)
+    return items + demuxer.flush(), demuxer
+
+
+def _tamper(data: bytes) -> bytes:
+    """A lost video packet, a duplicated one and a transport-error packet."""
+    data = _drop_packet(data, mpegts_psi.VIDEO_PID, 10)
+    table = packets(data)
+    dup = next(p["pos"] for p in table if p["pid"] == mpegts_psi.VIDEO_PID and not p["start"])
+    data = data[: dup + 188] + data[dup:]
+    bad = table[60]["pos"]
+    return data[: bad + 1] + bytes([data[bad + 1] | 0x80]) + data[bad + 2 :]
+
+
+@pytest.mark.parametrize("tampered", [False, True])
+def test_aligned_fast_path_matches_the_resyncing_loop(tampered: bool) -> None:
+    """Aligned input takes the run-based path; one leading garbage byte forces the
+    packet-by-packet loop over the same packets: identical output and counters."""
+    data = mux(media(seconds=2))
+    data = _tamper(data) if tampered else data
+    fast, fast_demuxer = _one_call(data)
+    slow, slow_demuxer = _one_call(data, prefix=b"\x00")
+    assert fast == slow and len(frames_of(fast, VIDEO)) > 0
+    assert fast_demuxer.stats.cc_errors == slow_demuxer.stats.cc_errors
+    assert fast_demuxer.stats.dropped_pes == slow_demuxer.stats.dropped_pes
+    assert slow_demuxer.stats.resyncs == 1 and fast_demuxer.stats.resyncs == 0
+
+
+def _big_video(count: int = 4, size: int = 20_000) -> bytes:
+    """Keyframes of ``size`` bytes: long runs of continuation packets."""
+    config = next(c for c in media(seconds=1).configs if c.track is VIDEO)
+    body = b"\x65" + b"\x11" * size
+    payload = len(body).to_bytes(4, "big") + body
+    muxer = TsMuxer([config])
+    return b"".join(
+        muxer.mux(Frame(VIDEO, Codec.H264, i * 3000, i * 3000, True, payload), with_tables=i == 0)
+        for i in range(count)
+    )
+
+
+def test_runs_stop_at_the_pes_size_limit() -> None:
+    data = _big_video()
+    whole, _ = _one_call(data)
+    assert len(frames_of(whole, VIDEO)) == 4
+    for prefix in (b"", b"\x00"):  # the run-based path and the packet loop alike
+        small = TsDemuxer(max_pes_bytes=10_000)
+        items = small.feed(prefix + data) + small.flush()
+        assert frames_of(items, VIDEO) == [] and small.stats.dropped_pes == 4
+
+
+def test_discontinuity_drops_the_pes_in_progress_even_when_counters_line_up() -> None:
+    """16 lost packets of one PID leave its continuity counter looking right."""
+    data = _big_video()
+    hits = [p["pos"] for p in packets(data) if p["pid"] == mpegts_psi.VIDEO_PID and not p["start"]]
+    run = hits[20]
+    cut = data[:run] + data[run + 188 * 16 :]  # 16 consecutive continuation packets
+    blind = TsDemuxer()
+    blind_items = blind.feed(cut[:run]) + blind.feed(cut[run:]) + blind.flush()
+    assert blind.stats.cc_errors == 0  # the counters cannot tell
+    told = TsDemuxer()
+    told_items = told.feed(cut[:run])
+    told.discontinuity()
+    told_items += told.feed(cut[run:]) + told.flush()
+    assert len(frames_of(blind_items, VIDEO)) == 4  # one of them silently corrupt
+    assert len(frames_of(told_items, VIDEO)) == 3 and told.stats.dropped_pes == 1
+
+
 def test_resync_after_garbage() -> None:
     m = media(seconds=1)
     data = mux(m)

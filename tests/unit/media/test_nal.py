@@ -71,3 +71,33 @@ def test_round_trip_property(nals: list[bytes]) -> None:
     annexb = nal.length_prefixed_to_annexb(avcc)
     assert nal.split_annexb(annexb) == nals
     assert nal.annexb_to_length_prefixed(annexb) == avcc
+
+
+def _spans_by_find(data: bytes) -> list[tuple[int, int]]:
+    """The straightforward repeated-``bytes.find`` scan ``annexb_nal_spans`` replaced."""
+    first = data.find(b"\x00\x00\x01")
+    if first < 0:
+        raise MediaFormatError("no Annex B start code")
+    spans, start = [], first + 3
+    while start <= len(data):
+        nxt = data.find(b"\x00\x00\x01", start)
+        end = len(data) if nxt < 0 else nxt
+        trimmed = start + len(data[start:end].rstrip(b"\x00"))
+        if trimmed > start:
+            spans.append((start, trimmed))
+        if nxt < 0:
+            break
+        start = nxt + 3
+    return spans
+
+
+@given(st.lists(st.sampled_from([b"\x00", b"\x01", b"\x00\x00\x01", b"\x65", b"\x00\x00"])))
+def test_nal_spans_match_the_find_scan(pieces: list[bytes]) -> None:
+    data = b"".join(pieces)
+    try:
+        expected = _spans_by_find(data)
+    except MediaFormatError:
+        with pytest.raises(MediaFormatError):
+            nal.annexb_nal_spans(data)
+        return
+    assert nal.annexb_nal_spans(data) == expected

@@ -1,0 +1,506 @@
+"""SRT ingest listener: the thin asyncio layer around the sans-IO SRT core.
+
+One UDP socket per listening port; the core's :class:`SrtListener` routes every
+datagram to its connection by destination socket ID. Datagram cost decides SRT
+throughput, so ``datagram_received`` only feeds the core and marks the connection
+dirty; one ``call_soon`` flush per loop iteration then drains events (demuxing all the
+MPEG-TS that arrived at once), sends what the core queued and re-arms the
+connection's one timer. Stream rules (keys, takeover, sessions) are the
+``IngestManager``'s, exactly as for RTMP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from server.ingest.health import srt_info
+from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
+from server.ingest.ports import StreamGrant, mask_key
+from server.logfields import MediaLog, new_connection_id
+from server.media.errors import MediaFormatError
+from server.media.frame import Frame
+from server.media.mpegts import TsDemuxer
+from server.protocols import srt
+from server.protocols.srt import RejectCode
+from server.settings import SrtSettings
+from server.timers import DeadlineTimer
+
+log = logging.getLogger("relaycast.srt")
+# Payloads demuxed at once at the latest (~45 KB); otherwise the connection's timer
+# demuxes what arrived within MEDIA_DELAY seconds: a few ms of delay for a fraction of
+# the per-packet cost.
+BATCH_PAYLOADS = 32
+MEDIA_DELAY = 0.010
+_DATA = srt.DataReceived
+
+# Manager refusals as SRT rejection codes (protocols.md 4.3 step 6).
+_REFUSAL_CODES: dict[RefusalReason, int] = {
+    RefusalReason.UNKNOWN_KEY: RejectCode.FORBIDDEN,
+    RefusalReason.STOPPED: RejectCode.FORBIDDEN,
+    RefusalReason.IN_USE: RejectCode.CONFLICT,
+}
+_STREAMID_DETAIL: dict[int, str] = {
+    RejectCode.BAD_MODE: "only publishing is served (m=publish)",
+    RejectCode.UNAUTHORIZED: "empty stream ID (no stream key)",
+    RejectCode.NOTSUP_MEDIA: "stream ID type is not 'stream'",
+}
+# Core-level rejections (HandshakeRejected) as refusal reasons.
+_CORE_REASONS: dict[int, RefusalReason] = {
+    RejectCode.BADSECRET: RefusalReason.BAD_PASSPHRASE,
+    RejectCode.UNSECURE: RefusalReason.BAD_PASSPHRASE,
+    RejectCode.BACKLOG: RefusalReason.LIMITS,
+}
+
+
+@dataclass
+class SrtCounters:
+    """Listener outcomes, read by the metrics layer (refusals are also the manager's).
+
+    ``rejected`` counts handshakes refused, by wire code; ``failures`` connections
+    that ended badly, by reason; ``discontinuities`` packets the core gave up on.
+    """
+
+    accepted: int = 0
+    over_limit: int = 0
+    rejected: Counter[int] = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
+    dropped_packets: int = 0
+    socket_errors: int = 0
+
+
+def limits_from(settings: SrtSettings) -> srt.SrtLimits:
+    """Ingest delivers contiguous packets at once (only holes wait): the HLS pipeline
+    needs no play-time pacing, and it saves a wake-up per packet (protocols.md 1.5)."""
+    return srt.SrtLimits(
+        latency_ms=settings.latency_ms,
+        tsbpd_delivery=False,
+        peer_idle_timeout=settings.peer_idle_timeout,
+        pending_timeout=settings.handshake_timeout,
+        max_pending_handshakes=settings.max_pending_handshakes,
+    )
+
+
+def format_addr(addr: srt.Address) -> str:
+    host, port = addr[0], addr[1]
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+
+
+def masked_streamid(streamid: str) -> str:
+    """The stream ID as shown to people: its key and any session token / password
+    masked (all of it when unparseable)."""
+    try:
+        info = srt.parse_streamid(streamid)
+    except srt.StreamIdError:
+        return mask_key(streamid.strip())
+    shown = info.raw
+    for secret in (info.key, info.session):
+        if secret:
+            shown = shown.replace(secret, mask_key(secret))
+    return shown
+
+
+class SrtIngestConnection:
+    """One encoder connection. Implements ``server.ingest.ports.Publisher``.
+
+    Created when a caller asks to connect (before the core's connection exists, so
+    that the manager can be asked about the key); ``conn`` is set once accepted.
+    """
+
+    protocol = "srt"
+
+    def __init__(self, server: SrtIngestServer, request: srt.ConnectionRequest) -> None:
+        self.server = server
+        self.addr = request.addr
+        self.remote = format_addr(request.addr)
+        self.connection_id = new_connection_id("srt")
+        self.log = MediaLog(log, self.connection_id)
+        self.attempted = masked_streamid(request.streamid)
+        self.conn: srt.SrtConnection | None = None
+        self.claim: Claim | None = None
+        self.demux = TsDemuxer()
+        self.pending: list[bytes] = []  # payloads not demuxed yet (at most BATCH_PAYLOADS)
+        self.timer = DeadlineTimer(server.loop, self._on_timer)
+        self.dirty = False
+        self.finished = False
+        self.close_reason: str | None = None
+
+    # ------------------------------------------------------------ Publisher
+
+    def close(self, reason: str) -> None:
+        """Publisher.close: takeover, stop or forced key rotation (a SHUTDOWN goes out)."""
+        if self.close_reason is not None:
+            return
+        self.close_reason = reason
+        self.log.info("srt %s: closing: %s", self.remote, reason)
+        if self.conn is not None:
+            self.conn.close()
+            self.server.mark(self)
+
+    # ------------------------------------------------------------ health
+
+    def stats(self) -> srt.SrtStats | None:
+        return self.conn.stats() if self.conn is not None else None
+
+    def link_health(self) -> dict[str, object]:
+        """SRT link figures for the stream health API."""
+        stats = self.stats()
+        return {"srt": srt_info(stats)} if stats is not None else {}
+
+    # ------------------------------------------------------------ the pump
+
+    def pump(self) -> None:
+        """Drain the core: events, then datagrams, then follow its next deadline."""
+        self.dirty = False
+        conn = self.conn
+        if conn is None or self.finished:
+            return
+        events = conn.events()
+        if events:
+            self._handle(events)
+        transport = self.server.transport
+        out = conn.datagrams_to_send()
+        if out and transport is not None:
+            addr = self.addr
+            for datagram in out:
+                transport.sendto(datagram, addr)
+        if conn.closed:
+            self.finish(self.close_reason or "connection closed")
+            return
+        deadline = conn.next_timer()
+        if self.pending:  # gathered payloads wait MEDIA_DELAY at most
+            soon = self.server.loop.time() + MEDIA_DELAY
+            deadline = soon if deadline is None or soon < deadline else deadline
+        self.timer.follow(deadline)
+
+    def _on_timer(self) -> None:
+        if self.conn is not None:
+            self.conn.handle_timer(self.server.loop.time())
+        self._media()
+        self.pump()
+
+    def _handle(self, events: Sequence[srt.Event]) -> None:
+        """Payloads are gathered and demuxed in batches (the timer demuxes the rest);
+        any other event first demuxes what came before it."""
+        pending = self.pending
+        for event in events:
+            if type(event) is _DATA:
+                pending.append(event.payload)
+                continue
+            self._media()
+            self._event(event)
+        if len(pending) >= BATCH_PAYLOADS:
+            self._media()
+
+    def _event(self, event: srt.Event) -> None:
+        if isinstance(event, srt.PacketsDropped):
+            self.server.counters.dropped_packets += event.count
+            self.demux.discontinuity()
+            self.log.debug("srt %s: %d packets lost (%s)", self.remote, event.count, event.reason)
+        elif isinstance(event, srt.ConnectionEstablished):
+            self.log.info(
+                "srt %s: connected, latency %d ms, %s",
+                self.remote,
+                event.latency_ms,
+                f"AES-{event.key_length * 8}" if event.encrypted else "unencrypted",
+            )
+        elif isinstance(event, srt.ConnectionClosed):
+            self.close_reason = self.close_reason or "encoder closed the connection"
+        elif isinstance(event, srt.ConnectionFailed):
+            self.server.counters.failures[event.reason.split(":")[0]] += 1
+            self.close_reason = self.close_reason or event.reason
+            self.log.warning("srt %s: %s", self.remote, event.reason)
+
+    def _media(self) -> None:
+        """Demux the gathered payloads in one call: the demuxer's cost is mostly per
+        call and per run of packets, so batches are several times cheaper per packet."""
+        chunks = self.pending
+        if not chunks:
+            return
+        self.pending = []
+        claim = self.claim
+        if claim is None:
+            return
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        now = self.server.loop.time()
+        claim.received(len(data), now)
+        try:
+            items = self.demux.feed(data)
+        except MediaFormatError as exc:
+            self.server.counters.failures["bad_media"] += 1
+            self.log.warning("srt %s: not MPEG-TS: %s", self.remote, exc)
+            self.close("malformed media")
+            return
+        for item in items:
+            if isinstance(item, Frame):
+                claim.frame(item)
+            else:
+                claim.config(item)
+
+    def finish(self, reason: str) -> None:
+        """The connection is over: forget it, release the stream. Idempotent."""
+        if self.finished:
+            return
+        self._media()
+        self.finished = True
+        self.timer.cancel()
+        conn = self.conn
+        if conn is not None:
+            self.server.listener.discard(conn)
+            self.server.connections.pop(conn.socket_id, None)
+            self.log.info("srt %s: disconnected: %s", self.remote, reason)
+        if self.claim is not None:
+            self.server.manager.release(self.claim, reason)
+            self.claim = None
+
+
+class SrtIngestServer(asyncio.DatagramProtocol):
+    """One SRT listening port and the connections it carries.
+
+    ``counters`` and ``connections`` (socket ID -> connection, each with ``stats()``
+    and ``demux.stats``) are what a metrics layer reads; ``listener_stats()`` the
+    core's handshake counters.
+    """
+
+    def __init__(self, manager: IngestManager, settings: SrtSettings) -> None:
+        self.manager = manager
+        self.settings = settings
+        self.limits = limits_from(settings)
+        self.counters = SrtCounters()
+        self.connections: dict[int, SrtIngestConnection] = {}
+        self.transport: asyncio.DatagramTransport | None = None
+        self.deciding = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._listener: srt.SrtListener | None = None
+        self._listener_timer: DeadlineTimer | None = None
+        self._dirty: list[SrtIngestConnection] = []
+        self._listener_dirty = False
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None, "listen() first"
+        return self._loop
+
+    @property
+    def listener(self) -> srt.SrtListener:
+        assert self._listener is not None, "listen() first"
+        return self._listener
+
+    def listener_stats(self) -> srt.ListenerStats | None:
+        return self._listener.stats() if self._listener is not None else None
+
+    def prepare(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The protocol core and its timer on ``loop`` (``listen`` does it; unit tests
+        call it and then ``connection_made`` with a transport of their own)."""
+        self._loop = loop
+        self._listener = srt.SrtListener(self.limits, loop.time())
+        self._listener_timer = DeadlineTimer(loop, self._on_listener_timer)
+
+    async def listen(self, host: str, port: int) -> int:
+        """Bind the UDP socket; returns the bound port (useful with port 0)."""
+        loop = asyncio.get_running_loop()
+        self.prepare(loop)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.receive_buffer)
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        return int(sock.getsockname()[1])
+
+    async def close(self) -> None:
+        """Shut every connection down (SHUTDOWN sent), then the socket."""
+        for task in list(self._tasks):
+            task.cancel()
+        for connection in list(self.connections.values()):
+            connection.close("server shutting down")
+            connection.pump()
+        if self._listener_timer is not None:
+            self._listener_timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+    # ------------------------------------------------------------ asyncio side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        listener = self._listener
+        assert listener is not None
+        conn = listener.receive(data, addr, self.loop.time())
+        if conn is None:
+            self._listener_dirty = True
+        else:
+            connection = self.connections.get(conn.socket_id)
+            if connection is None or connection.dirty:
+                return
+            connection.dirty = True
+            self._dirty.append(connection)
+        if not self._scheduled:
+            self._scheduled = True
+            self.loop.call_soon(self._flush)
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors (a caller that went away): the peer timeout will clean up."""
+        self.counters.socket_errors += 1
+        log.debug("srt: socket error: %s", exc)
+
+    def mark(self, connection: SrtIngestConnection) -> None:
+        """Pump ``connection`` in the next flush (its core has something to send)."""
+        if not connection.dirty:
+            connection.dirty = True
+            self._dirty.append(connection)
+        if not self._scheduled and self._loop is not None:
+            self._scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        dirty, self._dirty = self._dirty, []
+        for connection in dirty:
+            connection.pump()
+        if self._listener_dirty:
+            self._pump_listener()
+
+    # ------------------------------------------------------------ handshakes
+
+    def _on_listener_timer(self) -> None:
+        self.listener.handle_timer(self.loop.time())
+        self._pump_listener()
+
+    def _pump_listener(self) -> None:
+        self._listener_dirty = False
+        listener = self.listener
+        for event in listener.events():
+            self._listener_event(event, None)
+        self._send_listener_output()
+
+    def _send_listener_output(self) -> None:
+        listener = self.listener
+        transport = self.transport
+        for datagram, addr in listener.datagrams_to_send():
+            if transport is not None:
+                transport.sendto(datagram, addr)
+        assert self._listener_timer is not None
+        self._listener_timer.follow(listener.next_timer())
+
+    def _listener_event(self, event: srt.ListenerEvent, grant: StreamGrant | None) -> None:
+        if isinstance(event, srt.ConnectionRequest):
+            self._request(event)
+            return
+        self.counters.rejected[event.code] += 1
+        self.manager.report_refusal(
+            "srt",
+            format_addr(event.addr),
+            masked_streamid(event.streamid),
+            _CORE_REASONS.get(event.code, RefusalReason.PROTOCOL_ERROR),
+            f"{srt.describe_rejection(event.code)}: {event.reason}",
+            grant,
+        )
+
+    def _request(self, request: srt.ConnectionRequest) -> None:
+        """A caller passed the core's checks: parse its stream ID, then ask the manager."""
+        try:
+            info = srt.parse_streamid(request.streamid)
+        except srt.StreamIdError as exc:
+            # The parser's message may quote the stream ID, key and all: not for logs.
+            detail = _STREAMID_DETAIL.get(exc.code, "unusable stream ID")
+            self._reject(request, exc.code, RefusalReason.PROTOCOL_ERROR, detail)
+            return
+        if len(self.connections) + self.deciding >= self.settings.max_connections:
+            self.counters.over_limit += 1
+            self._reject(request, RejectCode.OVERLOAD, RefusalReason.LIMITS, "max_connections")
+            return
+        self.deciding += 1
+        task = self.loop.create_task(self._decide(request, info.key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _reject(
+        self, request: srt.ConnectionRequest, code: int, reason: RefusalReason, detail: str
+    ) -> None:
+        self.counters.rejected[code] += 1
+        self.manager.report_refusal(
+            "srt", format_addr(request.addr), masked_streamid(request.streamid), reason, detail
+        )
+        self.listener.reject(request, code, self.loop.time())
+
+    async def _decide(self, request: srt.ConnectionRequest, key: str) -> None:
+        connection = SrtIngestConnection(self, request)
+        mismatch: list[int] = []
+
+        def passphrase_check(grant: StreamGrant) -> Refused | None:
+            # Checked before the claim opens a session or takes a stream over: a
+            # caller with the right key but the wrong passphrase must leave no trace.
+            code = self.listener.key_mismatch(request, grant.srt_passphrase)
+            if code is None:
+                return None
+            mismatch.append(code)
+            return Refused(RefusalReason.BAD_PASSPHRASE, srt.describe_rejection(code))
+
+        try:
+            claim = await self.manager.claim(
+                key, connection, connection.attempted, passphrase_check
+            )
+        except Refused as refused:
+            code = mismatch[0] if mismatch else _REFUSAL_CODES.get(refused.reason, 2403)
+            self._refused(request, connection, code)
+            return
+        except Exception:  # the store failed: the caller hears 2500, not a timeout
+            connection.log.exception("srt %s: stream key check failed", connection.remote)
+            self._refused(request, connection, RejectCode.ISE)
+            return
+        finally:
+            self.deciding -= 1
+        self._accept(request, connection, claim)
+
+    def _refused(
+        self, request: srt.ConnectionRequest, connection: SrtIngestConnection, code: int
+    ) -> None:
+        self.counters.rejected[code] += 1
+        connection.log.info(
+            "srt %s: rejected with %s", connection.remote, srt.describe_rejection(code)
+        )
+        self.listener.reject(request, code, self.loop.time())
+        self._send_listener_output()
+
+    def _accept(
+        self, request: srt.ConnectionRequest, connection: SrtIngestConnection, claim: Claim
+    ) -> None:
+        """The key is good: accept with the stream's passphrase (the core unwraps the
+        caller's key material with it, or answers 1010/1011)."""
+        grant = claim.live.grant
+        listener = self.listener
+        if connection.close_reason is not None:  # stopped or rotated during the check
+            self.manager.release(claim, connection.close_reason)
+            self._refused(request, connection, RejectCode.FORBIDDEN)
+            return
+        conn = listener.accept(request, self.loop.time(), passphrase=grant.srt_passphrase)
+        if conn is None:
+            # Passphrase refused (the listener queued the rejection and its event)
+            # or the request expired meanwhile.
+            self.manager.release(claim, "handshake refused")
+            for event in listener.events():
+                mine = event.addr == request.addr and event.streamid == request.streamid
+                self._listener_event(event, grant if mine else None)
+            self._send_listener_output()
+            return
+        self.counters.accepted += 1
+        connection.conn = conn
+        connection.claim = claim
+        connection.log.bind(claim.live.grant.stream_id, claim.live.session_id)
+        self.connections[conn.socket_id] = connection
+        self._send_listener_output()
+        connection.pump()

@@ -1,0 +1,424 @@
+"""Real SRT callers publishing to relaycast (protocols.md section 7, tests 2-4, 6, 7):
+ffmpeg (libsrt 1.5.1) plain, AES-128 and AES-256, srt-live-transmit, GStreamer srtsink;
+each goes live and plays over HLS. Refusals carry the right rejection code. A lossy
+relay (3 % of data packets dropped) loses no frame."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.bus import Registry
+from server.ingest import srt as srt_ingest
+from server.ingest.manager import IngestManager
+from server.ingest.ports import StreamGrant
+from server.ingest.srt import SrtIngestServer
+from server.media.mpegts import TsDemuxer, TsItem
+from server.protocols import srt
+from server.settings import IngestSettings, SrtSettings
+from tests.conftest import require_program
+from tests.interop.conftest import Peers, Relaycast, require_gst_element, wait_for
+from tests.interop.udp_relay import LossyRelay
+
+pytestmark = pytest.mark.interop
+
+PASS = "supersecret123"
+SECONDS = 12  # publishers run at most this long; each test stops them once it has seen enough
+
+
+@pytest.fixture(scope="module")
+def relaycast_env() -> dict[str, str]:
+    """1 s segments: HLS has something to probe a second after going live."""
+    return {"RELAYCAST_HLS__TARGET_DURATION": "1"}
+
+
+def srt_base(relaycast: Relaycast) -> str:
+    url = relaycast.server.srt_url
+    assert url, relaycast.log()
+    return url
+
+
+def ffmpeg_srt(
+    url: str, seconds: float = SECONDS, *, realtime: bool = True, loglevel: str = "warning"
+) -> list[str]:
+    """ffmpeg 5.1 + libsrt publishing H.264/AAC in MPEG-TS (libsrt's own messages,
+    rejections included, show from ``info`` on)."""
+    return [
+        require_program("ffmpeg"),
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        loglevel,
+        *(["-re"] if realtime else []),
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=320x180:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=1000:sample_rate=48000",
+        "-t",
+        str(seconds),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-tune",
+        "zerolatency",
+        "-g",
+        "25",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        "-b:a",
+        "64k",
+        "-f",
+        "mpegts",
+        url,
+    ]
+
+
+def ffprobe_json(target: str, *args: str) -> dict[str, Any] | str:
+    out = subprocess.run(
+        [require_program("ffprobe"), "-v", "error", *args, "-of", "json", target],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode != 0:
+        return out.stderr
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def probe_hls(url: str) -> dict[str, str]:
+    """Codec per stream type once ffprobe finds both video and audio in the HLS."""
+
+    def fetch() -> dict[str, Any] | str:
+        return ffprobe_json(url, "-show_entries", "stream=codec_name,codec_type")
+
+    def ready(doc: dict[str, Any] | str) -> bool:
+        types = {s["codec_type"] for s in doc.get("streams", [])} if isinstance(doc, dict) else ()
+        return {"video", "audio"} <= set(types)
+
+    doc = wait_for(fetch, ready, 20, "ffprobe to find video and audio in the HLS")
+    assert isinstance(doc, dict)
+    return {s["codec_type"]: s["codec_name"] for s in doc["streams"]}
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# ------------------------------------------------------------------ publishers
+
+
+def _ffmpeg_plain(peers: Peers, base: str, key: str) -> None:
+    url = f"{base}?streamid=#!::r=live/{key},m=publish&latency=200000&pkt_size=1316"
+    peers.start("ffmpeg", ffmpeg_srt(url))
+
+
+def _ffmpeg_aes(pbkeylen: int) -> Callable[[Peers, str, str], None]:
+    def start(peers: Peers, base: str, key: str) -> None:
+        url = (
+            f"{base}?streamid=#!::r=live/{key},m=publish&passphrase={PASS}"
+            f"&pbkeylen={pbkeylen}&latency=200000&pkt_size=1316"
+        )
+        peers.start("ffmpeg", ffmpeg_srt(url))
+
+    return start
+
+
+def _srt_live_transmit(peers: Peers, base: str, key: str) -> None:
+    """protocols.md test 3: ffmpeg -> UDP -> srt-live-transmit caller (AES-256)."""
+    port = free_udp_port()
+    target = f"{base}?mode=caller&streamid=#!::r=live/{key},m=publish&passphrase={PASS}&pbkeylen=32"
+    slt = require_program("srt-live-transmit")
+    peers.start("srt-live-transmit", [slt, "-t", str(SECONDS), f"udp://127.0.0.1:{port}", target])
+    time.sleep(0.3)
+    peers.start("ffmpeg", ffmpeg_srt(f"udp://127.0.0.1:{port}?pkt_size=1316"))
+
+
+def _gstreamer(peers: Peers, base: str, key: str) -> None:
+    """protocols.md test 4: videotestsrc + audiotestsrc -> mpegtsmux -> srtsink (AES-128)."""
+    for element in ("srtsink", "x264enc", "voaacenc", "mpegtsmux"):
+        require_gst_element(element)
+    gst = require_program("gst-launch-1.0")
+    pipeline = (
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=180,framerate=25/1 ! "
+        "x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 ! "
+        "h264parse config-interval=-1 ! queue ! mux. "
+        "audiotestsrc is-live=true ! audioconvert ! voaacenc ! aacparse ! queue ! mux. "
+        f'mpegtsmux name=mux alignment=7 ! srtsink uri="{base}?mode=caller" '
+        f'streamid="#!::r=live/{key},m=publish" passphrase={PASS} pbkeylen=16 latency=200'
+    )
+    peers.start("gst-launch", [gst, "-q", *shlex.split(pipeline)], limit=SECONDS)
+
+
+PUBLISHERS: dict[str, tuple[Callable[[Peers, str, str], None], bool, int]] = {
+    # name: (start, stream has a passphrase, expected key length)
+    "ffmpeg-plain": (_ffmpeg_plain, False, 0),
+    "ffmpeg-aes128": (_ffmpeg_aes(16), True, 16),
+    "ffmpeg-aes256": (_ffmpeg_aes(32), True, 32),
+    "srt-live-transmit-aes256": (_srt_live_transmit, True, 32),
+    "gstreamer-aes128": (_gstreamer, True, 16),
+}
+
+
+@pytest.mark.parametrize("publisher", list(PUBLISHERS))
+def test_publisher_goes_live_healthy_and_plays_over_hls(
+    relaycast: Relaycast, peers: Peers, publisher: str
+) -> None:
+    start, encrypted, key_length = PUBLISHERS[publisher]
+    fields = {"srtPassphrase": PASS} if encrypted else {}
+    stream = relaycast.api.create_stream(publisher, reconnectWindowSeconds=0, **fields)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    assert stream["ingest"]["srtUrl"] == srt_base(relaycast)
+    assert stream["ingest"]["srtFullUrl"] == (
+        f"{srt_base(relaycast)}?streamid=#!::r=live/{key},m=publish"
+    )
+    start(peers, srt_base(relaycast), key)
+
+    health = relaycast.api.wait_health(
+        sid,
+        lambda h: h["state"] == "live" and bool((h.get("ingest") or {}).get("video")),
+        timeout=15,
+        what="live video",
+    )
+    ingest = health["ingest"]
+    assert ingest["protocol"] == "srt" and ingest["remoteAddress"].startswith("127.0.0.1:")
+    assert (ingest["video"]["codec"], ingest["video"]["width"]) == ("h264", 320)
+    link = ingest["srt"]
+    assert link["encrypted"] is encrypted and link["keyLength"] == key_length
+    assert link["latencyMs"] >= 120 and link["packetsReceived"] > 0
+    assert link["packetsDropped"] == 0
+
+    assert probe_hls(stream["playback"]["hlsUrl"]) == {"video": "h264", "audio": "aac"}
+    assert key not in relaycast.log()
+
+
+# ------------------------------------------------------------------ refusals
+
+
+def _wait_log(relaycast: Relaycast, text: str) -> None:
+    wait_for(relaycast.log, lambda log: text in log, 10, f"server log line {text!r}")
+
+
+def _recorded_refusal(
+    relaycast: Relaycast, reason: str, needle: str, stream_id: str | None
+) -> None:
+    """``GET /v1/ingest/failures`` lists this SRT refusal: its reason, ``needle`` in its
+    detail or (masked) attempted stream ID, tied to ``stream_id`` when one is given."""
+
+    def mine(f: dict[str, Any]) -> bool:
+        return (
+            f["protocol"] == "srt"
+            and f["reason"] == reason
+            and needle in f["detail"] + f["attempted"]
+            and (stream_id is None or f.get("streamId") == stream_id)
+        )
+
+    wait_for(
+        lambda: relaycast.api.ok("GET", "/v1/ingest/failures?limit=20"),
+        lambda doc: any(mine(f) for f in doc["failures"]),
+        10,
+        f"an srt refusal recorded as {reason}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("case", "libsrt_says", "logged", "reason"),
+    [
+        ("wrong-key", "Application-defined rejection reason", "FORBIDDEN (2403)", "unknown-key"),
+        ("wrong-passphrase", "Incorrect passphrase", "BADSECRET (1010)", "bad-passphrase"),
+        (
+            "no-passphrase",
+            "Password required or unexpected",
+            "UNSECURE (1011)",
+            "bad-passphrase",
+        ),
+        ("file-mode", "MessageAPI/StreamAPI collision", "MESSAGEAPI (1012)", "protocol-error"),
+    ],
+)
+def test_refused_callers_get_the_right_code(
+    relaycast: Relaycast, peers: Peers, case: str, libsrt_says: str, logged: str, reason: str
+) -> None:
+    stream = relaycast.api.create_stream(case, srtPassphrase=PASS)
+    key = stream["ingest"]["streamKey"]
+    base = f"{srt_base(relaycast)}?streamid=#!::r=live/{key},m=publish"
+    if case == "file-mode":
+        cmd = [
+            require_program("srt-file-transmit"),
+            "-loglevel:warning",
+            "file:///etc/hostname",
+            f"{base}&passphrase={PASS}",
+        ]
+    else:
+        url = {
+            "wrong-key": base.replace(key, "sk_doesnotexist") + f"&passphrase={PASS}",
+            "wrong-passphrase": f"{base}&passphrase=wrongsecret999",
+            "no-passphrase": base,
+        }[case]
+        cmd = ffmpeg_srt(url, 2, loglevel="info")
+    peer = peers.start(case, cmd, limit=20)
+    code = peer.wait(15)
+    assert code != 0 or case == "file-mode", peer.output()  # that one only says so
+    assert libsrt_says in peer.output()
+    _wait_log(relaycast, logged)
+    tied = stream["streamId"] if reason == "bad-passphrase" else None
+    _recorded_refusal(relaycast, reason, "sk_d****" if case == "wrong-key" else logged, tied)
+    # refused before a session was opened: a wrong passphrase leaves no trace either
+    assert relaycast.api.state(stream["streamId"]) == "idle"
+    assert key not in relaycast.log()
+
+
+def _call(port: int, streamid: str, passphrase: str | None = None) -> srt.Event:
+    """Our sans-IO caller over a real socket: the exact code the listener answers."""
+    conn = srt.SrtConnection.caller(time.monotonic(), streamid=streamid, passphrase=passphrase)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("127.0.0.1", port))
+        sock.settimeout(0.05)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            for datagram in conn.datagrams_to_send():
+                sock.send(datagram)
+            try:
+                conn.receive(sock.recv(2048), time.monotonic())
+            except TimeoutError:
+                conn.handle_timer(time.monotonic())
+            for event in conn.events():
+                if isinstance(event, srt.Rejected | srt.ConnectionEstablished):
+                    conn.close()
+                    for datagram in conn.datagrams_to_send():
+                        sock.send(datagram)
+                    return event
+    pytest.fail(f"no answer to {streamid!r}")
+
+
+def test_exact_rejection_codes_on_the_wire(relaycast: Relaycast) -> None:
+    port = int(srt_base(relaycast).rsplit(":", 1)[1])
+    stream = relaycast.api.create_stream("codes", srtPassphrase=PASS)
+    key = stream["ingest"]["streamKey"]
+    cases = [
+        ("#!::r=live/sk_doesnotexist,m=publish", PASS, 2403),
+        (f"#!::r=live/{key},m=request", PASS, 2405),
+        (f"#!::r=live/{key},m=publish", "wrongsecret999", 1010),
+        (f"#!::r=live/{key},m=publish", None, 1011),
+    ]
+    for streamid, passphrase, code in cases:
+        answer = _call(port, streamid, passphrase)
+        assert isinstance(answer, srt.Rejected) and answer.code == code, (streamid, answer)
+    accepted = _call(port, f"%23!::r=live/{key},m=publish", PASS)  # pasted encoded: decoded
+    assert isinstance(accepted, srt.ConnectionEstablished) and accepted.key_length == 16
+
+
+# ------------------------------------------------------------------ loss recovery
+
+
+class _Directory:
+    def __init__(self, grant: StreamGrant) -> None:
+        self.grant = grant
+
+    async def authorize(self, stream_key: str) -> StreamGrant | None:
+        return self.grant if stream_key == "sk_relay" else None
+
+    async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
+        return "ses_relay"
+
+    async def stream_live(self, stream_id: str, at: datetime) -> None:
+        return None
+
+    async def session_closed(
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
+    ) -> None:
+        return None
+
+
+def _count_frames(path: Path) -> dict[str, int]:
+    doc = ffprobe_json(
+        str(path), "-count_frames", "-show_entries", "stream=codec_type,nb_read_frames"
+    )
+    assert isinstance(doc, dict), doc
+    return {s["codec_type"]: int(s["nb_read_frames"]) for s in doc["streams"]}
+
+
+@pytest.fixture
+def source_ts(tmp_path: Path) -> Path:
+    """5 s of H.264/AAC in MPEG-TS, encoded ahead so that sending it is cheap."""
+    source = tmp_path / "sent.ts"
+    made = subprocess.run(ffmpeg_srt(str(source), 5, realtime=False), timeout=60)
+    assert made.returncode == 0 and source.stat().st_size > 0
+    return source
+
+
+async def test_three_percent_loss_is_recovered_without_missing_frames(
+    tmp_path: Path, source_ts: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ffmpeg -> relay dropping 3 % of data packets -> our listener (in this process,
+    so the TS it received can be kept): the same frames as the file that was sent.
+    ``linger`` keeps ffmpeg's socket open after the last packet: without it libsrt
+    (live mode) closes at once, and a tail packet lost on the relay is never resent."""
+    source = source_ts
+    received = bytearray()
+
+    class Recording(TsDemuxer):
+        def feed(self, data: bytes | bytearray | memoryview) -> list[TsItem]:
+            received.extend(data)
+            return super().feed(data)
+
+    monkeypatch.setattr(srt_ingest, "TsDemuxer", Recording)
+    manager = IngestManager(
+        _Directory(StreamGrant("ls_relay", "env", True, 0)), Registry(), IngestSettings()
+    )
+    server = SrtIngestServer(manager, SrtSettings(port=0, latency_ms=300))
+    port = await server.listen("127.0.0.1", 0)
+    seen: list[srt_ingest.SrtIngestConnection] = []
+    with LossyRelay(("127.0.0.1", port), loss=0.03) as relay:
+        url = (
+            f"srt://127.0.0.1:{relay.port}?streamid=#!::r=live/sk_relay,m=publish"
+            "&latency=300000&linger=3"
+        )
+        proc = await asyncio.create_subprocess_exec(
+            require_program("ffmpeg"), "-hide_banner", "-loglevel", "warning", "-nostdin",
+            "-re", "-i", str(source), "-c", "copy", "-f", "mpegts", url,
+        )  # fmt: skip
+        try:
+            while proc.returncode is None:
+                seen += [c for c in server.connections.values() if c not in seen]
+                try:
+                    await asyncio.wait_for(proc.wait(), 0.1)
+                except TimeoutError:
+                    continue
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await asyncio.sleep(0.5)
+    await server.close()
+    assert proc.returncode == 0
+    assert len(seen) == 1
+    stats = seen[0].stats()
+    assert stats is not None
+    assert relay.stats.dropped >= 10, relay.stats
+    assert stats.packets_lost >= relay.stats.dropped // 2
+    assert stats.packets_retransmitted_received >= stats.packets_lost
+    assert stats.packets_dropped == 0
+    assert seen[0].demux.stats.cc_errors == 0 and seen[0].demux.stats.dropped_pes == 0
+    got = tmp_path / "received.ts"
+    got.write_bytes(bytes(received))
+    assert _count_frames(got) == _count_frames(source)

@@ -1,0 +1,387 @@
+"""The SRT ingest adapter without sockets: our sans-IO caller talks to
+``SrtIngestServer`` through an in-memory transport; the manager is real, the store fake."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from server.bus import Registry
+from server.ingest.manager import IngestManager
+from server.ingest.ports import IngestRefusal, StreamGrant
+from server.ingest.srt import BATCH_PAYLOADS, MEDIA_DELAY, SrtIngestServer, masked_streamid
+from server.media.frame import Frame, TrackKind
+from server.media.mpegts import TsMuxer
+from server.protocols import srt
+from server.settings import IngestSettings, SrtSettings
+from tests.unit.media.avsource import media
+
+CALLER = ("127.0.0.1", 40000)
+PASS = "correct-horse-battery"
+KEY = "sk_goodkey123"
+SECRET_KEY = "sk_secretkey99"
+
+
+@dataclass
+class Directory:
+    grants: dict[str, StreamGrant]
+    log: list[tuple[str, ...]] = field(default_factory=list)
+
+    async def authorize(self, stream_key: str) -> StreamGrant | None:
+        return self.grants.get(stream_key)
+
+    async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
+        self.log.append(("opened", stream_id, protocol))
+        return f"ses_{len(self.log)}"
+
+    async def stream_live(self, stream_id: str, at: datetime) -> None:
+        self.log.append(("live", stream_id))
+
+    async def session_closed(
+        self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
+    ) -> None:
+        self.log.append(("closed", stream_id))
+
+
+@dataclass
+class Refusals:
+    seen: list[IngestRefusal] = field(default_factory=list)
+
+    def refused(self, refusal: IngestRefusal) -> None:
+        self.seen.append(refusal)
+
+
+class Transport:
+    """Collects what the server sends, as (datagram, address)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, Any]] = []
+
+    def sendto(self, data: bytes, addr: Any) -> None:
+        self.sent.append((data, addr))
+
+    def close(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return default
+
+
+class Rig:
+    def __init__(self, **settings: Any) -> None:
+        self.directory = Directory(
+            {
+                KEY: StreamGrant("ls_plain", "env_1", True, 0),
+                SECRET_KEY: StreamGrant("ls_secret", "env_1", True, 0, srt_passphrase=PASS),
+            }
+        )
+        self.manager = IngestManager(self.directory, Registry(), IngestSettings())
+        self.refusals = Refusals()
+        self.manager.refusal_sinks.append(self.refusals)
+        self.server = SrtIngestServer(self.manager, SrtSettings(port=0, **settings))
+        self.transport = Transport()
+        self.loop = asyncio.get_running_loop()
+        self.server.prepare(self.loop)
+        self.server.connection_made(self.transport)  # type: ignore[arg-type]
+
+    async def exchange(self, caller: srt.SrtConnection, addr: Any = CALLER) -> list[srt.Event]:
+        """Move datagrams both ways until quiet; returns the caller's events."""
+        events: list[srt.Event] = []
+        for _ in range(50):
+            moved = False
+            for datagram in caller.datagrams_to_send():
+                self.server.datagram_received(datagram, addr)
+                moved = True
+            for _ in range(5):
+                await asyncio.sleep(0)
+            sent, self.transport.sent = self.transport.sent, []
+            for datagram, to in sent:
+                if to == addr:
+                    caller.receive(datagram, self.loop.time())
+                    moved = True
+            events += caller.events()
+            if not moved:
+                break
+        return events
+
+    async def connect(
+        self, streamid: str, passphrase: str | None = None, addr: Any = CALLER, pbkeylen: int = 16
+    ) -> tuple[srt.SrtConnection, list[srt.Event]]:
+        caller = srt.SrtConnection.caller(
+            self.loop.time(), streamid=streamid, passphrase=passphrase, pbkeylen=pbkeylen
+        )
+        return caller, await self.exchange(caller, addr)
+
+
+def kinds(events: list[srt.Event]) -> list[type]:
+    return [type(e) for e in events]
+
+
+def rejection(events: list[srt.Event]) -> int | None:
+    found = [e for e in events if isinstance(e, srt.Rejected)]
+    return found[0].code if found else None
+
+
+def ts_payloads(seconds: float = 1.0) -> list[bytes]:
+    m = media(seconds=seconds)
+    muxer = TsMuxer(m.configs)
+    offset = -min(f.dts for f in m.frames)
+    data = b"".join(muxer.mux(f, offset, with_tables=i == 0) for i, f in enumerate(m.frames))
+    return [data[i : i + 1316] for i in range(0, len(data), 1316)]
+
+
+async def test_publish_goes_live_with_frames_and_srt_health() -> None:
+    rig = Rig()
+    caller, events = await rig.connect(f"#!::r=live/{KEY},m=publish")
+    assert srt.ConnectionEstablished in kinds(events)
+    assert rig.server.counters.accepted == 1 and len(rig.server.connections) == 1
+    stream = rig.manager.registry.get("ls_plain")
+    assert stream is not None
+    reader = stream.reader("test", max_frames=10_000, max_bytes=1 << 26)
+    for payload in ts_payloads():
+        caller.send(payload, rig.loop.time())
+        await rig.exchange(caller)
+    await asyncio.sleep(0.05)
+    health = rig.manager.health("ls_plain")
+    assert health is not None and health["protocol"] == "srt"
+    assert health["video"] is not None and health["audio"] is not None
+    link = health["srt"]
+    assert isinstance(link, dict)
+    assert link["encrypted"] is False and link["keyLength"] == 0
+    assert link["latencyMs"] == 120 and link["packetsReceived"] > 0
+    assert link["lossRate"] == 0.0 and link["packetsDropped"] == 0
+    assert ("live", "ls_plain") in rig.directory.log
+    frames = []
+    while (item := reader.next_nowait()) is not None:
+        if isinstance(item, Frame):
+            frames.append(item)
+    assert {f.track for f in frames} == {TrackKind.VIDEO, TrackKind.AUDIO}
+
+
+@pytest.mark.parametrize(
+    "streamid",
+    [
+        KEY,
+        f"live/{KEY}",
+        f"publish:live/{KEY}",
+        f"#!::r=live/{KEY}",
+        f"%23!::r=live/{KEY},m=publish",
+        f"#!::m=publish,r=live/{KEY}",
+    ],
+)
+async def test_stream_id_forms_accepted(streamid: str) -> None:
+    rig = Rig()
+    _, events = await rig.connect(streamid)
+    assert srt.ConnectionEstablished in kinds(events), events
+
+
+@pytest.mark.parametrize(
+    ("streamid", "passphrase", "code", "reason"),
+    [
+        ("#!::r=live/sk_unknown,m=publish", None, 2403, "unknown-key"),
+        (f"#!::r=live/{KEY},m=request", None, 2405, "protocol-error"),
+        ("", None, 2401, "protocol-error"),
+        (f"#!::live/{KEY}", None, 2400, "protocol-error"),  # no "r=": the parser quotes it
+        (f"#!::r=live/{SECRET_KEY},m=publish", "wrong-passphrase-1", 1010, "bad-passphrase"),
+        (f"#!::r=live/{SECRET_KEY},m=publish", None, 1011, "bad-passphrase"),
+        (f"#!::r=live/{KEY},m=publish", PASS, 1011, "bad-passphrase"),
+    ],
+)
+async def test_refusals_carry_the_right_code_and_reason(
+    streamid: str, passphrase: str | None, code: int, reason: str
+) -> None:
+    rig = Rig()
+    _, events = await rig.connect(streamid, passphrase)
+    assert rejection(events) == code
+    assert rig.server.counters.rejected[code] == 1
+    assert [r.reason for r in rig.refusals.seen] == [reason]
+    refusal = rig.refusals.seen[0]
+    assert refusal.protocol == "srt" and refusal.remote == "127.0.0.1:40000"
+    for key in (KEY, SECRET_KEY, "sk_unknown"):
+        assert key not in refusal.attempted and key not in refusal.detail
+    assert not rig.server.connections
+
+
+async def test_bad_passphrase_refusal_is_tied_to_its_stream_and_releases_it() -> None:
+    rig = Rig()
+    _, events = await rig.connect(f"#!::r=live/{SECRET_KEY}", "wrong-passphrase-1")
+    assert rejection(events) == 1010
+    assert rig.refusals.seen[0].stream_id == "ls_secret"
+    await asyncio.sleep(0.01)
+    assert not rig.manager.is_publishing("ls_secret")
+    # refused before the claim: no session was opened (no connecting -> ended blip)
+    assert rig.directory.log == []
+    assert len(rig.refusals.seen) == 1
+
+
+async def test_wrong_passphrase_does_not_take_over_a_live_publisher() -> None:
+    rig = Rig()
+    await rig.connect(f"#!::r=live/{SECRET_KEY}", PASS)
+    assert rig.manager.is_publishing("ls_secret")
+    _, events = await rig.connect(
+        f"#!::r=live/{SECRET_KEY}", "wrong-passphrase-1", addr=("127.0.0.1", 40002)
+    )
+    assert rejection(events) == 1010
+    assert rig.manager.is_publishing("ls_secret")
+    assert [entry[0] for entry in rig.directory.log] == ["opened"]
+
+
+@pytest.mark.parametrize("pbkeylen", [16, 24, 32])
+async def test_encrypted_publish_with_the_streams_passphrase(pbkeylen: int) -> None:
+    rig = Rig()
+    caller, events = await rig.connect(f"#!::r=live/{SECRET_KEY}", PASS, pbkeylen=pbkeylen)
+    established = [e for e in events if isinstance(e, srt.ConnectionEstablished)]
+    assert established and established[0].key_length == pbkeylen
+    for payload in ts_payloads(0.5):
+        caller.send(payload, rig.loop.time())
+    await rig.exchange(caller)
+    await asyncio.sleep(0.03)
+    connection = next(iter(rig.server.connections.values()))
+    assert connection.demux.stats.frames > 0
+    health = rig.manager.health("ls_secret")
+    assert health is not None
+    link = health["srt"]
+    assert isinstance(link, dict) and link["encrypted"] is True and link["keyLength"] == pbkeylen
+
+
+async def test_second_publisher_gets_2409_while_the_first_streams() -> None:
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    caller.send(ts_payloads()[0], rig.loop.time())
+    await rig.exchange(caller)
+    _, events = await rig.connect(KEY, addr=("127.0.0.1", 40001))
+    assert rejection(events) == 2409
+
+
+async def test_close_sends_shutdown_and_releases_the_stream() -> None:
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    connection.close("stopped by the API")
+    events = await rig.exchange(caller)
+    assert srt.ConnectionClosed in kinds(events)
+    assert not rig.server.connections and connection.finished
+    await asyncio.sleep(0.01)
+    assert not rig.manager.is_publishing("ls_plain")
+    assert ("closed", "ls_plain") in rig.directory.log
+
+
+async def test_peer_shutdown_releases_the_stream() -> None:
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    caller.close()
+    await rig.exchange(caller)
+    assert not rig.server.connections
+    assert not rig.manager.is_publishing("ls_plain")
+
+
+async def test_max_connections_refuses_with_overload() -> None:
+    rig = Rig(max_connections=1)
+    await rig.connect(KEY)
+    _, events = await rig.connect(SECRET_KEY, PASS, addr=("127.0.0.1", 40001))
+    assert rejection(events) == 2402
+    assert rig.server.counters.over_limit == 1
+    assert [r.reason for r in rig.refusals.seen] == ["limits"]
+
+
+async def test_not_mpegts_closes_only_that_connection() -> None:
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    other, _ = await rig.connect(SECRET_KEY, PASS, addr=("127.0.0.1", 40001))
+    for _ in range(60):
+        caller.send(b"\x00" * 1316, rig.loop.time())
+    events = await rig.exchange(caller)
+    assert srt.ConnectionClosed in kinds(events)
+    assert rig.server.counters.failures["bad_media"] == 1
+    assert len(rig.server.connections) == 1
+    assert not other.closed
+
+
+async def test_garbage_datagrams_are_counted_not_fatal() -> None:
+    rig = Rig()
+    for junk in (b"", b"\x80" * 5, b"\x80\x00\x00\x00" + bytes(60), b"\x00" * 16 + b"x"):
+        rig.server.datagram_received(junk, CALLER)
+    await asyncio.sleep(0)
+    stats = rig.server.listener_stats()
+    assert stats is not None and stats.malformed + stats.unknown_destination >= 3
+    _, events = await rig.connect(KEY)
+    assert srt.ConnectionEstablished in kinds(events)
+
+
+async def test_lost_packets_mark_a_ts_discontinuity() -> None:
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    payloads = ts_payloads(0.5)
+    caller.send(payloads[0][:700], rig.loop.time())  # ends inside a TS packet
+    await rig.exchange(caller)
+    connection = next(iter(rig.server.connections.values()))
+    connection._handle([srt.PacketsDropped(first_seq=5, count=3, reason="too late")])
+    assert rig.server.counters.dropped_packets == 3
+    for payload in payloads[1:]:  # a partial packet would have glued onto these
+        caller.send(payload, rig.loop.time())
+    await rig.exchange(caller)
+    await asyncio.sleep(0.03)  # the connection timer demuxes what is gathered
+    assert connection.demux.stats.resyncs == 0
+    assert connection.demux.stats.frames > 0
+
+
+async def test_payloads_are_demuxed_in_batches_and_by_the_timer() -> None:
+    rig = Rig()
+    await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    payloads = ts_payloads(4.0)
+    assert len(payloads) > BATCH_PAYLOADS + 5
+    data = [srt.DataReceived(p, 0, seq) for seq, p in enumerate(payloads)]
+    connection._handle(data[: BATCH_PAYLOADS - 1])
+    assert connection.demux.stats.packets == 0
+    assert len(connection.pending) == BATCH_PAYLOADS - 1
+    connection._handle(data[BATCH_PAYLOADS - 1 : BATCH_PAYLOADS])
+    assert connection.demux.stats.packets == BATCH_PAYLOADS * 7 and not connection.pending
+    connection._handle(data[BATCH_PAYLOADS : BATCH_PAYLOADS + 1])
+    assert len(connection.pending) == 1
+    connection.pump()  # re-arms the timer: MEDIA_DELAY, however idle the link
+    await asyncio.sleep(MEDIA_DELAY * 3)
+    assert connection.demux.stats.packets == (BATCH_PAYLOADS + 1) * 7
+
+
+def test_masked_streamid_never_shows_the_key() -> None:
+    assert masked_streamid(f"#!::r=live/{KEY},m=publish") == "#!::r=live/sk_g****,m=publish"
+    assert masked_streamid(f"%23!::r=live/{KEY}") == "#!::r=live/sk_g****"
+    assert KEY not in masked_streamid(f"#!::r=live/{KEY},m=bogus")
+    shown = masked_streamid(f"publish:live/{KEY}:alice:hunter2hunter2")
+    assert shown == "publish:live/sk_g****:alice:hunt****"
+    assert "hunter2" not in masked_streamid(f"#!::r=live/{KEY},u=alice,s=hunter2hunter2")
+
+
+async def test_a_failing_store_answers_2500_not_a_timeout() -> None:
+    rig = Rig()
+
+    async def broken(stream_key: str) -> StreamGrant | None:
+        raise RuntimeError("database is gone")
+
+    rig.directory.authorize = broken  # type: ignore[method-assign]
+    _, events = await rig.connect(KEY)
+    assert rejection(events) == 2500
+    assert rig.server.deciding == 0 and not rig.server.connections
+
+
+async def test_stopped_while_the_key_is_checked_gets_2403() -> None:
+    rig = Rig()
+    original = rig.manager.claim
+
+    async def claim_then_stop(
+        key: str, publisher: Any, attempted: str = "", check: Any = None
+    ) -> Any:
+        claim = await original(key, publisher, attempted, check)
+        publisher.close("stream stopped")  # what POST .../stop does to a publisher
+        return claim
+
+    rig.manager.claim = claim_then_stop  # type: ignore[method-assign]
+    _, events = await rig.connect(KEY)
+    assert rejection(events) == 2403
+    await asyncio.sleep(0.01)
+    assert not rig.server.connections and not rig.manager.is_publishing("ls_plain")
