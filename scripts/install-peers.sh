@@ -5,6 +5,7 @@ need=()
 command -v ffmpeg >/dev/null || need+=(ffmpeg)
 command -v srt-live-transmit >/dev/null || need+=(srt-tools)
 [ -e /usr/lib/nginx/modules/ngx_rtmp_module.so ] || need+=(nginx libnginx-mod-rtmp)
+[ -e /usr/lib/nginx/modules/ngx_stream_module.so ] || need+=(libnginx-mod-stream)
 command -v gst-launch-1.0 >/dev/null || need+=(gstreamer1.0-tools gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav)
 command -v pg_ctlcluster >/dev/null || need+=(postgresql)

@@ -1,9 +1,11 @@
-"""Sending streams elsewhere: the RTMP(S) publisher client (and later the destination
-manager that runs one pusher per destination).
+"""Sending streams elsewhere: the RTMP(S) and SRT publisher clients (and later the
+destination manager that runs one pusher per destination).
 
-:class:`RtmpPublisher` is the asyncio adapter around the sans-IO client role of
-:mod:`server.protocols.rtmp`; the benchmarks' load generator uses the same class, so
-what we measure is what we ship.
+:class:`RtmpPublisher` and :class:`SrtPublisher` are the asyncio adapters around the
+client/caller roles of :mod:`server.protocols.rtmp` and :mod:`server.protocols.srt`,
+with the same surface (``connect``, ``send_config``/``send_frame``, ``drain``,
+``close``), so a pusher can drive either; the benchmarks' load generators use the same
+classes, so what we measure is what we ship.
 """
 
 from .rtmp_client import (
@@ -13,11 +15,23 @@ from .rtmp_client import (
     RtmpUrl,
     parse_rtmp_url,
 )
+from .srt_client import (
+    SrtClientError,
+    SrtPublisher,
+    SrtPublishRefused,
+    SrtUrl,
+    parse_srt_url,
+)
 
 __all__ = [
     "PublishRefused",
     "RtmpClientError",
     "RtmpPublisher",
     "RtmpUrl",
+    "SrtClientError",
+    "SrtPublishRefused",
+    "SrtPublisher",
+    "SrtUrl",
     "parse_rtmp_url",
+    "parse_srt_url",
 ]

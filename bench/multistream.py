@@ -1,0 +1,383 @@
+"""Multistream benchmarks (issue 6), with nginx-rtmp measured in the same run.
+
+* MS-A - one paced 4 Mbit/s publisher pushed to 10 destinations. Server CPU of
+  ``relaycast serve`` against nginx-rtmp with 10 ``push`` lines; the push share of
+  each (the same publisher with no destinations subtracted) is reported too, because
+  ``relaycast serve`` also packages HLS and nginx-rtmp's reference does not.
+  Target: total CPU <= 2 x nginx-rtmp.
+* MS-B - 10 publishers x 10 destinations (100 pushes) for 60 s (quick: 10 s): every
+  destination must get >= 99 % of the frames. "Got" is measured on both ends: the
+  frames the destination's queue dropped (relaycast's status), and the bytes the
+  receiving nginx-rtmp counted for that stream (its rtmp_stat page) against what
+  relaycast says it sent. CPU and memory of the server are recorded.
+
+Destinations are one sink nginx-rtmp (ten applications, one per destination index),
+the same for relaycast and the reference; the sink's own CPU is not counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import procstat
+from bench.scenarios import Result, ScenarioConfig, Workers, line, log
+from bench.servers import NGINX_RTMP_MODULE, Relaycast, free_port
+
+DESTINATIONS = 10
+TARGET_RATIO = 2.0
+MIN_RECEIVED = 0.99
+SERVER_ENV = {"RELAYCAST_SRT__PORT": "0"}  # SRT ingest unused here; never clash on 9000
+
+
+@dataclass
+class MsTiming:
+    warmup: float
+    window: float
+    b_window: float
+
+    @classmethod
+    def make(cls, quick: bool) -> MsTiming:
+        return cls(3.0, 8.0, 10.0) if quick else cls(5.0, 30.0, 60.0)
+
+
+# --------------------------------------------------------------------------- nginx
+
+
+_SINK = """\
+load_module {module};
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+{apps}
+    }}
+}}
+http {{
+    access_log off;
+    server {{
+        listen 127.0.0.1:{http};
+        location /stat {{ rtmp_stat all; }}
+    }}
+}}
+"""
+
+_PUSHER = """\
+load_module {module};
+daemon off;
+master_process off;
+worker_processes 1;
+error_log {dir}/error.log warn;
+pid {dir}/nginx.pid;
+events {{ worker_connections 4096; }}
+rtmp {{
+    server {{
+        listen 127.0.0.1:{port};
+        application live {{
+            live on;
+{pushes}
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """One nginx-rtmp process from a config template, on free loopback ports."""
+
+    def __init__(self, template: str, **fields: Any) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="bench-ms-nginx-")
+        self.dir = Path(self._tmp.name)
+        self.port, self.http = free_port(), free_port()
+        conf = self.dir / "nginx.conf"
+        conf.write_text(
+            template.format(
+                module=NGINX_RTMP_MODULE, dir=self.dir, port=self.port, http=self.http, **fields
+            )
+        )
+        self.proc = subprocess.Popen(
+            ["nginx", "-c", str(conf), "-p", str(self.dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("nginx-rtmp did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stat(self) -> dict[str, int]:
+        """Bytes received per stream name (rtmp_stat), for the sink."""
+        url = f"http://127.0.0.1:{self.http}/stat"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            xml = response.read().decode()
+        out: dict[str, int] = {}
+        for block in re.findall(r"<stream>(.*?)</stream>", xml, re.S):
+            name = re.search(r"<name>(.*?)</name>", block)
+            got = re.search(r"<bytes_in>(\d+)</bytes_in>", block)
+            if name and got:
+                out[name.group(1)] = out.get(name.group(1), 0) + int(got.group(1))
+        return out
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._tmp.cleanup()
+
+
+def sink() -> Nginx:
+    apps = "\n".join(f"        application d{i} {{ live on; }}" for i in range(DESTINATIONS))
+    return Nginx(_SINK, apps=apps)
+
+
+def pusher(sink_port: int) -> Nginx:
+    pushes = "\n".join(
+        f"            push rtmp://127.0.0.1:{sink_port}/d{i};" for i in range(DESTINATIONS)
+    )
+    return Nginx(_PUSHER, pushes=pushes)
+
+
+# --------------------------------------------------------------------------- relaycast
+
+
+def add_destinations(server: Relaycast, stream_id: str, sink_port: int, tag: str) -> list[str]:
+    ids = []
+    for i in range(DESTINATIONS):
+        body = {"url": f"rtmp://127.0.0.1:{sink_port}/d{i}", "streamKey": f"{tag}-{i}"}
+        made = server.api("POST", f"/v1/live-streams/{stream_id}/destinations", body)
+        ids.append(made["destinationId"])
+    return ids
+
+
+def statuses(server: Relaycast, stream_id: str) -> list[Result]:
+    doc = server.api("GET", f"/v1/live-streams/{stream_id}/destinations")
+    return [d["status"] for d in doc["destinations"]]
+
+
+def create_streams(server: Relaycast, count: int, window: int = 0) -> list[Result]:
+    body = {"reconnectWindowSeconds": window}
+    return [
+        server.api("POST", "/v1/live-streams", {"name": f"ms-{i}", **body}) for i in range(count)
+    ]
+
+
+async def measure(pids: list[int], load: Workers, timing: MsTiming, window: float) -> Result:
+    """CPU of ``pids[0]`` between two marks after the warm-up; memory at the end."""
+    await load.go()
+    await asyncio.sleep(timing.warmup)
+    m0 = await load.mark()
+    c0, s0 = procstat.cpu_times(pids[0]).total, procstat.system_ticks()
+    await asyncio.sleep(window)
+    m1 = await load.mark()
+    c1, s1 = procstat.cpu_times(pids[0]).total, procstat.system_ticks()
+    memory = procstat.memory_kib(pids[0])
+    seconds = m1["t"] - m0["t"]
+    return {
+        "cpu_ms_per_s": (c1 - c0) * 1000 / seconds,
+        "mbit_in": (m1["bytes"] - m0["bytes"]) * 8 / seconds / 1e6,
+        "rss_mib": memory.get("VmRSS", 0) / 1024,
+        "window_s": seconds,
+        "writes_so_far": m1["writes"],
+        **procstat.busy_and_steal_percent(s0, s1),
+    }
+
+
+async def run_publishers(
+    server_pid: int,
+    urls: list[str],
+    sample: Path,
+    timing: MsTiming,
+    window: float,
+    while_live: Callable[[], Any] | None = None,
+) -> Result:
+    load = Workers(urls, sample, "paced", 1)
+    try:
+        await load.start()
+        result = await measure([server_pid], load, timing, window)
+        if while_live is not None:
+            result["while_live"] = while_live()
+        done = await load.stop()
+    except BaseException:
+        await load.kill()
+        raise
+    # paced publishers write one RTMP message per group: frames (+ a few headers)
+    result["messages_per_publisher"] = done["writes"] / len(urls)
+    result["publisher_errors"] = done["errors"]
+    return result
+
+
+async def relaycast_a(sample: Path, timing: MsTiming, sink_port: int) -> tuple[Result, Result]:
+    """(with 10 destinations, with none): the same server, two fresh streams."""
+    server = Relaycast(extra_env=SERVER_ENV).start()
+    try:
+        bare, pushed = create_streams(server, 2)
+        add_destinations(server, pushed["streamId"], sink_port, "rc")
+        base = await run_publishers(server.pid, [_url(server, bare)], sample, timing, timing.window)
+        await asyncio.sleep(1.0)
+        result = await run_publishers(
+            server.pid,
+            [_url(server, pushed)],
+            sample,
+            timing,
+            timing.window,
+            lambda: statuses(server, pushed["streamId"]),
+        )
+        result["destinations"] = result.pop("while_live")
+        return result, base
+    finally:
+        server.stop()
+
+
+def _url(server: Relaycast, stream: Result) -> str:
+    return server.rtmp_url(stream["ingest"]["streamKey"])
+
+
+async def nginx_a(sample: Path, timing: MsTiming, sink_port: int) -> tuple[Result, Result]:
+    """nginx-rtmp pushing to 10, and nginx-rtmp without push (live on only)."""
+    results = []
+    for pushes in (True, False):
+        server = pusher(sink_port) if pushes else Nginx(_PUSHER, pushes="")
+        try:
+            url = f"rtmp://127.0.0.1:{server.port}/live/ref-{int(pushes)}"
+            results.append(await run_publishers(server.pid, [url], sample, timing, timing.window))
+        finally:
+            server.stop()
+    return results[0], results[1]
+
+
+async def scenario_ms_a(sample: Path, config: ScenarioConfig) -> list[Result]:
+    timing = MsTiming.make(config.quick)
+    destination_sink = sink()
+    try:
+        log("MS-A: relaycast, 1 publisher -> 10 destinations (and -> none)")
+        ours, ours_base = await relaycast_a(sample, timing, destination_sink.port)
+        log("MS-A: nginx-rtmp push to 10 (and no push)")
+        ref, ref_base = await nginx_a(sample, timing, destination_sink.port)
+    finally:
+        destination_sink.stop()
+    ratio = ours["cpu_ms_per_s"] / ref["cpu_ms_per_s"] if ref["cpu_ms_per_s"] else None
+    push_ours = (ours["cpu_ms_per_s"] - ours_base["cpu_ms_per_s"]) / DESTINATIONS
+    push_ref = (ref["cpu_ms_per_s"] - ref_base["cpu_ms_per_s"]) / DESTINATIONS
+    active = sum(1 for s in ours["destinations"] if s["state"] == "active")
+    met = ratio is not None and ratio <= TARGET_RATIO and active == DESTINATIONS
+    params = {"publishers": 1, "destinations": DESTINATIONS, "quick": config.quick}
+    ours["push_ms_per_destination_s"] = push_ours
+    ours["baseline_cpu_ms_per_s"] = ours_base["cpu_ms_per_s"]
+    ref["push_ms_per_destination_s"] = push_ref
+    ref["baseline_cpu_ms_per_s"] = ref_base["cpu_ms_per_s"]
+    result = line("MS-A", params, ours, ref, ratio, f"<= {TARGET_RATIO} x nginx-rtmp", met, config)
+    result["row"] = [
+        "MS-A: 1 x 4 Mbit/s -> 10 destinations, server CPU ms/s (push ms/s per destination)",
+        f"{ours['cpu_ms_per_s']:.1f} ({push_ours:.2f})",
+        f"{ref['cpu_ms_per_s']:.1f} ({push_ref:.2f})",
+        f"{ratio:.2f}" if ratio is not None else "-",
+        result["target"],
+        "yes" if met else "**no**",
+        f"{active}/{DESTINATIONS} active",
+    ]
+    return [result]
+
+
+async def scenario_ms_b(sample: Path, config: ScenarioConfig) -> list[Result]:
+    timing = MsTiming.make(config.quick)
+    publishers = 10
+    destination_sink = sink()
+    server = Relaycast(extra_env=SERVER_ENV).start()
+    load: Workers | None = None
+    try:
+        # a reconnect window keeps the pushes up after the publishers stop, so the
+        # sink can take in what is still in flight before we count
+        streams = create_streams(server, publishers, window=120)
+        for n, stream in enumerate(streams):
+            add_destinations(server, stream["streamId"], destination_sink.port, f"s{n}")
+        log(f"MS-B: {publishers} publishers x {DESTINATIONS} destinations, {timing.b_window:g} s")
+        load = Workers([_url(server, s) for s in streams], sample, "paced", 1)
+        await load.start()
+        ours = await measure([server.pid], load, timing, timing.b_window)
+        done = await load.stop()
+        load = None
+        received = await _settled(destination_sink)
+        status_by_stream = [statuses(server, s["streamId"]) for s in streams]
+        frames = max(1.0, ours["writes_so_far"] / publishers)  # one message per frame
+        worst, problems = _received(status_by_stream, received, frames)
+        ours["worst_received_share"] = worst
+        ours["problems"] = problems[:10]
+        ours["publisher_errors"] = done["errors"]
+    finally:
+        if load is not None:
+            await load.kill()
+        server.stop()
+        destination_sink.stop()
+    met = worst >= MIN_RECEIVED and not problems
+    params = {"publishers": publishers, "destinations": DESTINATIONS, "quick": config.quick}
+    result = line("MS-B", params, ours, None, None, ">= 99 % received each", met, config)
+    result["row"] = [
+        f"MS-B: {publishers} x {DESTINATIONS} pushes for {timing.b_window:g} s, worst received",
+        f"{worst * 100:.2f} %",
+        "-",
+        "-",
+        result["target"],
+        "yes" if met else "**no**",
+        f"CPU {ours['cpu_ms_per_s']:.0f} ms/s, RSS {ours['rss_mib']:.0f} MiB",
+    ]
+    return [result]
+
+
+async def _settled(receiver: Nginx, limit: float = 30.0) -> dict[str, int]:
+    """The sink's per-stream byte counts once they stop growing (bytes still in
+    socket buffers arrive first); the streams are still published meanwhile."""
+    last: dict[str, int] = {}
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        now = receiver.stat()
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def _received(
+    status_by_stream: list[list[Result]], received: dict[str, int], frames: float
+) -> tuple[float, list[str]]:
+    """Worst share received over all destinations: bytes the sink counted against
+    bytes relaycast sent (in flight at the moment of reading aside), and frames not
+    dropped by the destination's queue against frames published."""
+    worst, problems = 1.0, []
+    for n, destinations in enumerate(status_by_stream):
+        for i, status in enumerate(destinations):
+            name = f"s{n}-{i}"
+            sent, got = status["bytesSent"], received.get(name, 0)
+            share = min(got / sent if sent else 0.0, 1.0)
+            frames_ok = 1.0 - status["droppedFrames"] / frames
+            worst = min(worst, share, frames_ok)
+            if status["reconnects"] or min(share, frames_ok) < MIN_RECEIVED:
+                problems.append(f"{name}: {status}")
+    return worst, problems

@@ -1,0 +1,350 @@
+"""One destination of one live stream: connect, push, heal, unpublish.
+
+Each pusher is its own task with its own bounded bus reader, so a destination that
+is slow, stuck or dead costs only itself: the bus drops its frames to the next
+keyframe (counted) while the publisher and the other destinations go on. A fresh
+reader is opened per connection, so every connection starts at the latest keyframe
+with the codec configuration, and a destination waiting to retry holds no queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from server.bus import ConfigChange, Discontinuity, EndOfStream, Reader, Stream
+from server.logfields import MediaLog
+from server.media.flv import build_on_metadata, build_tag_body, tag_timestamp_ms
+from server.media.frame import CodecConfig, Frame, TrackKind
+from server.protocols.rtmp.chunk import encode_message
+from server.protocols.rtmp.client_session import AUDIO_CSID, VIDEO_CSID
+from server.protocols.rtmp.messages import MessageType
+from server.settings import PushSettings
+
+from .backoff import Backoff
+from .connect import Connect, MediaPublisher
+from .ports import DestinationSpec
+from .rtmp_client import PublishRefused, RtmpPublisher
+from .srt_client import SrtPublishRefused
+from .status import DestinationStatus, PushStatus
+from .timeline import Timeline
+
+log = logging.getLogger("relaycast.push")
+
+LIVENESS_CHECK = 1.0
+"""Seconds between checks, while waiting to retry, that the session has not ended."""
+FLUSH_BYTES = 256 * 1024
+"""A batch is written once it holds this much, and the transport checked for room."""
+
+
+class PushStalled(Exception):
+    """The destination stopped accepting data for longer than ``stall_timeout``."""
+
+
+def describe(exc: BaseException, spec: DestinationSpec) -> str:
+    """One line for ``lastError``: refusals named as such, secrets scrubbed."""
+    if isinstance(exc, PublishRefused):
+        text = f"refused by the destination: {exc.code}"
+        if exc.description:
+            text += f" ({exc.description})"
+    elif isinstance(exc, SrtPublishRefused):
+        text = f"refused by the destination: SRT rejection {exc.code} ({exc.description})"
+    elif isinstance(exc, TimeoutError):
+        text = "timed out"
+    else:
+        text = str(exc) or type(exc).__name__
+    return spec.scrub(text)[:500]
+
+
+class Pusher:
+    """Pushes ``stream`` to one destination until the session ends or it is stopped."""
+
+    def __init__(
+        self,
+        spec: DestinationSpec,
+        stream: Stream,
+        connect: Connect,
+        settings: PushSettings,
+        *,
+        clock: Callable[[], float] = time.time,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.stream = stream
+        self.settings = settings
+        self.clock = clock
+        self.on_error = on_error
+        self.status = PushStatus(
+            Backoff(settings.retry_initial, settings.retry_max, settings.retry_reset_after)
+        )
+        self._connect = connect
+        self._publisher: MediaPublisher | None = None
+        self._reader: Reader | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._wanted = spec
+        self._changing = asyncio.Lock()
+        # a push line names its stream, and the destination stands in for a connection
+        self.log = MediaLog(log, spec.destination_id)
+        self.log.bind(stream.stream_id)
+
+    # ------------------------------------------------------------ control
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run(), name=f"push {self.spec.destination_id}")
+
+    @property
+    def done(self) -> bool:
+        return self._task is None or self._task.done()
+
+    async def stop(self) -> None:
+        """Unpublish (bounded by ``close_timeout``) and end the task; idempotent."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    async def change(self, spec: DestinationSpec) -> None:
+        """New URL or key: reconnect this destination only, at once. Changes that
+        race each other are serialised; the latest one wins."""
+        self._wanted = spec
+        async with self._changing:
+            if self._wanted is self.spec and not self.done:
+                return
+            await self.stop()
+            self.spec = self._wanted
+            self.status.changed()
+            if not self.stream.ended:
+                self.start()
+
+    def snapshot(self) -> DestinationStatus:
+        publisher, reader = self._publisher, self._reader
+        return self.status.snapshot(
+            publisher.bytes_sent if publisher is not None else 0,
+            reader.dropped_frames if reader is not None else 0,
+        )
+
+    # ------------------------------------------------------------ the task
+
+    async def _run(self) -> None:
+        spec = self.spec
+        try:
+            while not self.stream.ended:
+                self.status.connecting()
+                try:
+                    await self._connection()
+                    return
+                except Exception as exc:  # every failure of a destination is its own
+                    self._failed(exc)
+                await self._wait_retry()
+        finally:
+            self.status.finished()
+            self.log.info("push %s to %s: stopped", spec.destination_id, spec.redacted)
+
+    def _failed(self, exc: Exception) -> None:
+        error = describe(exc, self.spec)
+        delay, new_outage = self.status.failed(self.clock(), error)
+        if not isinstance(exc, PublishRefused | SrtPublishRefused | OSError | TimeoutError):
+            self.log.debug("push %s failure detail", self.spec.destination_id, exc_info=exc)
+        self.log.warning(
+            "push %s to %s failed: %s; retrying in %.1f s",
+            self.spec.destination_id,
+            self.spec.redacted,
+            error,
+            delay,
+        )
+        if new_outage and self.on_error is not None:
+            try:
+                self.on_error(error)
+            except Exception:  # a listener must never break the push
+                self.log.exception("push listener failed")
+
+    async def _wait_retry(self) -> None:
+        """Sleep until the retry time, waking early when the session ends."""
+        retry_at = self.status.next_retry_at or self.clock()
+        while not self.stream.ended:
+            left = retry_at - self.clock()
+            if left <= 0:
+                return
+            await asyncio.sleep(min(left, LIVENESS_CHECK))
+
+    async def _connection(self) -> None:
+        publisher = await self._connect(self.spec.url)
+        self._publisher = publisher
+        try:
+            self.status.active(self.clock())
+            self.log.info("push %s to %s: active", self.spec.destination_id, self.spec.redacted)
+            await self._pump(publisher)
+        finally:
+            self._publisher = None
+            self.status.connection_done(publisher.bytes_sent, 0)
+            await publisher.close(self.settings.close_timeout)
+
+    async def _pump(self, publisher: MediaPublisher) -> None:
+        reader = self.stream.reader(
+            f"push:{self.spec.destination_id}",
+            "push",
+            max_frames=self.settings.queue_max_frames,
+            max_bytes=self.settings.queue_max_bytes,
+        )
+        self._reader = reader
+        try:
+            feed = _Feed(
+                publisher, reader, self.settings.stall_timeout, self.settings.batch_interval
+            )
+            await feed.run()
+        finally:
+            self._reader = None
+            self.status.connection_done(0, reader.dropped_frames)
+            reader.close()
+
+
+class _Direct:
+    """Frames go to the publisher one by one (SRT, and any non-RTMP publisher)."""
+
+    __slots__ = ("publisher",)
+    pending = FLUSH_BYTES  # every item is "a full batch": check writability after each
+
+    def __init__(self, publisher: MediaPublisher) -> None:
+        self.publisher = publisher
+
+    def frame(self, frame: Frame) -> None:
+        self.publisher.send_frame(frame)
+
+    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
+        self.publisher.send_config(config, timestamp_ms)
+
+    def flush(self) -> None:
+        pass
+
+
+class _Prechunked:
+    """RTMP: a batch of frames chunked here and written with one ``write``.
+
+    Every message is a fmt-0 chunk sequence (independent of what went before on its
+    chunk stream), so batching changes nothing on the wire but the number of writes;
+    all media and sequence headers take this path, so the connection's own header
+    compression never sees a chunk stream we wrote to.
+    """
+
+    __slots__ = ("parts", "pending", "publisher")
+
+    def __init__(self, publisher: RtmpPublisher) -> None:
+        self.publisher = publisher
+        self.parts: list[bytes] = []
+        self.pending = 0
+
+    def _add(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
+        pub = self.publisher
+        if track is TrackKind.VIDEO:
+            csid, kind = VIDEO_CSID, MessageType.VIDEO
+        else:
+            csid, kind = AUDIO_CSID, MessageType.AUDIO
+        wire = encode_message(csid, kind, pub.stream_id, timestamp_ms, body, pub.chunk_size)
+        self.parts.append(wire)
+        self.pending += len(wire)
+
+    def frame(self, frame: Frame) -> None:
+        self._add(frame.track, tag_timestamp_ms(frame), build_tag_body(frame))
+
+    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
+        self._add(config.track, timestamp_ms, build_tag_body(config))
+
+    def flush(self) -> None:
+        if self.parts:
+            wire = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts.clear()
+            self.pending = 0
+            self.publisher.send_prechunked(wire)
+
+
+class _Feed:
+    """Bus items → one publisher, until the stream ends (then we unpublish).
+
+    The feed wakes every ``interval`` seconds and sends everything queued since, so a
+    destination costs a few wake-ups and writes per second instead of one per frame
+    per destination; each wake-up also notices a connection that died while no media
+    flowed (encoder away)."""
+
+    __slots__ = (
+        "configs",
+        "interval",
+        "publisher",
+        "reader",
+        "stall",
+        "started",
+        "timeline",
+        "writer",
+    )
+
+    def __init__(
+        self, publisher: MediaPublisher, reader: Reader, stall: float, interval: float
+    ) -> None:
+        self.publisher = publisher
+        self.reader = reader
+        self.stall = stall
+        self.interval = interval
+        self.timeline = Timeline()
+        self.configs: dict[TrackKind, CodecConfig] = {}
+        self.started = False
+        self.writer: _Direct | _Prechunked = (
+            _Prechunked(publisher) if isinstance(publisher, RtmpPublisher) else _Direct(publisher)
+        )
+
+    async def run(self) -> None:
+        publisher = self.publisher
+        while True:
+            await asyncio.sleep(self.interval)
+            if publisher.error is not None:
+                raise publisher.error
+            if not publisher.writable:
+                await self._drain()
+            ended = self._take()
+            self.writer.flush()
+            if ended:
+                return
+
+    def _take(self) -> bool:
+        """Send what is queued until the transport is full; True at the stream's end."""
+        reader, writer, timeline = self.reader, self.writer, self.timeline
+        while (item := reader.next_nowait()) is not None:
+            if type(item) is Frame:
+                if item.track is TrackKind.DATA:
+                    continue
+                if not self.started:
+                    self._start()
+                writer.frame(timeline.shift(item))
+            elif isinstance(item, ConfigChange):
+                self.configs[item.config.track] = item.config
+                if self.started:
+                    writer.config(item.config, timeline.last_ms)
+            elif isinstance(item, Discontinuity):
+                timeline.discontinuity()
+            elif isinstance(item, EndOfStream):
+                return True
+            if writer.pending >= FLUSH_BYTES:
+                writer.flush()
+                if not self.publisher.writable:
+                    return False
+        return False
+
+    def _start(self) -> None:
+        """Metadata and sequence headers go first: decoders need them before frames."""
+        video, audio = self.configs.get(TrackKind.VIDEO), self.configs.get(TrackKind.AUDIO)
+        self.publisher.send_metadata(build_on_metadata(video, audio))
+        for config in (video, audio):
+            if config is not None:
+                self.writer.config(config, 0)
+        self.started = True
+
+    async def _drain(self) -> None:
+        try:
+            async with asyncio.timeout(self.stall):
+                await self.publisher.drain()
+        except TimeoutError:
+            raise PushStalled(f"destination stopped reading for {self.stall:g} s") from None
