@@ -1,4 +1,4 @@
-"""The ``relaycast`` command: serve, keys, env, migrate."""
+"""The ``relaycast`` command: serve, keys, env, ingest diagnostics, migrate."""
 
 from __future__ import annotations
 
@@ -69,6 +69,27 @@ def _env_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     create.add_argument("name")
 
 
+def _ingest_parser(sub: Any, common: argparse.ArgumentParser) -> None:
+    ingest = sub.add_parser("ingest", help="ingest diagnostics").add_subparsers(
+        dest="action", required=True
+    )
+    failures = ingest.add_parser(
+        "failures", parents=[common], help="recent refused publishes, newest first"
+    )
+    failures.add_argument("--limit", type=_positive, default=20, help="how many (default 20)")
+    failures.add_argument("--json", action="store_true", help="print one JSON array")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 1 <= value <= 10_000:
+        raise argparse.ArgumentTypeError("must be 1 to 10000")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relaycast", description="Self-hosted live streaming.")
     parser.add_argument("--version", action="version", version=f"relaycast {version()}")
@@ -77,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     _serve_parser(sub, common)
     _keys_parser(sub, common)
     _env_parser(sub, common)
+    _ingest_parser(sub, common)
     sub.add_parser("migrate", parents=[common], help="bring the database schema up to date")
     return parser
 
@@ -177,6 +199,33 @@ async def _env_create(store: Store, args: argparse.Namespace) -> None:
     _print(f"created environment {name}")
 
 
+async def _ingest_failures(store: Store, args: argparse.Namespace) -> None:
+    """Every environment's refusals and the untied ones: the operator's view."""
+    page = await store.ingest_failures.list(None, True, args.limit)
+    envs = {e.id: e.name for e in await store.environments.list()}
+    rows = [
+        {
+            "at": r.at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "protocol": r.protocol,
+            "remoteAddress": r.remote_addr,
+            "attempted": r.attempted,
+            "reason": r.reason,
+            "detail": r.detail,
+            "environment": envs.get(r.environment_id or ""),
+            "streamId": r.stream_id,
+        }
+        for r in page.items
+    ]
+    if args.json:
+        _print(json.dumps(rows))
+        return
+    for row in rows:
+        _print(
+            f"{row['at']}\t{row['protocol']}\t{row['remoteAddress']}\t{row['reason']}\t"
+            f"{row['attempted'] or '-'}\t{row['streamId'] or '-'}\t{row['detail']}"
+        )
+
+
 async def _migrate(store: Store, _: argparse.Namespace) -> None:
     _print("database schema is up to date")
 
@@ -187,6 +236,7 @@ COMMANDS: dict[tuple[str, str | None], Callable[[Store, argparse.Namespace], Awa
     ("keys", "revoke"): _keys_revoke,
     ("env", "list"): _env_list,
     ("env", "create"): _env_create,
+    ("ingest", "failures"): _ingest_failures,
     ("migrate", None): _migrate,
 }
 

@@ -163,7 +163,7 @@ class Importer:
             )
         except FileNotFoundError:
             await self._files.remove_part(relative)
-            await self._fail(task.id, "the media item was deleted during the import", result=None)
+            await self._fail(task, "the media item was deleted during the import", result=None)
             return
         await self._store.tasks.update(task.id, progress=1.0)
         status = await self._processor.process(media_id)
@@ -172,17 +172,20 @@ class Importer:
             return
         item = await self._store.media.by_id(media_id)
         reason = item.error if item is not None and item.error else "the file could not be probed"
-        await self._fail(task.id, reason)
+        await self._fail(task, reason)
 
     async def _abort(self, task: Task, media_id: str, relative: str, reason: str) -> None:
         log.info("import task %s failed: %s", task.id, reason)
         await self._files.remove_part(relative)
         await self._files.remove(relative)
         await self._store.media.delete_ids([media_id])
-        await self._fail(task.id, reason, result=None)
+        await self._fail(task, reason, result=None)
 
-    async def _fail(self, task_id: str, reason: str, **extra: Any) -> None:
-        await self._store.tasks.update(task_id, status="failed", error=reason, **extra)
+    async def _fail(self, task: Task, reason: str, **extra: Any) -> None:
+        await self._store.tasks.update(task.id, status="failed", error=reason, **extra)
+        row = await self._store.tasks.get(task.environment_id, task.id)
+        if row is not None:
+            self._store.events.emit("task.failed", row.environment_id, row)
 
     async def _download(self, task_id: str, url: str, dest: Path) -> int:
         settings = self._settings

@@ -46,6 +46,9 @@ async def recover_after_restart(store: Store, files: MediaFiles) -> int:
         if item is not None:
             doomed[item.id] = item.path
         await store.tasks.update(task.id, status="failed", error=INTERRUPTED, result=None)
+        failed = await store.tasks.get(task.environment_id, task.id)
+        if failed is not None:
+            store.events.emit("task.failed", failed.environment_id, failed)
     for path in doomed.values():
         await files.remove_part(path)
         await files.remove(path)

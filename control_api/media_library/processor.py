@@ -89,4 +89,9 @@ class Processor:
             video=result.video,
             audio=result.audio,
         )
-        return "ready" if changed else None
+        if not changed:
+            return None
+        ready = await self._store.media.by_id(media_id)
+        if ready is not None:
+            self._store.events.emit("media.ready", ready.environment_id, ready)
+        return "ready"

@@ -1,4 +1,8 @@
-"""The store's side of ``server.ingest.ports.StreamDirectory``: keys, sessions, state."""
+"""The store's side of ``server.ingest.ports.StreamDirectory``: keys, sessions, state.
+
+Each state change is announced on the event hub after it commits (webhooks), with
+the stream row as it was written; announcing never blocks the ingest path.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from control_api.credentials import hash_secret, new_id
 from control_api.settings import PlanSettings
 from control_api.store.models import LiveStream, StreamSession
+from control_api.webhooks.events import EventType
+from control_api.webhooks.hub import EventHub
 from server.ingest.ports import PlanLimits, StreamGrant
 
 
@@ -19,9 +25,11 @@ class StoreDirectory:
         self,
         sessions: async_sessionmaker[AsyncSession],
         plans: Mapping[str, PlanSettings] | None = None,
+        events: EventHub | None = None,
     ) -> None:
         self._sessions = sessions
         self._plans = dict(plans or {})
+        self._events = events or EventHub()
 
     def _limits(self, plan: str) -> PlanLimits | None:
         settings = self._plans.get(plan)
@@ -74,15 +82,16 @@ class StoreDirectory:
             stream.state = "connecting"
             stream.ended_at = None
             stream.error_reason = None
+        self._events.emit("stream.connecting", stream.environment_id, stream)
         return session_id
 
     async def stream_live(self, stream_id: str, at: datetime) -> None:
         async with self._sessions.begin() as s:
-            await s.execute(
-                update(LiveStream)
-                .where(LiveStream.id == stream_id)
-                .values(state="live", started_at=at, ended_at=None)
-            )
+            stream = await s.get(LiveStream, stream_id)
+            if stream is None:
+                return
+            stream.state, stream.started_at, stream.ended_at = "live", at, None
+        self._events.emit("stream.live", stream.environment_id, stream)
 
     async def session_closed(
         self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
@@ -93,8 +102,10 @@ class StoreDirectory:
                 .where(StreamSession.id == session_id)
                 .values(ended_at=at, bytes_in=bytes_in)
             )
-            await s.execute(
-                update(LiveStream)
-                .where(LiveStream.id == stream_id)
-                .values(state="error" if error else "ended", ended_at=at, error_reason=error)
-            )
+            stream = await s.get(LiveStream, stream_id)
+            if stream is None:
+                return
+            stream.state = "error" if error else "ended"
+            stream.ended_at, stream.error_reason = at, error
+        ended: EventType = "stream.error" if error else "stream.ended"
+        self._events.emit(ended, stream.environment_id, stream)

@@ -1,0 +1,156 @@
+"""Webhooks: register receivers, list deliveries, resend one."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from control_api.appkeys import SETTINGS, STORE, WEBHOOKS
+from control_api.problems import conflict, not_found
+from control_api.router import Call
+from control_api.routes import api
+from control_api.schemas.common import PageQuery
+from control_api.schemas.webhooks import (
+    DeliveryList,
+    DeliveryOut,
+    WebhookCreate,
+    WebhookList,
+    WebhookOut,
+)
+from control_api.store.models import Webhook, WebhookDelivery
+from control_api.webhooks.signing import new_secret
+
+
+def webhook_out(row: Webhook, secret: str | None = None) -> WebhookOut:
+    return WebhookOut(
+        webhook_id=row.id,
+        url=row.url,
+        events=row.events,
+        created_at=row.created_at,
+        secret=secret,
+    )
+
+
+def delivery_out(row: WebhookDelivery) -> DeliveryOut:
+    return DeliveryOut(
+        delivery_id=row.id,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        response_status=row.response_status,
+        error=row.error,
+        created_at=row.created_at,
+        last_attempt_at=row.last_attempt_at,
+        next_attempt_at=row.next_attempt_at,
+        delivered_at=row.delivered_at,
+    )
+
+
+async def _webhook(call: Call[Any, Any]) -> Webhook:
+    webhook_id = call.path("webhookId")
+    row = await call.request.app[STORE].webhooks.get(call.env, webhook_id)
+    if row is None:
+        raise not_found("webhook", webhook_id)
+    return row
+
+
+@api.route(
+    "POST",
+    "/v1/webhooks",
+    summary="Register a webhook (the signing secret is shown once)",
+    tag="webhooks",
+    body=WebhookCreate,
+    response=WebhookOut,
+    status=201,
+    errors=(409,),
+    description="Each event is POSTed as JSON with a `Relaycast-Signature` header; "
+    "see the README for how to verify it.",
+)
+async def create_webhook(call: Call[WebhookCreate, None]) -> WebhookOut:
+    store = call.request.app[STORE]
+    limit = call.request.app[SETTINGS].webhooks.max_webhooks_per_environment
+    if await store.webhooks.count(call.env) >= limit:
+        raise conflict(f"this environment already has {limit} webhooks; delete one first")
+    secret = call.body.secret or new_secret()
+    row = await store.webhooks.create(
+        call.env, call.body.url, list(call.body.events), secret, datetime.now(UTC)
+    )
+    return webhook_out(row, secret)
+
+
+@api.route(
+    "GET",
+    "/v1/webhooks",
+    summary="List webhooks, newest first",
+    tag="webhooks",
+    query=PageQuery,
+    response=WebhookList,
+)
+async def list_webhooks(call: Call[None, PageQuery]) -> WebhookList:
+    page = await call.request.app[STORE].webhooks.list(
+        call.env, call.query.limit, call.query.offset
+    )
+    return WebhookList(webhooks=[webhook_out(r) for r in page.items], total=page.total)
+
+
+@api.route(
+    "GET",
+    "/v1/webhooks/{webhookId}",
+    summary="Get a webhook",
+    tag="webhooks",
+    response=WebhookOut,
+    errors=(404,),
+)
+async def get_webhook(call: Call[None, None]) -> WebhookOut:
+    return webhook_out(await _webhook(call))
+
+
+@api.route(
+    "DELETE",
+    "/v1/webhooks/{webhookId}",
+    summary="Delete a webhook and its pending deliveries",
+    tag="webhooks",
+    status=204,
+    errors=(404,),
+)
+async def delete_webhook(call: Call[None, None]) -> None:
+    if not await call.request.app[STORE].webhooks.delete(call.env, call.path("webhookId")):
+        raise not_found("webhook", call.path("webhookId"))
+
+
+@api.route(
+    "GET",
+    "/v1/webhooks/{webhookId}/deliveries",
+    summary="Recent deliveries, newest first, with the last attempt's outcome",
+    tag="webhooks",
+    query=PageQuery,
+    response=DeliveryList,
+    errors=(404,),
+)
+async def list_webhook_deliveries(call: Call[None, PageQuery]) -> DeliveryList:
+    webhook = await _webhook(call)
+    page = await call.request.app[STORE].webhooks.deliveries(
+        webhook.id, call.query.limit, call.query.offset
+    )
+    return DeliveryList(deliveries=[delivery_out(r) for r in page.items], total=page.total)
+
+
+@api.route(
+    "POST",
+    "/v1/webhooks/{webhookId}/deliveries/{deliveryId}/retry",
+    summary="Send a delivery again now (also one that was delivered or gave up)",
+    tag="webhooks",
+    response=DeliveryOut,
+    status=202,
+    errors=(404,),
+)
+async def retry_webhook_delivery(call: Call[None, None]) -> DeliveryOut:
+    webhook = await _webhook(call)
+    delivery_id = call.path("deliveryId")
+    row = await call.request.app[STORE].webhooks.retry(webhook.id, delivery_id, datetime.now(UTC))
+    if row is None:
+        raise not_found("delivery", delivery_id)
+    call.request.app[WEBHOOKS].wake()
+    return delivery_out(row)

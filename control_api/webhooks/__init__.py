@@ -1,0 +1,1 @@
+"""Webhooks: events announced by the store, delivered signed and retried by the dispatcher."""
