@@ -127,8 +127,12 @@ def main() -> None:
 
     def segmenter(fmt: str) -> Callable[[], int]:
         def run() -> int:
-            settings = HlsSettings(segment_format=fmt)  # type: ignore[arg-type]
-            seg = Segmenter(settings, on_change=lambda _: seg.media_playlist())
+            settings = HlsSettings(segment_format=fmt)
+
+            def render(_: object) -> None:
+                seg.media_playlist()
+
+            seg = Segmenter(settings, on_change=render, streaming=lambda: False)
             seg.on_config(video, 0.0)
             seg.on_config(audio, 0.0)
             for frame in stream:

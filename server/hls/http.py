@@ -16,8 +16,10 @@ from aiohttp import web
 
 from server.hls import tokens
 from server.hls.blocking import BadDirective, Directives, Outcome, parse_directives
-from server.hls.names import ResourceKind, parse_name
+from server.hls.buffer import PartBuffer
+from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
+from server.hls.signal import ChangeSignal
 
 PLAYLIST = "application/vnd.apple.mpegurl"
 TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
@@ -34,7 +36,9 @@ def _not_found(what: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(text=f"{what} not found\n", headers=_headers("no-cache"))
 
 
-def _bytes_response(request: web.Request, body: bytes, content_type: str) -> web.Response:
+def _bytes_response(
+    request: web.Request, body: bytes | memoryview, content_type: str
+) -> web.Response:
     """Serve bytes, honouring a single ``Range`` (players and CDNs ask for them)."""
     headers = {**_headers(IMMUTABLE), "Accept-Ranges": "bytes"}
     match = _RANGE.match(request.headers.get("Range", ""))
@@ -57,12 +61,19 @@ def _playlist(text: str) -> web.Response:
     return web.Response(body=text.encode(), content_type=PLAYLIST, headers=_headers("no-cache"))
 
 
-async def _wait_for(packager: HlsPackager, ready: Callable[[], object], limit: float) -> None:
-    """Wait (bounded) until ``ready()`` is truthy or the stream ended."""
+async def _wait_for(
+    packager: HlsPackager,
+    ready: Callable[[], object],
+    limit: float,
+    signal: ChangeSignal | None = None,
+) -> None:
+    """Wait (bounded) until ``ready()`` is truthy or the stream ended; ``signal`` is the
+    packager's playlist signal unless the caller needs to see every write."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + limit
+    signal = signal or packager.signal
     while not ready() and not packager.segmenter.ended:
-        if not await packager.signal.wait(deadline - loop.time()):
+        if not await signal.wait(deadline - loop.time()):
             return
 
 
@@ -82,7 +93,7 @@ async def _media(request: web.Request, packager: HlsPackager, suffix: str) -> we
     except BadDirective as exc:
         raise web.HTTPBadRequest(text=f"{exc}\n", headers=_headers("no-cache")) from None
     if directives.blocking:
-        await _block(packager, directives)
+        await _block(request, packager, directives)
     else:
         await _wait_for(packager, lambda: seg.media_playlist(), 3 * seg.target_duration)
     text = seg.media_playlist(skip=directives.skip, suffix=suffix)
@@ -91,13 +102,15 @@ async def _media(request: web.Request, packager: HlsPackager, suffix: str) -> we
     return _playlist(text)
 
 
-async def _block(packager: HlsPackager, directives: Directives) -> None:
+async def _block(request: web.Request, packager: HlsPackager, directives: Directives) -> None:
     loop = asyncio.get_running_loop()
     seg = packager.segmenter
-    reload = seg.blocking_reload(directives, loop.time())
+    started = loop.time()
+    reload = seg.blocking_reload(directives, started)
     while True:
         decision = reload.decide(seg.edge(), loop.time())
         if decision.outcome is Outcome.READY:
+            request.app[HLS_SERVICE].stats.blocking_wait.observe(loop.time() - started)
             return
         if decision.outcome is Outcome.BAD_REQUEST:
             raise web.HTTPBadRequest(text=f"{decision.reason}\n", headers=_headers("no-cache"))
@@ -108,24 +121,93 @@ async def _block(packager: HlsPackager, directives: Directives) -> None:
         await packager.signal.wait(decision.wait)
 
 
-async def _part(request: web.Request, packager: HlsPackager, msn: int, index: int) -> web.Response:
+async def _part(
+    request: web.Request, packager: HlsPackager, msn: int, index: int
+) -> web.StreamResponse:
     seg = packager.segmenter
+    limit = 3 * seg.target_duration
 
     def available() -> bool:
         buffer = seg.part(msn, index)
         return buffer is not None and buffer.complete
 
-    if not available() and seg.preload_hint is not None and (msn, index) >= seg.preload_hint:
-        await _wait_for(packager, available, 3 * seg.target_duration)
+    hinted = seg.preload_hint is not None and (msn, index) >= seg.preload_hint
+    if hinted and not available():
+        if seg.settings.chunked_parts and "Range" not in request.headers:
+            await _wait_for(
+                packager, lambda: seg.part(msn, index) is not None, limit, packager.data
+            )
+            growing = seg.part(msn, index)
+            if growing is not None and not growing.complete:
+                return await _stream_part(request, packager, growing, limit)
+        await _wait_for(packager, available, limit)
     buffer = seg.part(msn, index)
     if buffer is None or not buffer.complete:
         raise _not_found("part")
-    return _bytes_response(request, bytes(buffer.data), TYPES["m4s"])
+    return _bytes_response(request, buffer.data, TYPES["m4s"])
+
+
+async def _stream_part(
+    request: web.Request, packager: HlsPackager, buffer: PartBuffer, limit: float
+) -> web.StreamResponse:
+    """Send a part that is still being written as chunked transfer, each CMAF chunk as
+    the packager appends it, and finish when the part closes: an Apple player that
+    requested the preload hint gets the frames as early as the origin has them.
+
+    The part must complete within ``limit`` seconds; otherwise the connection is cut
+    (never a clean end), so the player cannot mistake a truncated part for a whole one.
+    """
+    packager.streaming += 1  # from now on the packager flushes a chunk per frame
+    try:
+        return await _send_growing(request, packager, buffer, limit)
+    finally:
+        packager.streaming -= 1
+
+
+async def _send_growing(
+    request: web.Request, packager: HlsPackager, buffer: PartBuffer, limit: float
+) -> web.StreamResponse:
+    response = web.StreamResponse(headers={**_headers(IMMUTABLE), "Content-Type": TYPES["m4s"]})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    sent = 0
+    while True:
+        done = buffer.complete
+        data = buffer.read(sent)
+        if data:
+            await response.write(data)
+            sent += len(data)
+        if done:
+            await response.write_eof()
+            return response
+        if buffer.size == sent and not buffer.complete:
+            ended = packager.segmenter.ended
+            if ended or not await packager.data.wait(deadline - loop.time()):
+                if request.transport is not None:
+                    request.transport.close()
+                return response
 
 
 async def playback(request: web.Request) -> web.StreamResponse:
-    packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
+    """Serve one resource and count it by kind and status (metrics)."""
     resource = parse_name(request.match_info["name"])
+    kind = resource.kind.value if resource is not None else "unknown"
+    status = 500
+    try:
+        response = await _serve(request, resource)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        request.app[HLS_SERVICE].stats.requests[(kind, status)] += 1
+
+
+async def _serve(request: web.Request, resource: Resource | None) -> web.StreamResponse:
+    packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
     if packager is None or resource is None:
         raise _not_found("stream or resource")
     token = request.query.get("token", "")

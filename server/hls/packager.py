@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.bus import EndOfStream, Stream
-from server.hls.segmenter import Segmenter
+from server.hls.segmenter import Change, Segmenter
 from server.hls.signal import ChangeSignal
+from server.hls.stats import HlsStats
 from server.ingest.ports import StreamGrant
 from server.settings import HlsSettings
 
@@ -51,15 +52,24 @@ class Viewers:
         self._seen: dict[str, float] = {}
 
     def admit(self, viewer: str, now: float) -> bool:
-        if viewer in self._seen or self.limit is None:
+        if viewer in self._seen:
             self._seen[viewer] = now
             return True
-        for old in [v for v, t in self._seen.items() if now - t > self.window]:
-            del self._seen[old]
-        if len(self._seen) >= self.limit:
+        self._forget_idle(now)
+        if self.limit is not None and len(self._seen) >= self.limit:
             return False
         self._seen[viewer] = now
         return True
+
+    def active(self, now: float) -> int:
+        """Viewers seen within the window (the metrics gauge; the same count admits)."""
+        self._forget_idle(now)
+        return len(self._seen)
+
+    def _forget_idle(self, now: float) -> None:
+        """Unlimited streams too: memory must not grow with every client ever seen."""
+        for old in [v for v, t in self._seen.items() if now - t > self.window]:
+            del self._seen[old]
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -69,13 +79,18 @@ class HlsPackager:
     def __init__(self, info: PlaybackInfo, stream: Stream, settings: HlsSettings) -> None:
         self.info = info
         self.viewers = Viewers(info.max_clients)
+        # Two signals so that held playlist requests wake once per part, not per frame:
+        # ``signal`` = the playlists changed; ``data`` = that, or a part being written grew.
         self.signal = ChangeSignal()
+        self.data = ChangeSignal()
         self.segmenter = Segmenter(
             settings,
             low_latency=info.low_latency,
-            on_change=self.signal.notify,
+            on_change=self._changed,
             first_sequence=int(time.time()),
+            streaming=lambda: self.streaming > 0,
         )
+        self.streaming = 0  # responses sending a part while it is written (chunked)
         self._reader = stream.reader("hls", "hls")
         self.ended_at: float | None = None
 
@@ -91,6 +106,12 @@ class HlsPackager:
             if not self.segmenter.ended:
                 self.segmenter.on_end(time.time())
             self.ended_at = time.monotonic()
+            self.signal.notify()
+            self.data.notify()
+
+    def _changed(self, change: Change) -> None:
+        self.data.notify()
+        if change is Change.PLAYLIST:
             self.signal.notify()
 
     @property
@@ -109,6 +130,7 @@ class HlsService:
     ) -> None:
         self.settings = settings
         self.playback_key = playback_key  # signs tokens of private streams
+        self.stats = HlsStats()
         self.clock = clock
         self._by_edge: dict[str, HlsPackager] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -137,6 +159,11 @@ class HlsService:
             del self._by_edge[edge_id]
             return None
         return packager
+
+    def packagers(self) -> list[HlsPackager]:
+        """The packagers still serving (live or lingering after their session ended)."""
+        self._sweep()
+        return list(self._by_edge.values())
 
     def _expired(self, packager: HlsPackager) -> bool:
         ended = packager.ended_at

@@ -40,7 +40,9 @@ PAGE = """<!doctype html>
   video.addEventListener("playing", () => {{ status.textContent = "live"; }});
   video.addEventListener("error", () => {{ window.playerErrors.push("media element error"); }});
   if (window.Hls && Hls.isSupported()) {{
-    const hls = new Hls({{ lowLatencyMode: true }});
+    // 1.1x catch-up holds the latency near PART-HOLD-BACK after a stall (hls.js's
+    // default 1 never speeds up, so the viewer would stay behind for good).
+    const hls = new Hls({{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 }});
     hls.on(Hls.Events.ERROR, (_, data) => {{
       if (data.fatal) {{ window.playerErrors.push(data.type + ": " + data.details); }}
       status.textContent = "error: " + data.details;

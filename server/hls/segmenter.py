@@ -16,7 +16,8 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
   and before every video keyframe (so parts that start with one are INDEPENDENT).
 Each cut happens when the frame after the cut arrives, so every sample duration of the
 main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
-per video frame with ``chunked_parts``).
+per video frame with ``chunked_parts`` while ``streaming()`` says someone is receiving the
+part as it is written: chunks cost CPU, so they are made only when they are used).
 """
 
 from __future__ import annotations
@@ -79,14 +80,18 @@ class Segmenter:
         low_latency: bool | None = None,
         on_change: Callable[[Change], None] | None = None,
         first_sequence: int = 0,
+        streaming: Callable[[], bool] | None = None,
     ) -> None:
         """``first_sequence`` numbers the first segment and init segment: a stream's
         sessions start from distinct values so every URI names one immutable object
-        (safe for a CDN to cache forever), even across sessions and restarts."""
+        (safe for a CDN to cache forever), even across sessions and restarts.
+        ``streaming`` (None = always) tells whether a part being written is being sent
+        to someone, so ``chunked_parts`` flushes a chunk per frame only then."""
         self.settings = settings
         self._first = first_sequence
         self._want_ll = settings.low_latency if low_latency is None else low_latency
         self._on_change = on_change
+        self._streaming = streaming
         self._target = round(settings.target_duration * TIMEBASE)
         # Hard cap of a segment: a late keyframe may stretch it by 10 % (EXTINF still
         # rounds to EXT-X-TARGETDURATION); past that it is cut between keyframes.
@@ -206,7 +211,7 @@ class Segmenter:
             if in_part > 0 and ((video and frame.keyframe) or too_long):
                 self._close_part(frame.dts)
                 self._open_part(media, frame.keyframe)
-            elif self.settings.chunked_parts:
+            elif self.settings.chunked_parts and (self._streaming is None or self._streaming()):
                 self._flush_chunk(frame.dts)
         return False
 
@@ -324,7 +329,7 @@ class Segmenter:
         self._open = None
         self._continue_at = end
         self._segments += 1
-        self._bytes += len(segment.data)
+        self._bytes += segment.size
         self._changed(Change.PLAYLIST)
 
     def _break(self, *, discontinuity: bool) -> None:
@@ -377,11 +382,13 @@ class Segmenter:
         return (self._open.msn, len(self._open.complete_parts))
 
     def edge(self) -> Edge:
-        """The live edge for blocking-reload decisions."""
+        """The live edge for blocking-reload decisions. Before the first segment closes,
+        the "last" one is the one numbered just before it (numbering starts at
+        ``first_sequence``), so requests for the first segment's parts are not too far."""
         last = self._store.last
         complete = len(self._open.complete_parts) if self._open and self.low_latency else 0
         return Edge(
-            last_msn=last.msn if last else -1,
+            last_msn=last.msn if last else self._first - 1,
             last_segment_parts=len(last.parts) if last else 0,
             last_part=complete - 1,
             ended=self._ended,

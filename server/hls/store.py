@@ -35,22 +35,32 @@ class Segment:
     init_version: int | None
     parts: list[Part] = field(default_factory=list)
     duration: float | None = None
-    data: bytes = b""
+    size: int = 0  # bytes, final once sealed
+    _joined: bytes | None = None
 
     @property
     def complete_parts(self) -> list[Part]:
         return [p for p in self.parts if p.buffer.complete]
 
     def seal(self, duration: float) -> None:
-        """Join the parts into the segment bytes; parts become views into them."""
-        self.data = b"".join(p.buffer.data for p in self.parts)
+        """The segment is complete. Its bytes are joined only when someone asks for the
+        whole segment (LL-HLS players fetch parts): a fresh megabyte per segment and
+        stream costs page faults and copies that nobody may ever need."""
         self.duration = duration
-        view = memoryview(self.data)
-        pos = 0
-        for part in self.parts:
-            size = part.buffer.size
-            part.buffer.share(view[pos : pos + size])
-            pos += size
+        self.size = sum(p.buffer.size for p in self.parts)
+
+    @property
+    def data(self) -> bytes:
+        """The parts joined (once); the parts then become views into these bytes."""
+        if self._joined is None:
+            self._joined = b"".join(p.buffer.data for p in self.parts)
+            view = memoryview(self._joined)
+            pos = 0
+            for part in self.parts:
+                size = part.buffer.size
+                part.buffer.share(view[pos : pos + size])
+                pos += size
+        return self._joined
 
 
 class SegmentStore:
@@ -108,7 +118,7 @@ class SegmentStore:
 
     @property
     def stored_bytes(self) -> int:
-        return sum(len(s.data) for s in self._segments)
+        return sum(s.size for s in self._segments)
 
     def bandwidth(self, min_duration: float) -> tuple[int, int]:
         """(peak, average) bits per second over stored segments at least ``min_duration`` long."""
@@ -117,6 +127,6 @@ class SegmentStore:
             usable = [s for s in self._segments if s.duration]
         if not usable:
             return 0, 0
-        peak = max(len(s.data) * 8 / (s.duration or 1) for s in usable)
+        peak = max(s.size * 8 / (s.duration or 1) for s in usable)
         total = sum(s.duration or 0 for s in usable)
-        return round(peak), round(sum(len(s.data) for s in usable) * 8 / total)
+        return round(peak), round(sum(s.size for s in usable) * 8 / total)

@@ -71,6 +71,8 @@ async def _evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident:
 
 
 async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]]:
+    """Samples of the page's ``currentTime`` (``t``), player errors and the wall clock
+    (``at``, loop time) every half second for ``seconds``."""
     chromium = require_program("chromium")
     port = _free_port()
     browser = await asyncio.create_subprocess_exec(
@@ -91,8 +93,10 @@ async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]
                     "JSON.stringify({t: document.getElementById('video').currentTime,"
                     " errors: window.playerErrors || ['no player']})"
                 )
+                loop = asyncio.get_running_loop()
                 for ident in range(1, int(seconds * 2)):
-                    samples.append(json.loads(await _evaluate(ws, probe, ident) or "{}"))
+                    sample = json.loads(await _evaluate(ws, probe, ident) or "{}")
+                    samples.append({**sample, "at": loop.time()})
                     await asyncio.sleep(0.5)
     finally:
         browser.kill()
@@ -128,4 +132,38 @@ async def test_hlsjs_plays_the_live_stream(
     samples = await _watch(page, tmp_path / "profile", seconds=16)
     times = [s["t"] for s in samples if "t" in s]
     assert times and max(times) - min(times) >= 5.0, samples[-5:]
+    assert samples[-1]["errors"] == [], samples[-1]
+
+
+async def test_hlsjs_keeps_playing_across_an_encoder_reconnect(
+    start_relaycast: StartRelaycast, peers: Peers, tmp_path: Path, hlsjs: Path
+) -> None:
+    """The encoder is killed and comes back inside the reconnect window: the playlist
+    continues after an EXT-X-DISCONTINUITY and hls.js plays on without a fatal error."""
+    relaycast = start_relaycast()
+    stream = relaycast.api.create_stream("reconnect", lowLatency=True, reconnectWindowSeconds=15)
+    url = relaycast.publish_url(stream)
+    first = peers.start("ffmpeg", ffmpeg_publish(url, 40, size="640x360", gop=30), limit=60)
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    page = f"{relaycast.server.base}/play/{stream['edgeId']}"
+    watching = asyncio.create_task(_watch(page, tmp_path / "profile", seconds=32))
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(10)
+    first.kill()
+    await asyncio.sleep(1.5)
+    back = loop.time()
+    peers.start("ffmpeg-again", ffmpeg_publish(url, 40, size="640x360", gop=30), limit=60)
+    samples = await watching
+    media = stream["playback"]["hlsUrl"].replace("master.m3u8", "media.m3u8")
+    async with aiohttp.ClientSession() as http, http.get(media) as resp:
+        playlist = await resp.text()
+    # the reconnect's EXT-X-DISCONTINUITY is listed, or has already left the window
+    reconnected = "#EXT-X-DISCONTINUITY\n" in playlist or (
+        "#EXT-X-DISCONTINUITY-SEQUENCE:0\n" not in playlist
+    )
+    assert reconnected and "#EXT-X-ENDLIST" not in playlist, playlist
+    before = [s["t"] for s in samples if "t" in s and s["at"] < back]
+    after = [s["t"] for s in samples if "t" in s and s["at"] >= back]
+    assert before and max(before) - min(before) >= 3.0, samples[:20]
+    assert after and max(after) - max(before) >= 5.0, samples[-20:]
     assert samples[-1]["errors"] == [], samples[-1]

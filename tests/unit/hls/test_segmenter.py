@@ -8,7 +8,7 @@ import pytest
 
 from server.bus.items import ConfigChange, Discontinuity, EndOfStream
 from server.hls import Change, Segmenter
-from server.hls.blocking import Edge
+from server.hls.blocking import Directives, Edge, Outcome
 from server.media.frame import Codec, TrackKind
 from server.settings import HlsSettings
 from tests.unit.media.avsource import Media, has_encoder, media
@@ -208,7 +208,7 @@ def test_chunked_parts_grow_while_being_written() -> None:
 
 def test_preload_hint_points_at_the_part_being_written() -> None:
     m = media()
-    seg = start(m)
+    seg = start(m, chunked_parts=False)  # the part's bytes come only when it closes
     assert seg.media_playlist() is None and seg.master_playlist() is None
     frames = list(m.frames)
     feed(seg, frames[:200])  # about 2.6 s: one segment and a part done
@@ -333,3 +333,48 @@ def test_first_sequence_names_every_uri_uniquely() -> None:
     assert 'URI="init1800000000.mp4"' in text and "seg1800000000.m4s" in text
     assert "#EXT-X-DISCONTINUITY\n" not in text
     assert seg.segment(1_800_000_000, "m4s") is not None
+
+
+def test_blocking_reload_for_the_first_segment_waits_instead_of_400() -> None:
+    """Numbering starts at ``first_sequence``: before any segment closes, asking for the
+    next part of the first segment must wait for it, not count as far ahead."""
+    m = media(seconds=4)
+    seg = Segmenter(HlsSettings(), low_latency=True, first_sequence=1_800_000_000)
+    for config in m.configs:
+        seg.feed(ConfigChange(config), T0)
+    frames = list(m.frames)
+    feed(seg, frames[:60])  # under a second: a part done, the segment still open
+    assert seg.edge() == Edge(last_msn=1_799_999_999, last_part=0)
+    reload = seg.blocking_reload(Directives(msn=1_800_000_000, part=1), 0.0)
+    assert reload.decide(seg.edge(), 0.1).outcome is Outcome.WAIT
+    feed(seg, frames[60:])
+    assert reload.decide(seg.edge(), 0.2).outcome is Outcome.READY
+
+
+def test_chunks_are_flushed_only_while_someone_streams_the_part() -> None:
+    """Per-frame chunks cost CPU: with nobody receiving the part being written, a part is
+    one moof+mdat and no DATA change is reported; once a streamer appears, the frames so
+    far go out as one chunk and every later frame as its own."""
+    m = media()
+    changes: list[Change] = []
+    streaming = [False]
+    seg = Segmenter(
+        HlsSettings(chunked_parts=True), on_change=changes.append, streaming=lambda: streaming[0]
+    )
+    for config in m.configs:
+        seg.on_config(config, T0)
+    video_seen = 0
+    for frame in m.frames:
+        seg.on_frame(frame, T0)
+        video_seen += frame.track is VIDEO
+        if video_seen == 20:  # part 0.1 (frames 16-30) is being written
+            streaming[0] = True
+        if video_seen == 31:
+            streaming[0] = False
+    quiet, streamed = seg.part(0, 0), seg.part(0, 1)
+    assert quiet is not None and streamed is not None
+    assert bytes(quiet.data).count(b"moof") == 1
+    assert bytes(streamed.data).count(b"moof") == 11  # frames 16-20 at once, then 21-30
+    assert changes.count(Change.DATA) == 10
+    later = seg.part(0, 2)
+    assert later is not None and bytes(later.data).count(b"moof") == 1
