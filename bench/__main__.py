@@ -1,13 +1,16 @@
-"""RTMP ingest benchmarks: relaycast against nginx-rtmp, measured in the same run.
+"""relaycast benchmarks: every figure measured next to its reference in the same run.
 
-    python -m bench --scenario A|B|C|all [--quick] [--out DIR] [--repeats N]
-                    [--target ingest|serve|ingest,serve] [--publishers 1,10,50,200]
+    python -m bench [--quick] [--scenario NAME[,NAME...]|all] [--out DIR] [--repeats N]
+    python -m bench --list
 
-Prints one JSON line per scenario (scenario A: one per publisher count) on stdout and
-progress on stderr. ``--quick`` (< 3 minutes) uses shorter windows, fewer publishers and
-one repetition; the full run repeats every measurement 3x and reports min/median/max.
-With ``--out DIR`` the lines are also written to ``DIR/rtmp-ingest-YYYY-MM-DD.json``
-with a Markdown table next to it. Everything runs on 127.0.0.1.
+Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, upload. ``--quick`` (< 3 minutes
+for all of them) uses short windows, few publishers and one repetition; the full run
+repeats measurements and reports min/median/max. Prints one JSON line per result on
+stdout and progress on stderr. With ``--out DIR`` the run is also written as
+``DIR/bench-DATE.json`` (machine, versions, every sample), ``DIR/bench-DATE.md`` (the
+summary table) and ``DIR/plots/*.png``. Everything runs on 127.0.0.1 and nothing is
+installed: missing reference programs are named before anything starts.
 """
 
 from __future__ import annotations
@@ -17,76 +20,180 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bench.hls_scenarios import run_hls
 from bench.media import SampleSpec, ensure_sample
-from bench.report import write_report
+from bench.multistream import scenario_ms_a, scenario_ms_b
+from bench.preflight import missing
 from bench.scenario_c import scenario_c
 from bench.scenarios import Result, ScenarioConfig, Server, log, scenario_a, scenario_b
 from bench.servers import NginxRtmp, Relaycast, RelaycastIngest
+from bench.srt_scenarios import srt_scenarios
+from bench.summary import write_run
+from bench.upload import upload_scenario
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
 
-async def run(args: argparse.Namespace) -> list[Result]:
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    group: str  # what it needs installed (bench.preflight)
+    what: str
+    run: Callable[[argparse.Namespace, ScenarioConfig, Path], Awaitable[list[Result]]]
+
+
+async def _rtmp(
+    args: argparse.Namespace, config: ScenarioConfig, sample: Path, kind: str
+) -> list[Result]:
+    """RTMP A or B against nginx-rtmp, then the Python floor against nginx-rtmp."""
+    fn = scenario_a if kind == "A" else scenario_b
+    out: list[Result] = []
+    for target in args.target.split(","):
+        wrapper = args.wrap.split() if args.wrap else None
+        ours: Server = (
+            Relaycast(wrapper=wrapper)
+            if target == "serve"
+            else RelaycastIngest(wrapper=wrapper, floor=target == "floor")
+        )
+        reference = NginxRtmp(hls=target == "serve")
+        try:
+            ours.start()
+            reference.start()
+            out += await fn(ours, reference, sample, config, target)
+        finally:
+            ours.stop()
+            reference.stop()
+    return out
+
+
+SCENARIOS = [
+    Scenario(
+        "rtmp-a",
+        "rtmp",
+        "RTMP ingest scaling, 1-200 paced 4 Mbit/s publishers: CPU per stream vs nginx-rtmp",
+        lambda a, c, s: _rtmp(a, c, s, "A"),
+    ),
+    Scenario(
+        "rtmp-b",
+        "rtmp",
+        "one RTMP publisher flat out: MB ingested per CPU-second vs nginx-rtmp",
+        lambda a, c, s: _rtmp(a, c, s, "B"),
+    ),
+    Scenario(
+        "bus",
+        "rtmp",
+        "bus fan-out: CPU per reader, one stalled reader must not slow the publisher",
+        lambda a, c, s: scenario_c(s, c),
+    ),
+    Scenario(
+        "srt-a",
+        "srt",
+        "SRT ingest scaling: CPU per stream vs srt-live-transmit listeners",
+        lambda a, c, s: srt_scenarios(s, c, "A"),
+    ),
+    Scenario(
+        "srt-b",
+        "srt",
+        "SRT ingest with 2 % loss: recovered packets and CPU vs srt-live-transmit",
+        lambda a, c, s: srt_scenarios(s, c, "B"),
+    ),
+    Scenario(
+        "hls-a",
+        "hls",
+        "HLS packaging: whole server CPU per stream vs nginx-rtmp with hls on",
+        lambda a, c, s: run_hls(["HLS-A"], a.cache, c),
+    ),
+    Scenario(
+        "hls-b",
+        "hls",
+        "LL-HLS latency: publish to part listed; hls.js live-edge distance in Chromium",
+        lambda a, c, s: run_hls(["HLS-B"], a.cache, c),
+    ),
+    Scenario(
+        "hls-c",
+        "hls",
+        "LL-HLS viewer load: blocking reloads and part fetches, p95 for an existing part",
+        lambda a, c, s: run_hls(["HLS-C"], a.cache, c),
+    ),
+    Scenario(
+        "ms-a",
+        "multistream",
+        "multistream 1 x 10 destinations: server CPU vs nginx-rtmp push",
+        lambda a, c, s: scenario_ms_a(s, c),
+    ),
+    Scenario(
+        "ms-b",
+        "multistream",
+        "multistream 10 x 10: every destination receives >= 99 % of the frames",
+        lambda a, c, s: scenario_ms_b(s, c),
+    ),
+    Scenario(
+        "upload",
+        "upload",
+        "tus upload throughput and server memory vs dd on the same disk",
+        lambda a, c, s: upload_scenario(a.quick),
+    ),
+]
+BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+
+
+def _selected(spec: str) -> list[Scenario]:
+    if spec == "all":
+        return SCENARIOS
+    names = [name.strip().lower() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BY_NAME]
+    if unknown:
+        raise SystemExit(f"unknown scenario(s) {', '.join(unknown)}; see --list")
+    return [BY_NAME[name] for name in names]
+
+
+async def run(args: argparse.Namespace, chosen: list[Scenario]) -> list[Result]:
     config = ScenarioConfig.make(args.quick, args.repeats)
     if args.publishers:
         config.publishers = [int(n) for n in args.publishers.split(",")]
     if args.duration:
         config.a_timing.duration = args.duration
     config.grouping = args.writes
-    wanted = "ABC" if args.scenario == "all" else args.scenario.upper()
     started = time.monotonic()
     log("preparing the 4 Mbit/s sample (cached after the first run)")
     sample = ensure_sample(args.cache, SampleSpec())
     results: list[Result] = []
-
-    def emit(lines: list[Result]) -> None:
+    for scenario in chosen:
+        log(f"== {scenario.name}: {scenario.what}")
+        begun = time.monotonic()
+        lines = await scenario.run(args, config, sample)
         for item in lines:
+            item.setdefault("name", scenario.name)
             print(json.dumps(item), flush=True)
-        results.extend(lines)
-
-    for target in args.target.split(","):
-        if "A" not in wanted and "B" not in wanted:
-            break
-        wrapper = args.wrap.split() if args.wrap else None
-        ours: Server = (
-            Relaycast(wrapper=wrapper) if target == "serve" else RelaycastIngest(wrapper=wrapper)
-        )
-        reference = NginxRtmp(hls=target == "serve")
-        try:
-            ours.start()
-            reference.start()
-            if "A" in wanted:
-                emit(await scenario_a(ours, reference, sample, config, target))
-            if "B" in wanted and (target == "ingest" or args.target == "serve"):
-                emit(await scenario_b(ours, reference, sample, config, target))
-        finally:
-            ours.stop()
-            reference.stop()
-    if "C" in wanted:
-        emit(await scenario_c(sample, config))
+        results += lines
+        log(f"== {scenario.name} took {time.monotonic() - begun:.0f} s")
     log(f"done in {time.monotonic() - started:.0f} s")
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
-    parser.add_argument("--scenario", default="all", choices=["A", "B", "C", "a", "b", "c", "all"])
+    parser.add_argument("--scenario", default="all", help="names, comma-separated, or all")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     parser.add_argument("--quick", action="store_true", help="short run (< 3 minutes)")
+    parser.add_argument("--out", type=Path, help="write bench-DATE.json/.md and plots/ here")
+    parser.add_argument("--name", default="bench", help="file name stem for --out")
+    parser.add_argument("--repeats", type=int, help="override repetitions (default 3, quick 1)")
+    parser.add_argument("--publishers", help="RTMP/SRT publisher counts, e.g. 1,10,50,200")
+    parser.add_argument("--duration", type=float, help="rtmp-a window in seconds")
     parser.add_argument(
         "--target",
-        default="ingest",
-        help="what A/B measure, comma-separated: 'ingest' = relaycast's RTMP ingest plane "
-        "(python -m bench.plane) vs nginx-rtmp 'live on'; 'serve' = the whole `relaycast "
-        "serve` (ingest + HLS packaging) vs nginx-rtmp with 'hls on'",
+        default="ingest,floor",
+        help="what rtmp-a/rtmp-b run, comma-separated: 'ingest' = relaycast's RTMP ingest "
+        "plane (python -m bench.plane) vs nginx-rtmp; 'floor' = a bare uvloop reader that "
+        "only counts the published bytes (what Python itself allows) vs nginx-rtmp; "
+        "'serve' = the whole `relaycast serve` vs nginx-rtmp with 'hls on'",
     )
-    parser.add_argument("--out", type=Path, help="write NAME-DATE.json/.md here")
-    parser.add_argument("--name", default="rtmp-ingest", help="file name stem for --out")
-    parser.add_argument("--repeats", type=int, help="override repetitions (default 3, quick 1)")
-    parser.add_argument("--publishers", help="scenario A publisher counts, e.g. 1,10,50,200")
-    parser.add_argument("--duration", type=float, help="scenario A window in seconds")
     parser.add_argument(
         "--writes",
         choices=["message", "frame"],
@@ -97,17 +204,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--wrap", help="prefix for the relaycast process, e.g. 'py-spy record -o x.svg --'"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.list:
+        for scenario in SCENARIOS:
+            print(f"{scenario.name:8} {scenario.what}")
+        return 0
+    chosen = _selected(args.scenario)
+    problems = missing({scenario.group for scenario in chosen})
+    if problems:
+        for problem in problems:
+            print(f"python -m bench: {problem}", file=sys.stderr)
+        return 2
     try:
         import uvloop
     except ImportError:
-        results = asyncio.run(run(args))
+        results = asyncio.run(run(args, chosen))
     else:
-        results = uvloop.run(run(args))
+        results = uvloop.run(run(args, chosen))
     if args.out:
         stem = args.out / f"{args.name}-{date.today().isoformat()}"
-        write_report(results, stem, " ".join(sys.argv))
-        log(f"wrote {stem}.json and {stem}.md")
+        written = write_run(results, stem, " ".join(["python -m bench", *sys.argv[1:]]))
+        log("wrote " + ", ".join(str(path) for path in written))
     return 0 if all(r["met"] for r in results) else 1
 
 

@@ -59,7 +59,8 @@ class SampleSpec:
     def name(self) -> str:
         return (
             f"sample-{self.width}x{self.height}p{self.fps}-{self.seconds}s-"
-            f"{(self.video_bps + self.audio_bps) // 1000}k-n{self.noise}-b{self.bframes}.flv"
+            f"{(self.video_bps + self.audio_bps) // 1000}k-n{self.noise}-b{self.bframes}"
+            f"-g{self.gop}.flv"
         )
 
 
@@ -125,12 +126,19 @@ def make_sample(path: Path, spec: SampleSpec) -> Path:
 
 
 def _video_frames(src: InputContainer, spec: SampleSpec) -> Iterator[VideoFrame]:
+    from av.video.frame import PictureType
+
     tb = fractions.Fraction(1, spec.fps)
     for index, frame in enumerate(src.decode(video=0)):
         if index >= spec.seconds * spec.fps:
             return
         frame = frame.reformat(format="yuv420p")
         frame.pts, frame.time_base = index, tb
+        # lavfi marks every decoded test frame as an I picture, and libx264 honours a
+        # forced picture type: without this reset every frame of the sample would be a
+        # keyframe (300 of 300), which makes every LL-HLS part one frame long and every
+        # GOP cache one frame deep.
+        frame.pict_type = PictureType.NONE
         yield frame
 
 

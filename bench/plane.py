@@ -8,11 +8,17 @@ stream directory instead of the database. Scenario C runs it inside the benchmar
 process (its bus readers must share the loop); ``python -m bench.plane`` runs it as a
 server process for scenarios A and B, printing the same ``listening rtmp`` line as
 ``relaycast serve``.
+
+``--floor`` runs the same listener, but once a publisher is accepted its bytes are only
+counted, never parsed: uvloop + the kernel + one Python call per read. That is the
+ceiling any asyncio server in Python can reach on the same load, so each ratio can be
+read against what Python itself allows.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -22,7 +28,7 @@ from datetime import datetime
 from server.bus import Registry
 from server.ingest.manager import IngestManager
 from server.ingest.ports import StreamGrant
-from server.ingest.rtmp import RtmpIngestServer
+from server.ingest.rtmp import RtmpIngestConnection, RtmpIngestServer
 from server.settings import IngestSettings, RtmpSettings
 
 
@@ -50,6 +56,20 @@ class MemoryDirectory:
         return None
 
 
+class FloorConnection(RtmpIngestConnection):
+    """Handshake and publish go through the real code; after that, reads are only counted."""
+
+    floor_bytes = 0
+
+    def data_received(self, data: bytes) -> None:
+        if self.claim is None:
+            super().data_received(data)
+            if self.claim is not None:
+                self.timer.cancel()  # no idle deadline: nothing is parsed any more
+            return
+        self.floor_bytes += len(data)
+
+
 @dataclass
 class Plane:
     registry: Registry
@@ -61,15 +81,19 @@ class Plane:
         await self.manager.shutdown()
 
 
-def build_plane() -> Plane:
+def build_plane(floor: bool = False) -> Plane:
     registry = Registry()
     manager = IngestManager(MemoryDirectory(), registry, IngestSettings())
-    return Plane(registry, manager, RtmpIngestServer(manager, RtmpSettings(port=0)))
+    rtmp = RtmpIngestServer(manager, RtmpSettings(port=0))
+    if floor:
+        rtmp.connection_class = FloorConnection
+    return Plane(registry, manager, rtmp)
 
 
-async def serve(host: str = "127.0.0.1") -> None:
-    plane = build_plane()
+async def serve(host: str = "127.0.0.1", floor: bool = False) -> None:
+    plane = build_plane(floor)
     port = await plane.rtmp.listen(host, 0)
+    gc.freeze()  # as relaycast serve does after start-up
     log = logging.getLogger("relaycast")
     log.warning("listening rtmp rtmp://%s:%d/live", host, port)
     stop = asyncio.Event()
@@ -86,12 +110,13 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    floor = "--floor" in sys.argv[1:]
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve())
+        asyncio.run(serve(floor=floor))
     else:
-        uvloop.run(serve())
+        uvloop.run(serve(floor=floor))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def _spread(value: Any, digits: int = 2) -> str:
 
 
 def _row(item: Result) -> str:
+    if "row" in item:  # lines that render their own cells (bench.hls_scenarios)
+        return "| " + " | ".join(item["row"]) + " |"
     ours, ref, scenario = item["relaycast"], item["reference"] or {}, item["scenario"]
     params = item["params"]
     pair = f" [{params['relaycast']} vs {params['reference']}]" if "reference" in params else ""

@@ -127,6 +127,7 @@ class Relaycast:
             "0",
             "--rtmp-port",
             "0",
+            *(["--srt-port", "0"] if "RELAYCAST_SRT__PORT" not in self.extra_env else []),
         ]
         env = {**os.environ, **BENCH_ENV, **self.extra_env}
         root = Path(__file__).resolve().parent.parent
@@ -190,7 +191,10 @@ class RelaycastIngest:
 
     name = "relaycast-ingest"
 
-    def __init__(self, wrapper: list[str] | None = None) -> None:
+    def __init__(self, wrapper: list[str] | None = None, floor: bool = False) -> None:
+        self.floor = floor
+        if floor:
+            self.name = "python-floor"
         self.wrapper = wrapper or []
         self.proc: subprocess.Popen[str] | None = None
         self.stderr: list[str] = []
@@ -199,7 +203,7 @@ class RelaycastIngest:
     def start(self, timeout: float = 20.0) -> RelaycastIngest:
         root = Path(__file__).resolve().parent.parent
         self.proc = subprocess.Popen(
-            [*self.wrapper, sys.executable, "-m", "bench.plane"],
+            [*self.wrapper, sys.executable, "-m", "bench.plane", *(["--floor"] * self.floor)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,

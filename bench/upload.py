@@ -35,6 +35,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -156,6 +157,48 @@ def run(total: int, chunk: int, workdir: Path) -> dict[str, object]:
         },
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
+
+
+async def upload_scenario(quick: bool) -> list[dict[str, Any]]:
+    """The upload benchmark as a ``python -m bench`` result line (1 GiB, quick 128 MiB)."""
+    import asyncio
+
+    size = (128 if quick else 1024) * MIB
+    workdir = Path(tempfile.mkdtemp(prefix="relaycast-upload-bench-"))
+    try:
+        result = await asyncio.to_thread(run, size, 8 * MIB, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratio = float(result["ratio"])  # type: ignore[arg-type]
+    growth = float(result["server_peak_growth_mib"])  # type: ignore[arg-type]
+    met = ratio >= 0.5
+    line: dict[str, Any] = {
+        "scenario": "UPLOAD",
+        "params": {
+            "bytes": size,
+            "chunk_bytes": 8 * MIB,
+            "relaycast": "relaycast",
+            "reference": "dd",
+        },
+        "relaycast": {"mib_per_s": result["upload_mib_s"], "peak_rss_growth_mib": growth},
+        "reference": {"mib_per_s": result["dd_mib_s"], "name": "dd"},
+        "ratio": ratio,
+        "target": "ratio >= 0.5",
+        "met": met,
+        "machine": result["machine"],
+        "at": result["date"],
+        "samples": result,
+    }
+    line["row"] = [
+        f"upload: {size // MIB} MiB over tus in 8 MiB PATCHes, MiB/s (server RSS growth)",
+        f"{result['upload_mib_s']} (+{growth:.1f} MiB)",
+        f"{result['dd_mib_s']} (dd)",
+        f"{ratio:.3f}",
+        line["target"],
+        "yes" if met else "**no**",
+        "-",
+    ]
+    return [line]
 
 
 def main() -> None:
