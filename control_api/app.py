@@ -15,19 +15,27 @@ from control_api.appkeys import (
     SETTINGS,
     SIGNING_KEY,
     STORE,
+    WEBHOOKS,
 )
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
 from control_api.media_library.library import MediaLibrary
+from control_api.metrics import METRICS, Metrics, metrics_middleware
+from control_api.metrics import mount as mount_metrics
 from control_api.middlewares import access_middleware, cors_middleware, error_middleware
 from control_api.openapi import build_openapi
 from control_api.ratelimit import RateLimiter
 from control_api.routes import api, uploads
+from control_api.routes.destinations import PUSH
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from control_api.version import version
+from control_api.webhooks.dispatcher import Dispatcher
+from control_api.webhooks.resources import renderer
+from control_api.webhooks.sources import DestinationErrors
 from server.ingest.manager import IngestManager
+from server.push.manager import PushManager
 
 OPENAPI = web.AppKey("openapi", dict[str, str])
 
@@ -55,12 +63,16 @@ def build_app(
     endpoints: Endpoints,
     signing_key: bytes,
     ingest: IngestManager,
+    push: PushManager | None = None,
 ) -> web.Application:
+    """``push`` is the media plane's; without one (API-only tests) destinations are
+    stored and shown as idle, and nothing is pushed."""
     app = web.Application(
         client_max_size=settings.api.max_body_bytes,
-        middlewares=[cors_middleware, access_middleware, error_middleware],
+        middlewares=[metrics_middleware, cors_middleware, access_middleware, error_middleware],
     )
     app[SETTINGS] = settings
+    app[PUSH] = push or PushManager(store.destinations, settings.push)
     app[STORE] = store
     app[ENDPOINTS] = endpoints
     app[SIGNING_KEY] = signing_key
@@ -68,6 +80,17 @@ def build_app(
     app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
     app[ORIGINS] = OriginCache.for_store(store)
     app[OPENAPI] = {}
+    app[METRICS] = Metrics()
+    if settings.metrics.enabled and settings.metrics.port is None:
+        mount_metrics(app, app[METRICS], settings.metrics)
+    # before the library: started first, stopped last, so its last events are kept
+    render = renderer(endpoints, app[PUSH])
+    webhooks = Dispatcher(
+        store.webhooks, store.events, settings.webhooks, render, lambda: endpoints.http_port
+    )
+    app[PUSH].listeners.append(DestinationErrors(store))
+    app[WEBHOOKS] = webhooks
+    app.cleanup_ctx.append(webhooks.lifecycle)
     library = MediaLibrary(settings, store, endpoints)
     app[LIBRARY] = library
     app.cleanup_ctx.append(library.lifecycle)

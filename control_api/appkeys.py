@@ -10,6 +10,7 @@ from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
+from control_api.webhooks.dispatcher import Dispatcher
 from server.ingest.manager import IngestManager
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -20,3 +21,4 @@ SIGNING_KEY = web.AppKey("signing_key", bytes)
 ORIGINS = web.AppKey("origins", OriginCache)
 INGEST = web.AppKey("ingest", IngestManager)
 LIBRARY = web.AppKey("library", MediaLibrary)
+WEBHOOKS = web.AppKey("webhooks", Dispatcher)

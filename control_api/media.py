@@ -14,6 +14,8 @@ from server.bus import Registry
 from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
 from server.ingest.rtmp import RtmpIngestServer
+from server.ingest.srt import SrtIngestServer
+from server.push.manager import PushManager
 
 log = logging.getLogger("relaycast")
 
@@ -24,16 +26,29 @@ class MediaPlane:
     ingest: IngestManager
     rtmp: RtmpIngestServer
     hls: HlsService
+    srt: SrtIngestServer
+    push: PushManager
 
     @classmethod
     def build(cls, settings: Settings, store: Store) -> MediaPlane:
         registry = Registry()
         ingest = IngestManager(
-            StoreDirectory(store.sessions, settings.plans), registry, settings.ingest
+            StoreDirectory(store.sessions, settings.plans, store.events),
+            registry,
+            settings.ingest,
         )
         hls = HlsService(settings.hls)
         ingest.observers.append(hls)
-        return cls(registry, ingest, RtmpIngestServer(ingest, settings.rtmp), hls)
+        push = PushManager(store.destinations, settings.push)
+        ingest.observers.append(push)
+        return cls(
+            registry,
+            ingest,
+            RtmpIngestServer(ingest, settings.rtmp),
+            hls,
+            SrtIngestServer(ingest, settings.srt),
+            push,
+        )
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -49,8 +64,13 @@ class MediaPlane:
             log.info(
                 "listening rtmps rtmps://%s:%d/%s", host, endpoints.rtmps_port, settings.rtmp.app
             )
+        if settings.srt.enabled:
+            endpoints.srt_port = await self.srt.listen(host, settings.srt.port)
+            log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:
         await self.rtmp.close()
+        await self.srt.close()
         await self.ingest.shutdown()
+        await self.push.shutdown()  # the sessions ended: pushers unpublish
         await self.hls.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -12,8 +13,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
+from control_api.appkeys import WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
+from control_api.checkpoints import SessionCheckpointer
+from control_api.logs import formatter
 from control_api.media import MediaPlane
+from control_api.metrics import METRICS, MediaSources, metrics_app
+from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
@@ -36,12 +42,10 @@ class _OneLineBadRequests(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def configure_logging(level: str, fmt: str = "text") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter(fmt))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.getLogger("aiohttp.server").addFilter(_OneLineBadRequests())
 
@@ -76,6 +80,18 @@ async def _open_store(settings: Settings) -> Store:
     return store
 
 
+async def _metrics_listener(settings: Settings, app: web.Application) -> web.AppRunner | None:
+    """``metrics.port`` set: /metrics gets its own listener (and is not on the API port)."""
+    config = settings.metrics
+    if not config.enabled or config.port is None:
+        return None
+    runner = web.AppRunner(metrics_app(app[METRICS], config), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, config.host, config.port).start()
+    log.info("listening metrics http://%s:%d/metrics", config.host, _bound_port(runner))
+    return runner
+
+
 def _stop_event() -> asyncio.Event:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -89,11 +105,26 @@ async def run(settings: Settings) -> None:
     endpoints = _endpoints(settings)
     media = MediaPlane.build(settings, store)
     media.hls.playback_key = await store.playback_signing_key()
-    app = build_app(settings, store, endpoints, await store.token_signing_key(), media.ingest)
+    app = build_app(
+        settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
+    )
     hls_http.mount(app, media.hls)
     mount_player(app)
+    sources = MediaSources(
+        media.ingest, media.registry, media.hls, media.rtmp, media.srt, media.push
+    )
+    sources.webhook_results = app[WEBHOOKS].counters.copy
+    app[METRICS].attach(sources, store)
+    recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
+    media.ingest.refusal_sinks.append(recorder)
+    recorder.start()
+    checkpoints = SessionCheckpointer(
+        store, media.ingest, settings.diagnostics.session_checkpoint_seconds
+    )
+    checkpoints.start()
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
     await runner.setup()
+    scrape = await _metrics_listener(settings, app)
     try:
         await media.start(settings, endpoints)
         await web.TCPSite(runner, settings.server.host, settings.server.http_port).start()
@@ -105,6 +136,10 @@ async def run(settings: Settings) -> None:
             endpoints.http_base,
             endpoints.http_base,
         )
+        # Everything allocated so far (modules, app, settings) lives for the whole
+        # process: keep the collector from re-scanning it in every full collection
+        # while media flows.
+        gc.freeze()
         stop = _stop_event()
         await stop.wait()
         log.info("stopping")
@@ -114,12 +149,16 @@ async def run(settings: Settings) -> None:
             await asyncio.wait_for(media.stop(), budget / 2)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(runner.cleanup(), budget / 2)
+        if scrape is not None:
+            await scrape.cleanup()
+        await checkpoints.stop()
+        await recorder.stop()
         await store.close()
     log.info("stopped")
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.server.log_level)
+    configure_logging(settings.server.log_level, settings.server.log_format)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux

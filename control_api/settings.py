@@ -12,11 +12,18 @@ import socket
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from server.settings import HlsSettings, IngestSettings, RtmpSettings, RtmpsSettings, SrtSettings
+from server.settings import (
+    HlsSettings,
+    IngestSettings,
+    PushSettings,
+    RtmpSettings,
+    RtmpsSettings,
+    SrtSettings,
+)
 
 ENV_PREFIX = "RELAYCAST_"
 
@@ -35,6 +42,7 @@ class ServerSettings(_Section):
     http_port: int = Field(8080, ge=0, le=65535)
     data_dir: Path = Path("data")
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
+    log_format: Literal["text", "json"] = "text"
     shutdown_timeout: float = Field(5.0, gt=0, le=60)
 
     def advertised_host(self) -> str:
@@ -83,6 +91,41 @@ class MediaSettings(_Section):
     allow_private_import_targets: bool = False
 
 
+class WebhookSettings(_Section):
+    """Webhook delivery: per-attempt timeouts, the retry schedule and per-receiver limits."""
+
+    timeout: float = Field(10.0, gt=0, le=300)
+    connect_timeout: float = Field(5.0, gt=0, le=60)
+    retry_base_delay: float = Field(10.0, gt=0, le=3600)
+    retry_max_delay: float = Field(3600.0, gt=0, le=86_400)
+    retry_window_hours: float = Field(24.0, gt=0, le=24 * 30)
+    concurrency_per_webhook: int = Field(1, ge=1, le=64)
+    max_in_flight: int = Field(256, ge=1, le=10_000)
+    queue_size: int = Field(10_000, ge=1, le=1_000_000)
+    delivery_retention_hours: float = Field(168.0, gt=0, le=24 * 365)
+    max_webhooks_per_environment: int = Field(100, ge=1, le=10_000)
+    allow_private_targets: bool = False
+
+
+class MetricsSettings(_Section):
+    """``GET /metrics`` (Prometheus): who may scrape it and where it is served."""
+
+    enabled: bool = True
+    # Scrapers must send "Authorization: Bearer <token>" when set (Prometheus
+    # authorization.credentials); unset = anyone who reaches the listener may scrape.
+    token: str | None = Field(None, min_length=16, max_length=256)
+    # Serve /metrics on its own listener (host:port) instead of the HTTP port.
+    port: int | None = Field(None, ge=0, le=65535)
+    host: str = "127.0.0.1"
+
+
+class DiagnosticsSettings(_Section):
+    """Refused-publish log behind ``GET /v1/ingest/failures``."""
+
+    ingest_failures_kept: int = Field(1000, ge=10, le=1_000_000)
+    session_checkpoint_seconds: float = Field(30.0, ge=1, le=3600)
+
+
 class Resolution(_Section):
     width: int = Field(ge=16, le=16384)
     height: int = Field(ge=16, le=16384)
@@ -118,7 +161,11 @@ class Settings(_Section):
     srt: SrtSettings = SrtSettings()
     ingest: IngestSettings = IngestSettings()
     hls: HlsSettings = HlsSettings()
+    push: PushSettings = PushSettings()
     media: MediaSettings = MediaSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    diagnostics: DiagnosticsSettings = DiagnosticsSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     plans: dict[str, PlanSettings] = Field(default_factory=_default_plans)
     default_plan: str = "standard"
     regions: list[str] = Field(default_factory=lambda: ["local"], min_length=1)
@@ -132,6 +179,8 @@ class Settings(_Section):
             raise ValueError(f"default_region {self.default_region!r} is not one of regions")
         if (self.rtmps.cert is None) != (self.rtmps.key is None):
             raise ValueError("rtmps.cert and rtmps.key must be set together")
+        if self.metrics.port and self.metrics.port == self.server.http_port:
+            raise ValueError("metrics.port must differ from server.http_port (or be unset)")
         return self
 
     @property

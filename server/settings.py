@@ -51,6 +51,10 @@ class SrtSettings(_Section):
     handshake_timeout: float = Field(5.0, gt=0, le=60)
     peer_idle_timeout: float = Field(5.0, gt=0, le=60)
     max_connections: int = Field(1000, ge=1, le=100_000)
+    # Callers whose key is being checked at once (more are refused with 1005 BACKLOG).
+    max_pending_handshakes: int = Field(256, ge=1, le=65_536)
+    # SO_RCVBUF of the UDP socket in bytes (the kernel caps it at net.core.rmem_max).
+    receive_buffer: int = Field(4 * 1024 * 1024, ge=65_536, le=256 * 1024 * 1024)
 
 
 class IngestSettings(_Section):
@@ -86,10 +90,12 @@ class HlsSettings(_Section):
     # Default for streams that do not choose: emit LL-HLS parts, preload hints and the
     # blocking-reload server control (fMP4 only; TS playlists are always classic HLS).
     low_latency: bool = True
-    # Write each video frame of a part as its own CMAF chunk (moof+mdat, ~100 bytes of
-    # overhead per frame) so a preload-hinted part can be streamed while it is written;
-    # off = one moof+mdat per part, sent once complete.
-    chunked_parts: bool = False
+    # Answer a request for the preload-hinted part with chunked transfer as the frames
+    # arrive, finished when the part closes (Apple players fetch hinted parts; hls.js
+    # does not). While such a request is open, each video frame of the part is written
+    # as its own CMAF chunk (moof+mdat); otherwise a part is one moof+mdat, so this
+    # costs nothing unused. Off = the hinted request is held and sent once complete.
+    chunked_parts: bool = True
     # Main-track decode timestamps that jump back, or forward by more than this many
     # seconds, start a new EXT-X-DISCONTINUITY segment. A smaller forward gap (frames
     # lost upstream, e.g. a slow reader resynchronising at a keyframe) only ends the
@@ -100,4 +106,39 @@ class HlsSettings(_Section):
     def _parts_shorter_than_segments(self) -> HlsSettings:
         if self.part_target * 2 > self.target_duration:
             raise ValueError("hls.part_target must be at most half of hls.target_duration")
+        return self
+
+
+class PushSettings(_Section):
+    """Multistream pushers: one per destination, each with its own bounded queue."""
+
+    # Seconds to open a destination: TCP/UDP + TLS + RTMP or SRT handshake + publish.
+    connect_timeout: float = Field(10.0, gt=0, le=120)
+    # Seconds a connected destination may stop accepting data before it counts as dead
+    # (its queue meanwhile drops to the next keyframe; the publisher never waits).
+    stall_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds the unpublish at the end of a session may take before we hang up.
+    close_timeout: float = Field(3.0, gt=0, le=60)
+    # Per-destination queue between the bus and the connection (frames and bytes); a
+    # destination further behind than this drops to the next keyframe (droppedFrames).
+    queue_max_frames: int = Field(1024, ge=64, le=65_536)
+    queue_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
+    # Bytes the socket layer may hold before we wait for the destination to read.
+    write_buffer_bytes: int = Field(1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    # Seconds between a pusher's sends: what arrived meanwhile goes out in one write
+    # (fewer wake-ups and system calls per destination; adds at most this much delay).
+    batch_interval: float = Field(0.04, gt=0, le=1.0)
+    # Reconnect delays: first retry after retry_initial s, doubling up to retry_max s
+    # (less up to 25 % jitter); a connection up for retry_reset_after s starts over.
+    retry_initial: float = Field(1.0, gt=0, le=60)
+    retry_max: float = Field(60.0, gt=0, le=3600)
+    retry_reset_after: float = Field(60.0, gt=0, le=3600)
+    # Extra CA certificates (PEM) trusted for rtmps:// destinations besides the system
+    # store, e.g. for a private platform with its own CA. Verification is always on.
+    ca_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> PushSettings:
+        if self.retry_max < self.retry_initial:
+            raise ValueError("push.retry_max must be at least push.retry_initial")
         return self

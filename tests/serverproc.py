@@ -17,6 +17,7 @@ RELAYCAST = [sys.executable, "-m", "control_api.cli"]
 _LISTEN = re.compile(r"listening http (http://\S+)")
 _RTMP = re.compile(r"listening rtmp (rtmp://\S+)")
 _RTMPS = re.compile(r"listening rtmps (rtmps://\S+)")
+_SRT = re.compile(r"listening srt (srt://\S+)")
 _STAMP = re.compile(r"^(\S+ \S+) INFO relaycast: (stopping|stopped)$")
 _KEY = re.compile(r"^\s+(rk_\S+)\s*$", re.M)
 
@@ -38,6 +39,12 @@ class ServerProcess:
     def rtmps_url(self) -> str | None:
         """``rtmps://HOST:PORT/APP`` when RTMPS is enabled, else None."""
         match = _RTMPS.search("".join(self.stderr))
+        return match.group(1) if match else None
+
+    @property
+    def srt_url(self) -> str | None:
+        """``srt://HOST:PORT`` as logged: the real port even with ``--srt-port 0``."""
+        match = _SRT.search("".join(self.stderr))
         return match.group(1) if match else None
 
     def log(self) -> str:
@@ -80,6 +87,15 @@ def _pump(stream: object, sink: list[str]) -> None:
 def start_server(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20.0
 ) -> ServerProcess:
+    env = env or {}
+    for flag, var in (
+        ("--rtmp-port", "RELAYCAST_RTMP__PORT"),
+        ("--srt-port", "RELAYCAST_SRT__PORT"),
+    ):
+        # Ephemeral ingest ports unless a test asks for one: a bench run or another
+        # server holding 1935/9000 must not make unrelated tests fail.
+        if flag not in args and var not in env:
+            args = (*args, flag, "0")
     cmd = [
         *RELAYCAST,
         "serve",
@@ -91,7 +107,7 @@ def start_server(
         "0",
         *args,
     ]
-    full_env = {**os.environ, **(env or {})}
+    full_env = {**os.environ, **env}
     proc = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env
     )

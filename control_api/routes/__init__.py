@@ -10,10 +10,12 @@ from control_api.routes import (  # noqa: E402,F401 - registering routes is the 
     api_keys,
     auth,
     folders,
+    ingest_failures,
     live_streams,
     media,
     meta,
     sessions,
     tags,
     tasks,
+    webhooks,
 )

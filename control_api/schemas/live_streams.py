@@ -136,6 +136,18 @@ class AudioHealth(ApiModel):
     channels: int
 
 
+class SrtHealth(ApiModel):
+    rtt_ms: float = Field(description="Smoothed round-trip time (ACK/ACKACK), milliseconds.")
+    latency_ms: int = Field(description="Negotiated receive latency (TSBPD), milliseconds.")
+    encrypted: bool
+    key_length: int = Field(description="AES key length in bytes (16, 24, 32); 0 when clear.")
+    loss_rate: float = Field(description="Share of packets lost on the path (before ARQ).")
+    packets_received: int
+    packets_lost: int = Field(description="Packets detected missing (most are recovered).")
+    packets_retransmitted: int = Field(description="Retransmissions received.")
+    packets_dropped: int = Field(description="Packets never recovered in time (unrecovered).")
+
+
 class IngestHealth(ApiModel):
     protocol: Literal["rtmp", "rtmps", "srt"]
     remote_address: str
@@ -146,6 +158,7 @@ class IngestHealth(ApiModel):
     video: VideoHealth | None = None
     audio: AudioHealth | None = None
     frames_dropped: int = Field(description="Frames the bus dropped for slow readers.")
+    srt: SrtHealth | None = Field(None, description="SRT link figures (SRT publishers only).")
 
 
 class StreamHealth(ApiModel):

@@ -8,8 +8,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_api.store.api_keys import ApiKeyRepo
 from control_api.store.db import make_engine, make_sessionmaker, migrate
+from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
 from control_api.store.folders import FolderRepo
+from control_api.store.ingest_failures import IngestFailureRepo
 from control_api.store.live_streams import LiveStreamRepo
 from control_api.store.media import MediaRepo
 from control_api.store.secrets import signing_key
@@ -17,6 +19,8 @@ from control_api.store.sessions import SessionRepo
 from control_api.store.tags import TagRepo
 from control_api.store.tasks import TaskRepo
 from control_api.store.uploads import UploadRepo
+from control_api.store.webhooks import WebhookRepo
+from control_api.webhooks.hub import EventHub
 
 
 class Store:
@@ -29,11 +33,16 @@ class Store:
         self.api_keys = ApiKeyRepo(self.sessions)
         self.live_streams = LiveStreamRepo(self.sessions)
         self.stream_sessions = SessionRepo(self.sessions)
+        self.destinations = DestinationRepo(self.sessions)
         self.folders = FolderRepo(self.sessions)
         self.tags = TagRepo(self.sessions)
         self.media = MediaRepo(self.sessions)
         self.uploads = UploadRepo(self.sessions)
         self.tasks = TaskRepo(self.sessions)
+        self.ingest_failures = IngestFailureRepo(self.sessions)
+        self.webhooks = WebhookRepo(self.sessions)
+        self.events = EventHub()
+        """Committed changes are announced here (webhooks listen); see control_api.webhooks."""
 
     @classmethod
     async def open(cls, url: str, echo: bool = False) -> Store:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -111,6 +112,30 @@ class StreamSession(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
     recording_media_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class Destination(Base):
+    """A multistream destination of a live stream.
+
+    ``url`` holds no secrets and may be shown; ``stream_key`` and ``srt_passphrase``
+    are write-only in the API but stored retrievably (not hashed): the pusher must
+    send them to the platform. Protect the database accordingly.
+    """
+
+    __tablename__ = "destinations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), index=True)
+    stream_id: Mapped[str] = mapped_column(
+        ForeignKey("live_streams.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)
+    stream_key: Mapped[str | None] = mapped_column(Text, nullable=True)
+    srt_passphrase: Mapped[str | None] = mapped_column(String(79), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class ServerSecret(Base):
@@ -219,3 +244,66 @@ class Task(Base):
     result: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class Webhook(Base):
+    """A receiver of events. ``secret`` is kept as given (not hashed): every delivery
+    is signed with it, so it has to be read back; it is shown only on creation."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2048))
+    events: Mapped[list[str]] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class WebhookDelivery(Base):
+    """One event queued for one webhook: the outbox a restart resumes from.
+
+    ``payload`` is the exact body sent on every attempt, so a retry is byte-identical
+    (receivers deduplicate on the event id). ``give_up_at`` ends the retries.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    webhook_id: Mapped[str] = mapped_column(
+        ForeignKey("webhooks.id", ondelete="CASCADE"), index=True
+    )
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    give_up_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class IngestFailure(Base):
+    """A refused publish, newest kept (``diagnostics.ingest_failures_kept``).
+
+    ``attempted`` is already masked by the media plane; ``environment_id`` is null
+    for refusals tied to no stream (unknown key, wrong app, protocol errors). No
+    foreign keys: a diagnostic row outlives the stream it names.
+    """
+
+    __tablename__ = "ingest_failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    protocol: Mapped[str] = mapped_column(String(8))
+    remote_addr: Mapped[str] = mapped_column(String(64))
+    attempted: Mapped[str] = mapped_column(String(300))
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(String(300))
+    environment_id: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    stream_id: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from server.bus import Registry, Stream
 from server.ingest import plan
-from server.ingest.health import IngestMeter, audio_info, video_info
+from server.ingest.health import IngestMeter, ReportsLinkHealth, audio_info, video_info
 from server.ingest.ports import (
     IngestRefusal,
     Publisher,
@@ -30,6 +30,7 @@ from server.ingest.ports import (
     StreamGrant,
     StreamObserver,
 )
+from server.logfields import media_fields
 from server.media import vp9
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
@@ -47,6 +48,18 @@ class RefusalReason(enum.StrEnum):
     BAD_PASSPHRASE = "bad-passphrase"  # noqa: S105 - a reason, not a secret
     LIMITS = "limits"
     PROTOCOL_ERROR = "protocol-error"
+
+
+def _fields(live: Live, publisher: Publisher | None = None) -> dict[str, str]:
+    """The log ids of a stream's line: its session and the connection concerned."""
+    who = publisher if publisher is not None else live.publisher
+    return media_fields(live.grant.stream_id, live.session_id, connection_id(who))
+
+
+def connection_id(publisher: Publisher | None) -> str | None:
+    """Publishers that carry a ``connection_id`` (RTMP does) get it on manager lines."""
+    found = getattr(publisher, "connection_id", None)
+    return found if isinstance(found, str) else None
 
 
 class Refused(Exception):
@@ -157,16 +170,31 @@ class IngestManager:
 
     # ------------------------------------------------------------ claiming
 
-    async def claim(self, stream_key: str, publisher: Publisher, attempted: str = "") -> Claim:
+    async def claim(
+        self,
+        stream_key: str,
+        publisher: Publisher,
+        attempted: str = "",
+        check: Callable[[StreamGrant], Refused | None] | None = None,
+    ) -> Claim:
         """Authenticate a publisher; raise Refused (counted) when it may not publish.
 
         ``attempted`` is what the encoder sent, key masked, for the refusal log.
+        ``check`` is the protocol's own test of the grant (SRT: the passphrase), run
+        before anything is opened or taken over, so a refused encoder leaves no trace
+        on the stream.
         """
         grant = await self.directory.authorize(stream_key)
         if grant is None:
             raise self._refuse(publisher, attempted, RefusalReason.UNKNOWN_KEY, None)
         if not grant.enabled:
             raise self._refuse(publisher, attempted, RefusalReason.STOPPED, grant)
+        failed = check(grant) if check is not None else None
+        if failed is not None:
+            self.report_refusal(
+                publisher.protocol, publisher.remote, attempted, failed.reason, str(failed), grant
+            )
+            raise failed
         live = self._live.get(grant.stream_id)
         if live is None:
             return await self._open(grant, publisher)
@@ -174,7 +202,12 @@ class IngestManager:
             silent = self.clock() - live.meter.last_activity
             if silent < self.settings.takeover_silence_seconds:
                 raise self._refuse(publisher, attempted, RefusalReason.IN_USE, grant)
-            log.info("stream %s: publisher silent %.1fs, taken over", grant.stream_id, silent)
+            log.info(
+                "stream %s: publisher silent %.1fs, taken over",
+                grant.stream_id,
+                silent,
+                extra=_fields(live, publisher),
+            )
             live.publisher.close("taken over by a new publisher")
         return self._resume(live, grant, publisher)
 
@@ -186,7 +219,15 @@ class IngestManager:
         grant: StreamGrant | None,
     ) -> Refused:
         detail = _REFUSAL_DETAIL[reason]
-        self.report_refusal(publisher.protocol, publisher.remote, attempted, reason, detail, grant)
+        self.report_refusal(
+            publisher.protocol,
+            publisher.remote,
+            attempted,
+            reason,
+            detail,
+            grant,
+            connection=connection_id(publisher),
+        )
         return Refused(reason, detail)
 
     def report_refusal(
@@ -197,10 +238,19 @@ class IngestManager:
         reason: RefusalReason,
         detail: str,
         grant: StreamGrant | None = None,
+        connection: str | None = None,
     ) -> None:
-        """Count, log and hand a refusal to the sinks; adapters call it for their own."""
+        """Count, log and hand a refusal to the sinks; adapters call it for their own
+        (``connection``: the adapter's connection id, for the log line)."""
         self.refusals[f"{protocol}:{reason}"] += 1
-        log.warning("refused %s publisher %s (%s): %s", protocol, remote, attempted, detail)
+        log.warning(
+            "refused %s publisher %s (%s): %s",
+            protocol,
+            remote,
+            attempted,
+            detail,
+            extra=media_fields(grant.stream_id if grant else None, connection_id=connection),
+        )
         refusal = IngestRefusal(
             at=datetime.now(UTC),
             protocol=protocol,
@@ -238,6 +288,7 @@ class IngestManager:
             publisher.protocol,
             publisher.remote,
             live.session_id,
+            extra=_fields(live),
         )
         return Claim(self, live, publisher)
 
@@ -246,7 +297,11 @@ class IngestManager:
             live.grace.cancel()
             live.grace = None
             live.stream.mark_discontinuity()
-            log.info("stream %s: publisher back inside the reconnect window", grant.stream_id)
+            log.info(
+                "stream %s: publisher back inside the reconnect window",
+                grant.stream_id,
+                extra=_fields(live, publisher),
+            )
         live.grant = grant
         live.publisher = publisher
         live.meter = IngestMeter(last_activity=self.clock())
@@ -262,12 +317,17 @@ class IngestManager:
     async def _mark_live(self, live: Live) -> None:
         await live.opened.wait()
         await self.directory.stream_live(live.grant.stream_id, datetime.now(UTC))
-        log.info("stream %s: live", live.grant.stream_id)
+        log.info("stream %s: live", live.grant.stream_id, extra=_fields(live))
 
     def fail(self, live: Live, reason: str) -> None:
         """Ingest broke the plan's limits: disconnect and end the session in ``error``."""
         publisher, live.publisher = live.publisher, None
-        log.warning("stream %s: %s; disconnecting", live.grant.stream_id, reason)
+        log.warning(
+            "stream %s: %s; disconnecting",
+            live.grant.stream_id,
+            reason,
+            extra=_fields(live, publisher),
+        )
         if publisher is not None:
             self.report_refusal(
                 publisher.protocol,
@@ -276,6 +336,7 @@ class IngestManager:
                 RefusalReason.LIMITS,
                 reason,
                 live.grant,
+                connection=connection_id(publisher),
             )
             publisher.close(reason)
         self._spawn(self._end(live, reason, error=reason))
@@ -287,7 +348,12 @@ class IngestManager:
             return
         live.publisher = None
         window = live.grant.reconnect_window_seconds
-        log.info("stream %s: publisher gone (%s)", live.grant.stream_id, reason)
+        log.info(
+            "stream %s: publisher gone (%s)",
+            live.grant.stream_id,
+            reason,
+            extra=_fields(live, claim.publisher),
+        )
         if not live.live or window <= 0:
             self._spawn(self._end(live, reason))
             return
@@ -321,7 +387,13 @@ class IngestManager:
         await self.directory.session_closed(
             live.grant.stream_id, live.session_id, datetime.now(UTC), live.session_bytes, error
         )
-        log.info("stream %s: session %s ended (%s)", live.grant.stream_id, live.session_id, reason)
+        log.info(
+            "stream %s: session %s ended (%s)",
+            live.grant.stream_id,
+            live.session_id,
+            reason,
+            extra=_fields(live),
+        )
 
     def _forget(self, live: Live, reason: str) -> None:
         if live.grace is not None:
@@ -346,7 +418,9 @@ class IngestManager:
         if live is None or live.publisher is None:
             return None
         stats = live.stream.stats()
+        link = live.publisher.link_health() if isinstance(live.publisher, ReportsLinkHealth) else {}
         return {
+            **link,
             "protocol": live.publisher.protocol,
             "remoteAddress": live.publisher.remote,
             "connectedAt": live.connected_at,
@@ -364,6 +438,16 @@ class IngestManager:
             if live.session_id == session_id:
                 return live.session_bytes
         return None
+
+    def open_sessions(self) -> list[tuple[str, int]]:
+        """(session id, bytes so far) of every open session, for periodic checkpoints."""
+        return [
+            (live.session_id, live.session_bytes) for live in self._live.values() if live.session_id
+        ]
+
+    def publishing(self) -> list[str]:
+        """Stream ids with a connected publisher: the ones ``health`` answers for."""
+        return [sid for sid, live in self._live.items() if live.publisher is not None]
 
     def is_publishing(self, stream_id: str) -> bool:
         live = self._live.get(stream_id)

@@ -16,6 +16,7 @@ from typing import cast
 
 from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
 from server.ingest.ports import mask_key
+from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser
 from server.media.frame import CodecConfig, Frame
@@ -60,6 +61,8 @@ class RtmpIngestConnection(asyncio.Protocol):
     def __init__(self, server: RtmpIngestServer) -> None:
         self.server = server
         self.remote = "?"
+        self.connection_id = new_connection_id("rtmp")
+        self.log = MediaLog(log, self.connection_id)
         self.loop = asyncio.get_running_loop()
         self.conn = rtmp.RtmpConnection(
             rtmp.Role.SERVER, limits=server.limits, now=self.loop.time()
@@ -80,7 +83,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.remote = f"{peer[0]}:{peer[1]}" if peer else "?"
         if self.server.active >= self.server.settings.max_connections:
             self.server.counters.over_limit += 1
-            log.warning("rtmp: refusing %s: max_connections reached", self.remote)
+            self.log.warning("rtmp: refusing %s: max_connections reached", self.remote)
             self.transport.abort()
             return
         self.server.active += 1
@@ -113,7 +116,7 @@ class RtmpIngestConnection(asyncio.Protocol):
 
     def close(self, reason: str) -> None:
         """Publisher.close: takeover, stop or forced key rotation."""
-        log.info("rtmp %s: closing: %s", self.remote, reason)
+        self.log.info("rtmp %s: closing: %s", self.remote, reason)
         self.conn.close(reason)
         self._pump()
 
@@ -159,7 +162,7 @@ class RtmpIngestConnection(asyncio.Protocol):
             self._unpublished()
         elif isinstance(event, rtmp.ConnectionFailed):
             self.server.counters.failures[event.reason.split(":")[0]] += 1
-            log.warning("rtmp %s: %s", self.remote, event.reason)
+            self.log.warning("rtmp %s: %s", self.remote, event.reason)
 
     def _connect(self, event: rtmp.ConnectRequested) -> None:
         app = event.app.split("?", 1)[0].strip("/")
@@ -170,6 +173,7 @@ class RtmpIngestConnection(asyncio.Protocol):
                 _masked_app(app),
                 RefusalReason.WRONG_APP,
                 "unknown application",
+                connection=self.connection_id,
             )
             self.conn.reject_connect(f"unknown application {app!r}")
             return
@@ -190,6 +194,7 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.server.manager.release(claim, "connection closed during auth")
             return
         self.claim = claim
+        self.log.bind(claim.live.grant.stream_id, claim.live.session_id)
         self.conn.accept_publish(event.stream_id)
         self._pump()
 
@@ -209,7 +214,7 @@ class RtmpIngestConnection(asyncio.Protocol):
                 result = self.flv.audio(event.payload, event.timestamp)
         except MediaFormatError as exc:
             self.server.counters.failures["bad_media"] += 1
-            log.warning("rtmp %s: bad %s tag: %s", self.remote, event.kind, exc)
+            self.log.warning("rtmp %s: bad %s tag: %s", self.remote, event.kind, exc)
             self.conn.close("malformed media")
             return
         if isinstance(result, Frame):
@@ -220,6 +225,8 @@ class RtmpIngestConnection(asyncio.Protocol):
 
 class RtmpIngestServer:
     """The listening socket(s) and what all their connections share."""
+
+    connection_class: type[RtmpIngestConnection] = RtmpIngestConnection  # benchmarks swap it
 
     def __init__(self, manager: IngestManager, settings: RtmpSettings) -> None:
         self.manager = manager
@@ -234,7 +241,7 @@ class RtmpIngestServer:
         """Start a listener; returns the bound port (useful with port 0)."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
-            lambda: RtmpIngestConnection(self),
+            lambda: self.connection_class(self),
             host,
             port,
             ssl=tls,
