@@ -67,11 +67,21 @@ class Operation:
 
 
 def _loc(err: Any) -> str:
-    return ".".join(str(p) for p in err["loc"] if p != "__root__") or "body"
+    """The field path as a client wrote it: pydantic adds union-member tags such as
+    ``constrained-str`` for optional constrained fields, which no field name looks like."""
+    parts = [p for p in err["loc"] if isinstance(p, int) or (p != "__root__" and p.isidentifier())]
+    return ".".join(str(p) for p in parts) or "body"
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """An optional field that failed its constraint also "failed" to be None; that
+    second error only confuses, so it is dropped when a real one exists."""
+    real = [e for e in errors if e.get("type") != "none_required"]
+    return real or errors
 
 
 def validation_problem(exc: ValidationError, where: str) -> Problem:
-    errors = [{"field": _loc(e) or where, "message": e["msg"]} for e in exc.errors()]
+    errors = [{"field": _loc(e) or where, "message": e["msg"]} for e in _relevant(exc.errors())]
     first = errors[0]
     return Problem(
         422,

@@ -27,9 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Coroutine, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -38,6 +37,8 @@ from server.media.frame import CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.protocols.rtmp.amf0 import AmfValue
 from server.timers import DeadlineTimer
+
+from .opening import ClosesOnExit, Connecting
 
 log = logging.getLogger("relaycast.push.rtmp")
 
@@ -241,7 +242,7 @@ def _retrieve(future: asyncio.Future[int]) -> None:
 # --------------------------------------------------------------------------- publisher
 
 
-class RtmpPublisher:
+class RtmpPublisher(ClosesOnExit):
     """One publishing RTMP(S) connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`RtmpClientError` (or :class:`PublishRefused`, when
@@ -275,7 +276,7 @@ class RtmpPublisher:
         limits: rtmp.RtmpLimits | None = None,
         write_buffer_high: int | None = None,
         max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-    ) -> _Connecting:
+    ) -> Connecting[RtmpPublisher]:
         """Connect, handshake and publish; use as ``async with`` or ``await``.
 
         ``rtmps://`` verifies the server certificate against the system store unless
@@ -283,7 +284,7 @@ class RtmpPublisher:
         connect/createStream/publish together. ``write_buffer_high`` sets the
         transport's high-water mark (what ``drain()`` waits below).
         """
-        return _Connecting(
+        return Connecting(
             cls._open(url, ssl_context, limits, write_buffer_high, max_write_buffer, budget=timeout)
         )
 
@@ -452,39 +453,3 @@ class RtmpPublisher:
                 await asyncio.shield(self._protocol.lost)
         except TimeoutError:
             self._transport.abort()
-
-    async def __aenter__(self) -> RtmpPublisher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class _Connecting:
-    """What :meth:`RtmpPublisher.connect` returns: awaitable and an async context
-    manager, so both ``pub = await connect(...)`` and ``async with connect(...)`` work."""
-
-    def __init__(self, opening: Coroutine[object, None, RtmpPublisher]) -> None:
-        self._opening = opening
-        self._publisher: RtmpPublisher | None = None
-
-    def __await__(self) -> Generator[object, None, RtmpPublisher]:
-        return self._opening.__await__()
-
-    async def __aenter__(self) -> RtmpPublisher:
-        self._publisher = await self._opening
-        return self._publisher
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._publisher is not None:
-            await self._publisher.close()

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Generator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from types import TracebackType
 from typing import Protocol, cast
 from urllib.parse import unquote
 
@@ -36,6 +35,8 @@ from server.media.mpegts import TsMuxer
 from server.protocols import srt
 from server.protocols.srt.crypto import check_passphrase
 from server.timers import DeadlineTimer
+
+from .opening import ClosesOnExit, Connecting
 
 log = logging.getLogger("relaycast.push.srt")
 
@@ -313,7 +314,7 @@ def _retrieve(future: asyncio.Future[None]) -> None:
 # --------------------------------------------------------------------------- publisher
 
 
-class SrtPublisher:
+class SrtPublisher(ClosesOnExit):
     """One publishing SRT connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`SrtClientError` (or :class:`SrtPublishRefused`)
@@ -355,12 +356,12 @@ class SrtPublisher:
         limits: srt.SrtLimits | None = None,
         write_buffer_high: int | None = None,
         max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-    ) -> _Connecting:
+    ) -> Connecting[SrtPublisher]:
         """Resolve, handshake (induction + conclusion) and return a connected
         publisher; use as ``async with`` or ``await``. ``timeout`` bounds the whole
         handshake (it is the core's connect timeout; name resolution counts too).
         ``write_buffer_high`` sets the UDP transport's high-water mark."""
-        return _Connecting(
+        return Connecting(
             cls._open(url, limits, write_buffer_high, max_write_buffer, budget=timeout)
         )
 
@@ -580,39 +581,3 @@ class SrtPublisher:
                 await asyncio.shield(protocol.lost)
         except TimeoutError:
             transport.abort()
-
-    async def __aenter__(self) -> SrtPublisher:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-
-class _Connecting:
-    """What :meth:`SrtPublisher.connect` returns: awaitable and an async context
-    manager, so both ``pub = await connect(...)`` and ``async with connect(...)`` work."""
-
-    def __init__(self, opening: Coroutine[object, None, SrtPublisher]) -> None:
-        self._opening = opening
-        self._publisher: SrtPublisher | None = None
-
-    def __await__(self) -> Generator[object, None, SrtPublisher]:
-        return self._opening.__await__()
-
-    async def __aenter__(self) -> SrtPublisher:
-        self._publisher = await self._opening
-        return self._publisher
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if self._publisher is not None:
-            await self._publisher.close()

@@ -103,7 +103,7 @@ async def test_bad_destinations_are_422_naming_the_field(
     reply = await api.call("POST", _path(sid), body=body)
     assert reply.status == 422, reply.text
     assert reply.headers["Content-Type"].startswith("application/problem+json")
-    assert reply.json["errors"][0]["field"].split(".")[0] == field
+    assert reply.json["errors"][0]["field"] == field  # no pydantic union tags
 
 
 async def test_patch_disable_and_delete(api: Api) -> None:

@@ -6,8 +6,13 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import require_program
 from tests.serverproc import start_server
+
+# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+pytestmark = pytest.mark.serial
 
 CHROMIUM_FLAGS = [
     "--headless",

@@ -21,8 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.api.tus_helpers import clip
 from tests.serverproc import ServerProcess, start_server
+
+# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+pytestmark = pytest.mark.serial
 
 __all__ = ["clip"]
 MIB = 1024 * 1024

@@ -148,8 +148,8 @@ async def test_invalid_bodies_are_422_problems_naming_the_field(
     reply = await api.call("POST", "/v1/webhooks", body=body)
     assert reply.status == 422, reply.text
     assert reply.headers["Content-Type"].startswith("application/problem+json")
-    # an optional field's name may carry its type ("secret.constrained-str")
-    assert reply.json["errors"][0]["field"].split(".constrained")[0] == field
+    assert reply.json["errors"][0]["field"] == field  # no pydantic union tags
+    assert len(reply.json["errors"]) == 1
     assert (await api.call("GET", "/v1/webhooks")).json["total"] == 0
 
 

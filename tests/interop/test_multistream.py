@@ -40,7 +40,7 @@ from tests.interop.conftest import (
 )
 from tests.tls import self_signed
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
 MODULES = Path("/usr/lib/nginx/modules")
 RTMP_MODULE = MODULES / "ngx_rtmp_module.so"

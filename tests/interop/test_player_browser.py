@@ -21,7 +21,7 @@ from server.hls.player import hlsjs_path
 from tests.conftest import require_program
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
-pytestmark = pytest.mark.interop
+pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
 FLAGS = [
     "--headless",

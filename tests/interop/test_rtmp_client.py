@@ -283,6 +283,7 @@ class StallingServer(asyncio.Protocol):
             self.transport.pause_reading()
 
 
+@pytest.mark.serial  # fills socket buffers against a deadline: not under parallel load
 async def test_drain_waits_for_a_server_that_stops_reading() -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(StallingServer, "127.0.0.1", 0)

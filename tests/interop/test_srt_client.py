@@ -143,6 +143,8 @@ def assert_decodes(path: Path) -> None:
 async def test_srt_live_transmit_receives_identical_ts(tmp_path: Path, sample: Sample) -> None:
     port, out = free_udp_port(), tmp_path / "got.ts"
     sent = muxed(sample)
+    if len(sent) % 1316 == 0:  # the encoder's output varies: keep a short last payload
+        sent = sent[:-188]
     assert len(sent) % 1316, "the tail must exercise the short last payload"
     listener = slt_listener(port, out, f"&passphrase={PASSPHRASE}&pbkeylen=16")
     try:
