@@ -320,7 +320,10 @@ def test_isolation_and_self_healing(
         before = dests.wait([*calm, healing], "active", timeout=15)
         # the stuck one never gets through the handshake: error, named, retried
         dests.wait([stuck], "error", timeout=15)
-        assert "no publish within" in str(dests.get(stuck)["status"]["lastError"])
+        # whichever 10 s limit fires first names it: the connect budget or the RTMP
+        # handshake deadline
+        error = str(dests.get(stuck)["status"]["lastError"])
+        assert "no publish within" in error or "handshake not completed" in error, error
         # the others receive at the ingest rate meanwhile (measured at the receivers)
         sizes = [f.stat().st_size for f in files]
         ingest_bytes = relaycast.api.health(sid)["ingest"]["bytesIn"]
