@@ -31,6 +31,15 @@ def _operation(request: web.Request) -> Operation | None:
     return getattr(request.match_info.route.handler, "operation", None)
 
 
+def _detail(exc: web.HTTPException) -> str:
+    """The handler's own explanation when it gave one (why a blocking playlist reload
+    was refused, say), else the status phrase; aiohttp's default text is just both."""
+    text = (exc.text or "").strip()
+    if text and text != f"{exc.status}: {exc.reason}":
+        return text
+    return exc.reason or "error"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: HandlerT) -> web.StreamResponse:
     try:
@@ -44,7 +53,7 @@ async def error_middleware(request: web.Request, handler: HandlerT) -> web.Strea
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return Problem(exc.status, exc.reason or exc.text or "error", headers=headers).response()
+        return Problem(exc.status, _detail(exc), headers=headers).response()
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal error; the server log has the details").response()
