@@ -74,6 +74,7 @@ async def _open_store(settings: Settings) -> Store:
     secret = await bootstrap(store)
     if secret is not None:
         print(banner(secret), flush=True)
+        log.warning("printed the bootstrap admin API key on standard output (shown only once)")
     sessions, streams = await store.reconcile_after_restart()
     if sessions or streams:
         log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -84,6 +85,14 @@ def _pump(stream: object, sink: list[str]) -> None:
         sink.append(line)
 
 
+_PRINTED_KEY = "printed the bootstrap admin API key"
+
+
+def _wait_for(done: Callable[[], bool], deadline: float) -> None:
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def start_server(
     data_dir: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 20.0
 ) -> ServerProcess:
@@ -116,9 +125,12 @@ def start_server(
     threading.Thread(target=_pump, args=(proc.stderr, server.stderr), daemon=True).start()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        match = _LISTEN.search("".join(server.stderr))
+        err = "".join(server.stderr)
+        match = _LISTEN.search(err)
         if match:
             server.base = match.group(1)
+            if _PRINTED_KEY in err:  # stdout has its own reader thread: let it catch up
+                _wait_for(lambda: server.bootstrap_key is not None, deadline)
             return server
         if proc.poll() is not None:
             break
