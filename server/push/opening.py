@@ -1,12 +1,14 @@
-"""How both publishers (RTMP and SRT) are opened and closed by their callers.
+"""What both publishers (RTMP and SRT) share: opening, closing, errors, flow control.
 
 ``connect(...)`` returns a :class:`Connecting`, usable as ``pub = await connect(...)``
 and as ``async with connect(...) as pub``; a publisher is itself an async context
-manager that closes (unpublishes) on exit. One implementation for both protocols.
+manager that closes (unpublishes) on exit. Each protocol adapter keeps its link state
+(first error, start future, write pause) in a :class:`LinkState`.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Coroutine, Generator
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
@@ -17,6 +19,56 @@ class Closable(Protocol):
 
 
 P = TypeVar("P", bound=Closable)
+T = TypeVar("T")
+E = TypeVar("E", bound=Exception)
+
+
+def _retrieve(future: asyncio.Future[T]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+class LinkState(Generic[T, E]):
+    """One connection's outcome as the publisher awaits it: ``started`` resolves when
+    publishing may begin (or fails with the first error), ``error`` keeps that first
+    error, and ``wait_writable`` blocks while the transport asked us to pause."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.started: asyncio.Future[T] = loop.create_future()
+        self.started.add_done_callback(_retrieve)  # a late failure is not "never retrieved"
+        self.lost: asyncio.Future[None] = loop.create_future()
+        self.error: E | None = None
+        self.paused = False
+        self.finishing = False  # set by the publisher's close()
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._wake_drain()
+
+    def _set_error(self, error: E) -> None:
+        """Keep the first error (the real cause); later ones are its consequences."""
+        if self.error is None:
+            self.error = error
+        if not self.started.done():
+            self.started.set_exception(self.error)
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait_writable(self) -> None:
+        while self.paused and self.error is None:
+            waiter = self._drain_waiter
+            if waiter is None:
+                waiter = self._drain_waiter = self.loop.create_future()
+            await asyncio.shield(waiter)
 
 
 class ClosesOnExit:

@@ -38,7 +38,7 @@ from server.protocols import rtmp
 from server.protocols.rtmp.amf0 import AmfValue
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting
+from .opening import ClosesOnExit, Connecting, LinkState
 
 log = logging.getLogger("relaycast.push.rtmp")
 
@@ -119,23 +119,16 @@ def parse_rtmp_url(url: str) -> RtmpUrl:
 # --------------------------------------------------------------------------- protocol
 
 
-class _PublisherProtocol(asyncio.Protocol):
+class _PublisherProtocol(LinkState[int, RtmpClientError], asyncio.Protocol):
     """Moves bytes between the transport and the sans-IO connection and turns its
     events into futures the publisher awaits. Holds no media logic."""
 
     def __init__(self, conn: rtmp.RtmpConnection, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop)
         self.conn = conn
-        self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.started: asyncio.Future[int] = loop.create_future()
-        self.started.add_done_callback(_retrieve)  # a late failure is not "never retrieved"
-        self.lost: asyncio.Future[None] = loop.create_future()
-        self.error: RtmpClientError | None = None
         self.reconnect_requested: rtmp.ReconnectRequested | None = None
-        self.paused = False
-        self.finishing = False  # set by RtmpPublisher.close(): unpublish, then half-close
-        self._eof_sent = False
-        self._drain_waiter: asyncio.Future[None] | None = None
+        self._eof_sent = False  # close() unpublishes, then half-closes once
         self._timer = DeadlineTimer(self.loop, self._on_timer)
 
     # ------------------------------------------------------------ asyncio side
@@ -160,13 +153,6 @@ class _PublisherProtocol(asyncio.Protocol):
         self._wake_drain()
         if not self.lost.done():
             self.lost.set_result(None)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self._wake_drain()
 
     # ------------------------------------------------------------ the pump
 
@@ -212,31 +198,6 @@ class _PublisherProtocol(asyncio.Protocol):
         elif isinstance(event, rtmp.ReconnectRequested):
             self.reconnect_requested = event
             log.info("rtmp push: server asks us to reconnect (%s)", event.description)
-
-    def _set_error(self, error: RtmpClientError) -> None:
-        """Keep the first error (the real cause); later ones are its consequences."""
-        if self.error is None:
-            self.error = error
-        if not self.started.done():
-            self.started.set_exception(self.error)
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait_writable(self) -> None:
-        while self.paused and self.error is None:
-            waiter = self._drain_waiter
-            if waiter is None:
-                waiter = self._drain_waiter = self.loop.create_future()
-            await asyncio.shield(waiter)
-
-
-def _retrieve(future: asyncio.Future[int]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 # --------------------------------------------------------------------------- publisher

@@ -36,7 +36,7 @@ from server.protocols import srt
 from server.protocols.srt.crypto import check_passphrase
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting
+from .opening import ClosesOnExit, Connecting, LinkState
 
 log = logging.getLogger("relaycast.push.srt")
 
@@ -184,24 +184,17 @@ class _FlowControlled(Protocol):
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
 
 
-class _CallerProtocol(asyncio.DatagramProtocol):
+class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol):
     """Moves datagrams between the socket and the sans-IO connection and turns its
     events into futures the publisher awaits. Holds no media logic."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.conn: srt.SrtConnection | None = None
         self.transport: asyncio.DatagramTransport | None = None
-        self.started: asyncio.Future[None] = loop.create_future()
-        self.started.add_done_callback(_retrieve)
         self.settled: asyncio.Future[None] = loop.create_future()  # close(): all ACKed
-        self.lost: asyncio.Future[None] = loop.create_future()
-        self.error: SrtClientError | None = None
         self.last_os_error: OSError | None = None
         self.bytes_sent = 0
-        self.paused = False
-        self.finishing = False
-        self._drain_waiter: asyncio.Future[None] | None = None
         self._timer = DeadlineTimer(loop, self._on_timer)
 
     # ------------------------------------------------------------ asyncio side
@@ -230,13 +223,6 @@ class _CallerProtocol(asyncio.DatagramProtocol):
         for future in (self.settled, self.lost):
             if not future.done():
                 future.set_result(None)
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self._wake_drain()
 
     # ------------------------------------------------------------ the pump
 
@@ -284,31 +270,6 @@ class _CallerProtocol(asyncio.DatagramProtocol):
         elif isinstance(event, srt.ConnectionClosed):
             self._set_error(SrtClientError(f"listener closed the connection ({event.reason})"))
         # DataReceived / PacketsDropped: a publisher receives no media
-
-    def _set_error(self, error: SrtClientError) -> None:
-        """Keep the first error (the real cause); later ones are its consequences."""
-        if self.error is None:
-            self.error = error
-        if not self.started.done():
-            self.started.set_exception(self.error)
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def wait_writable(self) -> None:
-        while self.paused and self.error is None:
-            waiter = self._drain_waiter
-            if waiter is None:
-                waiter = self._drain_waiter = self.loop.create_future()
-            await asyncio.shield(waiter)
-
-
-def _retrieve(future: asyncio.Future[None]) -> None:
-    if not future.cancelled():
-        future.exception()
 
 
 # --------------------------------------------------------------------------- publisher
