@@ -29,8 +29,10 @@ import json
 import resource
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from bench.media import GROUPINGS, PrechunkedLoop, Tag, read_flv
 from server.push import RtmpClientError, RtmpPublisher
@@ -196,17 +198,33 @@ async def _stdin_lines() -> asyncio.StreamReader:
     return reader
 
 
-async def worker(args: argparse.Namespace, urls: list[str], tags: list[Tag]) -> None:
-    gen = LoadGenerator(urls, tags, args.mode, args.write_buffer_high, args.grouping)
+class Driven(Protocol):
+    """A load generator as the orchestrator drives it (RTMP here, SRT in srt_loadgen)."""
+
+    publishers: Sequence[object]
+
+    async def connect(self, concurrency: int) -> None: ...
+    def start(self) -> None: ...
+    def snapshot(self) -> dict[str, object]: ...
+    async def stop(self) -> dict[str, object]: ...
+
+
+async def drive(
+    gen: Driven,
+    connect_concurrency: int,
+    max_seconds: float,
+    errors: tuple[type[BaseException], ...],
+) -> None:
+    """Connect, report ready, then obey go / mark / stop from stdin (EOF = stop)."""
     commands = await _stdin_lines()
     started = time.monotonic()
     try:
-        await gen.connect(args.connect_concurrency)
-    except (RtmpClientError, OSError) as exc:
+        await gen.connect(connect_concurrency)
+    except errors as exc:
         _emit("error", error=str(exc))
         return
     _emit("ready", publishers=len(gen.publishers), connect_s=round(time.monotonic() - started, 2))
-    deadline = time.monotonic() + args.max_seconds
+    deadline = time.monotonic() + max_seconds
     while True:
         remaining = deadline - time.monotonic()
         try:
@@ -221,6 +239,11 @@ async def worker(args: argparse.Namespace, urls: list[str], tags: list[Tag]) -> 
         elif command == "stop":
             break
     _emit("done", **(await gen.stop()))
+
+
+async def worker(args: argparse.Namespace, urls: list[str], tags: list[Tag]) -> None:
+    gen = LoadGenerator(urls, tags, args.mode, args.write_buffer_high, args.grouping)
+    await drive(gen, args.connect_concurrency, args.max_seconds, (RtmpClientError, OSError))
 
 
 def main(argv: list[str] | None = None) -> None:

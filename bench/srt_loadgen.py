@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.loadgen import LATE_MS, PublisherStats, _emit, _own_cpu, _stdin_lines
+from bench.loadgen import LATE_MS, PublisherStats, _own_cpu, drive
 from bench.media import Sample, read_flv, sample_frames
 from server.media.frame import TIMEBASE, TrackKind
 from server.media.mpegts import TsMuxer
@@ -154,29 +154,7 @@ class SrtLoadGenerator:
 
 async def worker(args: argparse.Namespace, urls: list[str], media: TsLoop) -> None:
     gen = SrtLoadGenerator(urls, media)
-    commands = await _stdin_lines()
-    started = time.monotonic()
-    try:
-        await gen.connect(args.connect_concurrency)
-    except (SrtClientError, OSError) as exc:
-        _emit("error", error=str(exc))
-        return
-    _emit("ready", publishers=len(gen.publishers), connect_s=round(time.monotonic() - started, 2))
-    deadline = time.monotonic() + args.max_seconds
-    while True:
-        remaining = deadline - time.monotonic()
-        try:
-            line = await asyncio.wait_for(commands.readline(), max(0.0, remaining))
-        except TimeoutError:
-            line = b"stop\n"
-        command = line.decode().strip() or "stop"  # EOF: the orchestrator went away
-        if command == "go":
-            gen.start()
-        elif command == "mark":
-            _emit("mark", **gen.snapshot())
-        elif command == "stop":
-            break
-    _emit("done", **(await gen.stop()))
+    await drive(gen, args.connect_concurrency, args.max_seconds, (SrtClientError, OSError))
 
 
 def main(argv: list[str] | None = None) -> None:
