@@ -24,10 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import contextlib
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,6 +44,7 @@ from bench.media import PrechunkedLoop, SampleSpec, read_flv
 from bench.scenarios import ROOT, Result, ScenarioConfig, Workers, line, log, scenario_a
 from bench.servers import NginxRtmp, Relaycast
 from server.push import RtmpPublisher
+from tests.chromium import PLAYER_FLAGS, devtools_page, free_port
 
 HLS_SCENARIOS = ("HLS-A", "HLS-B", "HLS-C")
 A_TARGET = 1.5
@@ -248,47 +247,16 @@ def _latencies(listings: Listings, sends: SendLog, warmup: float) -> Result:
     }
 
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _devtools_page(http: aiohttp.ClientSession, port: int) -> str:
-    for _ in range(100):
-        with contextlib.suppress(aiohttp.ClientError):
-            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
-                pages = [p for p in await resp.json() if p.get("type") == "page"]
-            if pages:
-                return str(pages[0]["webSocketDebuggerUrl"])
-        await asyncio.sleep(0.2)
-    raise RuntimeError("Chromium's DevTools endpoint never came up")
-
-
 async def hlsjs_live_edge(page: str, warmup: float, seconds: float) -> Result:
     """``hls.latency`` (seconds behind the live edge) sampled every 0.5 s in Chromium."""
     chromium = shutil.which("chromium")
     if chromium is None:
         return {"error": "chromium is not installed"}
-    port = _free_port()
+    port = free_port()
     profile = tempfile.TemporaryDirectory(prefix="bench-chromium-")
     browser = await asyncio.create_subprocess_exec(
         chromium,
-        *CHROMIUM_FLAGS,
+        *PLAYER_FLAGS,
         f"--remote-debugging-port={port}",
         f"--user-data-dir={profile.name}",
         page,
@@ -303,7 +271,7 @@ async def hlsjs_live_edge(page: str, warmup: float, seconds: float) -> Result:
     samples: list[dict[str, Any]] = []
     try:
         async with aiohttp.ClientSession() as http:
-            socket_url = await _devtools_page(http, port)
+            socket_url = await devtools_page(http, port)
             async with http.ws_connect(socket_url, max_msg_size=0) as ws:
                 loop = asyncio.get_running_loop()
                 start = loop.time()

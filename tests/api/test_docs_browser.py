@@ -8,23 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.chromium import FLAGS
 from tests.conftest import require_program
 from tests.serverproc import start_server
 
 # disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
 pytestmark = pytest.mark.serial
 
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--virtual-time-budget=10000",
-]
+CHROMIUM_FLAGS = [*FLAGS, "--virtual-time-budget=10000"]
 
 
 def test_swagger_ui_renders_every_operation_offline(tmp_path: Path) -> None:

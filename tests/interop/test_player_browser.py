@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,42 +17,11 @@ import aiohttp
 import pytest
 
 from server.hls.player import hlsjs_path
+from tests.chromium import PLAYER_FLAGS, devtools_page, free_port
 from tests.conftest import require_program
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
-
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-    "--mute-audio",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def _page_socket(http: aiohttp.ClientSession, port: int) -> str:
-    for _ in range(100):
-        try:
-            async with http.get(f"http://127.0.0.1:{port}/json/list") as resp:
-                pages = [p for p in await resp.json() if p.get("type") == "page"]
-            if pages:
-                return str(pages[0]["webSocketDebuggerUrl"])
-        except aiohttp.ClientError:
-            pass
-        await asyncio.sleep(0.2)
-    raise AssertionError("Chromium's DevTools endpoint never came up")
 
 
 async def _evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident: int) -> Any:
@@ -74,10 +42,10 @@ async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]
     """Samples of the page's ``currentTime`` (``t``), player errors and the wall clock
     (``at``, loop time) every half second for ``seconds``."""
     chromium = require_program("chromium")
-    port = _free_port()
+    port = free_port()
     browser = await asyncio.create_subprocess_exec(
         chromium,
-        *FLAGS,
+        *PLAYER_FLAGS,
         f"--remote-debugging-port={port}",
         f"--user-data-dir={profile}",
         url,
@@ -87,7 +55,7 @@ async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]
     samples: list[dict[str, Any]] = []
     try:
         async with aiohttp.ClientSession() as http:
-            socket_url = await _page_socket(http, port)
+            socket_url = await devtools_page(http, port)
             async with http.ws_connect(socket_url, max_msg_size=0) as ws:
                 probe = (
                     "JSON.stringify({t: document.getElementById('video').currentTime,"
