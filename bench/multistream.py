@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import subprocess
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 from bench import procstat
 from bench.scenarios import Result, ScenarioConfig, Workers, line, log
-from bench.servers import NGINX_RTMP_MODULE, Relaycast, free_port
+from bench.servers import NGINX_HEAD, NGINX_RTMP_MODULE, Relaycast, free_port, run_nginx
 
 DESTINATIONS = 10
 TARGET_RATIO = 2.0
@@ -53,15 +52,9 @@ class MsTiming:
 # --------------------------------------------------------------------------- nginx
 
 
-_SINK = """\
-load_module {module};
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-rtmp {{
+_SINK = (
+    NGINX_HEAD
+    + """rtmp {{
     server {{
         listen 127.0.0.1:{port};
 {apps}
@@ -75,16 +68,11 @@ http {{
     }}
 }}
 """
+)
 
-_PUSHER = """\
-load_module {module};
-daemon off;
-master_process off;
-worker_processes 1;
-error_log {dir}/error.log warn;
-pid {dir}/nginx.pid;
-events {{ worker_connections 4096; }}
-rtmp {{
+_PUSHER = (
+    NGINX_HEAD
+    + """rtmp {{
     server {{
         listen 127.0.0.1:{port};
         application live {{
@@ -94,6 +82,7 @@ rtmp {{
     }}
 }}
 """
+)
 
 
 class Nginx:
@@ -109,20 +98,11 @@ class Nginx:
                 module=NGINX_RTMP_MODULE, dir=self.dir, port=self.port, http=self.http, **fields
             )
         )
-        self.proc = subprocess.Popen(
-            ["nginx", "-c", str(conf), "-p", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        self.stop()
-        raise RuntimeError("nginx-rtmp did not start")
+        try:
+            self.proc = run_nginx(conf, self.port)
+        except RuntimeError:
+            self._tmp.cleanup()
+            raise
 
     @property
     def pid(self) -> int:

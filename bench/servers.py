@@ -238,7 +238,7 @@ class RelaycastIngest:
             _stop_wrapped(self.proc, bool(self.wrapper))
 
 
-NGINX_CONF = """\
+NGINX_HEAD = """\
 load_module {module};
 daemon off;
 master_process off;
@@ -246,7 +246,12 @@ worker_processes 1;
 error_log {dir}/error.log warn;
 pid {dir}/nginx.pid;
 events {{ worker_connections 4096; }}
-rtmp {{
+"""
+"""What every benchmark nginx shares: the RTMP module, one foreground process."""
+
+NGINX_CONF = (
+    NGINX_HEAD
+    + """rtmp {{
     server {{
         listen 127.0.0.1:{port};
         application live {{
@@ -255,6 +260,29 @@ rtmp {{
     }}
 }}
 """
+)
+
+
+def run_nginx(conf: Path, port: int, timeout: float = 10.0) -> subprocess.Popen[str]:
+    """Start nginx on ``conf`` and wait until ``port`` accepts; its error log if not."""
+    proc = subprocess.Popen(
+        ["nginx", "-c", str(conf), "-p", str(conf.parent)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return proc
+        except OSError:
+            time.sleep(0.05)
+    error_log = conf.parent / "error.log"
+    log = error_log.read_text() if error_log.exists() else ""
+    proc.kill()
+    proc.wait()
+    raise RuntimeError(f"nginx-rtmp did not start:\n{log[-3000:]}")
 
 
 class NginxRtmp:
@@ -281,24 +309,8 @@ class NginxRtmp:
                 module=NGINX_RTMP_MODULE, dir=self.dir, port=self.rtmp_port, hls=self._hls()
             )
         )
-        self.proc = subprocess.Popen(
-            ["nginx", "-c", str(conf), "-p", str(self.dir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                break
-            try:
-                with socket.create_connection(("127.0.0.1", self.rtmp_port), timeout=1):
-                    return self
-            except OSError:
-                time.sleep(0.05)
-        log = (self.dir / "error.log").read_text() if (self.dir / "error.log").exists() else ""
-        self.stop()
-        raise RuntimeError(f"nginx-rtmp did not start:\n{log[-3000:]}")
+        self.proc = run_nginx(conf, self.rtmp_port, timeout)
+        return self
 
     def _hls(self) -> str:
         """2 s fragments, 6-fragment playlists: what relaycast's HLS defaults produce."""
