@@ -111,7 +111,8 @@ async def hls_a(sample: Path, config: ScenarioConfig) -> list[Result]:
             item[side]["marginal_cpu_ms_per_stream_s"] = round(total - idle[name] / n, 3)
         item["scenario"] = "HLS-A"
         item["target"] = f"ratio <= {A_TARGET} (and relaycast not saturated)"
-        item["met"] = item["ratio"] <= A_TARGET and not saturated
+        ratio = item["ratio"]
+        item["met"] = ratio is not None and ratio <= A_TARGET and not saturated
         item["generator"] = f"{item['relaycast']['generator_core_percent']['median']:.0f} %"
         mine, theirs = (
             f"{item[side]['cpu_ms_per_stream_s']['median']:.2f} (idle "

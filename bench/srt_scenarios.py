@@ -38,6 +38,7 @@ from bench.scenarios import (
     Workers,
     log,
     median_of,
+    ratio_of,
     summarize_runs,
 )
 from bench.scenarios import line as result_line
@@ -435,7 +436,7 @@ def _lines(
     for n in counts:
         mine = summarize_runs(runs[(ours.name, n)])
         ref = summarize_runs(runs[(reference.name, n)])
-        ratio = median_of(mine, "cpu_ms_per_stream_s") / median_of(ref, "cpu_ms_per_stream_s")
+        ratio = ratio_of(mine, ref, "cpu_ms_per_stream_s")
         saturated = any(r["saturated"] for r in runs[(ours.name, n)])
         errors = any(r["publisher_errors"] for r in runs[(ours.name, n)])
         both = (*runs[(ours.name, n)], *runs[(reference.name, n)])
@@ -459,7 +460,9 @@ def _lines(
         }
         if scenario == "A":
             target = "ratio <= 1.5 (relaycast not saturated, no publisher errors, no lag)"
-            met = ratio <= 1.5 and not saturated and not errors and not lagging
+            met = (
+                ratio is not None and ratio <= 1.5 and not saturated and not errors and not lagging
+            )
         else:
             ours_recovered = median_of(mine, "recovered_ratio")
             ref_recovered = median_of(ref, "recovered_ratio")

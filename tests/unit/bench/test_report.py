@@ -76,3 +76,11 @@ def test_a_run_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     series = summary.scaling_series(results, "A", "publishers", "cpu_ms_per_stream_s")
     assert series["relaycast-ingest"] == {1.0: 15.0, 10.0: 7.5}
     assert series["nginx-rtmp"][1.0] == pytest.approx(4.05)  # two runs: their median
+
+
+def test_a_reference_that_measured_no_cpu_gives_no_ratio_not_a_crash() -> None:
+    from bench.scenarios import ratio_of
+
+    ours = {"cpu_ms_per_stream_s": {"median": 13.3}}
+    assert ratio_of(ours, {"cpu_ms_per_stream_s": {"median": 0.0}}, "cpu_ms_per_stream_s") is None
+    assert ratio_of(ours, {"cpu_ms_per_stream_s": 3.325}, "cpu_ms_per_stream_s") == 4.0
