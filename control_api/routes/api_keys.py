@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 from control_api.appkeys import ORIGINS, STORE
+from control_api.presenters.api_keys import key_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.api_keys import ApiKeyCreate, ApiKeyList, ApiKeyOut
-from control_api.store.models import ApiKey
-
-
-def key_out(row: ApiKey, secret: str | None = None) -> ApiKeyOut:
-    return ApiKeyOut(
-        key_id=row.id,
-        name=row.name,
-        access=row.access,
-        cors_origins=list(row.cors_origins),
-        prefix=row.prefix,
-        created_at=row.created_at,
-        last_used_at=row.last_used_at,
-        key=secret,
-    )
 
 
 @api.route("GET", "/v1/api-keys", summary="List API keys", tag="api-keys", response=ApiKeyList)

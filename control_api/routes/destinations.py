@@ -6,13 +6,13 @@ only the destination that changed; the status shown is the manager's own snapsho
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
 from control_api.appkeys import STORE
+from control_api.presenters.destinations import destination_out
 from control_api.problems import Problem, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
@@ -21,7 +21,6 @@ from control_api.schemas.destinations import (
     DestinationList,
     DestinationOut,
     DestinationPatch,
-    DestinationStatusOut,
 )
 from control_api.store.destinations import MAX_PER_STREAM, TooManyDestinations
 from control_api.store.models import Destination
@@ -32,37 +31,9 @@ from server.push.destination_url import (
     split_destination_url,
 )
 from server.push.manager import PushManager
-from server.push.status import DISABLED, IDLE, PushState
 
 PUSH = web.AppKey("push", PushManager)
 BASE = "/v1/live-streams/{streamId}/destinations"
-
-
-def _time(epoch: float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, UTC) if epoch is not None else None
-
-
-def destination_out(row: Destination, push: PushManager) -> DestinationOut:
-    snap = push.status(row.stream_id, row.id) or (IDLE if row.enabled else DISABLED)
-    state = PushState.DISABLED if not row.enabled else snap.state
-    return DestinationOut(
-        destination_id=row.id,
-        stream_id=row.stream_id,
-        name=row.name,
-        url=row.url,
-        enabled=row.enabled,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        status=DestinationStatusOut(
-            state=state.value,
-            last_error=snap.last_error,
-            connected_at=_time(snap.connected_at),
-            bytes_sent=snap.bytes_sent,
-            reconnects=snap.reconnects,
-            dropped_frames=snap.dropped_frames,
-            next_retry_at=_time(snap.next_retry_at),
-        ),
-    )
 
 
 async def _stream_id(call: Call[Any, Any]) -> str:

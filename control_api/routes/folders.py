@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from control_api.appkeys import STORE
+from control_api.presenters.folders import folder_out
 from control_api.problems import conflict, not_found
 from control_api.router import Call
 from control_api.routes import api
@@ -19,17 +20,6 @@ from control_api.schemas.folders import (
 )
 from control_api.store.folders import FolderCycle, FolderNotEmpty, FolderView, UnknownFolder
 from control_api.store.media import UnknownMedia
-
-
-def folder_out(view: FolderView) -> FolderOut:
-    row = view.row
-    return FolderOut(
-        folder_id=row.id,
-        name=row.name,
-        parent_id=row.parent_id,
-        media_count=view.media_count,
-        created_at=row.created_at,
-    )
 
 
 async def _folder(call: Call[Any, Any]) -> FolderOut:

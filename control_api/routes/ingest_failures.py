@@ -7,27 +7,13 @@ so only the operator sees them: full-access keys of the ``default`` environment.
 
 from __future__ import annotations
 
-from typing import cast
-
 from control_api.appkeys import STORE
+from control_api.presenters.ingest_failures import failure_out
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
-from control_api.schemas.ingest_failures import IngestFailureList, IngestFailureOut, Reason
+from control_api.schemas.ingest_failures import IngestFailureList
 from control_api.store.environments import DEFAULT_ENVIRONMENT
-from control_api.store.models import IngestFailure
-
-
-def failure_out(row: IngestFailure) -> IngestFailureOut:
-    return IngestFailureOut(
-        at=row.at,
-        protocol=row.protocol,
-        remote_address=row.remote_addr,
-        attempted=row.attempted,
-        reason=cast(Reason, row.reason),
-        detail=row.detail,
-        stream_id=row.stream_id,
-    )
 
 
 @api.route(

@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from control_api.appkeys import ENDPOINTS, INGEST, SETTINGS, STORE
+from control_api.presenters.live_streams import stream_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import (
-    Ingest,
     IngestHealth,
-    Playback,
     PlaybackToken,
     PlaybackTokenCreate,
     RotatedKey,
@@ -27,38 +26,9 @@ from control_api.schemas.live_streams import (
 )
 from control_api.store.live_streams import StreamBusy
 from control_api.store.models import LiveStream
-from control_api.urls import Endpoints
 from server.hls import tokens
 
 BUSY = "the stream has a publisher connected"
-
-
-def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
-    ingest = Ingest(rtmp_url=ep.rtmp_url, rtmps_url=ep.rtmps_url, srt_url=ep.srt_url)
-    if stream_key is not None:
-        ingest.stream_key = stream_key
-        ingest.rtmp_full_url = f"{ep.rtmp_url}/{stream_key}"
-        ingest.srt_full_url = ep.srt_full_url(stream_key)
-    return StreamOut(
-        stream_id=row.id,
-        edge_id=row.edge_id,
-        name=row.name,
-        state=row.state,
-        quality=row.quality,
-        low_latency=row.low_latency,
-        recording=row.recording,
-        reconnect_window_seconds=row.reconnect_window_seconds,
-        playback_policy=row.playback_policy,
-        plan=row.plan,
-        region=row.region,
-        enabled=row.enabled,
-        created_at=row.created_at,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        error_reason=row.error_reason,
-        ingest=ingest,
-        playback=Playback(hls_url=ep.hls_url(row.edge_id), edge_id=row.edge_id),
-    )
 
 
 async def _stream(call: Call[Any, Any]) -> LiveStream:

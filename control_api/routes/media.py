@@ -4,40 +4,20 @@ from __future__ import annotations
 
 from control_api.appkeys import LIBRARY, STORE
 from control_api.media_library.importer import IMPORT_TASK
+from control_api.presenters.media import media_out
+from control_api.presenters.tasks import task_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
-from control_api.routes.tasks import task_out
 from control_api.schemas.media import (
-    AudioInfo,
     ImportCreate,
     MediaList,
     MediaOut,
     MediaPatch,
     MediaQuery,
-    VideoInfo,
 )
 from control_api.schemas.tasks import TaskOut
 from control_api.store.folders import UnknownFolder
-from control_api.store.models import Media
-
-
-def media_out(row: Media) -> MediaOut:
-    return MediaOut(
-        media_id=row.id,
-        name=row.name,
-        folder_id=row.folder_id,
-        tags=[t.name for t in row.tags],
-        status=row.status,
-        error=row.error,
-        source=row.source,
-        size_bytes=row.size_bytes,
-        duration_seconds=row.duration_seconds,
-        container=row.container,
-        video=VideoInfo.model_validate(row.video) if row.video else None,
-        audio=AudioInfo.model_validate(row.audio) if row.audio else None,
-        created_at=row.created_at,
-    )
 
 
 @api.route(

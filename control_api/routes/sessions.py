@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from control_api.appkeys import INGEST, STORE
+from control_api.presenters.sessions import session_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import SessionList, SessionOut
-from control_api.store.models import StreamSession
-
-
-def session_out(row: StreamSession, live_bytes: int | None = None) -> SessionOut:
-    duration = (row.ended_at - row.started_at).total_seconds() if row.ended_at else None
-    return SessionOut(
-        session_id=row.id,
-        stream_id=row.stream_id,
-        protocol=row.protocol,
-        remote_address=row.remote_addr,
-        started_at=row.started_at,
-        ended_at=row.ended_at,
-        duration_seconds=duration,
-        bytes_in=row.bytes_in if live_bytes is None else live_bytes,
-        recording_media_id=row.recording_media_id,
-    )
 
 
 @api.route(

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from control_api.appkeys import STORE
+from control_api.presenters.tags import tag_out
 from control_api.problems import conflict, not_found
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.tags import TagCreate, TagList, TagOut, TagPatch
 from control_api.store.tags import TagExists, TagView
-
-
-def tag_out(view: TagView) -> TagOut:
-    return TagOut(tag_id=view.row.id, name=view.row.name, media_count=view.media_count)
 
 
 def _taken(name: str) -> Exception:

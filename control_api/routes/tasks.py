@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 from control_api.appkeys import STORE
+from control_api.presenters.tasks import task_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
-from control_api.schemas.tasks import TaskOut, TaskResult
-from control_api.store.models import Task
-
-
-def task_out(row: Task) -> TaskOut:
-    result = row.result or {}
-    return TaskOut(
-        task_id=row.id,
-        type=row.type,
-        status=row.status,
-        progress=row.progress,
-        error=row.error,
-        result=TaskResult(media_id=result["mediaId"]) if "mediaId" in result else None,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+from control_api.schemas.tasks import TaskOut
 
 
 @api.route(

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from control_api.appkeys import SETTINGS, STORE, WEBHOOKS
+from control_api.presenters.webhooks import delivery_out, webhook_out
 from control_api.problems import conflict, not_found
 from control_api.router import Call
 from control_api.routes import api
@@ -17,35 +18,8 @@ from control_api.schemas.webhooks import (
     WebhookList,
     WebhookOut,
 )
-from control_api.store.models import Webhook, WebhookDelivery
+from control_api.store.models import Webhook
 from control_api.webhooks.signing import new_secret
-
-
-def webhook_out(row: Webhook, secret: str | None = None) -> WebhookOut:
-    return WebhookOut(
-        webhook_id=row.id,
-        url=row.url,
-        events=row.events,
-        created_at=row.created_at,
-        secret=secret,
-    )
-
-
-def delivery_out(row: WebhookDelivery) -> DeliveryOut:
-    return DeliveryOut(
-        delivery_id=row.id,
-        webhook_id=row.webhook_id,
-        event_id=row.event_id,
-        event_type=row.event_type,
-        status=row.status,
-        attempts=row.attempts,
-        response_status=row.response_status,
-        error=row.error,
-        created_at=row.created_at,
-        last_attempt_at=row.last_attempt_at,
-        next_attempt_at=row.next_attempt_at,
-        delivered_at=row.delivered_at,
-    )
 
 
 async def _webhook(call: Call[Any, Any]) -> Webhook:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from control_api.routes.destinations import destination_out
-from control_api.routes.live_streams import stream_out
-from control_api.routes.media import media_out
-from control_api.routes.tasks import task_out
+from control_api.presenters.destinations import destination_out
+from control_api.presenters.live_streams import stream_out
+from control_api.presenters.media import media_out
+from control_api.presenters.tasks import task_out
 from control_api.store.models import Destination, LiveStream, Media, Task
 from control_api.urls import Endpoints
 from control_api.webhooks.dispatcher import Renderer

@@ -1,0 +1,35 @@
+"""How a live stream is shown: URLs depend on the listeners' real ports (the endpoints)."""
+
+from __future__ import annotations
+
+from control_api.schemas.live_streams import Ingest, Playback, StreamOut
+from control_api.store.models import LiveStream
+from control_api.urls import Endpoints
+
+
+def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
+    ingest = Ingest(rtmp_url=ep.rtmp_url, rtmps_url=ep.rtmps_url, srt_url=ep.srt_url)
+    if stream_key is not None:
+        ingest.stream_key = stream_key
+        ingest.rtmp_full_url = f"{ep.rtmp_url}/{stream_key}"
+        ingest.srt_full_url = ep.srt_full_url(stream_key)
+    return StreamOut(
+        stream_id=row.id,
+        edge_id=row.edge_id,
+        name=row.name,
+        state=row.state,
+        quality=row.quality,
+        low_latency=row.low_latency,
+        recording=row.recording,
+        reconnect_window_seconds=row.reconnect_window_seconds,
+        playback_policy=row.playback_policy,
+        plan=row.plan,
+        region=row.region,
+        enabled=row.enabled,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        error_reason=row.error_reason,
+        ingest=ingest,
+        playback=Playback(hls_url=ep.hls_url(row.edge_id), edge_id=row.edge_id),
+    )
