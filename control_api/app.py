@@ -11,7 +11,10 @@ from control_api.appkeys import (
     INGEST,
     LIBRARY,
     LIMITER,
+    METRICS,
+    OPENAPI,
     ORIGINS,
+    PUSH,
     SETTINGS,
     SIGNING_KEY,
     STORE,
@@ -20,13 +23,13 @@ from control_api.appkeys import (
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
 from control_api.media_library.library import MediaLibrary
-from control_api.metrics import METRICS, Metrics, metrics_middleware
+from control_api.metrics import Metrics, metrics_middleware
 from control_api.metrics import mount as mount_metrics
 from control_api.middlewares import access_middleware, cors_middleware, error_middleware
 from control_api.openapi import build_openapi
 from control_api.ratelimit import RateLimiter
-from control_api.routes import api, uploads
-from control_api.routes.destinations import PUSH
+from control_api.routes import api
+from control_api.routes import mount as mount_routes
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
@@ -36,8 +39,6 @@ from control_api.webhooks.resources import renderer
 from control_api.webhooks.sources import DestinationErrors
 from server.ingest.manager import IngestManager
 from server.push.manager import PushManager
-
-OPENAPI = web.AppKey("openapi", dict[str, str])
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -94,8 +95,7 @@ def build_app(
     library = MediaLibrary(settings, store, endpoints)
     app[LIBRARY] = library
     app.cleanup_ctx.append(library.lifecycle)
-    api.mount(app)
-    uploads.mount(app)
+    mount_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
     mount_docs(app)

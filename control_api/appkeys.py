@@ -1,6 +1,13 @@
-"""Typed application keys: what the app factory puts on the app for handlers to find."""
+"""Typed application keys: what the app factory puts on the app for handlers to find.
+
+Every key the app carries is named here, so one file says what an app holds.
+``HLS_SERVICE`` belongs to the media plane (``server`` never imports ``control_api``)
+and is re-exported.
+"""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -11,7 +18,12 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from control_api.webhooks.dispatcher import Dispatcher
+from server.hls.http import HLS_SERVICE as HLS_SERVICE
 from server.ingest.manager import IngestManager
+from server.push.manager import PushManager
+
+if TYPE_CHECKING:  # for the annotation only: control_api.metrics imports METRICS from here
+    from control_api.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
@@ -22,3 +34,6 @@ ORIGINS = web.AppKey("origins", OriginCache)
 INGEST = web.AppKey("ingest", IngestManager)
 LIBRARY = web.AppKey("library", MediaLibrary)
 WEBHOOKS = web.AppKey("webhooks", Dispatcher)
+PUSH = web.AppKey("push", PushManager)
+OPENAPI = web.AppKey("openapi", dict[str, str])
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -20,6 +20,7 @@ from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import func, select
 
+from control_api.appkeys import METRICS
 from control_api.metrics_snapshot import MediaSources, SnapshotCollector
 from control_api.settings import MetricsSettings
 from control_api.store import Store
@@ -96,7 +97,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-METRICS = web.AppKey("metrics", Metrics)
 HandlerT = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 

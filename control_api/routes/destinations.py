@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
-from control_api.appkeys import STORE
+from control_api.appkeys import PUSH, STORE
 from control_api.presenters.destinations import destination_out
 from control_api.problems import Problem, not_found, validation
 from control_api.router import Call
@@ -30,9 +28,7 @@ from server.push.destination_url import (
     scheme_of,
     split_destination_url,
 )
-from server.push.manager import PushManager
 
-PUSH = web.AppKey("push", PushManager)
 BASE = "/v1/live-streams/{streamId}/destinations"
 
 
