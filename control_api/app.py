@@ -9,6 +9,7 @@ from aiohttp import web
 from control_api.appkeys import (
     ENDPOINTS,
     INGEST,
+    LAST_USED,
     LIBRARY,
     LIMITER,
     METRICS,
@@ -22,6 +23,7 @@ from control_api.appkeys import (
 )
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
+from control_api.last_used import LastUsed
 from control_api.media_library.library import MediaLibrary
 from control_api.metrics import Metrics, metrics_middleware
 from control_api.metrics import mount as mount_metrics
@@ -79,6 +81,7 @@ def build_app(
     app[SIGNING_KEY] = signing_key
     app[INGEST] = ingest
     app[LIMITER] = RateLimiter(settings.api.rate_limit_per_minute)
+    app[LAST_USED] = LastUsed()
     app[ORIGINS] = OriginCache.for_store(store)
     app[OPENAPI] = {}
     app[METRICS] = Metrics()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from control_api.cors import OriginCache
+from control_api.last_used import LastUsed
 from control_api.media_library.library import MediaLibrary
 from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
@@ -37,3 +38,4 @@ WEBHOOKS = web.AppKey("webhooks", Dispatcher)
 PUSH = web.AppKey("push", PushManager)
 OPENAPI = web.AppKey("openapi", dict[str, str])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+LAST_USED = web.AppKey("last_used", LastUsed)

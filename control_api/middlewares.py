@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from control_api import cors
-from control_api.appkeys import LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
+from control_api.appkeys import LAST_USED, LIMITER, ORIGINS, SETTINGS, SIGNING_KEY, STORE
 from control_api.credentials import TOKEN_PREFIX, verify_token
 from control_api.principal import PRINCIPAL, Principal
 from control_api.problems import Problem
@@ -24,7 +24,6 @@ from control_api.store.models import ApiKey
 log = logging.getLogger("relaycast.api")
 HandlerT = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_V1 = frozenset({"/v1/openapi.json"})
-_TOUCH_EVERY = 60.0
 
 
 def _operation(request: web.Request) -> Operation | None:
@@ -79,14 +78,9 @@ async def _authenticate(request: web.Request) -> ApiKey:
     return key
 
 
-_last_touch: dict[str, float] = {}
-
-
 async def _touch(request: web.Request, key: ApiKey) -> None:
     """Record lastUsedAt, at most once a minute per key: it is not worth a write per call."""
-    now = time.monotonic()
-    if now - _last_touch.get(key.id, float("-inf")) >= _TOUCH_EVERY:
-        _last_touch[key.id] = now
+    if request.app[LAST_USED].due(key.id, time.monotonic()):
         await request.app[STORE].api_keys.touch(key.id, datetime.now(UTC))
 
 
