@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from control_api.settings import Settings
@@ -13,6 +14,7 @@ from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
+from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.push.manager import PushManager
@@ -30,17 +32,25 @@ class MediaPlane:
     push: PushManager
 
     @classmethod
-    def build(cls, settings: Settings, store: Store) -> MediaPlane:
+    def build(
+        cls,
+        settings: Settings,
+        store: Store,
+        playback_key: bytes,
+        refusal_sinks: Sequence[RefusalSink] = (),
+    ) -> MediaPlane:
+        """``playback_key`` signs the playback tokens of private streams; ``refusal_sinks``
+        hear of every refused encoder."""
         registry = Registry()
+        hls = HlsService(settings.hls, playback_key=playback_key)
+        push = PushManager(store.destinations, settings.push)
         ingest = IngestManager(
             StoreDirectory(store.sessions, settings.plans, store.events),
             registry,
             settings.ingest,
+            observers=(hls, push),
+            refusal_sinks=refusal_sinks,
         )
-        hls = HlsService(settings.hls)
-        ingest.observers.append(hls)
-        push = PushManager(store.destinations, settings.push)
-        ingest.observers.append(push)
         return cls(
             registry,
             ingest,

@@ -104,20 +104,23 @@ def _stop_event() -> asyncio.Event:
 async def run(settings: Settings) -> None:
     store = await _open_store(settings)
     endpoints = _endpoints(settings)
-    media = MediaPlane.build(settings, store)
-    media.hls.playback_key = await store.playback_signing_key()
+    recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
+    media = MediaPlane.build(settings, store, await store.playback_signing_key(), (recorder,))
     app = build_app(
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
     hls_http.mount(app, media.hls)
     mount_player(app)
     sources = MediaSources(
-        media.ingest, media.registry, media.hls, media.rtmp, media.srt, media.push
+        media.ingest,
+        media.registry,
+        media.hls,
+        media.rtmp,
+        media.srt,
+        media.push,
+        webhook_results=app[WEBHOOKS].counters.copy,
     )
-    sources.webhook_results = app[WEBHOOKS].counters.copy
     app[METRICS].attach(sources, store)
-    recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
-    media.ingest.refusal_sinks.append(recorder)
     recorder.start()
     checkpoints = SessionCheckpointer(
         store, media.ingest, settings.diagnostics.session_checkpoint_seconds

@@ -14,7 +14,7 @@ import enum
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -157,14 +157,16 @@ class IngestManager:
         registry: Registry,
         settings: IngestSettings,
         clock: Callable[[], float] = time.monotonic,
+        observers: Sequence[StreamObserver] = (),
+        refusal_sinks: Sequence[RefusalSink] = (),
     ) -> None:
         self.directory = directory
         self.registry = registry
         self.settings = settings
         self.clock = clock
         self.refusals: Counter[str] = Counter()
-        self.observers: list[StreamObserver] = []
-        self.refusal_sinks: list[RefusalSink] = []
+        self.observers: list[StreamObserver] = list(observers)
+        self.refusal_sinks: list[RefusalSink] = list(refusal_sinks)
         self._live: dict[str, Live] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
