@@ -142,7 +142,7 @@ async def access_middleware(request: web.Request, handler: HandlerT) -> web.Stre
 
 def _check_access(request: web.Request, principal: Principal) -> None:
     op = _operation(request)
-    if principal.restricted and op is not None and not op.restricted:
+    if principal.restricted and op is not None and not op.allows_restricted_keys:
         raise Problem(403, "a restricted API key may not call this endpoint", slug="forbidden")
 
 

@@ -107,7 +107,7 @@ def _operation(op: Operation, schemas: _Schemas) -> dict[str, Any]:
         "responses": _responses(op, schemas),
     }
     description = op.description
-    if op.restricted:
+    if op.allows_restricted_keys:
         description = (description + "\n\nAllowed for restricted keys.").strip()
     if description:
         spec["description"] = description

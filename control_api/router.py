@@ -56,7 +56,7 @@ class Operation:
     query: type[QueryModel] | None = None
     response: type[ApiModel] | None = None
     status: int = 200
-    restricted: bool = False
+    allows_restricted_keys: bool = False
     auth: bool = True
     errors: tuple[int, ...] = ()
     description: str = ""

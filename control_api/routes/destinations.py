@@ -89,7 +89,7 @@ async def list_destinations(call: Call[None, None]) -> DestinationList:
     body=DestinationCreate,
     response=DestinationOut,
     status=201,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def create_destination(call: Call[DestinationCreate, None]) -> DestinationOut:
@@ -120,7 +120,7 @@ async def create_destination(call: Call[DestinationCreate, None]) -> Destination
     summary="Get a destination and its push status",
     tag="destinations",
     response=DestinationOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def get_destination(call: Call[None, None]) -> DestinationOut:
@@ -148,7 +148,7 @@ def _patched_secrets(row: Destination, body: DestinationPatch) -> dict[str, str 
     tag="destinations",
     body=DestinationPatch,
     response=DestinationOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def update_destination(call: Call[DestinationPatch, None]) -> DestinationOut:

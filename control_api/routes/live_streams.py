@@ -47,7 +47,7 @@ async def _stream(call: Call[Any, Any]) -> LiveStream:
     body=StreamCreate,
     response=StreamOut,
     status=201,
-    restricted=True,
+    allows_restricted_keys=True,
 )
 async def create_live_stream(call: Call[StreamCreate, None]) -> StreamOut:
     settings = call.request.app[SETTINGS]
@@ -87,7 +87,7 @@ async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
     summary="Get a live stream",
     tag="live-streams",
     response=StreamOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def get_live_stream(call: Call[None, None]) -> StreamOut:
@@ -101,7 +101,7 @@ async def get_live_stream(call: Call[None, None]) -> StreamOut:
     tag="live-streams",
     body=StreamPatch,
     response=StreamOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def update_live_stream(call: Call[StreamPatch, None]) -> StreamOut:

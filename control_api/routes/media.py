@@ -42,7 +42,7 @@ async def list_media(call: Call[None, MediaQuery]) -> MediaList:
     summary="Get a media item",
     tag="media",
     response=MediaOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def get_media(call: Call[None, None]) -> MediaOut:
@@ -59,7 +59,7 @@ async def get_media(call: Call[None, None]) -> MediaOut:
     tag="media",
     body=MediaPatch,
     response=MediaOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
     description="`tags` replaces the item's tags; names not used before become new tags.",
 )

@@ -18,7 +18,7 @@ from control_api.schemas.live_streams import SessionList, SessionOut
     tag="sessions",
     query=PageQuery,
     response=SessionList,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def list_sessions(call: Call[None, PageQuery]) -> SessionList:
@@ -42,7 +42,7 @@ async def list_sessions(call: Call[None, PageQuery]) -> SessionList:
     summary="One session",
     tag="sessions",
     response=SessionOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def get_session(call: Call[None, None]) -> SessionOut:

@@ -16,7 +16,7 @@ from control_api.schemas.tasks import TaskOut
     summary="Get a task: status, progress 0..1, error or result",
     tag="tasks",
     response=TaskOut,
-    restricted=True,
+    allows_restricted_keys=True,
     errors=(404,),
 )
 async def get_task(call: Call[None, None]) -> TaskOut:
