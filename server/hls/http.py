@@ -24,7 +24,8 @@ from server.hls.signal import ChangeSignal
 PLAYLIST = "application/vnd.apple.mpegurl"
 TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
 IMMUTABLE = "public, max-age=31536000, immutable"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 18: int() raises on "²" and on more than 4300 digits.
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$", re.ASCII)
 HLS_SERVICE = web.AppKey("hls_service", HlsService)
 
 

@@ -110,6 +110,24 @@ async def test_range_requests(rig: Rig) -> None:
     assert status == 416 and headers["Content-Range"] == f"bytes */{len(full)}"
 
 
+async def test_non_ascii_digits_are_400_or_404_never_500(rig: Rig) -> None:
+    """Unicode digits are not numbers here: "²" made int() raise (a 500 with a
+    traceback) and U+0661 was read as 1."""
+    rig.publish(rig.frames[: len(rig.frames) * 2 // 3])
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    name = re.search(r"^(seg\d+\.m4s)$", text, re.M).group(1)  # type: ignore[union-attr]
+    for query in ("_HLS_msn=\u00b2", "_HLS_msn=\u0661", "_HLS_msn=1&_HLS_part=\u00b2"):
+        status, _, body = await rig.get(f"media.m3u8?{query}")
+        assert status == 400 and b"ASCII" in body, query
+    assert (await rig.get("seg\u0661.m4s"))[0] == 404
+    assert (await rig.get("part1.\u00b2.m4s"))[0] == 404
+    full = (await rig.get(name))[2]
+    for bad_range in ("bytes=\u00b2-", "bytes=0-" + "9" * 5000):
+        status, _, body = await rig.get(name, Range=bad_range)
+        assert status == 200 and body == full  # an unusable Range is ignored
+
+
 async def test_blocking_reload_waits_for_the_next_part(rig: Rig) -> None:
     half = len(rig.frames) // 2
     rig.publish(rig.frames[:half])
