@@ -363,6 +363,11 @@ class Segmenter:
         return self._ended
 
     @property
+    def has_segment(self) -> bool:
+        """A complete segment exists: something a player without LL-HLS can start from."""
+        return self._store.last is not None
+
+    @property
     def target_duration(self) -> int:
         """EXT-X-TARGETDURATION: the configured target rounded up; never changes."""
         return max(1, -(-self._target // TIMEBASE))
