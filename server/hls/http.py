@@ -1,8 +1,9 @@
 """Playback over HTTP: ``/live/{edgeId}/…`` playlists, init segments, segments and parts.
 
-Blocking playlist reloads and preload-hinted parts wait on the packager's change
-signal, never poll. Segment and part names are unique per session (their numbers
-start from the session's start time), so they are served as immutable.
+Blocking playlist reloads, plain playlist requests before the first segment, and
+preload-hinted parts wait on the packager's change signal, never poll. Segment and part
+names are unique per session (their numbers start from the session's start time), so
+they are served as immutable.
 """
 
 from __future__ import annotations

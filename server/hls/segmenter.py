@@ -14,6 +14,8 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
 * audio-only segments are cut by time, never longer than the target;
 * an LL-HLS part ends before a main-track frame that would take it past the part target
   and before every video keyframe (so parts that start with one are INDEPENDENT).
+* the first segment waits (``track_wait`` of media, frames held) until every track the
+  source announced has its configuration, so its init segment carries all of them.
 Each cut happens when the frame after the cut arrives, so every sample duration of the
 main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
 per video frame with ``chunked_parts`` while ``streaming()`` says someone is receiving the
