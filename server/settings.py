@@ -101,6 +101,11 @@ class HlsSettings(_Section):
     # lost upstream, e.g. a slow reader resynchronising at a keyframe) only ends the
     # segment, and the timeline continues without the hole.
     max_timestamp_gap: float = Field(5.0, ge=1.0, le=60.0)
+    # Seconds of media the first segment waits, from the first frame, for the
+    # configuration of every track the source announced (MPEG-TS PMT, RTMP onMetaData):
+    # encoders often send the first audio frame after the first video keyframe, and an
+    # init segment opened without it would need a new init and a discontinuity. 0 = no wait.
+    track_wait: float = Field(1.0, ge=0.0, le=5.0)
 
     @model_validator(mode="after")
     def _parts_shorter_than_segments(self) -> HlsSettings:

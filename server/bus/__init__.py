@@ -13,6 +13,7 @@ from .items import (
     Marker,
     MetadataChange,
     StreamItem,
+    TracksAnnounced,
 )
 from .limits import StreamLimits
 from .reader import Reader, ReaderStats
@@ -36,4 +37,5 @@ __all__ = [
     "StreamItem",
     "StreamLimits",
     "StreamStats",
+    "TracksAnnounced",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from server.media.frame import CodecConfig, Frame
+from server.media.frame import CodecConfig, Frame, TrackKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,15 @@ class MetadataChange:
 
 
 @dataclass(frozen=True, slots=True)
+class TracksAnnounced:
+    """The tracks the source said it will send (MPEG-TS PMT, RTMP onMetaData), which may
+    come before all their configurations do: a consumer that builds one container for
+    all tracks (HLS init segment) can wait, bounded, for the missing ones."""
+
+    tracks: frozenset[TrackKind]
+
+
+@dataclass(frozen=True, slots=True)
 class Discontinuity:
     """The publisher reconnected inside the reconnect window; timestamps may jump here."""
 
@@ -38,6 +47,6 @@ class EndOfStream:
     reason: str = ""
 
 
-Marker = ConfigChange | MetadataChange | Discontinuity
+Marker = ConfigChange | MetadataChange | TracksAnnounced | Discontinuity
 StreamItem = Frame | Marker
 BusItem = StreamItem | EndOfStream

@@ -21,6 +21,7 @@ from .items import (
     Marker,
     MetadataChange,
     StreamItem,
+    TracksAnnounced,
 )
 from .limits import MIN_READER_FRAMES, StreamLimits
 from .reader import Reader, ReaderStats
@@ -60,6 +61,7 @@ class Stream:
         "_gop",
         "_metadata",
         "_readers",
+        "_tracks",
         "limits",
         "stream_id",
     )
@@ -69,6 +71,7 @@ class Stream:
         self.limits = limits or StreamLimits()
         self._configs: dict[TrackKind, CodecConfig] = {}
         self._metadata: MetadataChange | None = None
+        self._tracks: TracksAnnounced | None = None
         self._gop = GopCache(self.limits)
         self._readers: list[Reader] = []
         self._end: EndOfStream | None = None
@@ -143,6 +146,14 @@ class Stream:
         self._send_marker(self._metadata)
         return True
 
+    def announce_tracks(self, tracks: frozenset[TrackKind]) -> bool:
+        """The source says it will send ``tracks``; deduplicated (a PMT repeats)."""
+        if self._tracks is not None and self._tracks.tracks == tracks:
+            return False
+        self._tracks = TracksAnnounced(tracks)
+        self._send_marker(self._tracks)
+        return True
+
     def mark_discontinuity(self) -> None:
         """The publisher came back inside the reconnect window: timestamps may restart."""
         self._discontinuities += 1
@@ -189,6 +200,8 @@ class Stream:
         snapshot, wait = self._gop.snapshot(self._configs, self._metadata)
         if not _fits(snapshot, items, size):
             snapshot, wait = self._gop.snapshot(self._configs, self._metadata, with_items=False)
+        if self._tracks is not None:  # stream-wide state, not tied to the cached GOP
+            snapshot.insert(0, self._tracks)
         reader.start(snapshot, wait_for_keyframe=wait)
         self._readers.append(reader)
         return reader

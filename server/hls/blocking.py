@@ -39,8 +39,9 @@ def _index(query: Mapping[str, str], name: str) -> int | None:
     raw = query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 12:
-        raise BadDirective(f"{name} must be a non-negative integer")
+    # ASCII only: str.isdigit() also accepts "²" (int() then raises) and U+0661 (read as 1).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
+        raise BadDirective(f"{name} must be a non-negative integer in ASCII digits")
     return int(raw)
 
 

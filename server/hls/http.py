@@ -1,8 +1,9 @@
 """Playback over HTTP: ``/live/{edgeId}/…`` playlists, init segments, segments and parts.
 
-Blocking playlist reloads and preload-hinted parts wait on the packager's change
-signal, never poll. Segment and part names are unique per session (their numbers
-start from the session's start time), so they are served as immutable.
+Blocking playlist reloads, plain playlist requests before the first segment, and
+preload-hinted parts wait on the packager's change signal, never poll. Segment and part
+names are unique per session (their numbers start from the session's start time), so
+they are served as immutable.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from collections.abc import Callable
 from aiohttp import web
 
 from server.hls import tokens
-from server.hls.blocking import BadDirective, Directives, Outcome, parse_directives
+from server.hls.blocking import (
+    BLOCK_LIMIT_FACTOR,
+    BadDirective,
+    Directives,
+    Outcome,
+    parse_directives,
+)
 from server.hls.buffer import PartBuffer
 from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
@@ -24,7 +31,8 @@ from server.hls.signal import ChangeSignal
 PLAYLIST = "application/vnd.apple.mpegurl"
 TYPES = {"m4s": "video/iso.segment", "ts": "video/mp2t", "mp4": "video/mp4"}
 IMMUTABLE = "public, max-age=31536000, immutable"
-_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 18: int() raises on "²" and on more than 4300 digits.
+_RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$", re.ASCII)
 HLS_SERVICE = web.AppKey("hls_service", HlsService)
 
 
@@ -95,11 +103,29 @@ async def _media(request: web.Request, packager: HlsPackager, suffix: str) -> we
     if directives.blocking:
         await _block(request, packager, directives)
     else:
-        await _wait_for(packager, lambda: seg.media_playlist(), 3 * seg.target_duration)
+        await _hold_for_segment(packager)
     text = seg.media_playlist(skip=directives.skip, suffix=suffix)
     if text is None:
         raise _not_found("playlist (no media yet)")
     return _playlist(text)
+
+
+async def _hold_for_segment(packager: HlsPackager) -> None:
+    """Hold a plain playlist request until the first segment is complete.
+
+    Before it the playlist lists only parts, which players without LL-HLS (ffmpeg, VLC,
+    ExoPlayer) skip: opening the URL the moment the stream goes live, they would find no
+    streams and give up. The bound is the blocking-reload one (3 x target duration, the
+    first segment needs about one), then 503 with Retry-After of one target duration.
+    Requests with ``_HLS_msn`` (hls.js after its first load) are answered by ``_block``.
+    """
+    seg = packager.segmenter
+    await _wait_for(packager, lambda: seg.has_segment, BLOCK_LIMIT_FACTOR * seg.target_duration)
+    if not seg.has_segment and not seg.ended:
+        raise web.HTTPServiceUnavailable(
+            text="no complete segment yet: retry shortly\n",
+            headers={**_headers("no-cache"), "Retry-After": str(seg.target_duration)},
+        )
 
 
 async def _block(request: web.Request, packager: HlsPackager, directives: Directives) -> None:

@@ -17,7 +17,8 @@ MEDIA_PLAYLIST = "media.m3u8"
 _PATTERN = re.compile(
     r"^(?:seg(?P<seg>\d{1,12})\.(?P<ext>m4s|ts)"
     r"|part(?P<pmsn>\d{1,12})\.(?P<part>\d{1,6})\.m4s"
-    r"|init(?P<init>\d{1,12})\.mp4)$"
+    r"|init(?P<init>\d{1,12})\.mp4)$",
+    re.ASCII,  # \d would match any Unicode digit: "seg" + U+0661 must not name segment 1
 )
 
 

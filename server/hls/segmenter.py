@@ -14,6 +14,8 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
 * audio-only segments are cut by time, never longer than the target;
 * an LL-HLS part ends before a main-track frame that would take it past the part target
   and before every video keyframe (so parts that start with one are INDEPENDENT).
+* the first segment waits (``track_wait`` of media, frames held) until every track the
+  source announced has its configuration, so its init segment carries all of them.
 Each cut happens when the frame after the cut arrives, so every sample duration of the
 main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
 per video frame with ``chunked_parts`` while ``streaming()`` says someone is receiving the
@@ -27,7 +29,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream
+from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream, TracksAnnounced
 from server.media import aac
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.settings import HlsSettings
@@ -39,6 +41,10 @@ from .clock import FrameClock
 from .playlist import MediaView, render_master, render_media, split_for_suffix, with_suffix
 from .store import Part, Segment, SegmentStore
 from .writer import SegmentWriter, make_writer, supported
+
+HOLD_MAX_FRAMES = 1024
+"""Frames held at most while the first segment waits for announced tracks (``track_wait``
+bounds it in media time; this bounds memory if timestamps do not advance)."""
 
 
 class Change(enum.Enum):
@@ -104,6 +110,11 @@ class Segmenter:
         self._hole = self._part_target if self._want_ll else self._target // 2
         self._store = SegmentStore(settings.window_segments)
         self._configs: dict[TrackKind, CodecConfig] = {}
+        # Until the first segment starts: the announced tracks and the frames held while
+        # one of them has no configuration yet (None once released).
+        self._announced: frozenset[TrackKind] = frozenset()
+        self._held: list[tuple[Frame, float]] | None = []
+        self._track_wait = round(settings.track_wait * TIMEBASE)
         # What HLS carries of them (video first) and the track that drives cutting.
         self._wanted: tuple[CodecConfig, ...] = ()
         self._main = TrackKind.VIDEO
@@ -133,10 +144,18 @@ class Segmenter:
             self.on_frame(item, now)
         elif isinstance(item, ConfigChange):
             self.on_config(item.config, now)
+        elif isinstance(item, TracksAnnounced):
+            self.on_tracks(item.tracks)
         elif isinstance(item, Discontinuity):
             self.on_discontinuity(now)
         elif isinstance(item, EndOfStream):
             self.on_end(now)
+
+    def on_tracks(self, tracks: frozenset[TrackKind]) -> None:
+        """The source announced its tracks: the first segment waits (bounded) for them."""
+        self._announced = tracks
+        if self._held is not None and not self._missing_tracks():
+            self._release()
 
     def on_config(self, config: CodecConfig, now: float) -> None:
         """A track's configuration; a change of what HLS carries ends the segment."""
@@ -147,15 +166,19 @@ class Segmenter:
         self._main = self._wanted[0].track if self._wanted else TrackKind.VIDEO
         if self._writer is not None and self._wanted != self._writer.configs:
             self._break(discontinuity=True)
+        if self._held is not None and not self._missing_tracks():
+            self._release()
 
     def on_discontinuity(self, now: float) -> None:
         """The publisher reconnected: close the segment; the next one is discontinuous."""
+        self._release()
         self._break(discontinuity=True)
 
     def on_end(self, now: float) -> None:
         """The stream ended: publish what is open and add EXT-X-ENDLIST."""
         if self._ended:
             return
+        self._release()
         if self._open is not None:
             self._close_segment(None)
         self._ended = True
@@ -167,10 +190,40 @@ class Segmenter:
         if self._ended or config is None or config.codec != frame.codec:
             self._dropped += 1
             return
+        if self._held is not None and self._hold(frame, now):
+            return
         if frame.track is self._main:
             self._main_frame(frame, now)
         else:
             self._side_frame(frame)
+
+    # ------------------------------------------------------------------ announced tracks
+
+    def _missing_tracks(self) -> bool:
+        return any(track not in self._configs for track in self._announced)
+
+    def _hold(self, frame: Frame, now: float) -> bool:
+        """Before the first segment, keep frames while an announced track has no
+        configuration (at most ``track_wait`` of media from the first kept frame), so
+        the first init segment carries every track; True when ``frame`` was taken."""
+        held = self._held
+        assert held is not None
+        if not self._missing_tracks():
+            self._release()
+            return False
+        if not held and frame.track is TrackKind.VIDEO and not frame.keyframe:
+            return False  # nothing can start before a keyframe: dropped as usual
+        held.append((frame, now))
+        if 0 <= frame.dts - held[0][0].dts < self._track_wait and len(held) < HOLD_MAX_FRAMES:
+            return True
+        self._release()  # the wait is over: start with the tracks that came
+        return True
+
+    def _release(self) -> None:
+        """Stop waiting for announced tracks (for good) and feed the held frames."""
+        held, self._held = self._held, None
+        for frame, now in held or ():
+            self.on_frame(frame, now)
 
     # ------------------------------------------------------------------ cutting
 
@@ -361,6 +414,11 @@ class Segmenter:
     @property
     def ended(self) -> bool:
         return self._ended
+
+    @property
+    def has_segment(self) -> bool:
+        """A complete segment exists: something a player without LL-HLS can start from."""
+        return self._store.last is not None
 
     @property
     def target_duration(self) -> int:

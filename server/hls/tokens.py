@@ -23,7 +23,7 @@ def mint(key: bytes, edge_id: str, expires: int) -> str:
 
 def verify(key: bytes, edge_id: str, token: str, now: float) -> bool:
     expires, _, signature = token.partition(".")
-    if not expires.isdigit() or len(expires) > 12 or int(expires) <= now:
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12 or int(expires) <= now:
         return False
     expected = _sign(key, edge_id, int(expires))
     return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))

@@ -132,6 +132,11 @@ class Claim:
         if self.current:
             self.live.stream.set_metadata(metadata)
 
+    def tracks(self, tracks: frozenset[TrackKind]) -> None:
+        """The tracks the source announced (PMT, onMetaData); HLS waits for them."""
+        if self.current:
+            self.live.stream.announce_tracks(tracks)
+
     def frame(self, frame: Frame) -> None:
         if not self.current:
             return

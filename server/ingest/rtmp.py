@@ -18,7 +18,7 @@ from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
 from server.ingest.ports import mask_key
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
-from server.media.flv import FlvTagParser
+from server.media.flv import FlvTagParser, announced_tracks
 from server.media.frame import CodecConfig, Frame
 from server.protocols import rtmp
 from server.settings import RtmpSettings
@@ -154,6 +154,8 @@ class RtmpIngestConnection(asyncio.Protocol):
         if isinstance(event, rtmp.MetadataReceived):
             if self.claim is not None:
                 self.claim.metadata(dict(event.metadata))
+                if (tracks := announced_tracks(event.metadata)) is not None:
+                    self.claim.tracks(tracks)
         elif isinstance(event, rtmp.ConnectRequested):
             self._connect(event)
         elif isinstance(event, rtmp.PublishRequested):

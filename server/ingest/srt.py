@@ -236,6 +236,8 @@ class SrtIngestConnection:
             self.log.warning("srt %s: not MPEG-TS: %s", self.remote, exc)
             self.close("malformed media")
             return
+        if self.demux.tracks:  # before the frames: a PMT comes ahead of the media
+            claim.tracks(self.demux.tracks)
         for item in items:
             if isinstance(item, Frame):
                 claim.frame(item)

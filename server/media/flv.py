@@ -9,6 +9,7 @@ for H.264/AAC (what every RTMP server accepts) and enhanced bodies for the rest.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from .configs import config_from_record
@@ -373,6 +374,45 @@ def build_tag_body(item: CodecConfig | Frame | EndOfSequence) -> bytes:
     if item.track is TrackKind.AUDIO:
         return _audio_body(item)
     raise ValueError(f"no FLV tag body for a {item.track.value} track")
+
+
+def _codec_of_id(value: object, legacy: dict[int, str], fourccs: dict[bytes, str]) -> str | None:
+    """The codec an onMetaData codec id names: a legacy FLV id or a FourCC (as the
+    number E-RTMP sends, or as text), if we carry it."""
+    if isinstance(value, str):
+        return fourccs.get(value.encode("latin-1", "replace"))
+    if not isinstance(value, float | int) or isinstance(value, bool):
+        return None
+    if not float(value).is_integer() or not 0 <= value < 1 << 32:  # NaN and inf too
+        return None
+    number = int(value)
+    return legacy.get(number) or fourccs.get(number.to_bytes(4, "big"))
+
+
+_LEGACY_AUDIO_CODECS: dict[int, str] = {SOUND_FORMAT_AAC: Codec.AAC}
+
+
+def announced_tracks(metadata: Mapping[str, object]) -> frozenset[TrackKind] | None:
+    """The tracks an ``onMetaData`` says the publisher sends and we can carry, or None
+    when it says nothing about tracks. A codec id decides when present (``hasAudio``
+    with MP3 would be waited for in vain); ``hasVideo``/``hasAudio`` false always win.
+    Over RTMP this is the only announcement: the FLV file header is not sent."""
+    tracks: set[TrackKind] = set()
+    said = False
+    for track, flag, key, legacy, fourccs in (
+        (TrackKind.VIDEO, "hasVideo", "videocodecid", _LEGACY_VIDEO_CODECS, VIDEO_FOURCCS),
+        (TrackKind.AUDIO, "hasAudio", "audiocodecid", _LEGACY_AUDIO_CODECS, AUDIO_FOURCCS),
+    ):
+        has, codec_id = metadata.get(flag), metadata.get(key)
+        said = said or isinstance(has, bool) or codec_id is not None
+        if has is False:
+            continue
+        if codec_id is not None:
+            if _codec_of_id(codec_id, legacy, fourccs) is not None:
+                tracks.add(track)
+        elif has is True:
+            tracks.add(track)
+    return frozenset(tracks) if said else None
 
 
 def codec_id_value(codec: str) -> float:

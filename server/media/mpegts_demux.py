@@ -97,6 +97,7 @@ class TsDemuxer:
     """Feed transport stream bytes in any chunking; get configs and frames in order."""
 
     __slots__ = (
+        "_announced",
         "_elementary",
         "_garbage",
         "_max_garbage",
@@ -115,6 +116,7 @@ class TsDemuxer:
         self._garbage = 0
         self._pmt_pid: int | None = None
         self._elementary: dict[int, _Elementary] = {}
+        self._announced: frozenset[TrackKind] = frozenset()
         self._ref: int | None = None
         self._tables: dict[int, bytes] = {}
         self.stats = DemuxStats()
@@ -295,6 +297,13 @@ class TsDemuxer:
             else _Elementary(*kind)
             for pid, kind in wanted.items()
         }
+        self._announced = frozenset(track for track, _ in wanted.values())
+
+    @property
+    def tracks(self) -> frozenset[TrackKind]:
+        """The tracks the PMT announced that we carry (empty before a PMT): their
+        configurations come with their first frames, and audio often lags video."""
+        return self._announced
 
     # ------------------------------------------------------------------ PES
 

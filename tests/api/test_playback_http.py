@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class Rig:
     stream: Stream
     frames: list[Frame]
     configs: list[CodecConfig]
+    service: HlsService
 
     async def get(self, path: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         async with self.http.get(self.base + path, headers=headers) as resp:
@@ -46,17 +48,18 @@ def media() -> tuple[list[CodecConfig], list[Frame]]:
 PLAYBACK_KEY = b"p" * 32
 
 
-@pytest.fixture(params=[False])
-async def rig(
-    request: pytest.FixtureRequest, media: tuple[list[CodecConfig], list[Frame]]
+@contextlib.asynccontextmanager
+async def _serve(
+    media: tuple[list[CodecConfig], list[Frame]],
+    settings: HlsSettings,
+    private: bool = False,
+    max_clients: int | None = None,
 ) -> AsyncIterator[Rig]:
     configs, frames = media
-    service = HlsService(HlsSettings(), playback_key=PLAYBACK_KEY)
+    service = HlsService(settings, playback_key=PLAYBACK_KEY)
     stream = Registry().create("ls_1")
     for config in configs:
         stream.set_config(config)
-    private = request.param is True
-    max_clients = request.param if isinstance(request.param, int) and request.param > 1 else None
     info = PlaybackInfo("ls_1", "lse_1", low_latency=True, private=private, max_clients=max_clients)
     service.start(info, stream)
     app = web.Application()
@@ -66,10 +69,24 @@ async def rig(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = runner.addresses[0][1]
-    async with aiohttp.ClientSession() as http:
-        yield Rig(f"http://127.0.0.1:{port}/live/lse_1/", http, stream, frames, configs)
-    await service.close()
-    await runner.cleanup()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Rig(
+                f"http://127.0.0.1:{port}/live/lse_1/", http, stream, frames, configs, service
+            )
+    finally:
+        await service.close()
+        await runner.cleanup()
+
+
+@pytest.fixture(params=[False])
+async def rig(
+    request: pytest.FixtureRequest, media: tuple[list[CodecConfig], list[Frame]]
+) -> AsyncIterator[Rig]:
+    private = request.param is True
+    max_clients = request.param if isinstance(request.param, int) and request.param > 1 else None
+    async with _serve(media, HlsSettings(), private, max_clients) as served:
+        yield served
 
 
 async def _settle() -> None:
@@ -108,6 +125,66 @@ async def test_range_requests(rig: Rig) -> None:
     assert status == 206 and body == full[-20:]
     status, headers, _ = await rig.get(name, Range=f"bytes={len(full)}-")
     assert status == 416 and headers["Content-Range"] == f"bytes */{len(full)}"
+
+
+async def test_non_ascii_digits_are_400_or_404_never_500(rig: Rig) -> None:
+    """Unicode digits are not numbers here: "²" made int() raise (a 500 with a
+    traceback) and U+0661 was read as 1."""
+    rig.publish(rig.frames[: len(rig.frames) * 2 // 3])
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    name = re.search(r"^(seg\d+\.m4s)$", text, re.M).group(1)  # type: ignore[union-attr]
+    for query in ("_HLS_msn=\u00b2", "_HLS_msn=\u0661", "_HLS_msn=1&_HLS_part=\u00b2"):
+        status, _, body = await rig.get(f"media.m3u8?{query}")
+        assert status == 400 and b"ASCII" in body, query
+    assert (await rig.get("seg\u0661.m4s"))[0] == 404
+    assert (await rig.get("part1.\u00b2.m4s"))[0] == 404
+    full = (await rig.get(name))[2]
+    for bad_range in ("bytes=\u00b2-", "bytes=0-" + "9" * 5000):
+        status, _, body = await rig.get(name, Range=bad_range)
+        assert status == 200 and body == full  # an unusable Range is ignored
+
+
+def _seconds(frames: list[Frame], seconds: float) -> list[Frame]:
+    start = frames[0].dts
+    return [f for f in frames if f.dts - start < seconds * 90_000]
+
+
+async def test_plain_playlist_is_held_until_the_first_segment(rig: Rig) -> None:
+    """Before the first segment completes the playlist has only parts, and players
+    without LL-HLS (ffprobe, VLC) give up on it: the request waits for a segment."""
+    rig.publish(_seconds(rig.frames, 1.5))  # parts of the first 2 s segment, no segment
+    await _settle()
+    held = asyncio.ensure_future(rig.get("media.m3u8"))
+    await asyncio.sleep(0.3)
+    assert not held.done()
+    status, _, body = await rig.get(f"media.m3u8?_HLS_msn={_first_msn(rig)}&_HLS_part=0")
+    assert status == 200 and b"#EXT-X-PART:" in body  # blocking reloads: as before
+    rig.publish(rig.frames[len(_seconds(rig.frames, 1.5)) :])
+    status, _, body = await asyncio.wait_for(held, 5)
+    assert status == 200 and re.search(rb"^seg\d+\.m4s$", body, re.M)
+
+
+def _first_msn(rig: Rig) -> int:
+    """The open first segment's number (numbering starts at the session's start time)."""
+    packager = rig.service.get("lse_1")
+    assert packager is not None
+    return packager.segmenter.edge().last_msn + 1
+
+
+@pytest.mark.serial
+async def test_plain_playlist_without_a_segment_is_503_after_three_target_durations(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    async with _serve(media, HlsSettings(target_duration=1.0, part_target=0.5)) as rig:
+        rig.publish(_seconds(rig.frames, 0.6))  # a part or so, no segment
+        await _settle()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        status, headers, _ = await rig.get("media.m3u8")
+        waited = loop.time() - started
+        assert status == 503 and headers["Retry-After"] == "1"
+        assert 2.8 < waited < 4.0  # 3 x EXT-X-TARGETDURATION
 
 
 async def test_blocking_reload_waits_for_the_next_part(rig: Rig) -> None:

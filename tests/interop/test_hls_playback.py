@@ -86,6 +86,17 @@ def test_ll_hls_fmp4_reads_back_in_ffprobe_and_pyav(relaycast: Relaycast, peers:
     assert size == (640, 360) and video >= 60 and audio > 50
 
 
+def test_ffprobe_opened_the_moment_the_api_says_live_finds_both_streams(
+    relaycast: Relaycast, peers: Peers
+) -> None:
+    """One ffprobe, no retry, as a user would open the URL when the stream goes live:
+    the playlist had only LL-HLS parts then, and players without LL found no streams."""
+    url, _ = _play(relaycast, peers, lowLatency=True)
+    streams = _ffprobe(url)
+    assert isinstance(streams, list), streams
+    assert {s["codec_type"] for s in streams} == {"video", "audio"}
+
+
 def test_ts_segments_for_old_players(start_relaycast: StartRelaycast, peers: Peers) -> None:
     relaycast = start_relaycast(env={"RELAYCAST_HLS__SEGMENT_FORMAT": "ts"})
     url, _ = _play(relaycast, peers, lowLatency=False)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shlex
 import socket
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -210,6 +212,55 @@ def test_publisher_goes_live_healthy_and_plays_over_hls(
 
     assert probe_hls(stream["playback"]["hlsUrl"]) == {"video": "h264", "audio": "aac"}
     assert key not in relaycast.log()
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=15) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def test_first_hls_init_segment_has_both_announced_tracks(
+    relaycast: Relaycast, peers: Peers
+) -> None:
+    """ffmpeg's first video keyframe comes before its first ADTS frame: the packager
+    waits (bounded) for the audio the PMT announced, so the first init segment has both
+    tracks and the playlist does not start with a video-only init and a discontinuity."""
+    stream = relaycast.api.create_stream("first-init", reconnectWindowSeconds=0)
+    _ffmpeg_plain(peers, srt_base(relaycast), stream["ingest"]["streamKey"])
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=15)
+    media = stream["playback"]["hlsUrl"].replace("master.m3u8", "media.m3u8")
+    playlist = wait_for(
+        lambda: _get(media).decode(),
+        lambda text: len(re.findall(r"^seg\d+\.m4s", text, re.M)) >= 3,
+        15,
+        "three segments",
+    )
+    assert not re.search(r"^#EXT-X-DISCONTINUITY$", playlist, re.M), playlist
+    maps = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
+    assert len(set(maps)) == 1, playlist
+    init = _get(media.replace("media.m3u8", maps[0]))
+    assert init.count(b"trak") == 2 and b"avc1" in init and b"mp4a" in init
+
+
+def test_video_only_source_starts_without_waiting(relaycast: Relaycast, peers: Peers) -> None:
+    """The PMT announces video only: nothing to wait for, the first segment is
+    published one target duration (1 s here) after going live."""
+    stream = relaycast.api.create_stream("video-only", reconnectWindowSeconds=0)
+    key = stream["ingest"]["streamKey"]
+    command = ffmpeg_srt(f"{srt_base(relaycast)}?streamid=#!::r=live/{key},m=publish")
+    sine = command.index("sine=frequency=1000:sample_rate=48000")
+    del command[sine - 3 : sine + 1]  # -f lavfi -i sine
+    codec = command.index("-c:a")
+    command[codec : codec + 4] = ["-an"]
+    peers.start("ffmpeg", command)
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=15)
+    started = time.monotonic()
+    playlist = _get(stream["playback"]["hlsUrl"].replace("master.m3u8", "media.m3u8")).decode()
+    assert time.monotonic() - started < 2.5
+    maps = re.findall(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
+    init = _get(stream["playback"]["hlsUrl"].replace("master.m3u8", maps[0]))
+    assert init.count(b"trak") == 1 and b"avc1" in init
 
 
 # ------------------------------------------------------------------ refusals

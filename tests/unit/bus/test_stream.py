@@ -15,8 +15,9 @@ from server.bus import (
     StreamEndedError,
     StreamExistsError,
     StreamLimits,
+    TracksAnnounced,
 )
-from server.media.frame import Frame
+from server.media.frame import Frame, TrackKind
 
 from .helpers import AUDIO_CONFIG, VIDEO_CONFIG, VIDEO_CONFIG_2, audio, drain, video
 
@@ -251,3 +252,16 @@ def test_reconnect_inside_window_marks_discontinuity() -> None:
     items = drain(reader)
     assert items == [ConfigChange(VIDEO_CONFIG), video(0, True), Discontinuity(), video(0, True)]
     assert isinstance(items[-1], Frame) and stream.stats().discontinuities == 1
+
+
+def test_announced_tracks_go_in_band_and_to_late_joiners() -> None:
+    both = frozenset({TrackKind.VIDEO, TrackKind.AUDIO})
+    stream = Stream("s")
+    early = stream.reader("early")
+    assert stream.announce_tracks(both)
+    assert not stream.announce_tracks(both)  # a PMT repeats: sent once
+    stream.set_config(VIDEO_CONFIG)
+    stream.publish(video(0, True))
+    assert drain(early) == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG), video(0, True)]
+    late = stream.reader("late")
+    assert drain(late)[:2] == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG)]

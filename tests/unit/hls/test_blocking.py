@@ -57,6 +57,14 @@ def test_parse_directives() -> None:
             parse_directives(bad)
 
 
+@pytest.mark.parametrize("digits", ["\u00b2", "\u0661", "1\u0661", "\uff11"])
+def test_only_ascii_digits_are_numbers(digits: str) -> None:
+    """str.isdigit() is true for "²" (int() raises -> 500) and U+0661 (int() reads 1)."""
+    for query in ({"_HLS_msn": digits}, {"_HLS_msn": "1", "_HLS_part": digits}):
+        with pytest.raises(BadDirective):
+            parse_directives(query)
+
+
 @pytest.mark.parametrize(
     ("msn", "part", "outcome"),
     [

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from server.bus.items import ConfigChange, Discontinuity, EndOfStream
+from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream, TracksAnnounced
 from server.hls import Change, Segmenter
 from server.hls.blocking import Directives, Edge, Outcome
 from server.media.frame import Codec, TrackKind
@@ -378,3 +378,91 @@ def test_chunks_are_flushed_only_while_someone_streams_the_part() -> None:
     assert changes.count(Change.DATA) == 10
     later = seg.part(0, 2)
     assert later is not None and bytes(later.data).count(b"moof") == 1
+
+
+# ------------------------------------------------------------------ announced tracks
+
+BOTH = frozenset({TrackKind.VIDEO, TrackKind.AUDIO})
+
+
+def _audio_late(m: Media, delay: int) -> list[BusItem]:
+    """What an MPEG-TS source gives: the PMT, video from its first keyframe, and the
+    audio configuration with the first ADTS frame ``delay`` ticks later."""
+    assert m.video is not None and m.audio is not None
+    first = m.frames[0].dts
+    items: list[BusItem] = [TracksAnnounced(BOTH), ConfigChange(m.video)]
+    audio_started = False
+    for frame in m.frames:
+        if frame.track is TrackKind.AUDIO:
+            if frame.dts - first < delay:
+                continue
+            if not audio_started:
+                items.append(ConfigChange(m.audio))
+                audio_started = True
+        items.append(frame)
+    return items
+
+
+def _tracks_of_init(seg: Segmenter, version: int) -> set[bytes]:
+    init = seg.init_segment(version) or b""
+    return {codec for codec in (b"avc1", b"mp4a") if codec in init}
+
+
+def test_first_init_waits_for_an_announced_track_that_comes_late() -> None:
+    m = media()
+    seg = Segmenter(HlsSettings(window_segments=10))
+    feed(seg, _audio_late(m, 30_000))  # audio 1/3 s after the first keyframe
+    p = check_rules(seg.media_playlist() or "", seg.settings)
+    assert not any(s.discontinuity for s in p.segments)
+    assert [s.map_uri for s in p.segments if s.map_uri] == ["init0.mp4"]
+    assert _tracks_of_init(seg, 0) == {b"avc1", b"mp4a"}
+    assert seg.stats().discontinuities == 0
+    video = m.track(VIDEO)
+    assert p.segments[0].duration == pytest.approx((video[60].dts - video[0].dts) / 90_000)
+
+
+def test_the_wait_is_bounded_then_video_starts_alone() -> None:
+    """A track announced but never configured: the first segment starts after
+    ``track_wait`` of media, from the first keyframe, with what came."""
+    m = media()
+    assert m.video is not None
+    seg = Segmenter(HlsSettings(track_wait=0.5))
+    seg.feed(TracksAnnounced(BOTH), T0)
+    seg.feed(ConfigChange(m.video), T0)
+    video = m.track(VIDEO)
+    first = video[0].dts
+    waiting = [f for f in video if f.dts - first < 45_000]
+    feed(seg, waiting)
+    assert seg.part(0, 0) is None  # held: no segment opened yet
+    feed(seg, video[len(waiting) : len(waiting) + 1])
+    assert seg.part(0, 0) is not None and seg.stats().dropped_frames == 0
+    assert _tracks_of_init(seg, 0) == {b"avc1"}
+    feed(seg, video[len(waiting) + 1 :])
+    p = parse(seg.media_playlist() or "")
+    assert p.segments[0].duration == pytest.approx((video[60].dts - first) / 90_000)
+
+
+@pytest.mark.parametrize("announced", [frozenset({TrackKind.VIDEO}), None])
+def test_nothing_to_wait_for_starts_at_the_first_keyframe(
+    announced: frozenset[TrackKind] | None,
+) -> None:
+    m = media(audio=False)
+    assert m.video is not None
+    seg = Segmenter(HlsSettings())
+    if announced is not None:
+        seg.feed(TracksAnnounced(announced), T0)
+    seg.feed(ConfigChange(m.video), T0)
+    feed(seg, m.frames[:1])
+    assert seg.part(0, 0) is not None  # the first segment opened at once
+
+
+def test_end_of_stream_while_waiting_publishes_the_held_frames() -> None:
+    m = media()
+    assert m.video is not None
+    seg = Segmenter(HlsSettings())
+    seg.feed(TracksAnnounced(BOTH), T0)
+    seg.feed(ConfigChange(m.video), T0)
+    feed(seg, m.track(VIDEO)[:10])
+    seg.feed(EndOfStream(), T0 + 1)
+    p = parse(seg.media_playlist() or "")
+    assert len(p.segments) == 1 and p.ended

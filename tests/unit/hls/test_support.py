@@ -24,6 +24,10 @@ def test_names_round_trip() -> None:
         "../seg1.ts",
         "seg1.ts?x",
         "seg" + "9" * 13 + ".ts",
+        "seg\u0661.m4s",  # Arabic-Indic one: only ASCII digits name resources
+        "seg\u00b2.m4s",
+        "part1.\u0661.m4s",
+        "init\uff11.mp4",
     ):
         assert parse_name(bad) is None
 

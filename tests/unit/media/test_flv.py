@@ -302,3 +302,25 @@ def test_mutated_real_tags_only_format_errors(index: int, position: int, xor: in
 def test_accepts_memoryview_and_codec_enum_equality() -> None:
     result = flv.parse_audio_tag(memoryview(b"\xaf\x01\x21\x10"), 1)
     assert result == Frame(TrackKind.AUDIO, Codec.AAC, 90, 90, True, b"\x21\x10")
+
+
+HVC1 = float(int.from_bytes(b"hvc1", "big"))
+
+
+@pytest.mark.parametrize(
+    ("metadata", "tracks"),
+    [
+        ({"videocodecid": 7.0, "audiocodecid": 10.0}, {TrackKind.VIDEO, TrackKind.AUDIO}),
+        ({"videocodecid": HVC1, "audiocodecid": "mp4a"}, {TrackKind.VIDEO, TrackKind.AUDIO}),
+        ({"videocodecid": 7.0}, {TrackKind.VIDEO}),
+        ({"hasVideo": True, "hasAudio": False, "audiocodecid": 10.0}, {TrackKind.VIDEO}),
+        ({"hasAudio": True, "audiocodecid": 2.0, "videocodecid": 7.0}, {TrackKind.VIDEO}),
+        ({"videocodecid": float("nan"), "audiocodecid": True}, set()),
+        ({"encoder": "obs"}, None),
+    ],
+)
+def test_tracks_announced_by_on_metadata(
+    metadata: dict[str, object], tracks: set[TrackKind] | None
+) -> None:
+    """Codec ids we cannot carry (MP3 = 2) are not waited for; garbage is no track."""
+    assert flv.announced_tracks(metadata) == (None if tracks is None else frozenset(tracks))

@@ -303,6 +303,19 @@ def test_timestamps_unwrap_across_33_bits() -> None:
     assert dts == sorted(dts) and dts[-1] > 1 << 33  # continued past the wrap, no jump back
 
 
+def test_pmt_announces_the_tracks_before_their_configs() -> None:
+    """The PMT comes first: the tracks are known before any configuration (audio's
+    comes with its first ADTS frame), so HLS can wait for them."""
+    data = mux(media(seconds=1))
+    demuxer = TsDemuxer()
+    assert demuxer.tracks == frozenset()
+    items = demuxer.feed(data[: 188 * 2])  # PAT + PMT
+    assert items == [] and demuxer.tracks == {VIDEO, AUDIO}
+    video_only = TsDemuxer()
+    video_only.feed(mux(media(audio=False, seconds=1)))
+    assert video_only.tracks == {VIDEO}
+
+
 def test_audio_only_carries_pcr_on_audio() -> None:
     m = media(video=None, seconds=1)
     table = packets(mux(m))
