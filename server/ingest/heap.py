@@ -29,12 +29,18 @@ def _malloc_trim() -> Callable[[int], int] | None:
     return trim
 
 
+MALLOC_TRIM = _malloc_trim()
+"""glibc's ``malloc_trim``, or None elsewhere."""
+
+
 class HeapTrimmer:
     """One pending trim at a time, for all connections of a listener."""
 
-    def __init__(self, interval: float = 1.0) -> None:
+    def __init__(
+        self, interval: float = 1.0, trim: Callable[[int], int] | None = MALLOC_TRIM
+    ) -> None:
         self._interval = interval
-        self._trim = _malloc_trim()
+        self._trim = trim
         self._pending: asyncio.TimerHandle | None = None
         self._last = float("-inf")
         self.trims = 0
