@@ -23,11 +23,27 @@ class RtmpSettings(_Section):
     enabled: bool = True
     port: int = Field(1935, ge=0, le=65535)
     app: str = Field("live", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.\-]+$")
+    # Seconds from TCP accept until a publish is accepted (handshake, connect, key check).
     handshake_timeout: float = Field(10.0, gt=0, le=300)
     idle_timeout: float = Field(30.0, gt=0, le=3600)
     max_chunk_size: int = Field(65536, ge=128, le=16_777_215)
     max_message_size: int = Field(16 * 1024 * 1024, ge=4096, le=256 * 1024 * 1024)
     max_connections: int = Field(1000, ge=1, le=100_000)
+    # Bytes a connection may hold in unfinished (and deferred) messages before its publish
+    # is accepted: anyone reaching the port gets that far, so it is small.
+    max_unpublished_bytes: int = Field(1024 * 1024, ge=4096, le=64 * 1024 * 1024)
+    # The same bound once publishing (a keyframe of a high-bitrate stream must fit).
+    max_partial_bytes: int = Field(32 * 1024 * 1024, ge=65_536, le=1024 * 1024 * 1024)
+    # All connections together, beyond each one's first max_unpublished_bytes: unfinished
+    # messages over this fail the connection that started them.
+    max_partial_bytes_total: int = Field(
+        256 * 1024 * 1024, ge=1024 * 1024, le=64 * 1024 * 1024 * 1024
+    )
+    # Publishes refused for an unknown key: from the 4th refusal of one address within a
+    # minute the answer waits 0.25 s, doubling up to this many seconds.
+    refusal_delay_max: float = Field(5.0, ge=0, le=60)
+    # Addresses whose refusals are remembered (beyond: the oldest are forgotten).
+    refusal_addresses: int = Field(10_000, ge=1, le=1_000_000)
 
 
 class RtmpsSettings(_Section):

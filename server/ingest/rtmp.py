@@ -14,8 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
 
+from server.ingest.heap import HeapTrimmer
 from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
 from server.ingest.ports import mask_key
+from server.ingest.throttle import RefusalThrottle
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser, announced_tracks
@@ -34,6 +36,7 @@ class RtmpCounters:
 
     accepted: int = 0
     over_limit: int = 0
+    throttled: int = 0  # refusals answered late (RefusalThrottle)
     failures: Counter[str] = field(default_factory=Counter)
 
 
@@ -50,6 +53,8 @@ def limits_from(settings: RtmpSettings) -> rtmp.RtmpLimits:
         idle_timeout=settings.idle_timeout,
         max_chunk_size=settings.max_chunk_size,
         max_message_size=settings.max_message_size,
+        max_partial_bytes=settings.max_partial_bytes,
+        max_unpublished_bytes=settings.max_unpublished_bytes,
     )
 
 
@@ -61,11 +66,12 @@ class RtmpIngestConnection(asyncio.Protocol):
     def __init__(self, server: RtmpIngestServer) -> None:
         self.server = server
         self.remote = "?"
+        self.host = "?"
         self.connection_id = new_connection_id("rtmp")
         self.log = MediaLog(log, self.connection_id)
         self.loop = asyncio.get_running_loop()
         self.conn = rtmp.RtmpConnection(
-            rtmp.Role.SERVER, limits=server.limits, now=self.loop.time()
+            rtmp.Role.SERVER, limits=server.limits, now=self.loop.time(), budget=server.budget
         )
         self.transport: asyncio.Transport | None = None
         self.claim: Claim | None = None
@@ -81,6 +87,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.protocol = "rtmps" if transport.get_extra_info("sslcontext") else "rtmp"
         peer = transport.get_extra_info("peername")
         self.remote = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.host = str(peer[0]) if peer else "?"
         if self.server.active >= self.server.settings.max_connections:
             self.server.counters.over_limit += 1
             self.log.warning("rtmp: refusing %s: max_connections reached", self.remote)
@@ -108,6 +115,9 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.server.connections.discard(self)
             self.server.active -= 1
         self.timer.cancel()
+        held = self.conn.buffered
+        self.conn.release()
+        self.server.trimmer.released(held)
         if self.pending is not None:
             self.pending.cancel()
         if self.claim is not None:
@@ -123,25 +133,32 @@ class RtmpIngestConnection(asyncio.Protocol):
     # ------------------------------------------------------------ the pump
 
     def _pump(self) -> None:
-        for event in self.conn.events():
-            if type(event) is _MEDIA_RECEIVED:  # nearly every event: skip the dispatch
-                self._media(event)
-            else:
-                self._handle(event)
+        conn = self.conn
+        events = conn.events()
+        while events:
+            for event in events:
+                if type(event) is _MEDIA_RECEIVED:  # nearly every event: skip the dispatch
+                    self._media(event)
+                else:
+                    self._handle(event)
+            # Deciding may replay what the peer pipelined (accepting a connect can raise
+            # the publish that came in the same read): handle that now, not on the next
+            # read or timer.
+            events = conn.events()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        out = self.conn.data_to_send()
+        out = conn.data_to_send()
         if out:
             transport.write(out)
-        if self.conn.closed:
+        if conn.closed:
             transport.close()
             return
         # A server-role deadline never moves earlier (the handshake deadline is fixed,
         # the idle one follows the last read), so while a timer is armed the per-read
         # cost of asking the core for its deadline is skipped.
         if not self.timer.armed:
-            self.timer.follow(self.conn.next_timer())
+            self.timer.follow(conn.next_timer())
 
     def _on_timer(self) -> None:
         self.conn.handle_timer(self.loop.time())
@@ -188,9 +205,14 @@ class RtmpIngestConnection(asyncio.Protocol):
         try:
             claim = await self.server.manager.claim(key, self, attempted)
         except Refused as refused:
-            if not self.conn.closed:
-                self.conn.reject_publish(event.stream_id, description=str(refused))
-                self._pump()
+            if refused.reason is RefusalReason.UNKNOWN_KEY:
+                await self._slow_down()
+            self._refuse(event.stream_id, str(refused))
+            return
+        except Exception:  # the store failed: answer the encoder rather than leave it hanging
+            self.server.counters.failures["auth_error"] += 1
+            self.log.exception("rtmp %s: stream key check failed", self.remote)
+            self._refuse(event.stream_id, "internal error, try again later")
             return
         if self.conn.closed or self.transport is None or self.transport.is_closing():
             self.server.manager.release(claim, "connection closed during auth")
@@ -199,6 +221,18 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.log.bind(claim.live.grant.stream_id, claim.live.session_id)
         self.conn.accept_publish(event.stream_id)
         self._pump()
+
+    async def _slow_down(self) -> None:
+        """Hold the answer to a guessed key (RefusalThrottle); valid keys never wait."""
+        delay = self.server.throttle.refused(self.host, self.loop.time())
+        if delay > 0:
+            self.server.counters.throttled += 1
+            await asyncio.sleep(delay)
+
+    def _refuse(self, stream_id: int, description: str) -> None:
+        if not self.conn.closed:
+            self.conn.reject_publish(stream_id, description=description)
+            self._pump()
 
     def _unpublished(self) -> None:
         if self.claim is not None:
@@ -234,6 +268,9 @@ class RtmpIngestServer:
         self.manager = manager
         self.settings = settings
         self.limits = limits_from(settings)
+        self.budget = rtmp.ByteBudget(settings.max_partial_bytes_total)
+        self.throttle = RefusalThrottle(settings.refusal_delay_max, settings.refusal_addresses)
+        self.trimmer = HeapTrimmer()
         self.counters = RtmpCounters()
         self.connections: set[RtmpIngestConnection] = set()
         self.active = 0
@@ -259,3 +296,4 @@ class RtmpIngestServer:
             connection.close("server shutting down")
         for server in self._servers:
             await server.wait_closed()
+        self.trimmer.close()

@@ -18,6 +18,7 @@ Contract of :class:`RtmpConnection`::
                                     # (pause reading / drop media) is the caller's job
     conn.next_timer() -> float | None ; conn.handle_timer(now)
     conn.closed                     # once true: flush data_to_send(), then close the socket
+    conn.release()                  # after closing: drop unfinished messages, return budget
     conn.close(description=None)    # idempotent
 
     # server role: the application decides, possibly later (messages arriving in
@@ -39,7 +40,8 @@ Contract of :class:`RtmpConnection`::
                                               conn.out_chunk_size))
     conn.unpublish()                # FCUnpublish + deleteStream, then closed
 
-Timeouts: ``handshake_timeout`` from construction until the byte handshake is done;
+Timeouts: ``handshake_timeout`` from construction until the byte handshake is done
+(server role: until a publish is accepted);
 ``idle_timeout`` since the last byte from the peer (server role always, client role
 until PublishStarted). Timestamps in events are unwrapped past 2**32 ms per
 (stream, type); outgoing timestamps are sent mod 2**32.
@@ -48,6 +50,7 @@ functions, converted to ``ConnectionFailed`` by the connection);
 :class:`LocalProtocolError` / ``ValueError`` / ``TypeError`` are our own misuse.
 """
 
+from .budget import ByteBudget
 from .chunk import Message, encode_message
 from .connection import Role, RtmpConnection
 from .errors import LocalProtocolError, ProtocolError
@@ -69,6 +72,7 @@ from .events import (
 from .limits import RtmpLimits
 
 __all__ = [
+    "ByteBudget",
     "ConnectRequested",
     "ConnectionFailed",
     "Event",

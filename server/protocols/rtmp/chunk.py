@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
+from .budget import ByteBudget
 from .errors import ProtocolError
 
 DEFAULT_CHUNK_SIZE = 128
@@ -158,16 +159,39 @@ class ChunkReader:
         max_chunk_size: int,
         max_chunk_streams: int,
         max_partial_bytes: int,
+        budget: ByteBudget | None = None,
+        guaranteed_bytes: int = 0,
     ) -> None:
         self.chunk_size = DEFAULT_CHUNK_SIZE
         self.max_message_size = max_message_size
         self.max_chunk_size = max_chunk_size
         self.max_chunk_streams = max_chunk_streams
         self.max_partial_bytes = max_partial_bytes
+        """Mutable: the server role raises it once a publish is accepted."""
+        self.budget = budget
+        self.guaranteed_bytes = guaranteed_bytes
+        """Partial bytes the budget cannot refuse this reader (see :mod:`budget`)."""
         self._streams: dict[int, _ChunkStream] = {}
         self._pending = b""  # an incomplete header carried to the next feed
         self._current: _ChunkStream | None = None  # chunk whose payload is being read
         self._left = 0  # payload bytes of that chunk still to come
+        self._partial_bytes = 0
+
+    @property
+    def reserved(self) -> int:
+        """Announced bytes of the messages being reassembled (taken from the budget)."""
+        return self._partial_bytes
+
+    def release(self) -> None:
+        """Drop every unfinished message and return its reservation: the connection is
+        finished, and the shared budget must not remember it."""
+        for st in self._streams.values():
+            st.got = 0
+            st.parts = []
+        self._current = None
+        self._pending = b""
+        if self.budget is not None:
+            self.budget.give(self._partial_bytes)
         self._partial_bytes = 0
 
     @property
@@ -274,7 +298,7 @@ class ChunkReader:
         else:
             st.timestamp = (st.timestamp + value) & _MASK32
         if type_id in (TYPE_SET_CHUNK_SIZE, TYPE_ABORT):
-            self._partial_bytes += length  # _complete applies it and settles the count
+            self._reserve(length)  # _complete applies it and settles the count
             self._complete(st, payload, out)
         else:
             out.append(Message(csid, type_id, st.stream_id, st.timestamp, payload))
@@ -319,7 +343,7 @@ class ChunkReader:
         """Drop the partial message on ``csid`` (Abort message, type 2)."""
         st = self._streams.get(csid)
         if st is not None and st.got:
-            self._partial_bytes -= st.length
+            self._unreserve(st.length)
             st.got = 0
             st.parts = []
 
@@ -338,7 +362,7 @@ class ChunkReader:
         else:
             payload = last
         st.got = 0
-        self._partial_bytes -= st.length
+        self._unreserve(st.length)
         type_id = st.type_id
         if type_id in (TYPE_SET_CHUNK_SIZE, TYPE_ABORT):
             if len(payload) < 4:
@@ -464,6 +488,22 @@ class ChunkReader:
         """Account for a message that starts now; refuse lengths beyond our bounds."""
         if st.length > self.max_message_size:
             raise ProtocolError(f"message of {st.length} bytes exceeds {self.max_message_size}")
-        self._partial_bytes += st.length
-        if self._partial_bytes > self.max_partial_bytes:
-            raise ProtocolError("too many bytes in partially received messages")
+        self._reserve(st.length)
+
+    def _reserve(self, length: int) -> None:
+        """Hold ``length`` more bytes of unfinished messages, within this connection's
+        bound and the shared budget; on failure nothing is reserved."""
+        if self._partial_bytes + length > self.max_partial_bytes:
+            raise ProtocolError(
+                f"more than {self.max_partial_bytes} bytes in partially received messages"
+            )
+        held = self._partial_bytes + length
+        budget = self.budget
+        if budget is not None and not budget.take(length, held <= self.guaranteed_bytes):
+            raise ProtocolError("server-wide limit on partially received messages reached")
+        self._partial_bytes = held
+
+    def _unreserve(self, length: int) -> None:
+        self._partial_bytes -= length
+        if self.budget is not None:
+            self.budget.give(length)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
 
 from .amf0 import AmfValue
+from .budget import ByteBudget
 from .chunk import ChunkReader, Message
 from .client_session import ClientSession
 from .errors import LocalProtocolError, ProtocolError
@@ -59,18 +60,27 @@ class RtmpConnection:
         now: float = 0.0,
         *,
         handshake_random: bytes | None = None,
+        budget: ByteBudget | None = None,
     ) -> None:
+        """``budget``: shared by the connections of a process to bound the bytes they
+        hold in unfinished messages all together (see :mod:`budget`)."""
         self.role = role
         self.limits = limits if limits is not None else RtmpLimits()
         self._out = Outbox()
         self._handshake: Handshake | None = Handshake(
             role is Role.SERVER, random_bytes=handshake_random
         )
+        limits = self.limits
         self._reader = ChunkReader(
-            max_message_size=self.limits.max_message_size,
-            max_chunk_size=self.limits.max_chunk_size,
-            max_chunk_streams=self.limits.max_chunk_streams,
-            max_partial_bytes=self.limits.max_partial_bytes,
+            max_message_size=limits.max_message_size,
+            max_chunk_size=limits.max_chunk_size,
+            max_chunk_streams=limits.max_chunk_streams,
+            # A server holds little for a peer that has not published yet.
+            max_partial_bytes=limits.max_partial_bytes
+            if role is Role.CLIENT
+            else min(limits.max_partial_bytes, limits.max_unpublished_bytes),
+            budget=budget,
+            guaranteed_bytes=0 if role is Role.CLIENT else limits.max_unpublished_bytes,
         )
         self._created_at = now
         self._last_received_at = now
@@ -95,6 +105,11 @@ class RtmpConnection:
     @property
     def handshake_complete(self) -> bool:
         return self._handshake is None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes reserved for messages still being received (for metrics and tests)."""
+        return self._reader.reserved
 
     @property
     def bytes_received(self) -> int:
@@ -168,22 +183,34 @@ class RtmpConnection:
             if self._idle_timeout_applies()
             else None
         )
-        if self._handshake is None:
+        if not self._admitting():
             return idle
         handshake = self._created_at + self.limits.handshake_timeout
         return handshake if idle is None or handshake < idle else idle
 
     def handle_timer(self, now: float) -> None:
-        """Fail the connection if the handshake or the peer's silence took too long."""
+        """Fail the connection if the handshake (server role: through the accepted
+        publish) or the peer's silence took too long."""
         if self._out.closed:
             return
-        if self._handshake is not None and now >= self._created_at + self.limits.handshake_timeout:
-            self._fail(f"handshake not completed within {self.limits.handshake_timeout:g} s")
+        timeout = self.limits.handshake_timeout
+        if self._admitting() and now >= self._created_at + timeout:
+            if self._handshake is not None:
+                self._fail(f"handshake not completed within {timeout:g} s")
+            else:
+                self._fail(f"not published within {timeout:g} s of connecting")
         elif (
             self._idle_timeout_applies()
             and now >= self._last_received_at + self.limits.idle_timeout
         ):
             self._fail(f"no data from peer for {self.limits.idle_timeout:g} s")
+
+    def _admitting(self) -> bool:
+        """True while the handshake deadline runs: the byte handshake, and for a
+        server everything up to an accepted publish (any byte resets the idle timer,
+        so only this deadline stops a peer that never publishes)."""
+        server = self._server
+        return self._handshake is not None or (server is not None and not server.published)
 
     def _idle_timeout_applies(self) -> bool:
         return self._client is None or self._client.waiting_for_server
@@ -196,6 +223,15 @@ class RtmpConnection:
         if self._server is not None:
             self._server.close(description)
         self._out.closed = True
+
+    def release(self) -> None:
+        """Drop what a finished connection still holds (unfinished and deferred
+        messages) and return its share of the shared budget. Call once it is closed
+        or abandoned; idempotent."""
+        self._out.closed = True
+        self._reader.release()
+        if self._server is not None:
+            self._server.release()
 
     # ------------------------------------------------------------------ server role
 
@@ -217,6 +253,7 @@ class RtmpConnection:
     def accept_publish(self, stream_id: int) -> None:
         """Answer ``PublishRequested``: StreamBegin + onStatus NetStream.Publish.Start."""
         server = self._require_server()
+        self._reader.max_partial_bytes = self.limits.max_partial_bytes
         self._guarded(lambda: server.accept_publish(stream_id))
 
     def reject_publish(

@@ -18,7 +18,9 @@ class RtmpLimits:
     """Limits and defaults for one connection.
 
     Attributes:
-        handshake_timeout: seconds from creation until C0..C2/S0..S2 must be done.
+        handshake_timeout: seconds from creation until C0..C2/S0..S2 must be done
+            (client role), or until a publish is accepted (server role): a peer that
+            keeps sending a byte now and then must not hold a connection slot forever.
         idle_timeout: seconds without a single byte from the peer before we give up
             (server role always; client role only until ``PublishStarted``, because a
             server owes a publisher nothing but occasional acknowledgements).
@@ -29,6 +31,9 @@ class RtmpLimits:
         max_chunk_streams: distinct chunk stream IDs the peer may use.
         max_partial_bytes: sum of announced lengths of messages still being
             reassembled across all chunk streams (interleaving cannot multiply memory).
+        max_unpublished_bytes: server role, until a publish is accepted: the bound
+            on those partial bytes and on deferred bytes alike. Nothing legitimate
+            before publish is large, and anyone who can reach the port gets this far.
         max_streams: message streams (createStream) alive at once.
         max_deferred_bytes: bytes of messages held while the application decides
             on a connect or publish (an encoder may not wait for the answer).
@@ -44,6 +49,7 @@ class RtmpLimits:
     max_partial_bytes: int = 32 * MIB
     max_streams: int = 8
     max_deferred_bytes: int = 16 * MIB
+    max_unpublished_bytes: int = 1 * MIB
 
     def __post_init__(self) -> None:
         """Reject settings that would make the protocol itself invalid."""
@@ -57,7 +63,12 @@ class RtmpLimits:
             raise ValueError("max_message_size must be between 1 and 16 MiB (24-bit length)")
         if not 1 <= self.ack_window <= 0xFFFFFFFF:
             raise ValueError("ack_window must fit in 32 bits")
-        for name in ("max_chunk_streams", "max_partial_bytes", "max_streams"):
+        for name in (
+            "max_chunk_streams",
+            "max_partial_bytes",
+            "max_streams",
+            "max_unpublished_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
         if self.max_deferred_bytes < 0:

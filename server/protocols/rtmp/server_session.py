@@ -82,6 +82,8 @@ class ServerSession:
         self._pending_publish: int | None = None
         self._deferred: deque[Message] = deque()
         self._deferred_bytes = 0
+        self.published = False
+        """A publish was accepted once: admission is over (deadline and byte cap)."""
         self.dropped_messages = 0
         """Media/data messages on streams that are not publishing (counted, not errors)."""
 
@@ -119,7 +121,13 @@ class ServerSession:
 
     def _defer(self, msg: Message) -> None:
         self._deferred_bytes += len(msg.payload)
-        if self._deferred_bytes > self._limits.max_deferred_bytes:
+        limits = self._limits
+        limit = (
+            limits.max_deferred_bytes
+            if self.published
+            else min(limits.max_deferred_bytes, limits.max_unpublished_bytes)
+        )
+        if self._deferred_bytes > limit:
             raise ProtocolError("peer sent too much before its connect/publish was answered")
         self._deferred.append(msg)
 
@@ -298,6 +306,7 @@ class ServerSession:
         stream = self._pending_stream(stream_id)
         stream.state = _StreamState.PUBLISHING
         self._pending_publish = None
+        self.published = True
         self._out.user_control(UserControlEvent.STREAM_BEGIN, stream_id)
         info = commands.status_info(
             "status",
@@ -331,6 +340,10 @@ class ServerSession:
 
     def _close(self) -> None:
         self._out.closed = True
+        self.release()
+
+    def release(self) -> None:
+        """Forget deferred messages (the connection is finished)."""
         self._deferred.clear()
         self._deferred_bytes = 0
 

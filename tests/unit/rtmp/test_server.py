@@ -9,6 +9,7 @@ import struct
 import pytest
 
 from server.protocols.rtmp import (
+    ByteBudget,
     ConnectionFailed,
     ConnectRequested,
     HandshakeComplete,
@@ -26,15 +27,16 @@ from server.protocols.rtmp import (
     messages,
 )
 from server.protocols.rtmp.amf0 import UNDEFINED
+from server.protocols.rtmp.chunk import encode_header
 from server.protocols.rtmp.messages import MessageType
 
 from .helpers import C0C1, C2, FakeClient, cmd, command_of, status_code
 
 
 def connected(
-    limits: RtmpLimits | None = None, now: float = 0.0
+    limits: RtmpLimits | None = None, now: float = 0.0, budget: ByteBudget | None = None
 ) -> tuple[RtmpConnection, FakeClient]:
-    server = RtmpConnection(Role.SERVER, limits, now)
+    server = RtmpConnection(Role.SERVER, limits, now, budget=budget)
     client = FakeClient(server, now)
     client.handshake()
     client.connect()
@@ -365,7 +367,7 @@ def test_handshake_timeout() -> None:
 
 
 def test_idle_timeout() -> None:
-    server, client = connected(now=0.0)
+    server, client = publishing()
     client.now = 5.0
     client.command("createStream", 4, None)
     assert server.next_timer() == 35.0
@@ -462,3 +464,72 @@ def test_one_byte_at_a_time_gives_the_same_events() -> None:
     assert whole[-1] == MediaReceived("audio", 0xFFFFF0 + 160, 1, b"\xaf\x01" + bytes(30))
     assert run(data, 1) == whole
     assert run(data, 7) == whole
+
+
+def test_handshake_timeout_runs_until_a_publish_is_accepted() -> None:
+    """Any byte resets the idle timer, so only this deadline stops a peer that keeps
+    sending a byte now and then and never publishes."""
+    server, client = connected(now=0.0)
+    client.now = 9.0
+    client.command("createStream", 4, None)
+    assert server.next_timer() == 10.0
+    server.handle_timer(10.0)
+    (ev,) = server.events()
+    assert isinstance(ev, ConnectionFailed) and "not published within 10 s" in ev.reason
+
+
+def test_an_accepted_publish_ends_the_handshake_deadline() -> None:
+    server, client = publishing()
+    client.now = 9.0
+    client.command("createStream", 4, None)
+    assert server.next_timer() == 39.0
+    server.handle_timer(10.0)
+    assert not server.closed
+
+
+def test_before_publish_a_connection_holds_little() -> None:
+    """A peer that has not published may not start a message over max_unpublished_bytes
+    (a connect is not even needed to try); once publishing, max_partial_bytes applies."""
+    limits = RtmpLimits(max_unpublished_bytes=4096)
+    server = RtmpConnection(Role.SERVER, limits)
+    client = FakeClient(server)
+    client.handshake()
+    server.receive_data(encode_header(0, 6, 0, 5000, 9, 1) + bytes(100), 0.0)
+    (ev,) = [e for e in server.events() if isinstance(e, ConnectionFailed)]
+    assert "4096 bytes in partially received messages" in ev.reason
+
+    server, client = publishing(limits=limits)
+    server.receive_data(encode_header(0, 6, 0, 500_000, 9, 1) + bytes(100), 0.0)
+    assert not server.closed and server.buffered == 500_000
+
+
+def test_deferred_bytes_before_publish_are_held_to_the_small_bound() -> None:
+    server, client = connected(RtmpLimits(max_unpublished_bytes=4096))
+    client.publish_sequence("k")
+    server.events()
+    client.send(MessageType.VIDEO, bytes(3000), msid=1, csid=6)
+    client.send(MessageType.VIDEO, bytes(3000), msid=1, csid=6)
+    (ev,) = server.events()
+    assert isinstance(ev, ConnectionFailed) and "before its connect/publish" in ev.reason
+
+
+def test_connections_share_one_budget_and_release_returns_it() -> None:
+    budget = ByteBudget(700_000)
+    limits = RtmpLimits(max_unpublished_bytes=4096)
+    peers = [publishing(limits=limits, budget=budget)[0] for _ in range(2)]
+    for server in peers:
+        server.receive_data(encode_header(0, 6, 0, 400_000, 9, 1) + bytes(1000), 0.0)
+    assert budget.used == 400_000
+    (ev,) = peers[1].events()
+    assert isinstance(ev, ConnectionFailed) and "server-wide limit" in ev.reason
+
+    # With the budget spent, a newcomer still gets its own first bytes (a connect).
+    newcomer = RtmpConnection(Role.SERVER, limits, budget=budget)
+    FakeClient(newcomer).handshake()
+    newcomer.receive_data(encode_header(0, 6, 0, 4000, 9, 1) + bytes(1000), 0.0)
+    assert not newcomer.closed and budget.used == 404_000
+
+    for server in (*peers, newcomer):
+        server.release()
+        server.release()  # idempotent
+    assert budget.used == 0 and peers[0].buffered == 0
