@@ -68,6 +68,8 @@ class ApiSettings(_Section):
     rate_limit_per_minute: int = Field(60, ge=1, le=1_000_000)
     token_ttl_seconds: int = Field(3600, ge=1, le=86_400)
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Far below the interpreter's recursion limit, far above any real request body.
+    max_json_depth: int = Field(32, ge=2, le=200)
 
 
 GIB = 1024**3
