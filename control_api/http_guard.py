@@ -59,8 +59,6 @@ class ConnectionGuard:
         self.header_timeout = header_timeout
         self.max_per_address = max_per_address
         self.open: Counter[str] = Counter()
-        self.refused = 0
-        self.timed_out = 0
         self._refusing: set[str] = set()
         self._refusal = _refusal(max_per_address)
 
@@ -70,7 +68,6 @@ class ConnectionGuard:
 
     def admit(self, address: str, transport: asyncio.Transport) -> bool:
         if self.open[address] >= self.max_per_address:
-            self.refused += 1
             if address not in self._refusing:  # one line per episode, not per socket
                 self._refusing.add(address)
                 log.warning(
@@ -119,7 +116,6 @@ class _GuardedProtocol(asyncio.Protocol):
 
     def _head_too_slow(self) -> None:
         self._deadline = None
-        self._guard.timed_out += 1
         log.debug(
             "closing HTTP connection from %s: no complete request head within %g s",
             self._address,
