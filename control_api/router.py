@@ -14,6 +14,7 @@ from typing import Any, Generic, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from control_api.appkeys import SETTINGS
 from control_api.principal import PRINCIPAL, Principal
 from control_api.problems import Problem
 from control_api.schemas.common import ApiModel, QueryModel, RequestModel
@@ -91,14 +92,46 @@ def validation_problem(exc: ValidationError, where: str) -> Problem:
     )
 
 
+def _nested_deeper(data: dict[str, Any] | list[Any], limit: int) -> bool:
+    """Whether an array or object in ``data`` sits more than ``limit`` levels deep.
+
+    Walked with a stack, not recursion: the point is to refuse, before anything
+    recursive (validation, storage, rendering) sees it, a body that would exhaust
+    the interpreter's recursion limit.
+    """
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return False
+
+
+def _too_deep(limit: int) -> Problem:
+    return Problem(
+        400, f"body nests arrays or objects more than {limit} levels deep", slug="json-too-deep"
+    )
+
+
+def parse_json(raw: bytes, max_depth: int) -> Any:
+    """A request body as JSON; 400 problems for malformed or too deeply nested input."""
+    try:
+        data = json.loads(raw) if raw else None
+    except RecursionError:  # deeper than the C parser goes: far past any limit
+        raise _too_deep(max_depth) from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, f"body is not valid JSON: {exc}", slug="malformed-json") from None
+    if isinstance(data, dict | list) and _nested_deeper(data, max_depth):
+        raise _too_deep(max_depth)
+    return data
+
+
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_type != "application/json":
         raise Problem(415, "send the body as application/json")
-    raw = await request.read()
-    try:
-        data = json.loads(raw) if raw else None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Problem(400, f"body is not valid JSON: {exc}", slug="malformed-json") from None
+    data = parse_json(await request.read(), request.app[SETTINGS].api.max_json_depth)
     if not isinstance(data, dict):
         raise Problem(422, "body must be a JSON object", slug="validation-error")
     try:

@@ -16,6 +16,8 @@ from control_api.app import build_app
 from control_api.appkeys import WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
+from control_api.fdlimit import apply as apply_open_file_limit
+from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.logs import formatter
 from control_api.media import MediaPlane
 from control_api.metrics import METRICS, MediaSources, metrics_app
@@ -86,11 +88,19 @@ async def _metrics_listener(settings: Settings, app: web.Application) -> web.App
     config = settings.metrics
     if not config.enabled or config.port is None:
         return None
-    runner = web.AppRunner(metrics_app(app[METRICS], config), access_log=None)
+    runner = web.AppRunner(
+        metrics_app(app[METRICS], config),
+        access_log=None,
+        keepalive_timeout=settings.http.header_timeout,
+    )
     await runner.setup()
-    await web.TCPSite(runner, config.host, config.port).start()
+    await GuardedSite(runner, config.host, config.port, _guard(settings)).start()
     log.info("listening metrics http://%s:%d/metrics", config.host, _bound_port(runner))
     return runner
+
+
+def _guard(settings: Settings) -> ConnectionGuard:
+    return ConnectionGuard(settings.http.header_timeout, settings.http.max_connections_per_address)
 
 
 def _stop_event() -> asyncio.Event:
@@ -102,6 +112,7 @@ def _stop_event() -> asyncio.Event:
 
 
 async def run(settings: Settings) -> None:
+    apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
     store = await _open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
@@ -126,12 +137,22 @@ async def run(settings: Settings) -> None:
         store, media.ingest, settings.diagnostics.session_checkpoint_seconds
     )
     checkpoints.start()
-    runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0, access_log=None)
+    # aiohttp's keep-alive timer closes a connection still waiting for its next
+    # request head this long after a response: the header timeout after the first
+    # request (the guard bounds the first).
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        shutdown_timeout=2.0,
+        access_log=None,
+        keepalive_timeout=settings.http.header_timeout,
+    )
     await runner.setup()
     scrape = await _metrics_listener(settings, app)
     try:
         await media.start(settings, endpoints)
-        await web.TCPSite(runner, settings.server.host, settings.server.http_port).start()
+        host, port = settings.server.host, settings.server.http_port
+        await GuardedSite(runner, host, port, _guard(settings)).start()
         endpoints.http_port = _bound_port(runner)
         log.info(
             "listening http http://%s:%d (public URL %s, docs %s/docs)",

@@ -54,6 +54,16 @@ class ServerSettings(_Section):
         return socket.gethostname()
 
 
+class HttpSettings(_Section):
+    """Limits on HTTP connections (API, docs, HLS playback), before any request runs."""
+
+    # Seconds a client has to finish a request head, from connecting or from the
+    # previous response (so also how long an idle keep-alive connection stays open).
+    header_timeout: float = Field(10.0, gt=0, le=300)
+    # Concurrent connections one IP address may hold (loopback too); more get 503.
+    max_connections_per_address: int = Field(256, ge=1, le=1_000_000)
+
+
 class DatabaseSettings(_Section):
     url: str | None = None
     echo: bool = False
@@ -68,6 +78,8 @@ class ApiSettings(_Section):
     rate_limit_per_minute: int = Field(60, ge=1, le=1_000_000)
     token_ttl_seconds: int = Field(3600, ge=1, le=86_400)
     max_body_bytes: int = Field(1024 * 1024, ge=1024, le=64 * 1024 * 1024)
+    # Far below the interpreter's recursion limit, far above any real request body.
+    max_json_depth: int = Field(32, ge=2, le=200)
 
 
 GIB = 1024**3
@@ -154,6 +166,7 @@ def _default_plans() -> dict[str, PlanSettings]:
 
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
+    http: HttpSettings = HttpSettings()
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
     rtmp: RtmpSettings = RtmpSettings()

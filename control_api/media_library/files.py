@@ -12,6 +12,9 @@ import os
 from pathlib import Path
 
 PART_SUFFIX = ".part"
+# Present while a PATCH with Upload-Checksum writes: bytes it left behind after a crash
+# cannot be verified and must go (without one, they are kept). See Uploads.recover.
+CHECKSUM_PENDING_SUFFIX = ".checksum-pending"
 
 
 class MediaFiles:
@@ -38,6 +41,18 @@ class MediaFiles:
     async def size(self, relative: str) -> int | None:
         return await asyncio.to_thread(_size, self.path(relative))
 
+    def _pending(self, relative: str) -> Path:
+        return self.path(relative + CHECKSUM_PENDING_SUFFIX)
+
+    async def mark_checksum_pending(self, relative: str) -> None:
+        await asyncio.to_thread(_create_durably, self._pending(relative))
+
+    async def checksum_pending(self, relative: str) -> bool:
+        return await asyncio.to_thread(self._pending(relative).exists)
+
+    async def clear_checksum_pending(self, relative: str) -> None:
+        await asyncio.to_thread(_unlink, self._pending(relative))
+
 
 def _unlink(path: Path) -> None:
     path.unlink(missing_ok=True)
@@ -48,3 +63,14 @@ def _size(path: Path) -> int | None:
         return os.stat(path).st_size
     except FileNotFoundError:
         return None
+
+
+def _create_durably(path: Path) -> None:
+    """An empty file whose existence survives a power cut (the directory is synced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+    directory = os.open(path.parent, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)

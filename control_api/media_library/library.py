@@ -45,6 +45,7 @@ class MediaLibrary:
         if interrupted:
             log.warning("failed %d import(s) a previous process left running", interrupted)
         await self.processor.start()
+        await self.uploads.recover()  # after the processor: a completed upload is queued
         self._sweeper = asyncio.create_task(
             sweep_forever(self.store, self.files, self.gates, self.settings.cleanup_interval),
             name="media-upload-sweeper",

@@ -6,10 +6,12 @@ written while the next fills (so at most about two batches per upload are in mem
 
 The file only ever holds bytes the server can vouch for. The caller records the
 returned offset only after ``fsync``; on a refusal (over the length, checksum
-mismatch, disk error, shutdown) the file is truncated back to where this request
-started, so nothing received earlier is touched. When the client goes away mid-body
-the bytes that did arrive are kept (tus asks servers to store as much as they can),
-unless a checksum was promised for the whole body, which can then not be checked.
+mismatch, disk error) the file is truncated back to where this request started, so
+nothing received earlier is touched. When the client goes away mid-body the bytes
+that did arrive are kept (tus asks servers to store as much as they can), unless a
+checksum was promised for the whole body, which can then not be checked. The same
+holds when the server stops or dies mid-body: what was written is recovered at the
+next start (:func:`recover_file`), or cut off if a checksum was promised.
 """
 
 from __future__ import annotations
@@ -116,6 +118,33 @@ async def open_upload_file(path: Path, start: int) -> UploadFile:
     return await asyncio.to_thread(UploadFile, path, start)
 
 
+def recover_file(path: Path, recorded: int, length: int, checksummed: bool) -> int | None:
+    """After a crash: the new durable offset when the file holds more than ``recorded``.
+
+    Bytes past ``recorded`` are what a PATCH had written when the process died: the
+    start of its body. tus wants them kept (up to ``length``), unless that PATCH
+    carried a checksum (``checksummed``), which a partial body cannot be checked
+    against: then they are cut off. Blocking; what is kept is fsynced first.
+    """
+    size = _size_or_none(path)
+    if size is None or size <= recorded:
+        return None
+    keep = recorded if checksummed else min(size, length)
+    file = UploadFile(path, keep)  # cuts off anything past ``keep``
+    try:
+        file.sync()
+    finally:
+        file.close()
+    return keep if keep > recorded else None
+
+
+def _size_or_none(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_size
+    except FileNotFoundError:
+        return None
+
+
 @dataclass
 class BatchWriter:
     """Chunks waiting for the disk, and the one write that may be in flight.
@@ -189,7 +218,7 @@ async def receive(
             await asyncio.to_thread(file.sync)
     except asyncio.CancelledError:
         abandoned = True
-        _abandon(batches, start)
+        _abandon(batches, start if checksum is not None else None)
         raise
     except BaseException:
         await _rollback(batches, start)
@@ -269,17 +298,20 @@ async def _rollback(batches: BatchWriter, start: int) -> None:
     await asyncio.to_thread(batches.file.truncate, start)
 
 
-def _abandon(batches: BatchWriter, start: int) -> None:
-    """Cancelled (server shutting down): cut back to ``start`` once no write is in flight.
+def _abandon(batches: BatchWriter, start: int | None) -> None:
+    """Cancelled (server shutting down): close once no write is in flight, first cutting
+    back to ``start`` when one is given (a checksummed body that cannot be checked).
 
-    The database still says ``start``; a write that lands later is cut off again when
-    the upload is next opened, so correctness never depends on this running.
+    The database still says where the request started; without a checksum, what was
+    written is recovered at the next start (:func:`recover_file`), and an append in
+    this process cuts it off on opening, so correctness never depends on this running.
     """
     file = batches.file
 
     def finish(_: object = None) -> None:
         try:
-            file.truncate(start)
+            if start is not None:
+                file.truncate(start)
         finally:
             file.close()
 

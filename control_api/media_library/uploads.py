@@ -1,15 +1,18 @@
 """The tus upload flow over the store and the disk: create, append, complete, terminate.
 
 The durable offset is the one in the database, written only after the bytes before it
-were fsynced. The file may briefly hold more (a crash between fsync and the database
-write, or a write racing a shutdown); opening it for the next append cuts that off.
+were fsynced. The file may hold more when a process stopped mid-PATCH (or between the
+fsync and the database write): the next start records those bytes (:meth:`recover`),
+unless that PATCH carried a checksum; in a running process, opening the file for the
+next append cuts off anything past the recorded offset.
 """
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import StreamReader
 
@@ -22,6 +25,7 @@ from control_api.media_library.receiver import (
     TooLarge,
     open_upload_file,
     receive,
+    recover_file,
 )
 from control_api.media_library.tus import Checksum, TusProblem, checksum_mismatch
 from control_api.settings import MediaSettings
@@ -103,12 +107,18 @@ class Uploads:
         if row.completed_at is not None:
             return row
         stalled = False
+        if checksum is not None:
+            await self._files.mark_checksum_pending(row.path)
         try:
             new = await self._receive(row, body, current, checksum)
         except BodyStalled as stall:
             new, stalled = stall.offset, True
+        except Exception:  # the file is back at ``current``; cancelled, the mark stays
+            await self._checksum_done(row, checksum)
+            raise
         if new != current:
             await self._record(row, new)
+        await self._checksum_done(row, checksum)
         if stalled:
             problem = TusProblem(
                 408,
@@ -145,6 +155,47 @@ class Uploads:
             raise TusProblem(409, "the upload's file changed; ask HEAD for the offset") from None
         except OSError as exc:
             raise _storage_problem(row, exc) from None
+
+    async def _checksum_done(self, row: Upload, checksum: Checksum | None) -> None:
+        if checksum is not None:
+            await self._files.clear_checksum_pending(row.path)
+
+    async def recover(self) -> None:
+        """Record what PATCHes of a killed process had written.
+
+        Run at start, before any request. The database holds the last offset recorded;
+        the file may hold more, the start of a body that was being received. Without
+        a checksum those bytes are kept, so the client resumes after them instead of
+        sending them again; a checksummed PATCH left a mark and its bytes are cut off.
+        """
+        now = datetime.now(UTC)
+        for row in await self._store.uploads.unfinished():
+            checksummed = await self._files.checksum_pending(row.path)
+            if row.expires_at > now:  # an expired one is the sweeper's
+                await self._recover_one(row, checksummed)
+            if checksummed:
+                await self._files.clear_checksum_pending(row.path)
+
+    async def _recover_one(self, row: Upload, checksummed: bool) -> None:
+        path = self._files.path(row.path)
+        try:
+            kept = await asyncio.to_thread(
+                recover_file, path, row.received, row.length, checksummed
+            )
+        except OSError as exc:
+            log.error("upload %s: could not check its file after a restart: %s", row.id, exc)
+            return
+        if kept is None:
+            return
+        log.warning(
+            "upload %s: %d bytes stored by an interrupted request recovered, offset %d",
+            row.id,
+            kept - row.received,
+            kept,
+        )
+        await self._record(row, kept)
+        if kept == row.length:
+            await self._complete(row)
 
     async def _record(self, row: Upload, offset: int) -> None:
         row.expires_at = await self._store.uploads.advance(row.id, offset, self.ttl)

@@ -185,3 +185,91 @@ def test_one_gib_upload_keeps_server_memory_flat(tmp_path: Path) -> None:
         assert client.request("DELETE", f"/v1/media/{media_id}", {}).status == 204
     finally:
         server.stop()
+
+
+def _media_file(data_dir: Path) -> Path:
+    files = [f for env in (data_dir / "media").iterdir() for f in env.iterdir()]
+    uploads = [f for f in files if "." not in f.name]  # not a marker file
+    assert len(uploads) == 1, files
+    return uploads[0]
+
+
+def _kill_mid_patch(
+    server: ServerProcess, data_dir: Path, key: str, path: str, body: bytes, extra: str = ""
+) -> int:
+    """Send a PATCH announcing all of ``body`` but only two thirds of it, wait until
+    most of that is on disk, SIGKILL the server; return the file's size afterwards."""
+    sent = len(body) * 2 // 3
+    parts = urlsplit(server.base)
+    raw = socket.create_connection((parts.hostname or "", parts.port or 80))
+    raw.sendall(
+        (
+            f"PATCH {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n"
+            "Tus-Resumable: 1.0.0\r\nContent-Type: application/offset+octet-stream\r\n"
+            f"Upload-Offset: 0\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+        ).encode()
+        + body[:sent]
+    )
+    deadline = time.monotonic() + 10
+    while _media_file(data_dir).stat().st_size < sent // 2:
+        assert time.monotonic() < deadline, _media_file(data_dir).stat().st_size
+        time.sleep(0.02)
+    server.stop(signal.SIGKILL)
+    raw.close()
+    return _media_file(data_dir).stat().st_size
+
+
+SMALL_BATCHES = {**ENV, "RELAYCAST_MEDIA__WRITE_BUFFER_BYTES": "4096"}
+
+
+def test_a_kill_mid_patch_keeps_the_bytes_on_disk_as_the_offset(
+    tmp_path: Path, clip: bytes
+) -> None:
+    first = start_server(tmp_path, *ARGS, env=SMALL_BATCHES)
+    key = first.bootstrap_key
+    assert key
+    try:
+        path, media_id = Client(first, key).create(len(clip), "clip.mp4")
+        on_disk = _kill_mid_patch(first, tmp_path, key, path, clip)
+    finally:
+        first.stop()
+    assert on_disk > 0
+
+    second = start_server(tmp_path, *ARGS, env=SMALL_BATCHES)
+    try:
+        client = Client(second, key)
+        assert client.offset(path) == on_disk
+        assert client.patch(path, on_disk, clip[on_disk:]) == len(clip)
+        item = client.media(media_id)
+        assert item["status"] == "ready" and item["sizeBytes"] == len(clip), item
+    finally:
+        second.stop()
+    assert _media_file(tmp_path).read_bytes() == clip
+    assert "recovered" in second.log(), second.log()[-2000:]
+
+
+def test_a_kill_mid_checksummed_patch_discards_the_unverifiable_bytes(
+    tmp_path: Path, clip: bytes
+) -> None:
+    first = start_server(tmp_path, *ARGS, env=SMALL_BATCHES)
+    key = first.bootstrap_key
+    assert key
+    try:
+        path, media_id = Client(first, key).create(len(clip), "clip.mp4")
+        digest = base64.b64encode(hashlib.sha1(clip).digest()).decode()
+        checksum = f"Upload-Checksum: sha1 {digest}\r\n"
+        on_disk = _kill_mid_patch(first, tmp_path, key, path, clip, checksum)
+    finally:
+        first.stop()
+    assert on_disk > 0
+
+    second = start_server(tmp_path, *ARGS, env=SMALL_BATCHES)
+    try:
+        client = Client(second, key)
+        assert client.offset(path) == 0
+        assert _media_file(tmp_path).stat().st_size == 0
+        assert client.patch(path, 0, clip) == len(clip)
+        assert client.media(media_id)["status"] == "ready"
+    finally:
+        second.stop()
+    assert _media_file(tmp_path).read_bytes() == clip

@@ -112,3 +112,56 @@ def test_connection_ids_are_unique_and_name_the_protocol() -> None:
 def test_formatter_by_setting() -> None:
     assert isinstance(formatter("json"), JsonFormatter)
     assert isinstance(formatter("text"), TextFormatter)
+
+
+FORGED = "x\nINFO forged\r\x00\x1b[2K"
+
+
+def test_peer_text_in_a_message_cannot_start_a_line_of_its_own(
+    captured: tuple[logging.Logger, Capture],
+) -> None:
+    logger, handler = captured
+    logger.warning("refused publisher (%s): unknown application", FORGED, extra=media_fields())
+    line = TextFormatter().format(handler.records[0])
+    assert "\n" not in line and "\r" not in line and "\x00" not in line and "\x1b" not in line
+    assert "(x\\nINFO forged\\r\\x00\\x1b[2K): unknown application stream_id=-" in line
+
+
+def test_field_values_with_control_characters_are_quoted_and_escaped(
+    captured: tuple[logging.Logger, Capture],
+) -> None:
+    logger, handler = captured
+    logger.info("m", extra=media_fields("a\x00b", "c\rd", "e\u2028f"))
+    line = TextFormatter().format(handler.records[0])
+    assert line.endswith('m stream_id="a\\u0000b" session_id="c\\rd" connection_id="e\\u2028f"'), (
+        line
+    )
+
+
+def test_an_exception_message_stays_on_its_line_below_the_record(
+    captured: tuple[logging.Logger, Capture],
+) -> None:
+    logger, handler = captured
+    try:
+        try:
+            raise KeyError("inner\n" + "INFO forged too")
+        except KeyError as inner:
+            raise ValueError(f"bad app {FORGED!s}") from inner
+    except ValueError:
+        logger.exception("failed")
+    lines = TextFormatter().format(handler.records[0]).splitlines()
+    assert not [line for line in lines if line.startswith("INFO forged")], lines
+    assert lines[-1] == "ValueError: bad app x\\nINFO forged\\r\\x00\\x1b[2K"
+    assert "KeyError: 'inner\\nINFO forged too'" in lines
+
+
+def test_json_lines_escape_every_line_breaker_and_keep_the_text(
+    captured: tuple[logging.Logger, Capture],
+) -> None:
+    logger, handler = captured
+    text = "a\u2028b\u2029c\x85d\x00e\rf\ng"
+    logger.info("streamid %s", text, extra=media_fields("ls\u2028x"))
+    line = JsonFormatter().format(handler.records[0])
+    assert line.isprintable(), line
+    doc = json.loads(line)
+    assert doc["msg"] == f"streamid {text}" and doc["stream_id"] == "ls\u2028x"

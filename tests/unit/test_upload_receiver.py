@@ -26,6 +26,7 @@ from control_api.media_library.receiver import (
     TooLarge,
     UploadFile,
     receive,
+    recover_file,
 )
 
 BEFORE = b"already stored "
@@ -52,6 +53,10 @@ def sha1(data: bytes) -> tus.Checksum:
 
 def content(path: Path) -> bytes:
     return path.read_bytes()
+
+
+def restore(path: Path) -> None:
+    path.write_bytes(BEFORE)
 
 
 @pytest.fixture
@@ -129,3 +134,34 @@ def test_opening_cuts_off_bytes_past_the_recorded_offset(stored: Path) -> None:
     with pytest.raises(ShortFile) as short:
         UploadFile(stored, len(BEFORE) + 1)
     assert short.value.size == len(BEFORE)
+
+
+def test_after_a_crash_unrecorded_bytes_are_kept_unless_a_checksum_was_promised(
+    stored: Path,
+) -> None:
+    residue = b"body bytes a killed PATCH wrote"
+    stored.write_bytes(BEFORE + residue)
+    assert recover_file(stored, len(BEFORE), 1000, checksummed=True) is None
+    assert content(stored) == BEFORE
+    stored.write_bytes(BEFORE + residue)
+    assert recover_file(stored, len(BEFORE), 1000, checksummed=False) == len(BEFORE + residue)
+    assert content(stored) == BEFORE + residue
+    assert recover_file(stored, len(BEFORE), len(BEFORE) + 4, checksummed=False) == len(BEFORE) + 4
+    assert content(stored) == BEFORE + residue[:4]  # never past the upload's length
+    assert recover_file(stored, len(BEFORE) + 4, 1000, checksummed=False) is None
+    assert recover_file(stored.with_name("gone"), 0, 1000, checksummed=False) is None
+
+
+async def test_a_shutdown_mid_body_leaves_what_was_written_unless_checksummed(
+    stored: Path,
+) -> None:
+    for checksum, left in ((None, BEFORE + b"x" * 16), (sha1(b"x" * 64), BEFORE)):
+        restore(stored)
+        reader = body(b"x" * 16, end=False)
+        task = asyncio.ensure_future(run(stored, reader, checksum=checksum))
+        await asyncio.sleep(0.05)  # both 8-byte batches written, then waiting for more
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0.05)
+        assert content(stored) == left
