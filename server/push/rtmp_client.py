@@ -36,22 +36,29 @@ from server.media.flv import build_tag_body, tag_timestamp_ms
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.protocols.rtmp.amf0 import AmfValue
+from server.protocols.rtmp.chunk import encode_message
+from server.protocols.rtmp.client_session import AUDIO_CSID, VIDEO_CSID
+from server.protocols.rtmp.messages import MessageType
 from server.timers import DeadlineTimer
 
 from .opening import ClosesOnExit, Connecting, LinkState
+from .ports import BatchWriter, Refused
 
 log = logging.getLogger("relaycast.push.rtmp")
 
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 DEFAULT_MAX_WRITE_BUFFER = 8 * 1024 * 1024
 """Hard bound on bytes queued in the transport when the caller does not ``drain()``."""
+FLUSH_BYTES = 256 * 1024
+"""A pre-chunked batch is written once it holds this much, and the transport checked
+for room."""
 
 
 class RtmpClientError(Exception):
     """The publish attempt or the connection failed (network, TLS, protocol, timeout)."""
 
 
-class PublishRefused(RtmpClientError):
+class PublishRefused(RtmpClientError, Refused):
     """The server said no: ``code`` is its status code (``NetStream.Publish.BadName``,
     ``NetConnection.Connect.Rejected``, ...), ``description`` its explanation."""
 
@@ -59,6 +66,10 @@ class PublishRefused(RtmpClientError):
         super().__init__(f"{code}: {description}" if description else code)
         self.code = code
         self.description = description
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code} ({self.description})" if self.description else self.code
 
 
 # --------------------------------------------------------------------------- URLs
@@ -365,6 +376,10 @@ class RtmpPublisher(ClosesOnExit):
         self._conn.send_prechunked(wire)
         self._protocol.pump()
 
+    def batch_writer(self) -> BatchWriter:
+        """Batches chunked here and written with one ``send_prechunked`` each."""
+        return _Prechunked(self)
+
     def _send_body(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
         self._check()
         if track is TrackKind.VIDEO:
@@ -414,3 +429,47 @@ class RtmpPublisher(ClosesOnExit):
                 await asyncio.shield(self._protocol.lost)
         except TimeoutError:
             self._transport.abort()
+
+
+class _Prechunked:
+    """RTMP batch writer: frames chunked here and written with one ``write``.
+
+    Every message is a fmt-0 chunk sequence (independent of what went before on its
+    chunk stream), so batching changes nothing on the wire but the number of writes;
+    all media and sequence headers take this path, so the connection's own header
+    compression never sees a chunk stream we wrote to.
+    """
+
+    __slots__ = ("parts", "pending", "publisher")
+
+    def __init__(self, publisher: RtmpPublisher) -> None:
+        self.publisher = publisher
+        self.parts: list[bytes] = []
+        self.pending = 0
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= FLUSH_BYTES
+
+    def _add(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
+        pub = self.publisher
+        if track is TrackKind.VIDEO:
+            csid, kind = VIDEO_CSID, MessageType.VIDEO
+        else:
+            csid, kind = AUDIO_CSID, MessageType.AUDIO
+        wire = encode_message(csid, kind, pub.stream_id, timestamp_ms, body, pub.chunk_size)
+        self.parts.append(wire)
+        self.pending += len(wire)
+
+    def frame(self, frame: Frame) -> None:
+        self._add(frame.track, tag_timestamp_ms(frame), build_tag_body(frame))
+
+    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
+        self._add(config.track, timestamp_ms, build_tag_body(config))
+
+    def flush(self) -> None:
+        if self.parts:
+            wire = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts.clear()
+            self.pending = 0
+            self.publisher.send_prechunked(wire)

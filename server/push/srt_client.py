@@ -37,6 +37,7 @@ from server.protocols.srt.crypto import check_passphrase
 from server.timers import DeadlineTimer
 
 from .opening import ClosesOnExit, Connecting, LinkState
+from .ports import BatchWriter, FrameByFrame, Refused
 
 log = logging.getLogger("relaycast.push.srt")
 
@@ -61,7 +62,7 @@ class SrtClientError(Exception):
     """The publish attempt or the connection failed (network, protocol, timeout)."""
 
 
-class SrtPublishRefused(SrtClientError):
+class SrtPublishRefused(SrtClientError, Refused):
     """The listener rejected the handshake: ``code`` is the wire rejection code
     (1010 wrong passphrase, 1011 passphrase on one side only, 2403 forbidden, ...),
     ``description`` its name."""
@@ -70,6 +71,10 @@ class SrtPublishRefused(SrtClientError):
         super().__init__(f"SRT listener refused the connection: {description}")
         self.code = code
         self.description = description
+
+    @property
+    def reason(self) -> str:
+        return f"SRT rejection {self.code} ({self.description})"
 
 
 # --------------------------------------------------------------------------- URLs
@@ -462,6 +467,10 @@ class SrtPublisher(ClosesOnExit):
         if frame.dts + self._offset < 0:
             return  # more than 1 s before the first frame: no valid TS timestamp
         self._send_ts(muxer.mux(frame, self._offset, with_tables=fresh))
+
+    def batch_writer(self) -> BatchWriter:
+        """Frame by frame: the muxer and the core's pacing already shape what leaves."""
+        return FrameByFrame(self)
 
     def send_ts(self, data: bytes) -> None:
         """Send already-muxed MPEG-TS (whole 188-byte packets): a recorded file, or

@@ -15,7 +15,7 @@ from server.bus import Stream
 from server.ingest.ports import StreamGrant
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.push.manager import PushManager
-from server.push.ports import DestinationSpec
+from server.push.ports import DestinationSpec, FrameByFrame
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.status import PushState
 from server.settings import PushSettings
@@ -55,6 +55,9 @@ class FakePublisher:
         if self.error is not None:
             raise self.error
         self.sent.append(("frame", frame))
+
+    def batch_writer(self) -> FrameByFrame:
+        return FrameByFrame(self)
 
     async def drain(self) -> None:
         await self.reading.wait()
