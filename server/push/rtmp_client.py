@@ -41,7 +41,7 @@ from server.protocols.rtmp.client_session import AUDIO_CSID, VIDEO_CSID
 from server.protocols.rtmp.messages import MessageType
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting, LinkState
+from .opening import Connecting, LinkState, Publishing
 from .ports import BatchWriter, Refused
 
 log = logging.getLogger("relaycast.push.rtmp")
@@ -214,13 +214,16 @@ class _PublisherProtocol(LinkState[int, RtmpClientError], asyncio.Protocol):
 # --------------------------------------------------------------------------- publisher
 
 
-class RtmpPublisher(ClosesOnExit):
+class RtmpPublisher(Publishing[RtmpClientError]):
     """One publishing RTMP(S) connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`RtmpClientError` (or :class:`PublishRefused`, when
     the server revoked the publish later) once the connection is gone, so a pusher
     notices a dead destination at its next frame.
     """
+
+    failure = RtmpClientError
+    _protocol: _PublisherProtocol
 
     def __init__(
         self,
@@ -229,12 +232,10 @@ class RtmpPublisher(ClosesOnExit):
         transport: asyncio.Transport,
         max_write_buffer: int,
     ) -> None:
+        super().__init__(protocol, max_write_buffer)
         self.url = url
-        self._protocol = protocol
         self._conn = protocol.conn
         self._transport = transport
-        self._max_write_buffer = max_write_buffer
-        self._closing = False
 
     # ------------------------------------------------------------ opening
 
@@ -334,20 +335,6 @@ class RtmpPublisher(ClosesOnExit):
         return self._transport.get_write_buffer_size()
 
     @property
-    def writable(self) -> bool:
-        """False while the transport is above its high-water mark (``drain()`` would wait)."""
-        return not self._protocol.paused and self._protocol.error is None
-
-    @property
-    def closed(self) -> bool:
-        return self._closing or self._protocol.error is not None
-
-    @property
-    def error(self) -> RtmpClientError | None:
-        """Why the connection ended, if it did."""
-        return self._protocol.error
-
-    @property
     def reconnect_requested(self) -> rtmp.ReconnectRequested | None:
         """Set when an E-RTMP server asked us to reconnect (a pusher should, at a keyframe)."""
         return self._protocol.reconnect_requested
@@ -389,25 +376,6 @@ class RtmpPublisher(ClosesOnExit):
         else:
             raise ValueError(f"cannot publish a {track.value} track over RTMP")
         self._protocol.pump()
-
-    def _check(self) -> None:
-        error = self._protocol.error
-        if error is not None:
-            raise error
-        if self._closing:
-            raise RtmpClientError("publisher is closed")
-        if self._transport.get_write_buffer_size() > self._max_write_buffer:
-            raise RtmpClientError(
-                f"more than {self._max_write_buffer} bytes queued: the caller must drain()"
-            )
-
-    async def drain(self) -> None:
-        """Wait until the transport is below its high-water mark; raises if the
-        connection failed meanwhile."""
-        await self._protocol.wait_writable()
-        error = self._protocol.error
-        if error is not None:
-            raise error
 
     # ------------------------------------------------------------ closing
 

@@ -36,7 +36,7 @@ from server.protocols import srt
 from server.protocols.srt.crypto import check_passphrase
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting, LinkState
+from .opening import Connecting, LinkState, Publishing
 from .ports import BatchWriter, FrameByFrame, Refused
 
 log = logging.getLogger("relaycast.push.srt")
@@ -280,7 +280,7 @@ class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol)
 # --------------------------------------------------------------------------- publisher
 
 
-class SrtPublisher(ClosesOnExit):
+class SrtPublisher(Publishing[SrtClientError]):
     """One publishing SRT connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`SrtClientError` (or :class:`SrtPublishRefused`)
@@ -290,6 +290,9 @@ class SrtPublisher(ClosesOnExit):
     kernel refuses datagrams; ``drain()`` waits for it, ``writable`` reports it.
     """
 
+    failure = SrtClientError
+    _protocol: _CallerProtocol
+
     def __init__(
         self,
         url: SrtUrl,
@@ -298,13 +301,11 @@ class SrtPublisher(ClosesOnExit):
         transport: asyncio.DatagramTransport,
         max_write_buffer: int,
     ) -> None:
+        super().__init__(protocol, max_write_buffer)
         self.url = url
-        self._protocol = protocol
         self._conn = conn
         self._transport = transport
         self._buffer = cast(_FlowControlled, transport)
-        self._max_write_buffer = max_write_buffer
-        self._closing = False
         self._configs: dict[TrackKind, CodecConfig] = {}
         self._muxer: TsMuxer | None = None
         self._offset: int | None = None
@@ -409,20 +410,6 @@ class SrtPublisher(ClosesOnExit):
         return self._buffer.get_write_buffer_size()
 
     @property
-    def writable(self) -> bool:
-        """False while the transport is above its high-water mark (``drain()`` would wait)."""
-        return not self._protocol.paused and self._protocol.error is None
-
-    @property
-    def closed(self) -> bool:
-        return self._closing or self._protocol.error is not None
-
-    @property
-    def error(self) -> SrtClientError | None:
-        """Why the connection ended, if it did."""
-        return self._protocol.error
-
-    @property
     def redacted(self) -> str:
         """The destination for logs (no stream ID, no passphrase)."""
         return self.url.redacted
@@ -497,25 +484,6 @@ class SrtPublisher(ClosesOnExit):
             self._conn.send(self._pending, self._loop.time())
             self._pending = b""
             self._protocol.pump()
-
-    def _check(self) -> None:
-        error = self._protocol.error
-        if error is not None:
-            raise error
-        if self._closing:
-            raise SrtClientError("publisher is closed")
-        if self._buffer.get_write_buffer_size() > self._max_write_buffer:
-            raise SrtClientError(
-                f"more than {self._max_write_buffer} bytes queued: the caller must drain()"
-            )
-
-    async def drain(self) -> None:
-        """Wait until the transport is below its high-water mark; raises if the
-        connection failed meanwhile."""
-        await self._protocol.wait_writable()
-        error = self._protocol.error
-        if error is not None:
-            raise error
 
     # ------------------------------------------------------------ closing
 
