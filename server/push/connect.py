@@ -1,45 +1,21 @@
 """Opening a destination: the right client for the URL's scheme, with our settings.
 
-The pusher only sees :class:`MediaPublisher`, the surface RTMP(S) and SRT
-publishers share, so tests can hand it a fake and the pusher never branches on
-protocol.
+The pusher only sees :class:`~server.push.ports.MediaPublisher`, the surface RTMP(S)
+and SRT publishers share, so tests can hand it a fake and the pusher never branches
+on protocol; this is the one place that picks a protocol.
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
 from typing import Protocol
 
-from server.media.frame import CodecConfig, Frame
 from server.settings import PushSettings
 
 from .destination_url import scheme_of
+from .ports import MediaPublisher
 from .rtmp_client import RtmpPublisher
 from .srt_client import SrtPublisher
-
-
-class MediaPublisher(Protocol):
-    """What :class:`RtmpPublisher` and :class:`SrtPublisher` have in common."""
-
-    @property
-    def bytes_sent(self) -> int: ...
-
-    @property
-    def writable(self) -> bool: ...
-
-    @property
-    def error(self) -> Exception | None: ...
-
-    def send_metadata(self, metadata: Mapping[str, float | str | bool]) -> None: ...
-
-    def send_config(self, config: CodecConfig, timestamp_ms: int = 0) -> None: ...
-
-    def send_frame(self, frame: Frame) -> None: ...
-
-    async def drain(self) -> None: ...
-
-    async def close(self, grace: float = 5.0) -> None: ...
 
 
 class Connect(Protocol):

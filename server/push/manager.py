@@ -12,17 +12,16 @@ never restarts another.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from server.bus import Stream
 from server.ingest.ports import StreamGrant
 from server.logfields import media_fields
 from server.settings import PushSettings
+from server.tasks import BackgroundTasks
 
 from .connect import Connect, Connector
 from .ports import DestinationSource, DestinationSpec, PushListener
@@ -57,7 +56,7 @@ class PushManager:
         self.connect: Connect = connect or Connector(settings)
         self.listeners: list[PushListener] = []
         self._live: dict[str, _Live] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log, "push bookkeeping failed")
 
     # ------------------------------------------------------------ sessions
 
@@ -65,7 +64,7 @@ class PushManager:
         """``StreamObserver``: a session opened; load and start its destinations."""
         self._forget_ended()
         self._live[grant.stream_id] = _Live(grant.environment_id, stream)
-        self._spawn(self.refresh(grant.stream_id))
+        self._tasks.spawn(self.refresh(grant.stream_id))
 
     def _forget_ended(self) -> None:
         for stream_id, live in list(self._live.items()):
@@ -88,7 +87,7 @@ class PushManager:
             for destination_id in list(live.pushers):
                 spec = specs.get(destination_id)
                 if spec is None or not spec.enabled:
-                    self._spawn(live.pushers.pop(destination_id).stop())
+                    self._tasks.spawn(live.pushers.pop(destination_id).stop())
             for spec in specs.values():
                 if spec.enabled:
                     self._apply(stream_id, live, spec)
@@ -108,7 +107,7 @@ class PushManager:
             pusher.start()
         elif pusher.spec.url != spec.url:
             pusher.log.info("push %s: destination changed, reconnecting", spec.destination_id)
-            self._spawn(pusher.change(spec))
+            self._tasks.spawn(pusher.change(spec))
 
     def _error_reporter(
         self, environment_id: str, stream_id: str, destination_id: str
@@ -144,23 +143,9 @@ class PushManager:
 
     # ------------------------------------------------------------ lifecycle
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("push bookkeeping failed", exc_info=task.exception())
-
     async def shutdown(self) -> None:
         """Process stop: unpublish every destination (each bounded by close_timeout)."""
         pushers = [p for live in self._live.values() for p in live.pushers.values()]
         self._live.clear()
         await asyncio.gather(*(p.stop() for p in pushers), return_exceptions=True)
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._tasks.close()

@@ -3,7 +3,8 @@
 ``connect(...)`` returns a :class:`Connecting`, usable as ``pub = await connect(...)``
 and as ``async with connect(...) as pub``; a publisher is itself an async context
 manager that closes (unpublishes) on exit. Each protocol adapter keeps its link state
-(first error, start future, write pause) in a :class:`LinkState`.
+(first error, start future, write pause) in a :class:`LinkState`, and each publisher
+reads it through :class:`Publishing`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Generator
 from types import TracebackType
-from typing import Generic, Protocol, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 
 class Closable(Protocol):
@@ -71,8 +72,56 @@ class LinkState(Generic[T, E]):
             await asyncio.shield(waiter)
 
 
-class ClosesOnExit:
-    """``async with publisher:`` closes it on the way out, error or not."""
+class Publishing(Generic[E]):
+    """What both publishers do alike once open: report the link's state, refuse to
+    send on a dead or closed link or past the hard write-buffer bound (an error of
+    the protocol's own class, :attr:`failure`), wait for room, and close on leaving
+    ``async with``."""
+
+    failure: type[E]
+
+    def __init__(self, protocol: LinkState[Any, E], max_write_buffer: int) -> None:
+        self._protocol = protocol
+        self._max_write_buffer = max_write_buffer
+        self._closing = False
+
+    @property
+    def write_buffer_size(self) -> int:
+        """Bytes the transport has not yet passed to the kernel."""
+        raise NotImplementedError
+
+    @property
+    def writable(self) -> bool:
+        """False while the transport is above its high-water mark (``drain()`` would wait)."""
+        return not self._protocol.paused and self._protocol.error is None
+
+    @property
+    def closed(self) -> bool:
+        return self._closing or self._protocol.error is not None
+
+    @property
+    def error(self) -> E | None:
+        """Why the connection ended, if it did."""
+        return self._protocol.error
+
+    def _check(self) -> None:
+        error = self._protocol.error
+        if error is not None:
+            raise error
+        if self._closing:
+            raise self.failure("publisher is closed")
+        if self.write_buffer_size > self._max_write_buffer:
+            raise self.failure(
+                f"more than {self._max_write_buffer} bytes queued: the caller must drain()"
+            )
+
+    async def drain(self) -> None:
+        """Wait until the transport is below its high-water mark; raises if the
+        connection failed meanwhile."""
+        await self._protocol.wait_writable()
+        error = self._protocol.error
+        if error is not None:
+            raise error
 
     async def close(self, grace: float = 5.0) -> None:
         raise NotImplementedError

@@ -17,18 +17,13 @@ from collections.abc import Callable
 
 from server.bus import ConfigChange, Discontinuity, EndOfStream, Reader, Stream
 from server.logfields import MediaLog
-from server.media.flv import build_on_metadata, build_tag_body, tag_timestamp_ms
+from server.media.flv import build_on_metadata
 from server.media.frame import CodecConfig, Frame, TrackKind
-from server.protocols.rtmp.chunk import encode_message
-from server.protocols.rtmp.client_session import AUDIO_CSID, VIDEO_CSID
-from server.protocols.rtmp.messages import MessageType
 from server.settings import PushSettings
 
 from .backoff import Backoff
-from .connect import Connect, MediaPublisher
-from .ports import DestinationSpec
-from .rtmp_client import PublishRefused, RtmpPublisher
-from .srt_client import SrtPublishRefused
+from .connect import Connect
+from .ports import DestinationSpec, MediaPublisher, Refused
 from .status import DestinationStatus, PushStatus
 from .timeline import Timeline
 
@@ -36,8 +31,6 @@ log = logging.getLogger("relaycast.push")
 
 LIVENESS_CHECK = 1.0
 """Seconds between checks, while waiting to retry, that the session has not ended."""
-FLUSH_BYTES = 256 * 1024
-"""A batch is written once it holds this much, and the transport checked for room."""
 
 
 class PushStalled(Exception):
@@ -46,12 +39,8 @@ class PushStalled(Exception):
 
 def describe(exc: BaseException, spec: DestinationSpec) -> str:
     """One line for ``lastError``: refusals named as such, secrets scrubbed."""
-    if isinstance(exc, PublishRefused):
-        text = f"refused by the destination: {exc.code}"
-        if exc.description:
-            text += f" ({exc.description})"
-    elif isinstance(exc, SrtPublishRefused):
-        text = f"refused by the destination: SRT rejection {exc.code} ({exc.description})"
+    if isinstance(exc, Refused):
+        text = f"refused by the destination: {exc.reason}"
     elif isinstance(exc, TimeoutError):
         text = "timed out"
     else:
@@ -149,7 +138,7 @@ class Pusher:
     def _failed(self, exc: Exception) -> None:
         error = describe(exc, self.spec)
         delay, new_outage = self.status.failed(self.clock(), error)
-        if not isinstance(exc, PublishRefused | SrtPublishRefused | OSError | TimeoutError):
+        if not isinstance(exc, Refused | OSError | TimeoutError):
             self.log.debug("push %s failure detail", self.spec.destination_id, exc_info=exc)
         self.log.warning(
             "push %s to %s failed: %s; retrying in %.1f s",
@@ -204,65 +193,6 @@ class Pusher:
             reader.close()
 
 
-class _Direct:
-    """Frames go to the publisher one by one (SRT, and any non-RTMP publisher)."""
-
-    __slots__ = ("publisher",)
-    pending = FLUSH_BYTES  # every item is "a full batch": check writability after each
-
-    def __init__(self, publisher: MediaPublisher) -> None:
-        self.publisher = publisher
-
-    def frame(self, frame: Frame) -> None:
-        self.publisher.send_frame(frame)
-
-    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
-        self.publisher.send_config(config, timestamp_ms)
-
-    def flush(self) -> None:
-        pass
-
-
-class _Prechunked:
-    """RTMP: a batch of frames chunked here and written with one ``write``.
-
-    Every message is a fmt-0 chunk sequence (independent of what went before on its
-    chunk stream), so batching changes nothing on the wire but the number of writes;
-    all media and sequence headers take this path, so the connection's own header
-    compression never sees a chunk stream we wrote to.
-    """
-
-    __slots__ = ("parts", "pending", "publisher")
-
-    def __init__(self, publisher: RtmpPublisher) -> None:
-        self.publisher = publisher
-        self.parts: list[bytes] = []
-        self.pending = 0
-
-    def _add(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
-        pub = self.publisher
-        if track is TrackKind.VIDEO:
-            csid, kind = VIDEO_CSID, MessageType.VIDEO
-        else:
-            csid, kind = AUDIO_CSID, MessageType.AUDIO
-        wire = encode_message(csid, kind, pub.stream_id, timestamp_ms, body, pub.chunk_size)
-        self.parts.append(wire)
-        self.pending += len(wire)
-
-    def frame(self, frame: Frame) -> None:
-        self._add(frame.track, tag_timestamp_ms(frame), build_tag_body(frame))
-
-    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
-        self._add(config.track, timestamp_ms, build_tag_body(config))
-
-    def flush(self) -> None:
-        if self.parts:
-            wire = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-            self.parts.clear()
-            self.pending = 0
-            self.publisher.send_prechunked(wire)
-
-
 class _Feed:
     """Bus items → one publisher, until the stream ends (then we unpublish).
 
@@ -292,9 +222,7 @@ class _Feed:
         self.timeline = Timeline()
         self.configs: dict[TrackKind, CodecConfig] = {}
         self.started = False
-        self.writer: _Direct | _Prechunked = (
-            _Prechunked(publisher) if isinstance(publisher, RtmpPublisher) else _Direct(publisher)
-        )
+        self.writer = publisher.batch_writer()
 
     async def run(self) -> None:
         publisher = self.publisher
@@ -327,7 +255,7 @@ class _Feed:
                 timeline.discontinuity()
             elif isinstance(item, EndOfStream):
                 return True
-            if writer.pending >= FLUSH_BYTES:
+            if writer.full:
                 writer.flush()
                 if not self.publisher.writable:
                     return False

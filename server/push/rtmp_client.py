@@ -36,22 +36,29 @@ from server.media.flv import build_tag_body, tag_timestamp_ms
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.protocols.rtmp.amf0 import AmfValue
+from server.protocols.rtmp.chunk import encode_message
+from server.protocols.rtmp.client_session import AUDIO_CSID, VIDEO_CSID
+from server.protocols.rtmp.messages import MessageType
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting, LinkState
+from .opening import Connecting, LinkState, Publishing
+from .ports import BatchWriter, Refused
 
 log = logging.getLogger("relaycast.push.rtmp")
 
 DEFAULT_PORTS = {"rtmp": 1935, "rtmps": 443}
 DEFAULT_MAX_WRITE_BUFFER = 8 * 1024 * 1024
 """Hard bound on bytes queued in the transport when the caller does not ``drain()``."""
+FLUSH_BYTES = 256 * 1024
+"""A pre-chunked batch is written once it holds this much, and the transport checked
+for room."""
 
 
 class RtmpClientError(Exception):
     """The publish attempt or the connection failed (network, TLS, protocol, timeout)."""
 
 
-class PublishRefused(RtmpClientError):
+class PublishRefused(RtmpClientError, Refused):
     """The server said no: ``code`` is its status code (``NetStream.Publish.BadName``,
     ``NetConnection.Connect.Rejected``, ...), ``description`` its explanation."""
 
@@ -59,6 +66,10 @@ class PublishRefused(RtmpClientError):
         super().__init__(f"{code}: {description}" if description else code)
         self.code = code
         self.description = description
+
+    @property
+    def reason(self) -> str:
+        return f"{self.code} ({self.description})" if self.description else self.code
 
 
 # --------------------------------------------------------------------------- URLs
@@ -203,13 +214,16 @@ class _PublisherProtocol(LinkState[int, RtmpClientError], asyncio.Protocol):
 # --------------------------------------------------------------------------- publisher
 
 
-class RtmpPublisher(ClosesOnExit):
+class RtmpPublisher(Publishing[RtmpClientError]):
     """One publishing RTMP(S) connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`RtmpClientError` (or :class:`PublishRefused`, when
     the server revoked the publish later) once the connection is gone, so a pusher
     notices a dead destination at its next frame.
     """
+
+    failure = RtmpClientError
+    _protocol: _PublisherProtocol
 
     def __init__(
         self,
@@ -218,12 +232,10 @@ class RtmpPublisher(ClosesOnExit):
         transport: asyncio.Transport,
         max_write_buffer: int,
     ) -> None:
+        super().__init__(protocol, max_write_buffer)
         self.url = url
-        self._protocol = protocol
         self._conn = protocol.conn
         self._transport = transport
-        self._max_write_buffer = max_write_buffer
-        self._closing = False
 
     # ------------------------------------------------------------ opening
 
@@ -323,20 +335,6 @@ class RtmpPublisher(ClosesOnExit):
         return self._transport.get_write_buffer_size()
 
     @property
-    def writable(self) -> bool:
-        """False while the transport is above its high-water mark (``drain()`` would wait)."""
-        return not self._protocol.paused and self._protocol.error is None
-
-    @property
-    def closed(self) -> bool:
-        return self._closing or self._protocol.error is not None
-
-    @property
-    def error(self) -> RtmpClientError | None:
-        """Why the connection ended, if it did."""
-        return self._protocol.error
-
-    @property
     def reconnect_requested(self) -> rtmp.ReconnectRequested | None:
         """Set when an E-RTMP server asked us to reconnect (a pusher should, at a keyframe)."""
         return self._protocol.reconnect_requested
@@ -365,6 +363,10 @@ class RtmpPublisher(ClosesOnExit):
         self._conn.send_prechunked(wire)
         self._protocol.pump()
 
+    def batch_writer(self) -> BatchWriter:
+        """Batches chunked here and written with one ``send_prechunked`` each."""
+        return _Prechunked(self)
+
     def _send_body(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
         self._check()
         if track is TrackKind.VIDEO:
@@ -374,25 +376,6 @@ class RtmpPublisher(ClosesOnExit):
         else:
             raise ValueError(f"cannot publish a {track.value} track over RTMP")
         self._protocol.pump()
-
-    def _check(self) -> None:
-        error = self._protocol.error
-        if error is not None:
-            raise error
-        if self._closing:
-            raise RtmpClientError("publisher is closed")
-        if self._transport.get_write_buffer_size() > self._max_write_buffer:
-            raise RtmpClientError(
-                f"more than {self._max_write_buffer} bytes queued: the caller must drain()"
-            )
-
-    async def drain(self) -> None:
-        """Wait until the transport is below its high-water mark; raises if the
-        connection failed meanwhile."""
-        await self._protocol.wait_writable()
-        error = self._protocol.error
-        if error is not None:
-            raise error
 
     # ------------------------------------------------------------ closing
 
@@ -414,3 +397,47 @@ class RtmpPublisher(ClosesOnExit):
                 await asyncio.shield(self._protocol.lost)
         except TimeoutError:
             self._transport.abort()
+
+
+class _Prechunked:
+    """RTMP batch writer: frames chunked here and written with one ``write``.
+
+    Every message is a fmt-0 chunk sequence (independent of what went before on its
+    chunk stream), so batching changes nothing on the wire but the number of writes;
+    all media and sequence headers take this path, so the connection's own header
+    compression never sees a chunk stream we wrote to.
+    """
+
+    __slots__ = ("parts", "pending", "publisher")
+
+    def __init__(self, publisher: RtmpPublisher) -> None:
+        self.publisher = publisher
+        self.parts: list[bytes] = []
+        self.pending = 0
+
+    @property
+    def full(self) -> bool:
+        return self.pending >= FLUSH_BYTES
+
+    def _add(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
+        pub = self.publisher
+        if track is TrackKind.VIDEO:
+            csid, kind = VIDEO_CSID, MessageType.VIDEO
+        else:
+            csid, kind = AUDIO_CSID, MessageType.AUDIO
+        wire = encode_message(csid, kind, pub.stream_id, timestamp_ms, body, pub.chunk_size)
+        self.parts.append(wire)
+        self.pending += len(wire)
+
+    def frame(self, frame: Frame) -> None:
+        self._add(frame.track, tag_timestamp_ms(frame), build_tag_body(frame))
+
+    def config(self, config: CodecConfig, timestamp_ms: int) -> None:
+        self._add(config.track, timestamp_ms, build_tag_body(config))
+
+    def flush(self) -> None:
+        if self.parts:
+            wire = self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+            self.parts.clear()
+            self.pending = 0
+            self.publisher.send_prechunked(wire)

@@ -36,7 +36,8 @@ from server.protocols import srt
 from server.protocols.srt.crypto import check_passphrase
 from server.timers import DeadlineTimer
 
-from .opening import ClosesOnExit, Connecting, LinkState
+from .opening import Connecting, LinkState, Publishing
+from .ports import BatchWriter, FrameByFrame, Refused
 
 log = logging.getLogger("relaycast.push.srt")
 
@@ -61,7 +62,7 @@ class SrtClientError(Exception):
     """The publish attempt or the connection failed (network, protocol, timeout)."""
 
 
-class SrtPublishRefused(SrtClientError):
+class SrtPublishRefused(SrtClientError, Refused):
     """The listener rejected the handshake: ``code`` is the wire rejection code
     (1010 wrong passphrase, 1011 passphrase on one side only, 2403 forbidden, ...),
     ``description`` its name."""
@@ -70,6 +71,10 @@ class SrtPublishRefused(SrtClientError):
         super().__init__(f"SRT listener refused the connection: {description}")
         self.code = code
         self.description = description
+
+    @property
+    def reason(self) -> str:
+        return f"SRT rejection {self.code} ({self.description})"
 
 
 # --------------------------------------------------------------------------- URLs
@@ -275,7 +280,7 @@ class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol)
 # --------------------------------------------------------------------------- publisher
 
 
-class SrtPublisher(ClosesOnExit):
+class SrtPublisher(Publishing[SrtClientError]):
     """One publishing SRT connection; create it with :meth:`connect`.
 
     ``send_*`` methods raise :class:`SrtClientError` (or :class:`SrtPublishRefused`)
@@ -285,6 +290,9 @@ class SrtPublisher(ClosesOnExit):
     kernel refuses datagrams; ``drain()`` waits for it, ``writable`` reports it.
     """
 
+    failure = SrtClientError
+    _protocol: _CallerProtocol
+
     def __init__(
         self,
         url: SrtUrl,
@@ -293,13 +301,11 @@ class SrtPublisher(ClosesOnExit):
         transport: asyncio.DatagramTransport,
         max_write_buffer: int,
     ) -> None:
+        super().__init__(protocol, max_write_buffer)
         self.url = url
-        self._protocol = protocol
         self._conn = conn
         self._transport = transport
         self._buffer = cast(_FlowControlled, transport)
-        self._max_write_buffer = max_write_buffer
-        self._closing = False
         self._configs: dict[TrackKind, CodecConfig] = {}
         self._muxer: TsMuxer | None = None
         self._offset: int | None = None
@@ -404,20 +410,6 @@ class SrtPublisher(ClosesOnExit):
         return self._buffer.get_write_buffer_size()
 
     @property
-    def writable(self) -> bool:
-        """False while the transport is above its high-water mark (``drain()`` would wait)."""
-        return not self._protocol.paused and self._protocol.error is None
-
-    @property
-    def closed(self) -> bool:
-        return self._closing or self._protocol.error is not None
-
-    @property
-    def error(self) -> SrtClientError | None:
-        """Why the connection ended, if it did."""
-        return self._protocol.error
-
-    @property
     def redacted(self) -> str:
         """The destination for logs (no stream ID, no passphrase)."""
         return self.url.redacted
@@ -463,6 +455,10 @@ class SrtPublisher(ClosesOnExit):
             return  # more than 1 s before the first frame: no valid TS timestamp
         self._send_ts(muxer.mux(frame, self._offset, with_tables=fresh))
 
+    def batch_writer(self) -> BatchWriter:
+        """Frame by frame: the muxer and the core's pacing already shape what leaves."""
+        return FrameByFrame(self)
+
     def send_ts(self, data: bytes) -> None:
         """Send already-muxed MPEG-TS (whole 188-byte packets): a recorded file, or
         one muxer's output shared by several destinations or load generators."""
@@ -488,25 +484,6 @@ class SrtPublisher(ClosesOnExit):
             self._conn.send(self._pending, self._loop.time())
             self._pending = b""
             self._protocol.pump()
-
-    def _check(self) -> None:
-        error = self._protocol.error
-        if error is not None:
-            raise error
-        if self._closing:
-            raise SrtClientError("publisher is closed")
-        if self._buffer.get_write_buffer_size() > self._max_write_buffer:
-            raise SrtClientError(
-                f"more than {self._max_write_buffer} bytes queued: the caller must drain()"
-            )
-
-    async def drain(self) -> None:
-        """Wait until the transport is below its high-water mark; raises if the
-        connection failed meanwhile."""
-        await self._protocol.wait_writable()
-        error = self._protocol.error
-        if error is not None:
-            raise error
 
     # ------------------------------------------------------------ closing
 

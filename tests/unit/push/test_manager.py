@@ -7,19 +7,16 @@ first, isolation of a stuck destination, matching by id, healing, clean unpublis
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-
-import pytest
 
 from server.bus import Stream
 from server.ingest.ports import StreamGrant
-from server.media.frame import CodecConfig, Frame, TrackKind
+from server.media.frame import TrackKind
 from server.push.manager import PushManager
 from server.push.ports import DestinationSpec
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.status import PushState
 from server.settings import PushSettings
-from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, audio, video
+from tests.unit.push.fakes import FakePublisher, live_stream, publish_gop, until
 
 FAST = PushSettings(
     retry_initial=0.02,
@@ -29,41 +26,6 @@ FAST = PushSettings(
     queue_max_frames=256,
     batch_interval=0.005,
 )
-
-
-class FakePublisher:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.sent: list[tuple[str, object]] = []
-        self.writable = True
-        self.error: Exception | None = None
-        self.closed = False
-        self.reading = asyncio.Event()
-        self.reading.set()
-
-    @property
-    def bytes_sent(self) -> int:
-        return 100 * len(self.sent)
-
-    def send_metadata(self, metadata: Mapping[str, float | str | bool]) -> None:
-        self.sent.append(("meta", dict(metadata)))
-
-    def send_config(self, config: CodecConfig, timestamp_ms: int = 0) -> None:
-        self.sent.append(("config", config))
-
-    def send_frame(self, frame: Frame) -> None:
-        if self.error is not None:
-            raise self.error
-        self.sent.append(("frame", frame))
-
-    async def drain(self) -> None:
-        await self.reading.wait()
-
-    async def close(self, grace: float = 5.0) -> None:
-        self.closed = True
-
-    def frames(self) -> list[Frame]:
-        return [f for kind, f in self.sent if kind == "frame" and isinstance(f, Frame)]
 
 
 class FakeNetwork:
@@ -110,28 +72,6 @@ def spec(n: int, url: str | None = None, enabled: bool = True) -> DestinationSpe
 
 
 GRANT = StreamGrant("ls_1", "env_1", True, 60)
-
-
-async def until(check: object, within: float = 3.0) -> None:
-    assert callable(check)
-    deadline = asyncio.get_running_loop().time() + within
-    while not check():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail("condition not reached")
-        await asyncio.sleep(0.01)
-
-
-def live_stream() -> Stream:
-    stream = Stream("ls_1")
-    stream.set_config(VIDEO_CONFIG)
-    stream.set_config(AUDIO_CONFIG)
-    return stream
-
-
-def publish_gop(stream: Stream, start: int, count: int = 30) -> None:
-    for n in range(start, start + count):
-        stream.publish(video(n, key=n % 30 == 0, size=400))
-        stream.publish(audio(n))
 
 
 async def started(source: Source, net: FakeNetwork, stream: Stream) -> PushManager:
