@@ -103,10 +103,6 @@ class RtmpConnection:
         return self._out.closed
 
     @property
-    def handshake_complete(self) -> bool:
-        return self._handshake is None
-
-    @property
     def buffered(self) -> int:
         """Bytes reserved for messages still being received (for metrics and tests)."""
         return self._reader.reserved
