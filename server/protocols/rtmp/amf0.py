@@ -209,16 +209,16 @@ class _Decoder:
 
     def object(self) -> AmfValue:
         self.enter()
-        result: dict[str, AmfValue] = {}
-        self.refs.append(result)
-        self.properties(result)
-        self.depth -= 1
-        return result
+        return self.keyed({})
 
     def ecma_array(self) -> AmfValue:
         self.enter()
         self.u32()  # count is only a hint; the end marker is what terminates the body
-        result = EcmaArray()
+        return self.keyed(EcmaArray())
+
+    def keyed(self, result: dict[str, AmfValue]) -> AmfValue:
+        """The body of an object or ECMA array (level already entered), registered
+        before its properties are read so that references inside can point to it."""
         self.refs.append(result)
         self.properties(result)
         self.depth -= 1
