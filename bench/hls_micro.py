@@ -133,8 +133,8 @@ def main() -> None:
                 seg.media_playlist()
 
             seg = Segmenter(settings, on_change=render, streaming=lambda: False)
-            seg.on_config(video, 0.0)
-            seg.on_config(audio, 0.0)
+            seg.on_config(video)
+            seg.on_config(audio)
             for frame in stream:
                 seg.on_frame(frame, 0.0)
             return len(stream)

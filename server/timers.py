@@ -1,7 +1,7 @@
 """One event-loop timer that follows a sans-IO core's ``next_timer()`` deadline.
 
-Every asyncio adapter around a protocol core (RTMP server and client, SRT later)
-needs exactly this. Re-creating the timer whenever the deadline moves would cost a
+Every asyncio adapter around a protocol core (RTMP and SRT, ingest and push) needs
+exactly this. Re-creating the timer whenever the deadline moves would cost a
 cancel + ``call_at`` per read (the idle deadline moves with every read; it was the
 largest per-read cost in the ingest profile), so an armed timer that fires no later
 than the deadline is kept: firing early is harmless, because the core's

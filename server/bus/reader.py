@@ -282,11 +282,6 @@ class Reader:
         """Frames this reader lost to overflow (including those skipped while resyncing)."""
         return self._dropped
 
-    @property
-    def delivered_frames(self) -> int:
-        """Frames handed to the consumer so far."""
-        return self._delivered
-
     def stats(self) -> ReaderStats:
         """Snapshot of counters and queue depth (O(queue), meant for API/metrics polls)."""
         return ReaderStats(

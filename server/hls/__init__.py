@@ -1,7 +1,9 @@
 """HLS / LL-HLS packaging of live streams: pure segmenter, playlists, blocking reload.
 
-The bus-reading task and the HTTP handlers (not here yet) are thin: they feed bus items
-into a ``Segmenter`` and serve what it exposes.
+The pure parts (segmenter, views, playlists, names, blocking-reload decisions) hold the
+logic so they can be tested without a loop; the bus-reading task (:mod:`.packager`) and
+the HTTP handlers (:mod:`.http`) stay thin: they feed bus items into a ``Segmenter``
+and serve what it exposes.
 """
 
 from .blocking import (

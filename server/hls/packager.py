@@ -104,7 +104,7 @@ class HlsPackager:
         finally:
             self._reader.close()
             if not self.segmenter.ended:
-                self.segmenter.on_end(time.time())
+                self.segmenter.on_end()
             self.ended_at = time.monotonic()
             self.signal.notify()
             self.data.notify()

@@ -143,13 +143,13 @@ class Segmenter:
         if isinstance(item, Frame):
             self.on_frame(item, now)
         elif isinstance(item, ConfigChange):
-            self.on_config(item.config, now)
+            self.on_config(item.config)
         elif isinstance(item, TracksAnnounced):
             self.on_tracks(item.tracks)
         elif isinstance(item, Discontinuity):
-            self.on_discontinuity(now)
+            self.on_discontinuity()
         elif isinstance(item, EndOfStream):
-            self.on_end(now)
+            self.on_end()
 
     def on_tracks(self, tracks: frozenset[TrackKind]) -> None:
         """The source announced its tracks: the first segment waits (bounded) for them."""
@@ -157,7 +157,7 @@ class Segmenter:
         if self._held is not None and not self._missing_tracks():
             self._release()
 
-    def on_config(self, config: CodecConfig, now: float) -> None:
+    def on_config(self, config: CodecConfig) -> None:
         """A track's configuration; a change of what HLS carries ends the segment."""
         if self._configs.get(config.track) == config:
             return
@@ -169,12 +169,12 @@ class Segmenter:
         if self._held is not None and not self._missing_tracks():
             self._release()
 
-    def on_discontinuity(self, now: float) -> None:
+    def on_discontinuity(self) -> None:
         """The publisher reconnected: close the segment; the next one is discontinuous."""
         self._release()
         self._break(discontinuity=True)
 
-    def on_end(self, now: float) -> None:
+    def on_end(self) -> None:
         """The stream ended: publish what is open and add EXT-X-ENDLIST."""
         if self._ended:
             return

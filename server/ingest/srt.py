@@ -457,7 +457,11 @@ class SrtIngestServer(asyncio.DatagramProtocol):
                 key, connection, connection.attempted, passphrase_check
             )
         except Refused as refused:
-            code = mismatch[0] if mismatch else _REFUSAL_CODES.get(refused.reason, 2403)
+            code = (
+                mismatch[0]
+                if mismatch
+                else _REFUSAL_CODES.get(refused.reason, RejectCode.FORBIDDEN)
+            )
             self._refused(request, connection, code)
             return
         except Exception:  # the store failed: the caller hears 2500, not a timeout

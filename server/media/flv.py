@@ -159,6 +159,30 @@ def _ex_body(data: bytes, pos: int, packet_type: int, multitrack: int) -> _ExBod
     return _ExBody(packet_type, data[pos : pos + 4], pos + 4, len(data))
 
 
+def _track_zero(
+    data: bytes,
+    pos: int,
+    packet_type: int,
+    multitrack: int,
+    fourccs: Mapping[bytes, str],
+    what: str,
+) -> tuple[_ExBody, str] | Ignored:
+    """Track 0's body and codec after the ExHeader, or why the tag is ignored (no track 0,
+    a FourCC we do not carry): the same for audio and video tags."""
+    ex = _ex_body(data, pos, packet_type, multitrack)
+    if ex is None:
+        return Ignored(f"multitrack {what} without track 0")
+    codec = fourccs.get(ex.fourcc)
+    if codec is None:
+        return Ignored(f"unsupported {what} FourCC {ex.fourcc!r}")
+    return ex, codec
+
+
+def _ex_dts(timestamp_ms: int, nano: int) -> int:
+    """A tag's millisecond timestamp plus its ModEx nanosecond offset, in ticks."""
+    return timestamp_ms * TICKS_PER_MS + nano * 9 // 100_000
+
+
 def _as_bytes(body: bytes | bytearray | memoryview) -> bytes:
     return body if isinstance(body, bytes) else bytes(body)
 
@@ -205,13 +229,13 @@ class FlvTagParser:
         packet_type, pos, nano = _read_modex(data, 1, data[0] & 0x0F)
         if frame_type == FRAME_COMMAND and packet_type != VideoPacketType.METADATA:
             return Ignored("video command frame")
-        ex = _ex_body(data, pos, packet_type, VideoPacketType.MULTITRACK)
-        if ex is None:
-            return Ignored("multitrack video without track 0")
-        codec = VIDEO_FOURCCS.get(ex.fourcc)
-        if codec is None:
-            return Ignored(f"unsupported video FourCC {ex.fourcc!r}")
-        dts = timestamp_ms * TICKS_PER_MS + nano * 9 // 100_000
+        track = _track_zero(
+            data, pos, packet_type, VideoPacketType.MULTITRACK, VIDEO_FOURCCS, "video"
+        )
+        if isinstance(track, Ignored):
+            return track
+        ex, codec = track
+        dts = _ex_dts(timestamp_ms, nano)
         start, kind = ex.start, ex.packet_type
         if kind == VideoPacketType.SEQUENCE_START:
             return self._video_config(codec, data[start : ex.end])
@@ -262,18 +286,17 @@ class FlvTagParser:
 
     def _enhanced_audio(self, data: bytes, timestamp_ms: int) -> FlvResult:
         packet_type, pos, nano = _read_modex(data, 1, data[0] & 0x0F)
-        ex = _ex_body(data, pos, packet_type, AudioPacketType.MULTITRACK)
-        if ex is None:
-            return Ignored("multitrack audio without track 0")
-        codec = AUDIO_FOURCCS.get(ex.fourcc)
-        if codec is None:
-            return Ignored(f"unsupported audio FourCC {ex.fourcc!r}")
+        track = _track_zero(
+            data, pos, packet_type, AudioPacketType.MULTITRACK, AUDIO_FOURCCS, "audio"
+        )
+        if isinstance(track, Ignored):
+            return track
+        ex, codec = track
         kind = ex.packet_type
         if kind == AudioPacketType.SEQUENCE_START:
             return config_from_record(codec, data[ex.start : ex.end])
         if kind == AudioPacketType.CODED_FRAMES:
-            dts = timestamp_ms * TICKS_PER_MS + nano * 9 // 100_000
-            return _audio_frame(codec, data[ex.start : ex.end], dts)
+            return _audio_frame(codec, data[ex.start : ex.end], _ex_dts(timestamp_ms, nano))
         if kind == AudioPacketType.SEQUENCE_END:
             return EndOfSequence(TrackKind.AUDIO, codec)
         return Ignored(f"audio packet type {kind}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from .bits import BitReader, remove_emulation_prevention
 from .errors import MediaFormatError
-from .frame import Codec, CodecConfig, TrackKind
+from .frame import Codec, CodecConfig
 from .nal import annexb_nal_spans, length_prefixed_spans
+from .sps import skip_vui_head, video_config, vui_timing
 
 NAL_SLICE = 1
 NAL_IDR = 5
@@ -101,24 +102,9 @@ def _skip_pic_order_cnt(r: BitReader) -> None:
 
 def _vui_fps(r: BitReader) -> float | None:
     """Walk the VUI up to timing_info; fps = time_scale / (2 * num_units_in_tick)."""
-    if r.flag() and r.u(8) == 255:  # aspect_ratio_info_present_flag, Extended_SAR
-        r.skip(32)
-    if r.flag():  # overscan_info_present_flag
-        r.skip(1)
-    if r.flag():  # video_signal_type_present_flag
-        r.skip(4)
-        if r.flag():  # colour_description_present_flag
-            r.skip(24)
-    if r.flag():  # chroma_loc_info_present_flag
-        r.ue()
-        r.ue()
-    if not r.flag():  # timing_info_present_flag
-        return None
-    num_units_in_tick = r.u(32)
-    time_scale = r.u(32)
-    if num_units_in_tick == 0 or time_scale == 0:
-        return None
-    return time_scale / (2 * num_units_in_tick)
+    skip_vui_head(r)
+    timing = vui_timing(r)
+    return None if timing is None else timing[1] / (2 * timing[0])
 
 
 def parse_sps(nal: bytes) -> H264Sps:
@@ -258,17 +244,7 @@ def config_from_avcc(record: bytes) -> CodecConfig:
     avcc = parse_avcc(record)
     if not avcc.sps:
         raise MediaFormatError("avcC record has no SPS")
-    sps = parse_sps(avcc.sps[0])
-    return CodecConfig(
-        track=TrackKind.VIDEO,
-        codec=Codec.H264,
-        extradata=with_length_size_4(record),
-        width=sps.width,
-        height=sps.height,
-        profile=sps.profile_idc,
-        level=sps.level_idc,
-        fps=sps.fps,
-    )
+    return video_config(Codec.H264, with_length_size_4(record), parse_sps(avcc.sps[0]))
 
 
 def config_from_parameter_sets(sps: Iterable[bytes], pps: Iterable[bytes]) -> CodecConfig:

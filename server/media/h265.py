@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 from .bits import BitReader, remove_emulation_prevention
 from .errors import MediaFormatError
-from .frame import Codec, CodecConfig, TrackKind
+from .frame import Codec, CodecConfig
 from .nal import annexb_nal_spans, length_prefixed_spans
+from .sps import skip_vui_head, video_config, vui_timing
 
 NAL_IRAP_FIRST = 16  # BLA_W_LP
 NAL_IRAP_LAST = 23  # reserved IRAP range ends here
@@ -131,27 +132,13 @@ def _skip_coding_tools(r: BitReader, poc_lsb_bits: int) -> None:
 
 def _vui_fps(r: BitReader) -> float | None:
     """Walk the VUI up to vui_timing_info; fps = time_scale / num_units_in_tick."""
-    if r.flag() and r.u(8) == 255:  # aspect_ratio_info_present_flag, Extended_SAR
-        r.skip(32)
-    if r.flag():  # overscan_info_present_flag
-        r.skip(1)
-    if r.flag():  # video_signal_type_present_flag
-        r.skip(4)
-        if r.flag():
-            r.skip(24)
-    if r.flag():  # chroma_loc_info_present_flag
-        r.ue()
-        r.ue()
+    skip_vui_head(r)
     r.skip(3)  # neutral_chroma_indication, field_seq, frame_field_info_present
     if r.flag():  # default_display_window_flag
         for _ in range(4):
             r.ue()
-    if not r.flag():  # vui_timing_info_present_flag
-        return None
-    num_units_in_tick, time_scale = r.u(32), r.u(32)
-    if num_units_in_tick == 0 or time_scale == 0:
-        return None
-    return time_scale / num_units_in_tick
+    timing = vui_timing(r)
+    return None if timing is None else timing[1] / timing[0]
 
 
 def _picture_format(r: BitReader) -> tuple[int, int, int]:
@@ -346,17 +333,7 @@ def config_from_hvcc(record: bytes) -> CodecConfig:
     sps_list = hvcc.nals_of_type(NAL_SPS)
     if not sps_list:
         raise MediaFormatError("hvcC record has no SPS")
-    sps = parse_sps(sps_list[0])
-    return CodecConfig(
-        track=TrackKind.VIDEO,
-        codec=Codec.H265,
-        extradata=with_length_size_4(record),
-        width=sps.width,
-        height=sps.height,
-        profile=sps.profile_idc,
-        level=sps.level_idc,
-        fps=sps.fps,
-    )
+    return video_config(Codec.H265, with_length_size_4(record), parse_sps(sps_list[0]))
 
 
 def config_from_parameter_sets(

@@ -56,11 +56,11 @@ def parse_opus_head(data: bytes) -> OpusHeader:
     return OpusHeader(channels, pre_skip, rate, gain, family, streams, coupled, mapping)
 
 
-def build_opus_head(header: OpusHeader) -> bytes:
-    """Serialize an OpusHead ID header (version 1)."""
-    fixed = _HEAD.pack(
-        OPUS_HEAD_MAGIC,
-        1,
+def _pack(layout: struct.Struct, lead: tuple[bytes | int, ...], header: OpusHeader) -> bytes:
+    """``lead`` (magic, version) and the shared fields in ``layout``'s byte order, then
+    the channel mapping table when the family has one: the same for both forms."""
+    fixed = layout.pack(
+        *lead,
         header.channels,
         header.pre_skip,
         header.input_sample_rate,
@@ -70,6 +70,11 @@ def build_opus_head(header: OpusHeader) -> bytes:
     if header.mapping_family == 0:
         return fixed
     return fixed + bytes((header.stream_count, header.coupled_count)) + header.channel_mapping
+
+
+def build_opus_head(header: OpusHeader) -> bytes:
+    """Serialize an OpusHead ID header (version 1)."""
+    return _pack(_HEAD, (OPUS_HEAD_MAGIC, 1), header)
 
 
 def parse_dops(data: bytes) -> OpusHeader:
@@ -85,17 +90,7 @@ def parse_dops(data: bytes) -> OpusHeader:
 
 def build_dops(header: OpusHeader) -> bytes:
     """Serialize the body of an MP4 ``dOps`` box (version 0)."""
-    fixed = _DOPS.pack(
-        0,
-        header.channels,
-        header.pre_skip,
-        header.input_sample_rate,
-        header.output_gain,
-        header.mapping_family,
-    )
-    if header.mapping_family == 0:
-        return fixed
-    return fixed + bytes((header.stream_count, header.coupled_count)) + header.channel_mapping
+    return _pack(_DOPS, (0,), header)
 
 
 def config_from_opus_head(data: bytes) -> CodecConfig:

@@ -34,7 +34,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeAlias
+from typing import ClassVar, Self, TypeAlias
 
 from .errors import ProtocolError
 
@@ -48,34 +48,32 @@ _DATE = struct.Struct(">dh")
 _OBJECT_END = b"\x00\x00\x09"
 
 
-class Undefined:
+class _SingleValue:
+    """A marker type with one instance, so that ``is`` identifies its value."""
+
+    _name: ClassVar[str]
+
+    def __new__(cls) -> Self:
+        instance = cls.__dict__.get("_instance")
+        if instance is None:
+            instance = super().__new__(cls)
+            cls._instance = instance
+        return instance
+
+    def __repr__(self) -> str:
+        return self._name
+
+
+class Undefined(_SingleValue):
     """The AMF0 ``undefined`` value (distinct from ``null``, which is ``None``)."""
 
-    _instance: Undefined | None = None
-
-    def __new__(cls) -> Undefined:
-        """Keep one instance so ``is UNDEFINED`` works."""
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNDEFINED"
+    _name = "UNDEFINED"
 
 
-class Unsupported:
+class Unsupported(_SingleValue):
     """The AMF0 ``unsupported`` marker value."""
 
-    _instance: Unsupported | None = None
-
-    def __new__(cls) -> Unsupported:
-        """Keep one instance so ``is UNSUPPORTED`` works."""
-        if cls._instance is None:
-            cls._instance = super().__new__(cls)
-        return cls._instance
-
-    def __repr__(self) -> str:
-        return "UNSUPPORTED"
+    _name = "UNSUPPORTED"
 
 
 UNDEFINED = Undefined()
@@ -211,16 +209,16 @@ class _Decoder:
 
     def object(self) -> AmfValue:
         self.enter()
-        result: dict[str, AmfValue] = {}
-        self.refs.append(result)
-        self.properties(result)
-        self.depth -= 1
-        return result
+        return self.keyed({})
 
     def ecma_array(self) -> AmfValue:
         self.enter()
         self.u32()  # count is only a hint; the end marker is what terminates the body
-        result = EcmaArray()
+        return self.keyed(EcmaArray())
+
+    def keyed(self, result: dict[str, AmfValue]) -> AmfValue:
+        """The body of an object or ECMA array (level already entered), registered
+        before its properties are read so that references inside can point to it."""
         self.refs.append(result)
         self.properties(result)
         self.depth -= 1

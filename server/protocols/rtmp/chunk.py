@@ -144,6 +144,37 @@ class _ChunkStream:
     parts: list[bytes] = field(default_factory=list)
 
 
+def _stitch(
+    data: bytes, p: int, end: int, length: int, size: int, csid: int
+) -> tuple[bytes, int] | None:
+    """The payload of a ``length``-byte message whose first chunk's payload starts at
+    ``p`` and whose continuations follow back to back as 1-byte fmt-3 headers on
+    ``csid`` (what encoders send), joined with one copy; and the position after it.
+    None when it is not all in ``data[:end]`` or anything else comes between (another
+    chunk stream, a 2-3 byte basic header): the general path handles those."""
+    if length <= size:
+        stop = p + length
+        if stop > end:
+            return None
+        return data[p:stop], stop
+    if csid > 63:
+        return None
+    stride = size + 1  # a continuation chunk: 1-byte fmt-3 basic header + payload
+    continuations = (length - 1) // size
+    stop = p + length + continuations
+    if stop > end:
+        return None
+    marker = 0xC0 | csid
+    for q in range(p + size, stop, stride):
+        if data[q] != marker:
+            return None
+    view = memoryview(data)
+    last = p + continuations * stride  # the final, possibly short, chunk
+    parts = [view[q : q + size] for q in range(p, last, stride)]
+    parts.append(view[last:stop])
+    return b"".join(parts), stop
+
+
 class ChunkReader:
     """Reassembles messages from a byte stream; see the module docstring.
 
@@ -269,28 +300,10 @@ class ChunkReader:
             or self._partial_bytes + length > self.max_partial_bytes
         ):
             return -1
-        size = self.chunk_size
-        stop: int
-        if length <= size:
-            stop = p + length
-            if stop > end:
-                return -1
-            payload = data[p:stop]
-        else:
-            continuations = (length - 1) // size
-            stop = p + length + continuations
-            if stop > end:
-                return -1
-            marker = 0xC0 | csid
-            stride = size + 1
-            for q in range(p + size, stop, stride):
-                if data[q] != marker:
-                    return -1
-            view = memoryview(data)
-            last = p + continuations * stride
-            parts = [view[q : q + size] for q in range(p, last, stride)]
-            parts.append(view[last:stop])
-            payload = b"".join(parts)
+        run = _stitch(data, p, end, length, self.chunk_size, csid)
+        if run is None:
+            return -1
+        payload, stop = run
         st.length, st.type_id, st.ext, st.ts_field = length, type_id, False, value
         if fmt == 0:
             st.stream_id = _MSID.unpack_from(data, pos + 8)[0]
@@ -310,31 +323,10 @@ class ChunkReader:
         one copy, instead of a loop iteration per chunk. Returns the position after it,
         or -1 to let the general path handle it (split across reads, interleaved with
         another chunk stream, 2-3 byte basic headers)."""
-        length = st.length
-        size = self.chunk_size
-        if length <= size:
-            stop = p + length
-            if stop > end:
-                return -1
-            self._current = None
-            self._complete(st, data[p:stop], out)
-            return stop
-        if st.csid > 63:
+        run = _stitch(data, p, end, st.length, self.chunk_size, st.csid)
+        if run is None:
             return -1
-        stride = size + 1  # a continuation chunk: 1-byte fmt-3 basic header + payload
-        continuations = (length - 1) // size
-        stop = p + length + continuations
-        if stop > end:
-            return -1
-        marker = 0xC0 | st.csid
-        for q in range(p + size, stop, stride):
-            if data[q] != marker:
-                return -1
-        view = memoryview(data)
-        last = p + continuations * stride  # the final, possibly short, chunk
-        parts = [view[q : q + size] for q in range(p, last, stride)]
-        parts.append(view[last:stop])
-        payload = b"".join(parts)
+        payload, stop = run
         self._current = None
         self._complete(st, payload, out)
         return stop

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
+from typing import TypeVar
 
 from .amf0 import AmfValue
 from .budget import ByteBudget
@@ -33,6 +34,8 @@ from .messages import (
 )
 from .outbox import Outbox
 from .server_session import ServerSession
+
+_Session = TypeVar("_Session", ServerSession, ClientSession)
 
 _MAX_CONTROL_TYPE = int(MessageType.SET_PEER_BANDWIDTH)
 _AGGREGATE = int(MessageType.AGGREGATE)
@@ -101,10 +104,6 @@ class RtmpConnection:
     def closed(self) -> bool:
         """True once the connection is finished: flush ``data_to_send()``, then close."""
         return self._out.closed
-
-    @property
-    def handshake_complete(self) -> bool:
-        return self._handshake is None
 
     @property
     def buffered(self) -> int:
@@ -266,11 +265,7 @@ class RtmpConnection:
         self._require_server().reject_publish(stream_id, code, description)
 
     def _require_server(self) -> ServerSession:
-        if self._server is None:
-            raise LocalProtocolError("only a server-role connection can do this")
-        if self._out.closed:
-            raise LocalProtocolError("connection is closed")
-        return self._server
+        return self._require_open(self._server, "server")
 
     # ------------------------------------------------------------------ client role
 
@@ -315,11 +310,16 @@ class RtmpConnection:
         self._require_client().unpublish()
 
     def _require_client(self) -> ClientSession:
-        if self._client is None:
-            raise LocalProtocolError("only a client-role connection can do this")
+        return self._require_open(self._client, "client")
+
+    def _require_open(self, session: _Session | None, role: str) -> _Session:
+        """``session`` when this connection has that role and is still open; else
+        our caller misused the API (not the peer's fault)."""
+        if session is None:
+            raise LocalProtocolError(f"only a {role}-role connection can do this")
         if self._out.closed:
             raise LocalProtocolError("connection is closed")
-        return self._client
+        return session
 
     # ------------------------------------------------------------------ internals
 

@@ -71,10 +71,6 @@ class KeyMaterial:
         )
         return head + self.salt + self.wrapped
 
-    @property
-    def key_count(self) -> int:
-        return 2 if self.kk == 3 else 1
-
 
 def parse_key_material(data: bytes) -> KeyMaterial:
     """Parse and sanity-check a KM message (KMREQ extension or 0x7FFF/3 body)."""

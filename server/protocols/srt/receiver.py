@@ -382,10 +382,5 @@ class LiveReceiver:
     # ------------------------------------------------------------------ status
 
     @property
-    def loss_count(self) -> int:
-        """Sequence numbers currently missing and being asked for."""
-        return len(self._loss)
-
-    @property
     def buffered(self) -> int:
         return len(self._buf)

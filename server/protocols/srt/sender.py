@@ -82,8 +82,6 @@ class LiveSender:
         self.bytes_sent = 0
         self.packets_retransmitted = 0
         self.packets_dropped = 0
-        self.dropreqs_sent = 0
-        self.km_failures = 0
 
     # ------------------------------------------------------------------ sending
 
@@ -259,7 +257,6 @@ class LiveSender:
             link.queue(
                 dropreq_packet(0, first, last, link.stamp(now_us), link.peer_socket_id), now_us
             )
-            self.dropreqs_sent += 1
 
     def on_kmrsp(self, cif: bytes) -> None:
         """The receiver's answer to a key refresh: the echo ends re-sending; a
@@ -267,11 +264,7 @@ class LiveSender:
         pending = self._km_pending
         if pending is None:
             return
-        if bytes(cif[: len(pending)]) == pending:
-            self._km_pending = None
-            self._km_next = NEVER
-        elif len(cif) < 16:
-            self.km_failures += 1
+        if bytes(cif[: len(pending)]) == pending or len(cif) < 16:
             self._km_pending = None
             self._km_next = NEVER
 
@@ -285,7 +278,6 @@ class LiveSender:
         if pending is None:
             return
         if self._km_tries > self._km_max:
-            self.km_failures += 1
             self._km_pending = None
             self._km_next = NEVER
             return
@@ -317,8 +309,3 @@ class LiveSender:
     def unacknowledged(self) -> int:
         """Packets in the send buffer."""
         return self._next - self._head
-
-    @property
-    def queued(self) -> int:
-        """Packets waiting for the pacer."""
-        return len(self._queue) + len(self._rexmit)

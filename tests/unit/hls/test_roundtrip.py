@@ -15,13 +15,13 @@ from server.media.frame import TrackKind
 from tests.conftest import require_program
 from tests.unit.media.avsource import Media, decode_all, has_encoder, media
 
-from .helpers import T0, feed, start
+from .helpers import feed, start
 
 
 def packaged(m: Media, **settings: object) -> Segmenter:
     seg = start(m, window_segments=10, **settings)
     feed(seg, m.frames)
-    seg.on_end(T0 + 10)
+    seg.on_end()
     return seg
 
 

@@ -43,7 +43,7 @@ def test_segments_and_parts_follow_keyframes() -> None:
     m = media(seconds=8)  # GOP 30 frames = 1 s, parts of 15 frames
     seg = start(m, window_segments=10)
     feed(seg, m.frames)
-    seg.on_end(T0 + 10)
+    seg.on_end()
     p = check_rules(seg.media_playlist() or "", HlsSettings(window_segments=10))
     assert p.ended and p.preload_hint is None
     assert [s.duration for s in p.complete[:-1]] == [2.0] * (len(p.complete) - 1)
@@ -76,7 +76,7 @@ def test_window_slides_and_storage_stays_bounded() -> None:
     m = media(seconds=8)
     seg = start(m, window_segments=3)
     feed(seg, m.frames)
-    seg.on_end(T0 + 9)
+    seg.on_end()
     p = parse(seg.media_playlist() or "")
     last = seg.edge().last_msn
     assert [s.msn for s in p.segments] == [last - 2, last - 1, last]
@@ -186,7 +186,7 @@ def test_chunked_parts_grow_while_being_written() -> None:
     changes: list[Change] = []
     seg = Segmenter(HlsSettings(chunked_parts=True), on_change=changes.append)
     for config in m.configs:
-        seg.on_config(config, T0)
+        seg.on_config(config)
     video_seen = 0
     sizes = []
     for frame in m.frames:
@@ -230,7 +230,7 @@ def test_frames_without_config_or_before_a_keyframe_are_dropped() -> None:
     seg.on_frame(m.frames[0], T0)
     assert seg.stats().dropped_frames == 1
     for config in m.configs:
-        seg.on_config(config, T0)
+        seg.on_config(config)
     video = [f for f in m.frames if f.track is VIDEO]
     seg.on_frame(video[1], T0)  # not a keyframe: cannot start a segment
     assert seg.stats().dropped_frames == 2 and seg.preload_hint == (0, 0)
@@ -303,10 +303,10 @@ def test_unusable_configs_drop_frames_instead_of_failing() -> None:
     m = media()
     assert m.video is not None and m.audio is not None
     seg = Segmenter(HlsSettings())
-    seg.on_config(dataclasses.replace(m.video, extradata=b"\x01\x64"), T0)  # truncated avcC
+    seg.on_config(dataclasses.replace(m.video, extradata=b"\x01\x64"))  # truncated avcC
     seg.on_frame(m.track(VIDEO)[0], T0)
     assert seg.stats().dropped_frames == 1 and seg.media_playlist() is None
-    seg.on_config(m.video, T0)  # a good record arrives: packaging starts
+    seg.on_config(m.video)  # a good record arrives: packaging starts
     feed(seg, m.frames)
     assert seg.edge().last_msn >= 0
 
@@ -316,7 +316,7 @@ def test_aac_that_adts_cannot_describe_goes_to_fmp4() -> None:
     assert m.audio is not None
     pce = dataclasses.replace(m.audio, extradata=bytes((0x11, 0x80)))  # channelConfiguration 0
     seg = Segmenter(HlsSettings(segment_format="ts"))
-    seg.on_config(pce, T0)
+    seg.on_config(pce)
     feed(seg, m.frames)
     assert "seg0.m4s" in (seg.media_playlist() or "")
 
@@ -362,7 +362,7 @@ def test_chunks_are_flushed_only_while_someone_streams_the_part() -> None:
         HlsSettings(chunked_parts=True), on_change=changes.append, streaming=lambda: streaming[0]
     )
     for config in m.configs:
-        seg.on_config(config, T0)
+        seg.on_config(config)
     video_seen = 0
     for frame in m.frames:
         seg.on_frame(frame, T0)

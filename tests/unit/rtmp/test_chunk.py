@@ -212,6 +212,27 @@ def test_every_split_point_gives_the_same_messages() -> None:
         assert as_tuples(out) == expected, cut
 
 
+@pytest.mark.parametrize("csid", [3, 63, 64, 320])
+@pytest.mark.parametrize("length", [0, 1, 127, 128, 129, 256, 257])
+def test_whole_message_paths_agree_with_bytewise_feeding(csid: int, length: int) -> None:
+    """Pinned edges of the one-step paths: a message of 0, one chunk, exactly k chunks
+    or k chunks + 1 byte, on a chunk stream seen before (fmt 0 again) or new, with a
+    1-, 2- or 3-byte basic header: the same messages as one byte at a time."""
+    payload = bytes(range(256)) * 2
+    data = (
+        encode_message(csid, 9, 1, 10, payload[:length], 128)
+        + encode_message(csid, 9, 1, 20, payload[1 : length + 1], 128)
+        + encode_message(csid + 1, 8, 1, 30, payload[:length], 128)
+    )
+    expected = [
+        (csid, 9, 1, 10, payload[:length]),
+        (csid, 9, 1, 20, payload[1 : length + 1]),
+        (csid + 1, 8, 1, 30, payload[:length]),
+    ]
+    assert as_tuples(read_all(data)) == expected
+    assert as_tuples(read_bytewise(data)) == expected
+
+
 # ------------------------------------------------------------------ violations
 
 

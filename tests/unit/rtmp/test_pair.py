@@ -275,3 +275,21 @@ def test_client_api_misuse() -> None:
         client.start("a", "b", "c")
     with pytest.raises(LocalProtocolError):
         client.unpublish()
+
+
+def test_role_calls_refuse_the_other_role_and_a_finished_connection() -> None:
+    """A server call on a client (or the reverse), or any call once the connection is
+    finished, is our own misuse: LocalProtocolError naming it, nothing queued."""
+    client = RtmpConnection(Role.CLIENT)
+    with pytest.raises(LocalProtocolError, match="only a server-role connection"):
+        client.accept_publish(1)
+    server = RtmpConnection(Role.SERVER)
+    with pytest.raises(LocalProtocolError, match="only a client-role connection"):
+        server.send_audio(0, b"\xaf\x01")
+    server.release()
+    client.release()
+    with pytest.raises(LocalProtocolError, match="connection is closed"):
+        server.reject_connect("late")
+    with pytest.raises(LocalProtocolError, match="connection is closed"):
+        client.unpublish()
+    assert server.data_to_send() == b"" and client.data_to_send() == b""

@@ -1,4 +1,5 @@
-"""Multistream destinations (issue 6).
+"""Multistream destinations: one table of RTMP/SRT targets per live stream, removed
+with their stream.
 
 Revision ID: 0003
 Revises: 0002

@@ -1,4 +1,4 @@
-"""Webhooks and their queued deliveries (issue 8).
+"""Webhooks and their queued deliveries, indexed by due time for the delivery loop.
 
 Revision ID: 0004
 Revises: 0003

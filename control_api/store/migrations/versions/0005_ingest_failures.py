@@ -1,4 +1,5 @@
-"""Refused-publish diagnostics (issue 8).
+"""Refused publish attempts (protocol, address, what was tried, reason), kept for
+diagnostics per environment.
 
 Revision ID: 0005
 Revises: 0004
