@@ -104,6 +104,11 @@ class Dispatcher:
         self._last_event_at = now
         return now
 
+    @property
+    def targets(self) -> WebhookTargets:
+        """The address guard attempts use, for checking a URL when it is registered."""
+        return self._targets
+
     def wake(self) -> None:
         """Something became due (a manual retry): look now instead of at the next poll."""
         self._wake.set()
