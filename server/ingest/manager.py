@@ -16,8 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from server.bus import Registry, Stream
 from server.ingest import plan
@@ -73,6 +73,12 @@ _REFUSAL_DETAIL = {
     RefusalReason.STOPPED: "stream is stopped",
     RefusalReason.IN_USE: "stream key already in use",
 }
+
+
+class OpenSession(NamedTuple):
+    session_id: str
+    bytes_in: int
+    last_seen: datetime
 
 
 @dataclass(eq=False)
@@ -459,11 +465,21 @@ class IngestManager:
                 return live.session_bytes
         return None
 
-    def open_sessions(self) -> list[tuple[str, int]]:
-        """(session id, bytes so far) of every open session, for periodic checkpoints."""
+    def open_sessions(self) -> list[OpenSession]:
+        """Every open session's bytes so far and when its encoder was last heard from,
+        for periodic checkpoints (a crash ends the session there, not at the restart)."""
+        now, clock = datetime.now(UTC), self.clock()
         return [
-            (live.session_id, live.session_bytes) for live in self._live.values() if live.session_id
+            OpenSession(live.session_id, live.session_bytes, self._last_seen(live, now, clock))
+            for live in self._live.values()
+            if live.session_id
         ]
+
+    @staticmethod
+    def _last_seen(live: Live, now: datetime, clock: float) -> datetime:
+        if live.publisher is None and live.left_at is not None:
+            return live.left_at
+        return now - timedelta(seconds=max(0.0, clock - live.meter.last_activity))
 
     def publishing(self) -> list[str]:
         """Stream ids with a connected publisher: the ones ``health`` answers for."""

@@ -176,6 +176,8 @@ async def test_health_keeps_the_last_figures_while_the_encoder_is_away() -> None
     for same in ("protocol", "remoteAddress", "sessionId", "bytesIn", "bitrate", "video"):
         assert away[same] == before[same], same
     assert not manager.is_publishing("ls_1")
+    [away_session] = manager.open_sessions()  # a crash now ends the session when it left
+    assert away_session.last_seen == away["encoderLeftAt"]
     back = await manager.claim("sk_good", FakePublisher(remote="10.0.0.7:5001"))
     again = manager.health("ls_1")
     assert again is not None and again["encoderConnected"] is True
