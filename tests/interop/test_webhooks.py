@@ -160,11 +160,11 @@ def test_kill_9_mid_publish_ends_the_session_where_it_stopped_and_sends_stream_e
     assert len(ended) == 1, ended
     assert got[0].json["data"]["streamId"] == sid and ended[0]["data"]["state"] == "ended"
     session_end = _at(session["endedAt"])
-    assert abs((session_end - killed).total_seconds()) < 3.0, (session["endedAt"], killed)
+    assert abs((session_end - killed).total_seconds()) < 4.0, (session["endedAt"], killed)
     assert _at(ended[0]["data"]["endedAt"]) == session_end
     assert second.api.stream(sid)["state"] == "ended"
     # bytes: all but what arrived after the last checkpoint (at most ~one interval's worth)
-    assert before_kill - 3 * rate <= session["bytesIn"] <= before_kill + 2 * rate, (
+    assert before_kill - 4 * rate <= session["bytesIn"] <= before_kill + 2 * rate, (
         session["bytesIn"],
         before_kill,
         rate,
