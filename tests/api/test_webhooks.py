@@ -163,6 +163,10 @@ async def test_other_environments_and_restricted_keys_cannot_see_them(api: Api) 
     restricted = await api.new_key(access="restricted")
     assert (await api.call("GET", "/v1/webhooks", key=restricted)).status == 403
     assert (await api.call("GET", path, key=restricted)).status == 403
+    change = {"events": ["stream.live"]}
+    assert (await api.call("PATCH", path, body=change, key=staging)).status == 404
+    assert (await api.call("PATCH", path, body=change, key=restricted)).status == 403
+    assert (await api.call("GET", path)).json["events"] == created["events"]
 
 
 async def test_webhooks_per_environment_are_limited(make_api: ApiFactory) -> None:
