@@ -126,7 +126,8 @@ class LiveStreamRepo:
     async def end_stale(self, when: datetime) -> Sequence[LiveStream]:
         """After a crash nobody is publishing: live/connecting streams become ended, at
         the end of their last session (see ``SessionRepo.close_open``, run first), or
-        at ``when`` if they have none. Returns them as written, to announce."""
+        at ``when`` if they have none; never before they went live. Returns them as
+        written, to announce."""
         async with self._sessions.begin() as s:
             rows = list(
                 await s.scalars(select(LiveStream).where(LiveStream.state.in_(BUSY_STATES)))
@@ -140,5 +141,8 @@ class LiveStreamRepo:
             )
             ends: dict[str, datetime | None] = {sid: end for sid, end in last.all()}
             for row in rows:
-                row.state, row.ended_at = "ended", min(ends.get(row.id) or when, when)
+                end = ends.get(row.id) or when
+                if row.started_at is not None:
+                    end = max(end, row.started_at)
+                row.state, row.ended_at = "ended", min(end, when)
         return rows

@@ -136,6 +136,30 @@ async def test_reconcile_ends_at_the_last_checkpoint_and_announces_once(store: S
     assert heard == [("stream.ended", env.id, row.id)]
 
 
+async def test_reconcile_never_ends_a_stream_before_it_went_live(store: Store) -> None:
+    env, _ = await store.environments.ensure("default")
+    row, _ = await store.live_streams.create(env.id, FIELDS)
+    opened = datetime.now(UTC) - timedelta(minutes=10)
+    went_live = opened + timedelta(seconds=1)  # the process died before a checkpoint
+    await store.live_streams.update(env.id, row.id, {"state": "live", "started_at": went_live})
+    async with store.sessions.begin() as s:
+        s.add(
+            StreamSession(
+                id="ses_1",
+                stream_id=row.id,
+                environment_id=env.id,
+                protocol="srt",
+                started_at=opened,
+                bytes_in=0,
+            )
+        )
+    assert await store.reconcile_after_restart() == (1, 1)
+    session = await store.stream_sessions.get(env.id, "ses_1")
+    stream = await store.live_streams.get(env.id, row.id)
+    assert session is not None and stream is not None
+    assert session.ended_at == opened and stream.ended_at == went_live
+
+
 async def test_signing_key_is_created_once(store: Store) -> None:
     first = await store.token_signing_key()
     assert len(first) == 32 and await store.token_signing_key() == first
