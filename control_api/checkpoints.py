@@ -1,9 +1,10 @@
-"""Open sessions' byte counts, saved every few seconds.
+"""Open sessions' byte counts and last activity, saved every few seconds.
 
-``bytesIn`` is written when a session closes; a crash never closes it, and the
-restart's reconciliation used to leave such sessions at 0 bytes. Saving the running
-count periodically bounds the loss to one interval. Each write is one small UPDATE
-per open session, off the ingest path.
+``bytesIn`` and the end time are written when a session closes; a crash never closes
+it. Saving the running count and when the encoder was last heard from periodically
+lets the restart's reconciliation end the session where it really stopped, losing at
+most one interval (``diagnostics.session_checkpoint_seconds``). Each tick is one
+batched UPDATE (executemany) for all open sessions, off the ingest path.
 """
 
 from __future__ import annotations
@@ -36,12 +37,15 @@ class SessionCheckpointer:
         statement = (
             update(StreamSession)
             .where(StreamSession.id == bindparam("sid"), StreamSession.ended_at.is_(None))
-            .values(bytes_in=bindparam("bytes"))
+            .values(bytes_in=bindparam("bytes"), last_seen_at=bindparam("seen"))
             .execution_options(synchronize_session=False)
         )
         async with self.store.sessions.begin() as s:
             conn = await s.connection()  # Core executemany: no ORM bulk-update rules
-            await conn.execute(statement, [{"sid": sid, "bytes": n} for sid, n in sessions])
+            await conn.execute(
+                statement,
+                [{"sid": o.session_id, "bytes": o.bytes_in, "seen": o.last_seen} for o in sessions],
+            )
         return len(sessions)
 
     def start(self) -> None:

@@ -77,10 +77,15 @@ async def _open_store(settings: Settings) -> Store:
     if secret is not None:
         print(banner(secret), flush=True)
         log.warning("printed the bootstrap admin API key on standard output (shown only once)")
+    return store
+
+
+async def _reconcile(store: Store) -> None:
+    """After the webhook dispatcher listens (it announces the ended streams) and
+    before any encoder can connect."""
     sessions, streams = await store.reconcile_after_restart()
     if sessions or streams:
         log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)
-    return store
 
 
 async def _metrics_listener(settings: Settings, app: web.Application) -> web.AppRunner | None:
@@ -120,6 +125,7 @@ async def run(settings: Settings) -> None:
     app = build_app(
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
+    await _reconcile(store)
     hls_http.mount(app, media.hls)
     mount_player(app)
     sources = MediaSources(

@@ -135,7 +135,7 @@ class DiagnosticsSettings(_Section):
     """Refused-publish log behind ``GET /v1/ingest/failures``."""
 
     ingest_failures_kept: int = Field(1000, ge=10, le=1_000_000)
-    session_checkpoint_seconds: float = Field(30.0, ge=1, le=3600)
+    session_checkpoint_seconds: float = Field(2.0, ge=0.5, le=3600)
 
 
 class Resolution(_Section):

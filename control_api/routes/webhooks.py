@@ -7,7 +7,7 @@ from typing import Any
 
 from control_api.appkeys import SETTINGS, STORE, WEBHOOKS
 from control_api.presenters.webhooks import delivery_out, webhook_out
-from control_api.problems import conflict, not_found
+from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
@@ -17,9 +17,20 @@ from control_api.schemas.webhooks import (
     WebhookCreate,
     WebhookList,
     WebhookOut,
+    WebhookPatch,
 )
 from control_api.store.models import Webhook
 from control_api.webhooks.signing import new_secret
+from control_api.webhooks.targets import url_refusal
+
+
+async def _check_target(call: Call[Any, Any], url: str) -> None:
+    """A URL the delivery guard would refuse is refused now, with the reason and the
+    setting, instead of being stored and failing quietly on every event."""
+    app = call.request.app
+    reason = await url_refusal(app[WEBHOOKS].targets, url, app[SETTINGS].webhooks.connect_timeout)
+    if reason is not None:
+        raise validation("url", f"this server will not deliver to it: {reason}")
 
 
 async def _webhook(call: Call[Any, Any]) -> Webhook:
@@ -38,7 +49,7 @@ async def _webhook(call: Call[Any, Any]) -> Webhook:
     body=WebhookCreate,
     response=WebhookOut,
     status=201,
-    errors=(409,),
+    errors=(409, 422),
     description="Each event is POSTed as JSON with a `Relaycast-Signature` header; "
     "see the README for how to verify it.",
 )
@@ -47,6 +58,7 @@ async def create_webhook(call: Call[WebhookCreate, None]) -> WebhookOut:
     limit = call.request.app[SETTINGS].webhooks.max_webhooks_per_environment
     if await store.webhooks.count(call.env) >= limit:
         raise conflict(f"this environment already has {limit} webhooks; delete one first")
+    await _check_target(call, call.body.url)
     secret = call.body.secret or new_secret()
     row = await store.webhooks.create(
         call.env, call.body.url, list(call.body.events), secret, datetime.now(UTC)
@@ -79,6 +91,29 @@ async def list_webhooks(call: Call[None, PageQuery]) -> WebhookList:
 )
 async def get_webhook(call: Call[None, None]) -> WebhookOut:
     return webhook_out(await _webhook(call))
+
+
+@api.route(
+    "PATCH",
+    "/v1/webhooks/{webhookId}",
+    summary="Change a webhook's URL or events (pending deliveries go to the new URL)",
+    tag="webhooks",
+    body=WebhookPatch,
+    response=WebhookOut,
+    errors=(404, 422),
+)
+async def update_webhook(call: Call[WebhookPatch, None]) -> WebhookOut:
+    row = await _webhook(call)
+    fields: dict[str, Any] = {}
+    if call.body.url is not None:
+        await _check_target(call, call.body.url)
+        fields["url"] = call.body.url
+    if call.body.events is not None:
+        fields["events"] = list(call.body.events)
+    updated = await call.request.app[STORE].webhooks.update(call.env, row.id, fields)
+    if updated is None:  # deleted meanwhile
+        raise not_found("webhook", row.id)
+    return webhook_out(updated)
 
 
 @api.route(

@@ -152,8 +152,17 @@ class IngestHealth(ApiModel):
     protocol: Literal["rtmp", "rtmps", "srt"]
     remote_address: str
     connected_at: Timestamp
+    encoder_connected: bool = Field(
+        description="False while the encoder is away inside the reconnect window: the "
+        "other figures are then the last it had."
+    )
+    encoder_left_at: Timestamp | None = Field(
+        None, description="When the encoder dropped (only while encoderConnected is false)."
+    )
     session_id: str
-    bitrate: int = Field(description="Bits per second received over the last 5 s.")
+    bitrate: int = Field(
+        description="Bits per second received over the last 5 s (before it left, when away)."
+    )
     bytes_in: int
     video: VideoHealth | None = None
     audio: AudioHealth | None = None
@@ -165,7 +174,9 @@ class StreamHealth(ApiModel):
     stream_id: str
     state: State
     ingest: IngestHealth | None = Field(
-        None, description="Current ingest connection; absent when no publisher is connected."
+        None,
+        description="The session's ingest: the connected encoder, or the last one while "
+        "it is away inside the reconnect window; absent when no session is open.",
     )
 
 

@@ -44,6 +44,18 @@ class WebhookCreate(RequestModel):
         return list(dict.fromkeys(events))
 
 
+class WebhookPatch(RequestModel):
+    url: WebhookUrl | SkipJsonSchema[None] = None
+    events: (
+        Annotated[list[EventType], Field(min_length=1, max_length=16)] | SkipJsonSchema[None]
+    ) = None
+
+    @field_validator("events")
+    @classmethod
+    def _once_each(cls, events: list[EventType] | None) -> list[EventType] | None:
+        return None if events is None else list(dict.fromkeys(events))
+
+
 class WebhookOut(ApiModel):
     webhook_id: str
     url: str

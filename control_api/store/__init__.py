@@ -61,9 +61,15 @@ class Store:
         return await signing_key(self.sessions, "playback-signing")
 
     async def reconcile_after_restart(self) -> tuple[int, int]:
-        """Close sessions and end streams that a previous process left live."""
+        """Close sessions and end streams that a previous process left live (sessions
+        first: a stream ends with its last session), and announce ``stream.ended`` for
+        each, as a clean stop would have. Run it once listeners are attached."""
         now = datetime.now(UTC)
-        return await self.stream_sessions.close_open(now), await self.live_streams.end_stale(now)
+        sessions = await self.stream_sessions.close_open(now)
+        streams = await self.live_streams.end_stale(now)
+        for stream in streams:
+            self.events.emit("stream.ended", stream.environment_id, stream)
+        return sessions, len(streams)
 
 
 __all__ = ["Store"]

@@ -6,7 +6,7 @@ that a publisher going live between a check and a write cannot slip through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_api.credentials import hash_secret, new_id, new_stream_key
-from control_api.store.models import LiveStream
+from control_api.store.models import LiveStream, StreamSession
 
 BUSY_STATES = ("live", "connecting")
 
@@ -123,12 +123,26 @@ class LiveStreamRepo:
             raise StreamBusy(stream_id)
         return None
 
-    async def end_stale(self, when: datetime) -> int:
-        """After a crash nobody is publishing: live/connecting streams become ended."""
+    async def end_stale(self, when: datetime) -> Sequence[LiveStream]:
+        """After a crash nobody is publishing: live/connecting streams become ended, at
+        the end of their last session (see ``SessionRepo.close_open``, run first), or
+        at ``when`` if they have none; never before they went live. Returns them as
+        written, to announce."""
         async with self._sessions.begin() as s:
-            result = await s.execute(
-                update(LiveStream)
-                .where(LiveStream.state.in_(BUSY_STATES))
-                .values(state="ended", ended_at=when)
+            rows = list(
+                await s.scalars(select(LiveStream).where(LiveStream.state.in_(BUSY_STATES)))
             )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+            if not rows:
+                return []
+            last = await s.execute(
+                select(StreamSession.stream_id, func.max(StreamSession.ended_at))
+                .where(StreamSession.stream_id.in_([r.id for r in rows]))
+                .group_by(StreamSession.stream_id)
+            )
+            ends: dict[str, datetime | None] = {sid: end for sid, end in last.all()}
+            for row in rows:
+                end = ends.get(row.id) or when
+                if row.started_at is not None:
+                    end = max(end, row.started_at)
+                row.state, row.ended_at = "ended", min(end, when)
+        return rows

@@ -111,6 +111,9 @@ class StreamSession(Base):
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """Last time the encoder was known to be there (saved with the checkpoints): where a
+    session the process died under ends."""
     recording_media_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
 
 

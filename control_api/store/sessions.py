@@ -43,11 +43,14 @@ class SessionRepo:
             return SessionPage(items=list(rows), total=int(total or 0))
 
     async def close_open(self, when: datetime) -> int:
-        """Sessions a crash left open get an end time; their duration stays honest."""
+        """Sessions a crash left open end where their encoder was last seen (saved by
+        the checkpoints), so their duration leaves out the downtime; one never
+        checkpointed ends where it started, and none ends after ``when``."""
         async with self._sessions.begin() as s:
             rows = list(
                 await s.scalars(select(StreamSession).where(StreamSession.ended_at.is_(None)))
             )
             for row in rows:
-                row.ended_at = when
+                seen = max(row.last_seen_at or row.started_at, row.started_at)
+                row.ended_at = min(seen, when)
         return len(rows)

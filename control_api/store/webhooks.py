@@ -98,6 +98,19 @@ class WebhookRepo:
                 )
             )
 
+    async def update(
+        self, environment_id: str, webhook_id: str, fields: dict[str, Any]
+    ) -> Webhook | None:
+        """Pending deliveries keep their body and go to the new URL (they are owed)."""
+        if fields:
+            async with self._sessions.begin() as s:
+                await s.execute(
+                    update(Webhook)
+                    .where(Webhook.id == webhook_id, Webhook.environment_id == environment_id)
+                    .values(**fields)
+                )
+        return await self.get(environment_id, webhook_id)
+
     async def delete(self, environment_id: str, webhook_id: str) -> bool:
         """Its deliveries go with it (cascade): nothing is owed to a receiver removed."""
         async with self._sessions.begin() as s:

@@ -48,6 +48,9 @@ BATCH = 100
 IDLE_POLL = 60.0
 PRUNE_EVERY = 3600.0
 STOP_FLUSH = 1.0
+EXHAUSTED_MAX_PAUSE = 60.0
+"""Longest pause of all attempts while the process is out of file descriptors: the
+retry schedule's first steps, capped so sending resumes soon after they are back."""
 
 
 class Dispatcher:
@@ -68,7 +71,7 @@ class Dispatcher:
         self._rand = rand
         self.counters: Counter[str] = Counter()
         """Outcomes for metrics: ``delivered``, ``failed`` (will retry), ``gave_up``,
-        ``dropped`` (never queued)."""
+        ``dropped`` (never queued), ``exhausted`` (this process was out of file descriptors)."""
         self._queue: asyncio.Queue[Event] = asyncio.Queue(settings.queue_size)
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
@@ -77,6 +80,9 @@ class Dispatcher:
         self._writer: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
+        self._user_agent = f"relaycast/{version()}"  # read from disk: once, not per attempt
+        self._paused_until = 0.0
+        self._pauses = 0
         hub.listeners.append(self)
 
     # ------------------------------------------------------------ intake
@@ -103,6 +109,11 @@ class Dispatcher:
             now = self._last_event_at + timedelta(microseconds=1)
         self._last_event_at = now
         return now
+
+    @property
+    def targets(self) -> WebhookTargets:
+        """The address guard attempts use, for checking a URL when it is registered."""
+        return self._targets
 
     def wake(self) -> None:
         """Something became due (a manual retry): look now instead of at the next poll."""
@@ -176,6 +187,11 @@ class Dispatcher:
         next_prune = time.monotonic()
         while True:
             self._wake.clear()
+            paused = self._paused_until - time.monotonic()
+            if paused > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), paused)
+                continue
             try:
                 started = await self._start_due()
                 if time.monotonic() >= next_prune:
@@ -238,16 +254,26 @@ class Dispatcher:
     # ------------------------------------------------------------ one attempt
 
     async def _attempt(self, item: Due) -> None:
+        """Never raises: an attempt that fails on this side is an outcome like any other
+        (a task dying with the row still due would be started again at once, forever)."""
         assert self._http is not None
-        body = item.payload.encode("utf-8")
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": f"relaycast/{version()}",
-            signing.HEADER: signing.signature(item.secret, int(time.time()), body),
-            "Relaycast-Event-Id": item.event_id,
-            "Relaycast-Delivery-Id": item.delivery_id,
-        }
-        outcome = await sender.post(self._http, item.url, body, headers, self._targets)
+        try:
+            body = item.payload.encode("utf-8")
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": self._user_agent,
+                signing.HEADER: signing.signature(item.secret, int(time.time()), body),
+                "Relaycast-Event-Id": item.event_id,
+                "Relaycast-Delivery-Id": item.delivery_id,
+            }
+            outcome = await sender.post(self._http, item.url, body, headers, self._targets)
+        except Exception as exc:
+            outcome = sender.failed(exc)
+        if outcome.exhausted:
+            self.counters["exhausted"] += 1
+            self._pause(outcome)  # the row stays due: not the receiver's failure
+            return
+        self._pauses = 0
         try:
             await self._repo.record(item.delivery_id, **self._result(item, outcome))
         except Exception:
@@ -255,6 +281,23 @@ class Dispatcher:
             # holding the lane a while keeps a failing database from hammering the receiver
             log.exception("could not record webhook delivery %s", item.delivery_id)
             await asyncio.sleep(self._settings.retry_base_delay)
+
+    def _pause(self, outcome: sender.Outcome) -> None:
+        """Out of file descriptors: every attempt would fail the same way, so none is
+        started for a while (growing while it lasts), with one log line per pause."""
+        now = time.monotonic()
+        if now < self._paused_until:
+            return
+        self._pauses += 1
+        s = self._settings
+        cap = min(s.retry_max_delay, EXHAUSTED_MAX_PAUSE)
+        delay = retry_delay(self._pauses, min(s.retry_base_delay, cap), cap, self._rand())
+        self._paused_until = now + delay
+        log.warning(
+            "webhook attempts paused %.1fs: this process is out of resources (%s)",
+            delay,
+            outcome.error,
+        )
 
     def _result(self, item: Due, outcome: sender.Outcome) -> dict[str, Any]:
         now = datetime.now(UTC)

@@ -16,8 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, NamedTuple
 
 from server.bus import Registry, Stream
 from server.ingest import plan
@@ -75,6 +75,12 @@ _REFUSAL_DETAIL = {
 }
 
 
+class OpenSession(NamedTuple):
+    session_id: str
+    bytes_in: int
+    last_seen: datetime
+
+
 @dataclass(eq=False)
 class Live:
     """The media plane's state of one stream with an open session."""
@@ -89,6 +95,19 @@ class Live:
     connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     grace: asyncio.TimerHandle | None = None
     opened: asyncio.Event = field(default_factory=asyncio.Event)
+    last_publisher: Publisher | None = None
+    """The publisher that held the stream last: health shows its figures while it is
+    away inside the reconnect window."""
+    left_at: datetime | None = None
+    left_clock: float = 0.0
+
+    def drop_publisher(self, clock: float) -> Publisher | None:
+        """The encoder left (or was put out): remember what it was and when."""
+        publisher, self.publisher = self.publisher, None
+        if publisher is not None:
+            self.last_publisher = publisher
+            self.left_at, self.left_clock = datetime.now(UTC), clock
+        return publisher
 
 
 class Claim:
@@ -276,7 +295,7 @@ class IngestManager:
 
     async def _open(self, grant: StreamGrant, publisher: Publisher) -> Claim:
         stream = self.registry.create(grant.stream_id)
-        live = Live(grant=grant, stream=stream, publisher=publisher)
+        live = Live(grant=grant, stream=stream, publisher=publisher, last_publisher=publisher)
         live.meter.last_activity = self.clock()
         self._live[grant.stream_id] = live
         try:
@@ -310,7 +329,8 @@ class IngestManager:
                 extra=_fields(live, publisher),
             )
         live.grant = grant
-        live.publisher = publisher
+        live.publisher = live.last_publisher = publisher
+        live.left_at = None
         live.meter = IngestMeter(last_activity=self.clock())
         live.connected_at = datetime.now(UTC)
         return Claim(self, live, publisher)
@@ -328,7 +348,7 @@ class IngestManager:
 
     def fail(self, live: Live, reason: str) -> None:
         """Ingest broke the plan's limits: disconnect and end the session in ``error``."""
-        publisher, live.publisher = live.publisher, None
+        publisher = live.drop_publisher(self.clock())
         log.warning(
             "stream %s: %s; disconnecting",
             live.grant.stream_id,
@@ -353,7 +373,7 @@ class IngestManager:
         live = claim.live
         if not claim.current or self._live.get(live.grant.stream_id) is not live:
             return
-        live.publisher = None
+        live.drop_publisher(self.clock())
         window = live.grant.reconnect_window_seconds
         log.info(
             "stream %s: publisher gone (%s)",
@@ -374,7 +394,7 @@ class IngestManager:
         live = self._live.get(stream_id)
         if live is None:
             return False
-        publisher, live.publisher = live.publisher, None
+        publisher = live.drop_publisher(self.clock())
         if publisher is not None:
             publisher.close(reason)
         if end_session or not live.live:
@@ -421,18 +441,24 @@ class IngestManager:
     # ------------------------------------------------------------ queries
 
     def health(self, stream_id: str) -> dict[str, object] | None:
+        """The encoder's figures; while it is away inside the reconnect window, the
+        last ones it had, with ``encoderConnected`` false and when it left."""
         live = self._live.get(stream_id)
-        if live is None or live.publisher is None:
+        publisher = None if live is None else live.publisher or live.last_publisher
+        if live is None or publisher is None:
             return None
+        connected = live.publisher is not None
         stats = live.stream.stats()
-        link = live.publisher.link_health() if isinstance(live.publisher, ReportsLinkHealth) else {}
+        link = publisher.link_health() if isinstance(publisher, ReportsLinkHealth) else {}
         return {
             **link,
-            "protocol": live.publisher.protocol,
-            "remoteAddress": live.publisher.remote,
+            "protocol": publisher.protocol,
+            "remoteAddress": publisher.remote,
             "connectedAt": live.connected_at,
+            "encoderConnected": connected,
+            "encoderLeftAt": None if connected else live.left_at,
             "sessionId": live.session_id,
-            "bitrate": live.meter.bitrate(self.clock()),
+            "bitrate": live.meter.bitrate(self.clock() if connected else live.left_clock),
             "bytesIn": live.session_bytes,
             "video": video_info(live.stream.video_config, live.meter),
             "audio": audio_info(live.stream.audio_config),
@@ -446,11 +472,21 @@ class IngestManager:
                 return live.session_bytes
         return None
 
-    def open_sessions(self) -> list[tuple[str, int]]:
-        """(session id, bytes so far) of every open session, for periodic checkpoints."""
+    def open_sessions(self) -> list[OpenSession]:
+        """Every open session's bytes so far and when its encoder was last heard from,
+        for periodic checkpoints (a crash ends the session there, not at the restart)."""
+        now, clock = datetime.now(UTC), self.clock()
         return [
-            (live.session_id, live.session_bytes) for live in self._live.values() if live.session_id
+            OpenSession(live.session_id, live.session_bytes, self._last_seen(live, now, clock))
+            for live in self._live.values()
+            if live.session_id
         ]
+
+    @staticmethod
+    def _last_seen(live: Live, now: datetime, clock: float) -> datetime:
+        if live.publisher is None and live.left_at is not None:
+            return live.left_at
+        return now - timedelta(seconds=max(0.0, clock - live.meter.last_activity))
 
     def publishing(self) -> list[str]:
         """Stream ids with a connected publisher: the ones ``health`` answers for."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from control_api.checkpoints import SessionCheckpointer
 from control_api.store.directory import StoreDirectory
@@ -42,6 +43,23 @@ async def test_checkpoint_then_crash_reconcile_keeps_the_bytes(api: Api) -> None
     assert await _session(api, stream["streamId"]) == (12_345, True)
 
 
+async def test_a_crashed_session_ends_at_its_last_activity_not_at_the_restart(api: Api) -> None:
+    ingest = IngestManager(StoreDirectory(api.store.sessions), Registry(), api.settings.ingest)
+    stream = await api.new_stream()
+    claim = await ingest.claim(stream["ingest"]["streamKey"], Publisher())
+    claim.received(1000, time.monotonic())
+    heard = datetime.now(UTC)
+    await asyncio.sleep(0.3)  # silence before the checkpoint is not activity
+    await SessionCheckpointer(api.store, ingest, interval=3600).checkpoint()
+    await asyncio.sleep(1.0)  # the process is dead meanwhile
+    await api.store.reconcile_after_restart()
+    [session] = (await api.store.stream_sessions.list_for_stream(stream["streamId"], 10, 0)).items
+    ended = await api.store.live_streams.get(session.environment_id, stream["streamId"])
+    assert session.ended_at is not None and ended is not None and ended.ended_at is not None
+    assert abs((session.ended_at - heard).total_seconds()) < 0.1
+    assert ended.state == "ended" and ended.ended_at == session.ended_at
+
+
 async def test_a_closed_session_is_never_overwritten(api: Api) -> None:
     ingest = IngestManager(StoreDirectory(api.store.sessions), Registry(), api.settings.ingest)
     stream = await api.new_stream()
@@ -52,7 +70,7 @@ async def test_a_closed_session_is_never_overwritten(api: Api) -> None:
     checkpoints = SessionCheckpointer(api.store, ingest, interval=3600)
     await checkpoints.checkpoint()
     assert await _session(api, stream["streamId"]) == (0, True)
-    assert ingest.open_sessions() == [(session_id, 500)]
+    assert [(o.session_id, o.bytes_in) for o in ingest.open_sessions()] == [(session_id, 500)]
 
 
 async def test_the_background_task_saves_on_its_interval(api: Api) -> None:

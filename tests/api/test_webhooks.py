@@ -163,6 +163,10 @@ async def test_other_environments_and_restricted_keys_cannot_see_them(api: Api) 
     restricted = await api.new_key(access="restricted")
     assert (await api.call("GET", "/v1/webhooks", key=restricted)).status == 403
     assert (await api.call("GET", path, key=restricted)).status == 403
+    change = {"events": ["stream.live"]}
+    assert (await api.call("PATCH", path, body=change, key=staging)).status == 404
+    assert (await api.call("PATCH", path, body=change, key=restricted)).status == 403
+    assert (await api.call("GET", path)).json["events"] == created["events"]
 
 
 async def test_webhooks_per_environment_are_limited(make_api: ApiFactory) -> None:
@@ -370,24 +374,84 @@ async def test_media_library_announces_media_ready_and_task_failed(
     assert "404" in failed["error"]
 
 
-@pytest.mark.parametrize(
-    ("settings", "url", "reason"),
-    [
-        ({}, "{receiver}", "webhooks.allow_private_targets"),
-        (LOCAL, "http://169.254.169.254/latest/meta-data/", "link-local"),
-        (LOCAL, "http://localhost:{own}/v1/webhooks", "own HTTP port"),
-    ],
-)
+REFUSED = [
+    ({}, "{receiver}", "webhooks.allow_private_targets"),
+    ({}, "http://localhost:{own}/hook", "localhost resolves to"),
+    (LOCAL, "http://169.254.169.254/latest/meta-data/", "link-local"),
+    (LOCAL, "http://[fe80::1]:8080/", "link-local"),
+    (LOCAL, "http://localhost:{own}/v1/webhooks", "own HTTP port"),
+]
+
+
+@pytest.mark.parametrize(("settings", "url", "reason"), REFUSED)
+async def test_forbidden_urls_are_refused_on_create_and_patch_naming_why(
+    make_api: ApiFactory, settings: dict[str, Any], url: str, reason: str
+) -> None:
+    api = await make_api(webhooks=settings)
+    own = api.base.rsplit(":", 1)[1]
+    with Receiver() as receiver:
+        target = url.format(receiver=receiver.url, own=own)
+        created = await api.call(
+            "POST", "/v1/webhooks", body={"url": target, "events": ["stream.live"]}
+        )
+        assert created.status == 422, created.text
+        assert created.json["errors"][0]["field"] == "url"
+        assert (
+            reason in created.json["detail"]
+            and "webhooks.allow_private_targets" in (created.json["detail"])
+        )
+        assert (await api.call("GET", "/v1/webhooks")).json["total"] == 0
+        hook = await webhook(api, "https://hooks.example.com/relaycast")
+        patched = await api.call("PATCH", f"/v1/webhooks/{hook['webhookId']}", body={"url": target})
+        assert patched.status == 422, patched.text
+        assert reason in patched.json["detail"]
+        got = await api.call("GET", f"/v1/webhooks/{hook['webhookId']}")
+        assert got.json["url"] == "https://hooks.example.com/relaycast"
+
+
+async def test_patch_changes_url_and_events_and_pending_deliveries_follow(api: Api) -> None:
+    with Receiver() as first, Receiver() as second:
+        hook = await webhook(api, first.url, ["stream.live"])
+        patched = await api.call(
+            "PATCH",
+            f"/v1/webhooks/{hook['webhookId']}",
+            body={"url": second.url, "events": ["stream.connecting", "stream.connecting"]},
+        )
+        assert patched.status == 200, patched.text
+        assert patched.json["url"] == second.url
+        assert patched.json["events"] == ["stream.connecting"]
+        assert "secret" not in patched.json
+        await connect_stream(api)
+        await wait_received(second, 1)
+        assert first.received() == []
+    missing = await api.call("PATCH", "/v1/webhooks/whk_nope", body={"events": ["stream.live"]})
+    assert missing.status == 404
+    bad = await api.call("PATCH", f"/v1/webhooks/{hook['webhookId']}", body={"events": []})
+    assert bad.status == 422
+    for method, path in (("POST", "/v1/webhooks"), ("PATCH", f"/v1/webhooks/{hook['webhookId']}")):
+        body = {"url": "http://[DD]/", "events": ["stream.live"]}
+        bad = await api.call(method, path, body=body)
+        assert bad.status == 422 and "not a valid URL" in bad.json["detail"], bad.text
+
+
+@pytest.mark.parametrize(("settings", "url", "reason"), REFUSED)
 async def test_refused_targets_fail_at_once_without_retries(
     make_api: ApiFactory, settings: dict[str, Any], url: str, reason: str
 ) -> None:
+    """The same guard at delivery time: a name can resolve elsewhere after it was
+    registered (stored directly here, as the API now refuses it)."""
     api = await make_api(webhooks={**settings, "retry_base_delay": 0.1})
     own = api.base.rsplit(":", 1)[1]
+    env = await api.store.environments.get_by_name("default")
+    assert env is not None
     with Receiver() as receiver:
-        hook = await webhook(api, url.format(receiver=receiver.url, own=own))
+        target = url.format(receiver=receiver.url, own=own)
+        hook = await api.store.webhooks.create(
+            env.id, target, ["stream.connecting"], "s" * 32, datetime.now(UTC)
+        )
         await connect_stream(api)
         [row] = await until(
-            lambda: deliveries(api, hook["webhookId"]),
+            lambda: deliveries(api, hook.id),
             lambda r: bool(r) and r[0]["status"] != "pending",
             "the refused delivery",
         )

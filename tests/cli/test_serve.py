@@ -84,5 +84,16 @@ def test_readme_curl_examples_work_as_written(tmp_path: Path) -> None:
         status, listing = http("GET", server.base + "/v1/live-streams", server.bootstrap_key or "")
         assert status == 200 and listing["total"] == 0  # the example creates, rotates, deletes
         assert "sk_" in out.stdout and "rotated" in out.stdout
+        # the same rotate-key lines on a stream that is gone (the 409 of a live one
+        # likewise) print the problem and fail; they must not claim "rotated"
+        rotate = "\n".join(
+            block.split("# rotate the key", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
+        )
+        env["STREAM_ID"] = "ls_gone"
+        again = subprocess.run(
+            ["bash", "-c", rotate], capture_output=True, text=True, env=env, timeout=30
+        )
+        assert again.returncode != 0 and "rotated" not in again.stdout, again.stdout
+        assert "does not exist" in again.stdout + again.stderr
     finally:
         server.stop()

@@ -31,7 +31,7 @@ def relaycast_env() -> dict[str, str]:
 
 def _remote(relaycast: Relaycast, stream_id: str) -> str | None:
     ingest = relaycast.api.health(stream_id).get("ingest")
-    return ingest["remoteAddress"] if ingest else None
+    return ingest["remoteAddress"] if ingest and ingest["encoderConnected"] else None
 
 
 def test_wrong_key_is_refused_fast(relaycast: Relaycast, peers: Peers) -> None:
@@ -151,14 +151,18 @@ def test_reconnect_inside_the_window_keeps_one_session(relaycast: Relaycast, pee
         sid, lambda h: h["state"] == "live" and bool(h.get("ingest")), timeout=8, what="live"
     )["ingest"]["sessionId"]
     one.kill()
-    relaycast.api.wait_health(
-        sid, lambda h: not h.get("ingest"), timeout=3, what="the dead encoder to be noticed"
+    away = relaycast.api.wait_health(
+        sid,
+        lambda h: h["ingest"]["encoderConnected"] is False,
+        timeout=3,
+        what="the dead encoder to be noticed",
     )
+    assert away["ingest"]["encoderLeftAt"] and away["ingest"]["sessionId"] == session
     assert relaycast.api.state(sid) == "live"  # waiting for the encoder to come back
 
     two = peers.start("ffmpeg-2", ffmpeg_publish(url, 2, size=SMALL))
     again = relaycast.api.wait_health(
-        sid, lambda h: bool(h.get("ingest")), timeout=8, what="the encoder back"
+        sid, lambda h: h["ingest"]["encoderConnected"] is True, timeout=8, what="the encoder back"
     )
     assert again["state"] == "live"
     assert again["ingest"]["sessionId"] == session
@@ -203,7 +207,7 @@ def test_forced_key_rotation_disconnects_and_kills_the_old_key(
     assert status == 409  # not while live, unless forced
     started = time.monotonic()
     rotated = relaycast.api.ok("POST", f"/v1/live-streams/{sid}/rotate-key?force=true")
-    assert relaycast.api.health(sid).get("ingest") is None
+    assert relaycast.api.health(sid).get("ingest", {}).get("encoderConnected") is not True
     encoder.wait(5)
     assert time.monotonic() - started < 2.0, "encoder not disconnected within ~1 s"
 
@@ -214,7 +218,9 @@ def test_forced_key_rotation_disconnects_and_kills_the_old_key(
     new = peers.start(
         "ffmpeg-new-key", ffmpeg_publish(rotated["rtmpFullUrl"], 2, size=SMALL), limit=20
     )
-    relaycast.api.wait_health(sid, lambda h: bool(h.get("ingest")), timeout=8, what="new key")
+    relaycast.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 8, "new key"
+    )
     assert new.wait(10) == 0, new.output()
 
 

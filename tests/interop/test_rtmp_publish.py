@@ -81,8 +81,11 @@ def test_ffmpeg_h264_aac_lifecycle_health_and_session(relaycast: Relaycast, peer
     assert ffmpeg.wait(15) == 0, ffmpeg.output()
     # The encoder is gone, but the stream waits reconnectWindowSeconds for it.
     gone = relaycast.api.health(sid)
-    assert gone.get("ingest") is None
     assert gone["state"] == "live"
+    away = gone["ingest"]  # the last figures stay, marked as away
+    assert away["encoderConnected"] is False and away["encoderLeftAt"]
+    assert away["sessionId"] == ingest["sessionId"] and away["bytesIn"] >= ingest["bytesIn"]
+    assert away["video"]["codec"] == "h264"
 
     ended = relaycast.api.wait_state(sid, "ended", timeout=8)
     assert ended["endedAt"] and ended["startedAt"]

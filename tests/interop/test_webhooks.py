@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import contextlib
 import random
+import signal
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -121,6 +124,51 @@ def test_pending_deliveries_survive_a_restart(start_relaycast: StartRelaycast) -
     assert {r.json["data"]["streamId"] for r in sent} == {stream["streamId"]}
     final = [r.json for r in sent if r.json["type"] == "stream.ended"]
     assert final[-1]["data"]["state"] == "ended"
+
+
+def _at(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_kill_9_mid_publish_ends_the_session_where_it_stopped_and_sends_stream_ended_once(
+    start_relaycast: StartRelaycast, peers: Peers
+) -> None:
+    """SIGKILL while ffmpeg publishes; the restart comes 6 s later. The session ends
+    at the last checkpoint before the kill (every 2 s by default), not at the restart,
+    with the bytes counted until then, and receivers hear ``stream.ended`` once."""
+    with Receiver() as receiver:
+        first = start_relaycast(env=LOCAL)
+        api = first.api
+        _hook(api, receiver.url, ["stream.ended"])
+        stream = api.create_stream("crash", reconnectWindowSeconds=60)
+        sid = stream["streamId"]
+        ffmpeg = peers.start("ffmpeg", ffmpeg_publish(first.publish_url(stream), 60))
+        api.wait_media(sid, timeout=10)
+        time.sleep(5)  # several checkpoints
+        health = api.health(sid)["ingest"]
+        before_kill, rate = health["bytesIn"], health["bitrate"] / 8
+        first.server.stop(signal.SIGKILL)
+        killed = datetime.now(UTC)
+        ffmpeg.wait(10)
+        time.sleep(6)  # downtime a restart-time end would add to the duration
+
+        second = start_relaycast(env=LOCAL, key=api.key)
+        got = wait_for(receiver.received, bool, 15, "stream.ended after the restart", every=0.2)
+        time.sleep(2)  # a second announcement would come now
+        ended = [r.json for r in receiver.received() if r.json["type"] == "stream.ended"]
+        [session] = second.api.sessions(sid)["sessions"]
+    assert len(ended) == 1, ended
+    assert got[0].json["data"]["streamId"] == sid and ended[0]["data"]["state"] == "ended"
+    session_end = _at(session["endedAt"])
+    assert abs((session_end - killed).total_seconds()) < 4.0, (session["endedAt"], killed)
+    assert _at(ended[0]["data"]["endedAt"]) == session_end
+    assert second.api.stream(sid)["state"] == "ended"
+    # bytes: all but what arrived after the last checkpoint (at most ~one interval's worth)
+    assert before_kill - 4 * rate <= session["bytesIn"] <= before_kill + 2 * rate, (
+        session["bytesIn"],
+        before_kill,
+        rate,
+    )
 
 
 @contextlib.contextmanager

@@ -102,6 +102,64 @@ async def test_reconcile_after_restart(store: Store) -> None:
     assert await store.reconcile_after_restart() == (0, 0)
 
 
+async def test_reconcile_ends_at_the_last_checkpoint_and_announces_once(store: Store) -> None:
+    env, _ = await store.environments.ensure("default")
+    row, _ = await store.live_streams.create(env.id, FIELDS)
+    await store.live_streams.update(env.id, row.id, {"state": "live"})
+    started = datetime.now(UTC) - timedelta(hours=2)
+    seen = started + timedelta(minutes=30)  # then the process died; restarted 90 min later
+    async with store.sessions.begin() as s:
+        s.add(
+            StreamSession(
+                id="ses_1",
+                stream_id=row.id,
+                environment_id=env.id,
+                protocol="rtmp",
+                started_at=started,
+                bytes_in=10,
+                last_seen_at=seen,
+            )
+        )
+    heard: list[tuple[str, str, str]] = []
+
+    class Listener:
+        def event(self, type_: str, environment_id: str, resource: object) -> None:
+            heard.append((type_, environment_id, getattr(resource, "id", "")))
+
+    store.events.listeners.append(Listener())  # type: ignore[arg-type]
+    assert await store.reconcile_after_restart() == (1, 1)
+    assert await store.reconcile_after_restart() == (0, 0)
+    session = await store.stream_sessions.get(env.id, "ses_1")
+    stream = await store.live_streams.get(env.id, row.id)
+    assert session is not None and stream is not None
+    assert session.ended_at == seen and stream.ended_at == seen
+    assert heard == [("stream.ended", env.id, row.id)]
+
+
+async def test_reconcile_never_ends_a_stream_before_it_went_live(store: Store) -> None:
+    env, _ = await store.environments.ensure("default")
+    row, _ = await store.live_streams.create(env.id, FIELDS)
+    opened = datetime.now(UTC) - timedelta(minutes=10)
+    went_live = opened + timedelta(seconds=1)  # the process died before a checkpoint
+    await store.live_streams.update(env.id, row.id, {"state": "live", "started_at": went_live})
+    async with store.sessions.begin() as s:
+        s.add(
+            StreamSession(
+                id="ses_1",
+                stream_id=row.id,
+                environment_id=env.id,
+                protocol="srt",
+                started_at=opened,
+                bytes_in=0,
+            )
+        )
+    assert await store.reconcile_after_restart() == (1, 1)
+    session = await store.stream_sessions.get(env.id, "ses_1")
+    stream = await store.live_streams.get(env.id, row.id)
+    assert session is not None and stream is not None
+    assert session.ended_at == opened and stream.ended_at == went_live
+
+
 async def test_signing_key_is_created_once(store: Store) -> None:
     first = await store.token_signing_key()
     assert len(first) == 32 and await store.token_signing_key() == first

@@ -157,6 +157,34 @@ async def test_reconnect_inside_window_keeps_the_session() -> None:
     assert directory.log[-1][0] == "closed" and manager.health("ls_1") is None
 
 
+async def test_health_keeps_the_last_figures_while_the_encoder_is_away() -> None:
+    manager, _, clock = make(window=5)
+    claim = await manager.claim("sk_good", FakePublisher(remote="10.0.0.7:5000"))
+    claim.received(4000, clock.now)
+    claim.config(VIDEO)
+    claim.frame(key_frame(0))
+    claim.frame(key_frame(180_000))
+    await settle()
+    before = manager.health("ls_1")
+    assert before is not None and before["encoderConnected"] is True
+    assert before["encoderLeftAt"] is None
+    manager.release(claim, "gone")
+    clock.now += 4  # the bitrate window would have emptied by now
+    away = manager.health("ls_1")
+    assert away is not None, "figures dropped while the encoder is inside the window"
+    assert away["encoderConnected"] is False and isinstance(away["encoderLeftAt"], datetime)
+    for same in ("protocol", "remoteAddress", "sessionId", "bytesIn", "bitrate", "video"):
+        assert away[same] == before[same], same
+    assert not manager.is_publishing("ls_1")
+    [away_session] = manager.open_sessions()  # a crash now ends the session when it left
+    assert away_session.last_seen == away["encoderLeftAt"]
+    back = await manager.claim("sk_good", FakePublisher(remote="10.0.0.7:5001"))
+    again = manager.health("ls_1")
+    assert again is not None and again["encoderConnected"] is True
+    assert again["encoderLeftAt"] is None and again["remoteAddress"] == "10.0.0.7:5001"
+    manager.release(back, "gone")
+
+
 async def test_window_over_ends_the_session_and_a_new_publish_opens_another() -> None:
     manager, directory, clock = make(window=1)
     claim = await manager.claim("sk_good", FakePublisher())
