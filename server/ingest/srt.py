@@ -470,7 +470,9 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self, request: srt.ConnectionRequest, connection: SrtIngestConnection, code: int
     ) -> None:
         self.counters.rejected[code] += 1
-        connection.log.info(
+        # Debug only: the manager's (sampled) refusal line already said why, and a
+        # flood of conclusions must not get a second, unsampled line each.
+        connection.log.debug(
             "srt %s: rejected with %s", connection.remote, srt.describe_rejection(code)
         )
         self.listener.reject(request, code, self.loop.time())
