@@ -40,15 +40,23 @@ class SampledLog:
         self._suppressed = 0
         self._summary: asyncio.TimerHandle | None = None
 
-    def log(self, level: int, msg: str, *args: object, **kwargs: Any) -> bool:
-        """Log (True) or count as suppressed (False)."""
+    def log(
+        self,
+        level: int,
+        msg: str,
+        *args: object,
+        via: logging.Logger | logging.LoggerAdapter[logging.Logger] | None = None,
+        **kwargs: Any,
+    ) -> bool:
+        """Log (True) or count as suppressed (False). ``via``: another logger (or a
+        connection's adapter) whose lines share this budget."""
         now = self.clock()
         if now - self._window_start >= WINDOW:
             self.flush()
             self._window_start, self._lines = now, 0
         if self._lines < self.per_second:
             self._lines += 1
-            self.logger.log(level, msg, *args, **kwargs)
+            (via or self.logger).log(level, msg, *args, **kwargs)
             return True
         self._suppressed += 1
         self.suppressed_total += 1

@@ -165,7 +165,7 @@ class IngestManager:
         self.clock = clock
         self.refusals: Counter[str] = Counter()
         self.refusal_log = SampledLog(
-            log, settings.refusal_log_per_second, "refused publishes", clock
+            log, settings.refusal_log_per_second, "refused-publish lines", clock
         )
         self.observers: list[StreamObserver] = []
         self.refusal_sinks: list[RefusalSink] = []

@@ -470,10 +470,14 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self, request: srt.ConnectionRequest, connection: SrtIngestConnection, code: int
     ) -> None:
         self.counters.rejected[code] += 1
-        # Debug only: the manager's (sampled) refusal line already said why, and a
-        # flood of conclusions must not get a second, unsampled line each.
-        connection.log.debug(
-            "srt %s: rejected with %s", connection.remote, srt.describe_rejection(code)
+        # Sampled with the manager's refusal lines: a flood of conclusions must not
+        # get a line each.
+        self.manager.refusal_log.log(
+            logging.INFO,
+            "srt %s: rejected with %s",
+            connection.remote,
+            srt.describe_rejection(code),
+            via=connection.log,
         )
         self.listener.reject(request, code, self.loop.time())
         self._send_listener_output()

@@ -402,7 +402,7 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """2000 bad-key conclusions: every one refused and counted; at most
-    ``refusal_log_per_second`` refusal lines, then one line that sums up the rest."""
+    ``refusal_log_per_second`` lines about them, then one line that sums up the rest."""
     caplog.set_level(logging.DEBUG, "relaycast")
     rig = Rig()
     rig.manager.refusal_log.clock = lambda: 50.0  # the whole flood in one window
@@ -421,10 +421,10 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     assert rig.manager.refusals["srt:unknown-key"] == 2000
     assert rig.server.counters.rejected[srt.RejectCode.FORBIDDEN] == 2000
     assert len(rig.refusals.seen) == 2000
-    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
-    assert len([m for m in lines if m.startswith("refused srt publisher")]) == 10
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 10  # refusal lines and "rejected with" lines share the budget
+    assert {r.name for r in lines} == {"relaycast.ingest", "relaycast.srt"}
     rig.manager.refusal_log.flush()
     assert caplog.records[-1].getMessage() == (
-        "1990 more refused publishes in the last 1 s not logged (all counted)"
+        "3990 more refused-publish lines in the last 1 s not logged (all counted)"
     )
-    assert len([r for r in caplog.records if r.levelno >= logging.INFO]) == 11
