@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bench.hostile_attacks import conclusion_flood
 from server.bus import Registry
 from server.ingest import srt as srt_ingest
 from server.ingest.manager import IngestManager
@@ -37,7 +38,6 @@ from tests.interop.conftest import (
     wait_for,
 )
 from tests.interop.udp_relay import LossyRelay
-from tests.unit.ingest.test_srt_ingest import flood_of
 
 pytestmark = pytest.mark.interop
 
@@ -466,7 +466,7 @@ def test_a_conclusion_flood_is_counted_and_the_log_stays_bounded(
         sock.send(induction)
         caller.receive(sock.recv(2048), time.monotonic())
         [conclusion] = caller.datagrams_to_send()
-        for i, datagram in enumerate(flood_of(conclusion, FLOOD)):
+        for i, datagram in enumerate(conclusion_flood(conclusion, FLOOD)):
             sock.send(datagram)
             if i % 100 == 99:
                 time.sleep(0.01)  # stay within the server's socket buffer: count, not loss

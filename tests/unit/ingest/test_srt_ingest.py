@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from bench.hostile_attacks import conclusion_flood
 from server.bus import Registry
 from server.ingest.manager import IngestManager
 from server.ingest.ports import IngestRefusal, StreamGrant
@@ -388,16 +389,6 @@ async def test_stopped_while_the_key_is_checked_gets_2403() -> None:
     assert not rig.server.connections and not rig.manager.is_publishing("ls_plain")
 
 
-def flood_of(conclusion: bytes, count: int) -> list[bytes]:
-    """One valid conclusion replayed under ``count`` caller socket IDs (CIF offset 24):
-    what a flooding tool does once it holds a cookie -- each one a new request."""
-    sid_at = 16 + 24
-    return [
-        conclusion[:sid_at] + (0x10000 + i).to_bytes(4, "big") + conclusion[sid_at + 4 :]
-        for i in range(count)
-    ]
-
-
 async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -413,7 +404,7 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     for answer, _ in rig.transport.sent:
         caller.receive(answer, rig.loop.time())
     [conclusion] = caller.datagrams_to_send()
-    for datagram in flood_of(conclusion, 2000):
+    for datagram in conclusion_flood(conclusion, 2000):
         rig.server.datagram_received(datagram, CALLER)
         await asyncio.sleep(0)
     for _ in range(20):
