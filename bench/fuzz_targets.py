@@ -347,7 +347,8 @@ def run_srt_listener(data: bytes, rng: random.Random) -> None:
             if event.encrypted and rng.randrange(16):
                 listener.reject(event, rng.choice((2403, 1010)), now)
                 continue
-            accepted = listener.accept(event, now, passphrase=SRT_PASSPHRASE)
+            passphrase = SRT_PASSPHRASE if event.encrypted else None
+            accepted = listener.accept(event, now, passphrase=passphrase)
             if accepted is not None:
                 conns.append(accepted)
         listener.datagrams_to_send()
