@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.fuzz import fuzz, main
 from bench.fuzz_mutate import mutate, splits
 from bench.fuzz_targets import Target, targets
+from server.protocols.srt import SrtConnection, SrtListener
 
 TARGETS = targets()
 
@@ -81,3 +83,29 @@ def test_cli_writes_json_and_markdown(tmp_path: Path, capsys: pytest.CaptureFixt
     assert [r["target"] for r in written["results"]] == ["ts", "amf0"]
     assert written["seed"] == 3 and written["versions"]["python"]
     assert "| ts | 50 |" in next(tmp_path.glob("fuzz-*.md")).read_text()
+
+
+def test_srt_listener_vectors_reach_an_established_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Unmutated sessions are accepted (plain and encrypted), so mutations of them
+    fuzz the established connection, not only the handshake."""
+    accepted: list[SrtConnection] = []
+    accept = SrtListener.accept
+
+    def recording(self: SrtListener, *args: Any, **kwargs: Any) -> SrtConnection | None:
+        conn = accept(self, *args, **kwargs)
+        if conn is not None:
+            accepted.append(conn)
+        return conn
+
+    monkeypatch.setattr(SrtListener, "accept", recording)
+    target = TARGETS["srt-listener"]
+
+    class Always(random.Random):
+        def randrange(self, *args: Any, **kwargs: Any) -> int:
+            return 0  # the encrypted request is accepted too (1 in 16 otherwise)
+
+    for vector in target.corpus:
+        target.run(vector, Always())
+    assert len(accepted) == len(target.corpus)
