@@ -7,7 +7,8 @@ streams whole, in random reads and one byte at a time), amf0, flv, srt-packet (e
 SRT parser), srt-listener (listener + accepted connection), ts (MPEG-TS demuxer).
 Each input is a valid vector with seeded edits (``bench.fuzz_mutate``); an exception
 outside the target's ``allowed`` types is a violation, kept with the first input that
-caused it (hex) and where it was raised. The same seed replays the same inputs.
+caused it (hex) and where it was raised; so is an input that takes more than
+``SLOW_CPU_SECONDS`` of CPU (a hang). The same seed replays the same inputs.
 
 Prints one JSON line per target; with ``--out DIR`` writes ``DIR/fuzz-DATE.json`` and
 ``DIR/fuzz-DATE.md``. Exit status 1 when any target had a violation.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import time
 import traceback
@@ -29,10 +31,22 @@ from bench.fuzz_mutate import mutate
 from bench.fuzz_targets import Target, targets
 
 EXAMPLE_BYTES = 512
+SLOW_CPU_SECONDS = 2.0
+"""One input taking this much CPU is a violation too: a parser that loops (or goes
+quadratic) on a packet stalls the whole event loop, a worse failure than a crash."""
+
+
+class SlowInput(Exception):
+    """Raised from the CPU timer inside a target that took too long on one input."""
+
+
+def _too_slow(signum: int, frame: object) -> None:
+    raise SlowInput(f"more than {SLOW_CPU_SECONDS} s of CPU on one input")
 
 
 def _where(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
+    # the innermost frame that is not this module's (SlowInput is raised in _too_slow)
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename != __file__]
     last = frames[-1] if frames else None
     where = f"{Path(last.filename).name}:{last.lineno} in {last.name}" if last else "?"
     return f"{type(exc).__name__} at {where}"
@@ -47,15 +61,17 @@ def fuzz(target: Target, inputs: int, seed: int) -> dict[str, Any]:
     errors: Counter[str] = Counter()
     violations: dict[str, dict[str, Any]] = {}
     total_bytes = 0
+    previous = signal.signal(signal.SIGPROF, _too_slow)
     wall, cpu = time.perf_counter(), time.process_time()
     for index in range(inputs):
         data = mutate(rng, target.corpus)
         total_bytes += len(data)
+        signal.setitimer(signal.ITIMER_PROF, SLOW_CPU_SECONDS)
         try:
             target.run(data, rng)
         except allowed as exc:
             errors[type(exc).__name__] += 1
-        except Exception as exc:  # a violation: recorded, the run goes on
+        except Exception as exc:  # a violation (SlowInput too): recorded, the run goes on
             key = _where(exc)
             found = violations.setdefault(
                 key, {"count": 0, "first_input": index, "message": str(exc)[:200]}
@@ -64,6 +80,9 @@ def fuzz(target: Target, inputs: int, seed: int) -> dict[str, Any]:
             if found["count"] == 1:
                 found["hex"] = data[:EXAMPLE_BYTES].hex()
                 found["length"] = len(data)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    signal.signal(signal.SIGPROF, previous)
     cpu = time.process_time() - cpu
     wall = time.perf_counter() - wall
     return {
@@ -97,7 +116,7 @@ def markdown(lines: list[dict[str, Any]], command: str, info: dict[str, Any]) ->
         raised = ", ".join(f"{k} {v}" for k, v in line["allowed_raised"].items()) or "-"
         bad = ", ".join(f"{k} ({v['count']})" for k, v in line["violations"].items()) or "none"
         out.append(
-            f"| {line['target']} | {line['inputs']:,} | {line['inputs_per_cpu_second']:,} "
+            f"| {line['target']} | {line['inputs']:,} | {line['inputs_per_cpu_second'] or '-'} "
             f"| {line['cpu_seconds']} | {raised} | {bad} |"
         )
     out += ["", "Allowed per target (anything else is a violation):", ""]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bench import fuzz as bench_fuzz
 from bench.fuzz import fuzz, main
 from bench.fuzz_mutate import mutate, splits
 from bench.fuzz_targets import Target, targets
@@ -109,3 +110,17 @@ def test_srt_listener_vectors_reach_an_established_connection(
     for vector in target.corpus:
         target.run(vector, Always())
     assert len(accepted) == len(target.corpus)
+
+
+def _loops_on_long_inputs(data: bytes, rng: random.Random) -> None:
+    while len(data) > 5:
+        pass
+
+
+def test_an_input_that_hangs_is_a_violation(monkeypatch: pytest.MonkeyPatch) -> None:
+    """How the TS demuxer's endless loop on scrambled packets was found."""
+    monkeypatch.setattr(bench_fuzz, "SLOW_CPU_SECONDS", 0.05)
+    target = Target("hang", "loops", [b"abcdef"], _loops_on_long_inputs, ())
+    line = fuzz(target, 20, seed=1)
+    [(where, found)] = line["violations"].items()
+    assert where.startswith("SlowInput at test_fuzz.py") and found["length"] > 5
