@@ -4,7 +4,7 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, upload. ``--quick`` (< 3 minutes
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, hostile, upload. ``--quick`` (< 3 minutes
 for all of them) uses short windows, few publishers and one repetition; the full run
 repeats measurements and reports min/median/max. Prints one JSON line per result on
 stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.hls_scenarios import run_hls
+from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
 from bench.multistream import scenario_ms_a, scenario_ms_b
 from bench.preflight import missing
@@ -131,6 +132,12 @@ SCENARIOS = [
         "multistream",
         "multistream 10 x 10: every destination receives >= 99 % of the frames",
         lambda a, c, s: scenario_ms_b(s, c),
+    ),
+    Scenario(
+        "hostile",
+        "hostile",
+        "floods, trickles, slowloris, SRT garbage while a publisher streams: bitrate, RSS, log",
+        lambda a, c, s: hostile_scenario(s, c),
     ),
     Scenario(
         "upload",

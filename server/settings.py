@@ -78,6 +78,10 @@ class IngestSettings(_Section):
 
     takeover_silence_seconds: float = Field(3.0, gt=0, le=60)
     default_reconnect_window_seconds: int = Field(60, ge=0, le=3600)
+    # Refused-publish log lines per second at most (the rest are counted, and one line
+    # per second says how many were not logged): a flood of bad handshakes must not
+    # flood the log.
+    refusal_log_per_second: int = Field(10, ge=1, le=10000)
 
 
 class HlsSettings(_Section):

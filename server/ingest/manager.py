@@ -31,6 +31,7 @@ from server.ingest.ports import (
     StreamObserver,
 )
 from server.logfields import media_fields
+from server.logsample import SampledLog
 from server.media import vp9
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
@@ -189,6 +190,9 @@ class IngestManager:
         self.settings = settings
         self.clock = clock
         self.refusals: Counter[str] = Counter()
+        self.refusal_log = SampledLog(
+            log, settings.refusal_log_per_second, "refused-publish lines", clock
+        )
         self.observers: list[StreamObserver] = list(observers)
         self.refusal_sinks: list[RefusalSink] = list(refusal_sinks)
         self._live: dict[str, Live] = {}
@@ -266,10 +270,12 @@ class IngestManager:
         grant: StreamGrant | None = None,
         connection: str | None = None,
     ) -> None:
-        """Count, log and hand a refusal to the sinks; adapters call it for their own
-        (``connection``: the adapter's connection id, for the log line)."""
+        """Count, log (sampled: a peer can cause refusals at packet rate) and hand a
+        refusal to the sinks; adapters call it for their own (``connection``: the
+        adapter's connection id, for the log line)."""
         self.refusals[f"{protocol}:{reason}"] += 1
-        log.warning(
+        self.refusal_log.log(
+            logging.WARNING,
             "refused %s publisher %s (%s): %s",
             protocol,
             remote,

@@ -476,8 +476,14 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self, request: srt.ConnectionRequest, connection: SrtIngestConnection, code: int
     ) -> None:
         self.counters.rejected[code] += 1
-        connection.log.info(
-            "srt %s: rejected with %s", connection.remote, srt.describe_rejection(code)
+        # Sampled with the manager's refusal lines: a flood of conclusions must not
+        # get a line each.
+        self.manager.refusal_log.log(
+            logging.INFO,
+            "srt %s: rejected with %s",
+            connection.remote,
+            srt.describe_rejection(code),
+            via=connection.log,
         )
         self.listener.reject(request, code, self.loop.time())
         self._send_listener_output()

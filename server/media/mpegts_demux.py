@@ -198,7 +198,9 @@ class TsDemuxer:
             es = elementary.get(((b1 & 0x1F) << 8) | h2[i])
             if (
                 es is None
-                or b3 & 0x30 != 0x10  # not payload only
+                # not payload only, or scrambling bits set: _continuation_run compares
+                # whole header bytes and would measure a run of 0 (no progress)
+                or b3 & 0xF0 != 0x10
                 or b1 & 0xC0  # error flag or unit start
                 or not es.parts
                 or b3 & 0x0F != (es.cc + 1) & 0x0F

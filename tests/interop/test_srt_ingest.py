@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from bench.hostile_attacks import conclusion_flood
 from server.bus import Registry
 from server.ingest import srt as srt_ingest
 from server.ingest.manager import IngestManager
@@ -29,7 +30,13 @@ from server.media.mpegts import TsDemuxer, TsItem
 from server.protocols import srt
 from server.settings import IngestSettings, SrtSettings
 from tests.conftest import require_program
-from tests.interop.conftest import Peers, Relaycast, require_gst_element, wait_for
+from tests.interop.conftest import (
+    Peers,
+    Relaycast,
+    StartRelaycast,
+    require_gst_element,
+    wait_for,
+)
 from tests.interop.udp_relay import LossyRelay
 
 pytestmark = pytest.mark.interop
@@ -473,3 +480,58 @@ async def test_three_percent_loss_is_recovered_without_missing_frames(
     got = tmp_path / "received.ts"
     got.write_bytes(bytes(received))
     assert _count_frames(got) == _count_frames(source)
+
+
+# ------------------------------------------------------------------ conclusion flood
+
+FLOOD = 3000
+
+
+def _srt_refusals(base: str) -> int:
+    """Refused SRT publishes in ``/metrics``, every reason summed."""
+    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'^relaycast_auth_failures_total\{protocol="srt",[^}]*\} (\S+)$', text, re.M)
+    return int(sum(float(v) for v in found))
+
+
+def test_a_conclusion_flood_is_counted_and_the_log_stays_bounded(
+    start_relaycast: StartRelaycast,
+) -> None:
+    """3000 bad-key conclusions (one cookie, a new caller socket ID each) at the real
+    server's SRT port: all of them counted in /metrics, but at most 10 refusal lines a
+    second in the log, one line summing up the rest, and no traceback."""
+    relaycast = start_relaycast()
+    port = int(srt_base(relaycast).rsplit(":", 1)[1])
+    base = relaycast.server.base
+    before = _srt_refusals(base)
+    start_line = len(relaycast.log().splitlines())
+    caller = srt.SrtConnection.caller(time.monotonic(), streamid="#!::r=live/sk_flood,m=publish")
+    started = time.monotonic()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.connect(("127.0.0.1", port))
+        sock.settimeout(5)
+        [induction] = caller.datagrams_to_send()
+        sock.send(induction)
+        caller.receive(sock.recv(2048), time.monotonic())
+        [conclusion] = caller.datagrams_to_send()
+        for i, datagram in enumerate(conclusion_flood(conclusion, FLOOD)):
+            sock.send(datagram)
+            if i % 100 == 99:
+                time.sleep(0.01)  # stay within the server's socket buffer: count, not loss
+        counted = wait_for(
+            lambda: _srt_refusals(base) - before, lambda n: n >= FLOOD, 30, "every refusal counted"
+        )
+    assert counted == FLOOD
+    wait_for(
+        lambda: relaycast.log().count("more refused-publish lines in the last 1 s"),
+        bool,
+        10,
+        "the suppressed-lines summary",
+    )
+    lines = relaycast.log().splitlines()[start_line:]
+    seconds = time.monotonic() - started
+    refused = [line for line in lines if "refused srt publisher" in line or "rejected" in line]
+    assert 10 <= len(refused) <= 10 * (seconds + 2), (len(refused), seconds)
+    assert len(lines) < 10 * (seconds + 2) * 2 + 20, "\n".join(lines[-40:])
+    assert "Traceback" not in relaycast.log()

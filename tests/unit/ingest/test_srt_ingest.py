@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import pytest
 
+from bench.hostile_attacks import conclusion_flood
 from server.bus import Registry
 from server.ingest.manager import IngestManager
 from server.ingest.ports import IngestRefusal, StreamGrant
@@ -385,3 +387,35 @@ async def test_stopped_while_the_key_is_checked_gets_2403() -> None:
     assert rejection(events) == 2403
     await asyncio.sleep(0.01)
     assert not rig.server.connections and not rig.manager.is_publishing("ls_plain")
+
+
+async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """2000 bad-key conclusions: every one refused and counted; at most
+    ``refusal_log_per_second`` lines about them, then one line that sums up the rest."""
+    caplog.set_level(logging.DEBUG, "relaycast")
+    rig = Rig()
+    rig.manager.refusal_log.clock = lambda: 50.0  # the whole flood in one window
+    caller = srt.SrtConnection.caller(rig.loop.time(), streamid="#!::r=live/sk_nope,m=publish")
+    [induction] = caller.datagrams_to_send()
+    rig.server.datagram_received(induction, CALLER)
+    await asyncio.sleep(0)
+    for answer, _ in rig.transport.sent:
+        caller.receive(answer, rig.loop.time())
+    [conclusion] = caller.datagrams_to_send()
+    for datagram in conclusion_flood(conclusion, 2000):
+        rig.server.datagram_received(datagram, CALLER)
+        await asyncio.sleep(0)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert rig.manager.refusals["srt:unknown-key"] == 2000
+    assert rig.server.counters.rejected[srt.RejectCode.FORBIDDEN] == 2000
+    assert len(rig.refusals.seen) == 2000
+    lines = [r for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(lines) == 10  # refusal lines and "rejected with" lines share the budget
+    assert {r.name for r in lines} == {"relaycast.ingest", "relaycast.srt"}
+    rig.manager.refusal_log.flush()
+    assert caplog.records[-1].getMessage() == (
+        "3990 more refused-publish lines in the last 1 s not logged (all counted)"
+    )

@@ -369,3 +369,17 @@ def test_fuzz_mutated_stream(flips: list[tuple[int, int]], cut: int, chunk: int)
 
 def _valid_ts() -> bytes:
     return mux(media(seconds=1))
+
+
+def test_scrambling_bits_on_a_continuation_packet_do_not_hang_the_fast_path() -> None:
+    """Found by ``python -m bench.fuzz --target ts``: a continuation packet with the
+    transport_scrambling_control bits set made the run-based path measure a run of 0
+    packets and loop forever on one 1316-byte payload. It is read like the packet loop
+    reads it (the bits are not ours to interpret)."""
+    data = bytearray(_big_video(count=1, size=2_000))
+    video = [p for p in packets(bytes(data)) if p["pid"] == mpegts_psi.VIDEO_PID]
+    second = video[1]["pos"]
+    data[second + 3] |= 0xC0
+    fast, _ = _one_call(bytes(data))
+    slow, _ = _one_call(bytes(data), prefix=b"\x00")
+    assert fast == slow and len(frames_of(fast, VIDEO)) == 1
