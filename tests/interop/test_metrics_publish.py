@@ -43,6 +43,8 @@ def relaycast_env() -> dict[str, str]:
         "RELAYCAST_METRICS__TOKEN": TOKEN,
         "RELAYCAST_METRICS__PORT": "0",
         "RELAYCAST_METRICS__HOST": "127.0.0.1",
+        # 100 refusals from one address would otherwise be slowed by design
+        "RELAYCAST_RTMP__REFUSAL_DELAY_MAX": "0",
     }
 
 
