@@ -28,12 +28,13 @@ from server.hls.playlist import (
     split_for_suffix,
 )
 from server.media.codec_string import codecs_attribute
+from server.media.errors import MediaFormatError
 from server.media.frame import TrackKind
 from server.settings import VodSettings
 
 from . import source
 from .index import target_duration
-from .source import Layout, UnsupportedCodec
+from .source import Layout, UnreadableFile, UnsupportedCodec
 
 T = TypeVar("T")
 
@@ -180,6 +181,8 @@ class VodService:
                 return render(source.scan(item.source, self.target), self.target)
             except UnsupportedCodec as exc:
                 return exc
+            except MediaFormatError as exc:  # a codec record our writer cannot describe
+                raise UnreadableFile(f"its codec configuration is malformed ({exc})") from None
 
         found = await self._cached(key, self._playlists, build, lambda _: 1)
         if isinstance(found, UnsupportedCodec):

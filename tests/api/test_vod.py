@@ -131,16 +131,20 @@ async def test_codec_hls_cannot_carry_is_415_naming_it(api: Api, files: dict[str
     await _problem(api, item["playback"]["hlsUrl"].replace("master.m3u8", "seg0.m4s"), 415)
 
 
+@pytest.mark.parametrize(("name", "container"), [("mkv", "matroska"), ("ts", "mpegts")])
 async def test_other_containers_are_remuxed_once_to_faststart_mp4(
-    api: Api, files: dict[str, Path]
+    api: Api, files: dict[str, Path], name: str, container: str
 ) -> None:
-    item = await ready_item(api, files["mkv"])
-    assert item["container"] == "mkv" or item["container"] == "matroska"
+    """MPEG-TS carries H.264 as Annex B and AAC as ADTS: the MP4 remux turns them into
+    the sample forms HLS fMP4 needs, so the VOD is cut from the MP4."""
+    item = await ready_item(api, files[name])
+    assert item["container"] == container
     status, headers, body = await get(api, item["playback"]["mp4Url"])
     assert status == 200 and headers["Content-Type"] == "video/mp4"
     assert body.index(b"moov") < body.index(b"mdat")  # faststart: seekable before the end
-    decoded = await asyncio.to_thread(decoded_frames, item["playback"]["mp4Url"])
-    assert decoded["video"] == 100 and decoded["audio"] > 180
+    for url in (item["playback"]["mp4Url"], item["playback"]["hlsUrl"]):
+        decoded = await asyncio.to_thread(decoded_frames, url)
+        assert decoded["video"] == 100 and decoded["audio"] > 180, (url, decoded)
     status, _, text = await get(api, item["playback"]["hlsUrl"].replace("master", "media"))
     assert status == 200 and sum(_durations(text.decode())) == pytest.approx(4.0, abs=0.1)
 
@@ -194,3 +198,15 @@ async def test_file_deleted_while_served_ends_that_response_whole(
     assert first + rest == expected
     status, _, _ = await get(api, item["playback"]["mp4Url"])
     assert status == 404
+
+
+async def test_a_file_gone_from_disk_is_a_problem_not_a_crash(
+    api: Api, files: dict[str, Path]
+) -> None:
+    item = await ready_item(api, files["video"])
+    hls = item["playback"]["hlsUrl"]
+    assert (await get(api, hls))[0] == 200
+    library_file = next((Path(api.settings.server.data_dir) / "media").rglob(item["mediaId"]))
+    library_file.unlink()
+    problem = await _problem(api, hls.replace("master.m3u8", "seg1.m4s"), 404)
+    assert "cannot be read" in problem["detail"]

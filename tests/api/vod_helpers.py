@@ -33,6 +33,7 @@ def make_files(root: Path) -> dict[str, Path]:
         "av": ffmpeg(root / "av.mp4", *TESTSRC, *SINE, *H264, "-c:a", "aac"),
         "video": ffmpeg(root / "video.mp4", *TESTSRC, *H264, "-bf", "2"),
         "mkv": ffmpeg(root / "av.mkv", *TESTSRC, *SINE, *H264, "-c:a", "aac", seconds=4),
+        "ts": ffmpeg(root / "av.ts", *TESTSRC, *SINE, *H264, "-c:a", "aac", seconds=4),
         "mpeg2": ffmpeg(root / "m2.ts", *TESTSRC, "-c:v", "mpeg2video", seconds=2),
     }
 
