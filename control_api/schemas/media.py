@@ -13,9 +13,12 @@ from control_api.schemas.common import ApiModel, PageQuery, RequestModel, Timest
 MediaStatus = Literal["uploading", "processing", "ready", "error"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# Python's \s also matches \x1c-\x1f and \x85, ECMAScript's (the schema's) \ufeff:
+# spelling out the union keeps the schema and the validator agreeing on every string.
+_EDGE = r"[^\s\x1c-\x1f\x85\ufeff]"
 TagName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^\S(?:.*\S)?$"),
+    StringConstraints(min_length=1, max_length=64, pattern=rf"^{_EDGE}(?:.*{_EDGE})?$"),
     Field(description="1-64 characters, no leading or trailing space."),
 ]
 TagList = Annotated[
