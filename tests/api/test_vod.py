@@ -51,7 +51,10 @@ def _ffprobe_frames(url: str) -> dict[str, int]:
     return {s["codec_type"]: int(s["nb_read_frames"]) for s in json.loads(out.stdout)["streams"]}
 
 
-@pytest.mark.parametrize(("name", "kinds"), [("av", ("video", "audio")), ("video", ("video",))])
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [("av", ("video", "audio")), ("video", ("video",)), ("fragmented", ("video", "audio"))],
+)
 async def test_hls_and_mp4_decode_and_segments_start_with_keyframes(
     api: Api, files: dict[str, Path], name: str, kinds: tuple[str, ...]
 ) -> None:

@@ -32,6 +32,17 @@ def make_files(root: Path) -> dict[str, Path]:
     return {
         "av": ffmpeg(root / "av.mp4", *TESTSRC, *SINE, *H264, "-c:a", "aac"),
         "video": ffmpeg(root / "video.mp4", *TESTSRC, *H264, "-bf", "2"),
+        # what recordings are: fragmented MP4 (moov without samples, then moof+mdat)
+        "fragmented": ffmpeg(
+            root / "frag.mp4",
+            *TESTSRC,
+            *SINE,
+            *H264,
+            "-c:a",
+            "aac",
+            "-movflags",
+            "frag_keyframe+empty_moov+default_base_moof",
+        ),
         "mkv": ffmpeg(root / "av.mkv", *TESTSRC, *SINE, *H264, "-c:a", "aac", seconds=4),
         "ts": ffmpeg(root / "av.ts", *TESTSRC, *SINE, *H264, "-c:a", "aac", seconds=4),
         "mpeg2": ffmpeg(root / "m2.ts", *TESTSRC, "-c:v", "mpeg2video", seconds=2),
