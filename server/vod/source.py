@@ -147,36 +147,47 @@ def _packets(container: Any, tracks: tuple[Track, ...]) -> Iterator[_Packet]:
 
 
 def scan(path: Path, target: float) -> Layout:
-    """Read every packet header once: keyframes of the lead track, sizes, the end."""
+    """Read every packet header once: keyframes of the lead track, sizes, the end.
+
+    Sizes are summed per keyframe interval as they come (one number per GOP, not one per
+    packet), which is all the playlist's BANDWIDTH needs.
+    """
     with _open(path) as container:
         tracks = _tracks(container)
         lead = tracks[0]
         keyframes: list[Keyframe] = []
-        sizes: list[tuple[int, int]] = []
+        gop_bytes = [0]
         first_dts: int | None = None
         end_dts = end_pts = 0
         step = 0
         for p in _packets(container, tracks):
             first_dts = p.dts if first_dts is None else min(first_dts, p.dts)
-            sizes.append((p.pts, p.size))
-            if p.track is not lead:
-                continue
-            if p.keyframe and (not keyframes or p.dts > keyframes[-1].dts):
+            if p.track is lead and p.keyframe and (not keyframes or p.dts > keyframes[-1].dts):
                 keyframes.append(Keyframe(p.dts, p.pts))
-            step = p.duration or step
-            end_dts = max(end_dts, p.dts + step)
-            end_pts = max(end_pts, p.pts + step)
+                gop_bytes.append(0)
+            gop_bytes[-1] += p.size
+            if p.track is lead:
+                step = p.duration or step
+                end_dts = max(end_dts, p.dts + step)
+                end_pts = max(end_pts, p.pts + step)
     spans = tuple(cut(keyframes, end_dts, end_pts, target))
     if not spans:
         raise UnreadableFile("the file has no keyframe to start playback from")
-    return Layout(tracks, spans, _span_bytes(spans, sizes), max(0, -(first_dts or 0)))
+    return Layout(
+        tracks, spans, _span_bytes(spans, keyframes, gop_bytes), max(0, -(first_dts or 0))
+    )
 
 
-def _span_bytes(spans: tuple[Span, ...], sizes: list[tuple[int, int]]) -> tuple[int, ...]:
-    starts = [s.pts for s in spans]
+def _span_bytes(
+    spans: tuple[Span, ...], keyframes: list[Keyframe], gop_bytes: list[int]
+) -> tuple[int, ...]:
+    """Bytes per segment from bytes per keyframe interval (``gop_bytes[0]`` is what came
+    before the first keyframe: counted in the first segment)."""
+    starts = [s.dts for s in spans]
     totals = [0] * len(spans)
-    for pts, size in sizes:
-        totals[max(0, bisect_right(starts, pts) - 1)] += size
+    totals[0] += gop_bytes[0]
+    for key, size in zip(keyframes, gop_bytes[1:], strict=True):
+        totals[max(0, bisect_right(starts, key.dts) - 1)] += size
     return tuple(totals)
 
 
