@@ -19,6 +19,7 @@ import pytest
 from control_api.store.models import Media
 from server.vod.http import VOD_SERVICE
 from tests.api.conftest import Api
+from tests.api.tus_helpers import upload, wait_media
 from tests.api.vod_helpers import (
     decoded_frames,
     first_video_packet_is_keyframe,
@@ -213,3 +214,14 @@ async def test_a_file_gone_from_disk_is_a_problem_not_a_crash(
     library_file.unlink()
     problem = await _problem(api, hls.replace("master.m3u8", "seg1.m4s"), 404)
     assert "cannot be read" in problem["detail"]
+
+
+async def test_a_damaged_upload_is_an_error_item_with_a_reason(
+    api: Api, files: dict[str, Path]
+) -> None:
+    whole = await asyncio.to_thread(files["av"].read_bytes)
+    media_id = await upload(api, whole[: len(whole) // 2], "cut.mp4")  # the moov is at the end
+    item = await wait_media(api, media_id)
+    assert item["status"] == "error" and item["error"], item
+    assert "playback" not in item
+    await _problem(api, f"{api.base}/vod/{media_id}/master.m3u8", 409)
