@@ -4,7 +4,7 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, hostile, upload. ``--quick`` (< 3 minutes
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, hostile, upload, vod. ``--quick`` (< 3 minutes
 for all of them) uses short windows, few publishers and one repetition; the full run
 repeats measurements and reports min/median/max. Prints one JSON line per result on
 stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -36,6 +36,7 @@ from bench.servers import NginxRtmp, Relaycast, RelaycastIngest
 from bench.srt_scenarios import srt_scenarios
 from bench.summary import write_run
 from bench.upload import upload_scenario
+from bench.vod import vod_scenario
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -144,6 +145,12 @@ SCENARIOS = [
         "upload",
         "tus upload throughput and server memory vs dd on the same disk",
         lambda a, c, s: upload_scenario(a.quick),
+    ),
+    Scenario(
+        "vod",
+        "vod",
+        "VOD: 200 concurrent GETs of one cached segment of an uploaded file, p95 latency",
+        lambda a, c, s: vod_scenario(s, a.quick),
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}

@@ -25,6 +25,7 @@ from control_api.cors import OriginCache
 from control_api.docs import mount_docs
 from control_api.last_used import LastUsed
 from control_api.media_library.library import MediaLibrary
+from control_api.media_library.vod import LibraryCatalog, vod_lifecycle
 from control_api.metrics import Metrics, metrics_middleware
 from control_api.metrics import mount as mount_metrics
 from control_api.middlewares import access_middleware, cors_middleware, error_middleware
@@ -41,6 +42,8 @@ from control_api.webhooks.resources import renderer
 from control_api.webhooks.sources import DestinationErrors
 from server.ingest.manager import IngestManager
 from server.push.manager import PushManager
+from server.vod import http as vod_http
+from server.vod.service import VodService
 
 
 async def healthz(_: web.Request) -> web.Response:
@@ -98,6 +101,11 @@ def build_app(
     library = MediaLibrary(settings, store, endpoints)
     app[LIBRARY] = library
     app.cleanup_ctx.append(library.lifecycle)
+    vod = VodService(
+        settings.vod, settings.hls.target_duration, LibraryCatalog(store, library.files)
+    )
+    app.cleanup_ctx.append(vod_lifecycle(vod, store))
+    vod_http.mount(app, vod)
     mount_routes(app)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)

@@ -27,6 +27,7 @@ from control_api.store import Store
 from control_api.urls import Endpoints
 from server.hls import http as hls_http
 from server.hls.player import mount_player
+from server.vod.player import mount_vod_player
 
 log = logging.getLogger("relaycast")
 
@@ -128,6 +129,7 @@ async def run(settings: Settings) -> None:
     await _reconcile(store)
     hls_http.mount(app, media.hls)
     mount_player(app)
+    mount_vod_player(app)
     sources = MediaSources(
         media.ingest,
         media.registry,

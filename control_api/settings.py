@@ -23,6 +23,7 @@ from server.settings import (
     RtmpSettings,
     RtmpsSettings,
     SrtSettings,
+    VodSettings,
 )
 
 ENV_PREFIX = "RELAYCAST_"
@@ -176,6 +177,7 @@ class Settings(_Section):
     hls: HlsSettings = HlsSettings()
     push: PushSettings = PushSettings()
     media: MediaSettings = MediaSettings()
+    vod: VodSettings = VodSettings()
     metrics: MetricsSettings = MetricsSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -45,3 +45,9 @@ class Endpoints:
 
     def hls_url(self, edge_id: str) -> str:
         return f"{self.http_base}/live/{edge_id}/master.m3u8"
+
+    def vod_hls_url(self, media_id: str) -> str:
+        return f"{self.http_base}/vod/{media_id}/master.m3u8"
+
+    def vod_mp4_url(self, media_id: str) -> str:
+        return f"{self.http_base}/vod/{media_id}/file.mp4"

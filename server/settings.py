@@ -134,6 +134,25 @@ class HlsSettings(_Section):
         return self
 
 
+class VodSettings(_Section):
+    """HLS VOD of library files: segments cut from the file on demand, cached in memory.
+
+    Segments are cut at keyframes with ``hls.target_duration`` as for live streams; the
+    keyframe index of a file is read once and kept while the file is unchanged.
+    """
+
+    # Bytes of media segments and init segments kept in memory (least recently used go).
+    segment_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    # Files whose keyframe index and playlists are kept in memory.
+    index_cache_items: int = Field(256, ge=1, le=100_000)
+    # Worker threads reading files (keyframe scans, segments); more requests wait.
+    workers: int = Field(2, ge=1, le=64)
+    # Seconds a media item's status and policy are remembered between requests: a
+    # player's burst of segment requests costs one database query. A deleted item or a
+    # policy change is seen this much later at most.
+    lookup_cache_seconds: float = Field(2.0, ge=0, le=60)
+
+
 class PushSettings(_Section):
     """Multistream pushers: one per destination, each with its own bounded queue."""
 

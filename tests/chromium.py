@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import Any
 
 import aiohttp
 
@@ -42,3 +43,18 @@ async def devtools_page(http: aiohttp.ClientSession, port: int) -> str:
                 return str(pages[0]["webSocketDebuggerUrl"])
         await asyncio.sleep(0.2)
     raise RuntimeError("Chromium's DevTools endpoint never came up")
+
+
+async def evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident: int) -> Any:
+    """Evaluate ``expression`` in the page over DevTools; its value (JSON-able)."""
+    await ws.send_json(
+        {
+            "id": ident,
+            "method": "Runtime.evaluate",
+            "params": {"expression": expression, "returnByValue": True},
+        }
+    )
+    while True:
+        message = await ws.receive_json(timeout=10)
+        if message.get("id") == ident:
+            return message["result"]["result"].get("value")

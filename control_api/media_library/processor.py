@@ -1,8 +1,10 @@
 """Probing finished files in the background: ``processing`` → ``ready`` or ``error``.
 
-The API answers as soon as the last byte is stored; the probe runs after, in worker
-threads, a few at a time. Items a previous process left in ``processing`` are queued
-again at start-up, so a restart mid-probe loses nothing.
+The API answers as soon as the last byte is stored; the probe (and, for files that are
+not MP4 but whose codecs MP4 carries, the one remux to a faststart MP4 behind
+``mp4Url``) runs after, in worker threads, a few at a time. Items a previous process
+left in ``processing`` are queued again at start-up, so a restart mid-probe loses
+nothing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import contextlib
 import logging
 
 from control_api.media_library.files import MediaFiles
-from control_api.media_library.probe import NotMedia, probe_file
+from control_api.media_library.probe import NotMedia, ProbeResult, probe_file
+from control_api.media_library.remux import MP4_SUFFIX, mp4_plan, remux_to_mp4
 from control_api.store import Store
 
 log = logging.getLogger("relaycast.media")
@@ -73,6 +76,7 @@ class Processor:
                 result = await asyncio.to_thread(
                     probe_file, self._files.path(row.path), row.filename
                 )
+                mp4_path = await self._prepare_mp4(row.path, result)
             except NotMedia as exc:
                 log.info("media %s is not playable: %s", media_id, exc)
                 changed = await self._store.media.transition(
@@ -88,6 +92,7 @@ class Processor:
             container=result.container,
             video=result.video,
             audio=result.audio,
+            mp4_path=mp4_path,
         )
         if not changed:
             return None
@@ -95,3 +100,14 @@ class Processor:
         if ready is not None:
             self._store.events.emit("media.ready", ready.environment_id, ready)
         return "ready"
+
+    async def _prepare_mp4(self, path: str, result: ProbeResult) -> str | None:
+        """The relative path of the item's seekable MP4, remuxing once when needed."""
+        plan = mp4_plan(result)
+        if plan == "as-is":
+            return path
+        if plan == "none":
+            return None
+        target = path + MP4_SUFFIX
+        await asyncio.to_thread(remux_to_mp4, self._files.path(path), self._files.path(target))
+        return target

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
-from control_api.schemas.media import AudioInfo, MediaOut, VideoInfo
+from control_api.schemas.media import AudioInfo, MediaOut, MediaPlayback, VideoInfo
 from control_api.store.models import Media
+from control_api.urls import Endpoints
 
 
-def media_out(row: Media) -> MediaOut:
+def playback_out(row: Media, endpoints: Endpoints | None) -> MediaPlayback | None:
+    if row.status != "ready" or endpoints is None:
+        return None
+    return MediaPlayback(
+        hls_url=endpoints.vod_hls_url(row.id),
+        mp4_url=endpoints.vod_mp4_url(row.id) if row.mp4_path else None,
+    )
+
+
+def media_out(row: Media, endpoints: Endpoints | None = None) -> MediaOut:
+    """``endpoints`` gives the playback URLs (the listener's real port)."""
     return MediaOut(
         media_id=row.id,
         name=row.name,
@@ -20,5 +31,7 @@ def media_out(row: Media) -> MediaOut:
         container=row.container,
         video=VideoInfo.model_validate(row.video) if row.video else None,
         audio=AudioInfo.model_validate(row.audio) if row.audio else None,
+        playback_policy=row.playback_policy,
+        playback=playback_out(row, endpoints),
         created_at=row.created_at,
     )

@@ -1,14 +1,19 @@
-"""Media items: list and filter, read, change (name, folder, tags), delete, import a URL."""
+"""Media items: list and filter, read, change (name, folder, tags, playback policy),
+delete, import a URL, mint playback tokens for private VOD."""
 
 from __future__ import annotations
 
-from control_api.appkeys import LIBRARY, STORE
+import time
+from datetime import UTC, datetime
+
+from control_api.appkeys import ENDPOINTS, LIBRARY, STORE
 from control_api.media_library.importer import IMPORT_TASK
 from control_api.presenters.media import media_out
 from control_api.presenters.tasks import task_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
+from control_api.schemas.live_streams import PlaybackToken, PlaybackTokenCreate
 from control_api.schemas.media import (
     ImportCreate,
     MediaList,
@@ -18,6 +23,7 @@ from control_api.schemas.media import (
 )
 from control_api.schemas.tasks import TaskOut
 from control_api.store.folders import UnknownFolder
+from server.hls import tokens
 
 
 @api.route(
@@ -33,7 +39,8 @@ async def list_media(call: Call[None, MediaQuery]) -> MediaList:
     page = await call.request.app[STORE].media.list(
         call.env, q.limit, q.offset, folder_id=q.folder_id, tag=q.tag
     )
-    return MediaList(media=[media_out(r) for r in page.items], total=page.total)
+    endpoints = call.request.app[ENDPOINTS]
+    return MediaList(media=[media_out(r, endpoints) for r in page.items], total=page.total)
 
 
 @api.route(
@@ -49,13 +56,14 @@ async def get_media(call: Call[None, None]) -> MediaOut:
     row = await call.request.app[STORE].media.get(call.env, call.path("mediaId"))
     if row is None:
         raise not_found("media item", call.path("mediaId"))
-    return media_out(row)
+    return media_out(row, call.request.app[ENDPOINTS])
 
 
 @api.route(
     "PATCH",
     "/v1/media/{mediaId}",
-    summary="Rename, move (folderId, null for the root) or retag a media item",
+    summary="Rename, move (folderId, null for the root), retag a media item or set its "
+    "playbackPolicy",
     tag="media",
     body=MediaPatch,
     response=MediaOut,
@@ -71,7 +79,7 @@ async def update_media(call: Call[MediaPatch, None]) -> MediaOut:
         raise not_found("folder", str(exc)) from None
     if row is None:
         raise not_found("media item", call.path("mediaId"))
-    return media_out(row)
+    return media_out(row, call.request.app[ENDPOINTS])
 
 
 @api.route(
@@ -89,6 +97,8 @@ async def delete_media(call: Call[None, None]) -> None:
         raise not_found("media item", call.path("mediaId"))
     await library.files.remove(row.path)
     await library.files.remove_part(row.path)
+    if row.mp4_path and row.mp4_path != row.path:
+        await library.files.remove(row.mp4_path)
 
 
 @api.route(
@@ -119,3 +129,27 @@ async def import_media(call: Call[ImportCreate, None]) -> TaskOut:
     task = await library.store.tasks.create(call.env, IMPORT_TASK, params)
     library.importer.start(task)
     return task_out(task)
+
+
+@api.route(
+    "POST",
+    "/v1/media/{mediaId}/playback-tokens",
+    summary="Mint a signed, expiring playback token (for private media items)",
+    tag="media",
+    body=PlaybackTokenCreate,
+    response=PlaybackToken,
+    status=201,
+    errors=(404,),
+    description="Append it as `?token=` to the item's `hlsUrl` or `mp4Url`; it opens "
+    "this item only.",
+)
+async def create_media_playback_token(call: Call[PlaybackTokenCreate, None]) -> PlaybackToken:
+    store = call.request.app[STORE]
+    row = await store.media.get(call.env, call.path("mediaId"))
+    if row is None:
+        raise not_found("media item", call.path("mediaId"))
+    expires = int(time.time()) + call.body.expires_in_seconds
+    key = await store.playback_signing_key()
+    return PlaybackToken(
+        token=tokens.mint(key, row.id, expires), expires_at=datetime.fromtimestamp(expires, UTC)
+    )

@@ -13,9 +13,12 @@ from control_api.schemas.common import ApiModel, PageQuery, RequestModel, Timest
 MediaStatus = Literal["uploading", "processing", "ready", "error"]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 ResourceId = Annotated[str, StringConstraints(min_length=1, max_length=40)]
+# Python's \s also matches \x1c-\x1f and \x85, ECMAScript's (the schema's) \ufeff:
+# spelling out the union keeps the schema and the validator agreeing on every string.
+_EDGE = r"[^\s\x1c-\x1f\x85\ufeff]"
 TagName = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=64, pattern=r"^\S(?:.*\S)?$"),
+    StringConstraints(min_length=1, max_length=64, pattern=rf"^{_EDGE}(?:.*{_EDGE})?$"),
     Field(description="1-64 characters, no leading or trailing space."),
 ]
 TagList = Annotated[
@@ -42,6 +45,18 @@ class AudioInfo(ApiModel):
     channels: int
 
 
+PlaybackPolicy = Literal["public", "private"]
+
+
+class MediaPlayback(ApiModel):
+    hls_url: str = Field(description="HLS VOD (fMP4 segments cut at keyframes, no re-encoding).")
+    mp4_url: str | None = Field(
+        None,
+        description="The file as a seekable MP4 (Range requests); absent when MP4 "
+        "cannot carry its codecs.",
+    )
+
+
 class MediaOut(ApiModel):
     media_id: str
     name: str
@@ -49,12 +64,18 @@ class MediaOut(ApiModel):
     tags: list[str]
     status: MediaStatus
     error: str | None = Field(None, description="Why the item is in status error.")
-    source: Literal["upload", "import"]
+    source: Literal["upload", "import", "recording"]
     size_bytes: int
     duration_seconds: float | None = None
     container: str | None = None
     video: VideoInfo | None = None
     audio: AudioInfo | None = None
+    playback_policy: PlaybackPolicy
+    playback: MediaPlayback | None = Field(
+        None,
+        description="Only on ready items. Private items need `?token=` from "
+        "POST /v1/media/{mediaId}/playback-tokens on these URLs.",
+    )
     created_at: Timestamp
 
 
@@ -74,6 +95,7 @@ class MediaPatch(ClearableRequest):
     name: Name | SkipJsonSchema[None] = None
     folder_id: ResourceId | None = Field(None, description="A folder, or null for the root.")
     tags: TagList | SkipJsonSchema[None] = None
+    playback_policy: PlaybackPolicy | SkipJsonSchema[None] = None
 
 
 class ImportCreate(RequestModel):

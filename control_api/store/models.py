@@ -205,6 +205,12 @@ class Media(Base):
     container: Mapped[str | None] = mapped_column(String(64), nullable=True)
     video: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     audio: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    playback_policy: Mapped[str] = mapped_column(
+        String(16), default="private", server_default="private"
+    )
+    # The seekable MP4 served at mp4Url: ``path`` itself for an MP4 upload, a remuxed
+    # copy (``path`` + ".mp4") otherwise, None when MP4 cannot carry the codecs.
+    mp4_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     tags: Mapped[list[Tag]] = relationship(secondary=media_tags, lazy="selectin", order_by=Tag.name)
 

@@ -24,7 +24,7 @@ def renderer(endpoints: Endpoints, push: PushManager) -> Renderer:
         if isinstance(resource, LiveStream):
             model: Any = stream_out(resource, endpoints)
         elif isinstance(resource, Media):
-            model = media_out(resource)
+            model = media_out(resource, endpoints)
         elif isinstance(resource, Task):
             model = task_out(resource)
         elif isinstance(resource, Destination):

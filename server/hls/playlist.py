@@ -61,6 +61,7 @@ class MediaView:
     low_latency: LowLatency | None
     preload_hint: tuple[int, int] | None  # (msn, part index) of the next part
     ended: bool
+    playlist_type: str | None = None  # "VOD" for a file's playlist: it never changes
 
 
 def _seconds(value: float) -> str:
@@ -111,6 +112,8 @@ def _header(view: MediaView, skip: int) -> list[str]:
         f"#EXT-X-VERSION:{version}",
         f"#EXT-X-TARGETDURATION:{view.target_duration}",
     ]
+    if view.playlist_type is not None:
+        lines.append(f"#EXT-X-PLAYLIST-TYPE:{view.playlist_type}")
     if ll is not None:
         control = (
             f"#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK={_attr(ll.part_hold_back)}"

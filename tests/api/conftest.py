@@ -40,6 +40,7 @@ class Api:
     admin_key: str
     store: Store
     settings: Settings
+    http_app: web.Application
 
     async def call(
         self,
@@ -112,7 +113,7 @@ async def make_api(tmp_path: Path) -> AsyncIterator[ApiFactory]:
             await store.close()
 
         cleanups.append(stop)
-        return Api(endpoints.http_base, http, secret, store, settings)
+        return Api(endpoints.http_base, http, secret, store, settings, app)
 
     yield start
     for stop in cleanups:

@@ -17,25 +17,11 @@ import aiohttp
 import pytest
 
 from server.hls.player import hlsjs_path
-from tests.chromium import PLAYER_FLAGS, devtools_page, free_port
+from tests.chromium import PLAYER_FLAGS, devtools_page, evaluate, free_port
 from tests.conftest import require_program
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
-
-
-async def _evaluate(ws: aiohttp.ClientWebSocketResponse, expression: str, ident: int) -> Any:
-    await ws.send_json(
-        {
-            "id": ident,
-            "method": "Runtime.evaluate",
-            "params": {"expression": expression, "returnByValue": True},
-        }
-    )
-    while True:
-        message = await ws.receive_json(timeout=10)
-        if message.get("id") == ident:
-            return message["result"]["result"].get("value")
 
 
 async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]]:
@@ -63,7 +49,7 @@ async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]
                 )
                 loop = asyncio.get_running_loop()
                 for ident in range(1, int(seconds * 2)):
-                    sample = json.loads(await _evaluate(ws, probe, ident) or "{}")
+                    sample = json.loads(await evaluate(ws, probe, ident) or "{}")
                     samples.append({**sample, "at": loop.time()})
                     await asyncio.sleep(0.5)
     finally:
