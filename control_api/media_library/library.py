@@ -9,10 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 
-from aiohttp import web
-
+from control_api.lifecycle import Service
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.gates import UploadGates
 from control_api.media_library.importer import Importer
@@ -26,7 +24,7 @@ from control_api.urls import Endpoints
 log = logging.getLogger("relaycast.media")
 
 
-class MediaLibrary:
+class MediaLibrary(Service):
     def __init__(self, settings: Settings, store: Store, endpoints: Endpoints) -> None:
         self.settings = settings.media
         self.store = store
@@ -59,10 +57,3 @@ class MediaLibrary:
             self._sweeper = None
         await self.importer.stop()
         await self.processor.stop()
-
-    async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()

@@ -23,14 +23,14 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from control_api.credentials import new_id
+from control_api.lifecycle import Service
 from control_api.media_library.targets import GuardedResolver
 from control_api.settings import WebhookSettings
 from control_api.store.webhooks import DELIVERED, FAILED, PENDING, Due, QueuedEvent, WebhookRepo
@@ -53,7 +53,7 @@ EXHAUSTED_MAX_PAUSE = 60.0
 retry schedule's first steps, capped so sending resumes soon after they are back."""
 
 
-class Dispatcher:
+class Dispatcher(Service):
     def __init__(
         self,
         repo: WebhookRepo,
@@ -147,13 +147,6 @@ class Dispatcher:
         if self._http is not None:
             await self._http.close()
             self._http = None
-
-    async def lifecycle(self, _app: web.Application) -> AsyncIterator[None]:
-        await self.start()
-        try:
-            yield
-        finally:
-            await self.stop()
 
     # ------------------------------------------------------------ writer
 
