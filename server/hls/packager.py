@@ -14,11 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.bus import EndOfStream, Stream
+from server.bus import EndOfStream, Stream, StreamGrant
 from server.hls.segmenter import Change, Segmenter
 from server.hls.signal import ChangeSignal
 from server.hls.stats import HlsStats
-from server.ingest.ports import StreamGrant
 from server.settings import HlsSettings
 
 log = logging.getLogger("relaycast.hls")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from server.bus import Registry, Stream
+from server.bus import Registry, Stream, StreamGrant
 from server.ingest import plan
 from server.ingest.health import IngestMeter, ReportsLinkHealth, audio_info, video_info
 from server.ingest.ports import (
@@ -27,7 +27,6 @@ from server.ingest.ports import (
     Publisher,
     RefusalSink,
     StreamDirectory,
-    StreamGrant,
     StreamObserver,
 )
 from server.logfields import media_fields

@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from server.bus import StreamGrant
 from server.ingest.health import srt_info
 from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
-from server.ingest.ports import StreamGrant, mask_key
+from server.ingest.ports import mask_key
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import Frame

@@ -8,9 +8,8 @@ from datetime import datetime
 
 import pytest
 
-from server.bus import Registry
+from server.bus import PlanLimits, Registry, StreamGrant
 from server.ingest.manager import IngestManager, RefusalReason, Refused
-from server.ingest.ports import PlanLimits, StreamGrant
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 

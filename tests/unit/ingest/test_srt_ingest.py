@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bench.hostile_attacks import conclusion_flood
-from server.bus import Registry
+from server.bus import Registry, StreamGrant
 from server.ingest.manager import IngestManager
-from server.ingest.ports import IngestRefusal, StreamGrant
+from server.ingest.ports import IngestRefusal
 from server.ingest.srt import BATCH_PAYLOADS, MEDIA_DELAY, SrtIngestServer, masked_streamid
 from server.media.frame import Frame, TrackKind
 from server.media.mpegts import TsMuxer
