@@ -21,7 +21,13 @@ from typing import Any, NamedTuple
 
 from server.bus import Registry, Stream, StreamGrant
 from server.ingest import plan
-from server.ingest.health import IngestMeter, ReportsLinkHealth, audio_info, video_info
+from server.ingest.health import (
+    EncoderHealth,
+    IngestMeter,
+    ReportsLinkHealth,
+    audio_figures,
+    video_figures,
+)
 from server.ingest.ports import (
     IngestRefusal,
     Publisher,
@@ -445,30 +451,29 @@ class IngestManager:
 
     # ------------------------------------------------------------ queries
 
-    def health(self, stream_id: str) -> dict[str, object] | None:
+    def health(self, stream_id: str) -> EncoderHealth | None:
         """The encoder's figures; while it is away inside the reconnect window, the
-        last ones it had, with ``encoderConnected`` false and when it left."""
+        last ones it had, with ``encoder_connected`` false and when it left."""
         live = self._live.get(stream_id)
         publisher = None if live is None else live.publisher or live.last_publisher
         if live is None or publisher is None:
             return None
         connected = live.publisher is not None
         stats = live.stream.stats()
-        link = publisher.link_health() if isinstance(publisher, ReportsLinkHealth) else {}
-        return {
-            **link,
-            "protocol": publisher.protocol,
-            "remoteAddress": publisher.remote,
-            "connectedAt": live.connected_at,
-            "encoderConnected": connected,
-            "encoderLeftAt": None if connected else live.left_at,
-            "sessionId": live.session_id,
-            "bitrate": live.meter.bitrate(self.clock() if connected else live.left_clock),
-            "bytesIn": live.session_bytes,
-            "video": video_info(live.stream.video_config, live.meter),
-            "audio": audio_info(live.stream.audio_config),
-            "framesDropped": sum(r.dropped_frames for r in stats.readers),
-        }
+        return EncoderHealth(
+            protocol=publisher.protocol,
+            remote_address=publisher.remote,
+            connected_at=live.connected_at,
+            encoder_connected=connected,
+            encoder_left_at=None if connected else live.left_at,
+            session_id=live.session_id,
+            bitrate=live.meter.bitrate(self.clock() if connected else live.left_clock),
+            bytes_in=live.session_bytes,
+            video=video_figures(live.stream.video_config, live.meter),
+            audio=audio_figures(live.stream.audio_config),
+            frames_dropped=sum(r.dropped_frames for r in stats.readers),
+            srt=publisher.link_health() if isinstance(publisher, ReportsLinkHealth) else None,
+        )
 
     def live_bytes(self, session_id: str) -> int | None:
         """Bytes received so far by an open session (the database has them at its end)."""

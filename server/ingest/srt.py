@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from server.bus import StreamGrant
-from server.ingest.health import srt_info
+from server.ingest.health import SrtLinkFigures
 from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
 from server.ingest.ports import mask_key
 from server.logfields import MediaLog, new_connection_id
@@ -148,10 +148,10 @@ class SrtIngestConnection:
     def stats(self) -> srt.SrtStats | None:
         return self.conn.stats() if self.conn is not None else None
 
-    def link_health(self) -> dict[str, object]:
+    def link_health(self) -> SrtLinkFigures | None:
         """SRT link figures for the stream health API."""
         stats = self.stats()
-        return {"srt": srt_info(stats)} if stats is not None else {}
+        return SrtLinkFigures.of(stats) if stats is not None else None
 
     # ------------------------------------------------------------ the pump
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import pytest
 
 from server.bus import PlanLimits, Registry, StreamGrant
+from server.ingest.health import VideoFigures
 from server.ingest.manager import IngestManager, RefusalReason, Refused
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
@@ -103,16 +104,12 @@ async def test_first_media_goes_live_and_health_reports_it() -> None:
     assert ("live", "ls_1") in directory.log
     health = manager.health("ls_1")
     assert health is not None
-    assert health["protocol"] == "rtmp" and health["bytesIn"] == 1000
-    assert manager.live_bytes(str(health["sessionId"])) == 1000
+    assert health.protocol == "rtmp" and health.bytes_in == 1000
+    assert manager.live_bytes(health.session_id) == 1000
     assert manager.live_bytes("ses_other") is None
-    assert health["video"] == {
-        "codec": "h264",
-        "width": 640,
-        "height": 360,
-        "fps": 0.5,
-        "keyframeInterval": 2.0,
-    }
+    assert health.video == VideoFigures(
+        codec="h264", width=640, height=360, fps=0.5, keyframe_interval=2.0
+    )
 
 
 async def test_second_publisher_refused_while_first_is_active() -> None:
@@ -165,22 +162,22 @@ async def test_health_keeps_the_last_figures_while_the_encoder_is_away() -> None
     claim.frame(key_frame(180_000))
     await settle()
     before = manager.health("ls_1")
-    assert before is not None and before["encoderConnected"] is True
-    assert before["encoderLeftAt"] is None
+    assert before is not None and before.encoder_connected is True
+    assert before.encoder_left_at is None
     manager.release(claim, "gone")
     clock.now += 4  # the bitrate window would have emptied by now
     away = manager.health("ls_1")
     assert away is not None, "figures dropped while the encoder is inside the window"
-    assert away["encoderConnected"] is False and isinstance(away["encoderLeftAt"], datetime)
-    for same in ("protocol", "remoteAddress", "sessionId", "bytesIn", "bitrate", "video"):
-        assert away[same] == before[same], same
+    assert away.encoder_connected is False and isinstance(away.encoder_left_at, datetime)
+    for same in ("protocol", "remote_address", "session_id", "bytes_in", "bitrate", "video"):
+        assert getattr(away, same) == getattr(before, same), same
     assert not manager.is_publishing("ls_1")
     [away_session] = manager.open_sessions()  # a crash now ends the session when it left
-    assert away_session.last_seen == away["encoderLeftAt"]
+    assert away_session.last_seen == away.encoder_left_at
     back = await manager.claim("sk_good", FakePublisher(remote="10.0.0.7:5001"))
     again = manager.health("ls_1")
-    assert again is not None and again["encoderConnected"] is True
-    assert again["encoderLeftAt"] is None and again["remoteAddress"] == "10.0.0.7:5001"
+    assert again is not None and again.encoder_connected is True
+    assert again.encoder_left_at is None and again.remote_address == "10.0.0.7:5001"
     manager.release(back, "gone")
 
 

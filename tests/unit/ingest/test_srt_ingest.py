@@ -149,13 +149,13 @@ async def test_publish_goes_live_with_frames_and_srt_health() -> None:
         await rig.exchange(caller)
     await asyncio.sleep(0.05)
     health = rig.manager.health("ls_plain")
-    assert health is not None and health["protocol"] == "srt"
-    assert health["video"] is not None and health["audio"] is not None
-    link = health["srt"]
-    assert isinstance(link, dict)
-    assert link["encrypted"] is False and link["keyLength"] == 0
-    assert link["latencyMs"] == 120 and link["packetsReceived"] > 0
-    assert link["lossRate"] == 0.0 and link["packetsDropped"] == 0
+    assert health is not None and health.protocol == "srt"
+    assert health.video is not None and health.audio is not None
+    link = health.srt
+    assert link is not None
+    assert link.encrypted is False and link.key_length == 0
+    assert link.latency_ms == 120 and link.packets_received > 0
+    assert link.loss_rate == 0.0 and link.packets_dropped == 0
     assert ("live", "ls_plain") in rig.directory.log
     frames = []
     while (item := reader.next_nowait()) is not None:
@@ -246,8 +246,8 @@ async def test_encrypted_publish_with_the_streams_passphrase(pbkeylen: int) -> N
     assert connection.demux.stats.frames > 0
     health = rig.manager.health("ls_secret")
     assert health is not None
-    link = health["srt"]
-    assert isinstance(link, dict) and link["encrypted"] is True and link["keyLength"] == pbkeylen
+    link = health.srt
+    assert link is not None and link.encrypted is True and link.key_length == pbkeylen
 
 
 async def test_second_publisher_gets_2409_while_the_first_streams() -> None:
