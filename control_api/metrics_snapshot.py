@@ -314,7 +314,7 @@ class SnapshotCollector(Collector):
             labels=["protocol", "reason"],
         )
         counts: Counter[tuple[str, str]] = Counter(self.http_auth_failures)
-        for key, count in self.sources.ingest.refusals.items():
+        for key, count in self.sources.ingest.refusals.counts.items():
             protocol, _, reason = key.partition(":")
             counts[(protocol, reason)] += count
         for (protocol, reason), count in sorted(counts.items()):

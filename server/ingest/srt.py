@@ -21,8 +21,9 @@ from typing import Any, cast
 
 from server.bus import StreamGrant
 from server.ingest.health import SrtLinkFigures
-from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
+from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
+from server.ingest.refusals import RefusalReason, Refused
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import Frame
@@ -57,6 +58,21 @@ _CORE_REASONS: dict[int, RefusalReason] = {
     RejectCode.UNSECURE: RefusalReason.BAD_PASSPHRASE,
     RejectCode.BACKLOG: RefusalReason.LIMITS,
 }
+
+
+class PassphraseRefused(Refused):
+    """The caller's key material does not match the stream's passphrase; ``code`` is
+    the rejection it hears (1010 wrong passphrase, 1011 encryption required...)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(RefusalReason.BAD_PASSPHRASE, srt.describe_rejection(code))
+        self.code = code
+
+
+def _wire_code(refused: Refused) -> int:
+    if isinstance(refused, PassphraseRefused):
+        return refused.code
+    return _REFUSAL_CODES.get(refused.reason, RejectCode.FORBIDDEN)
 
 
 @dataclass
@@ -404,7 +420,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._request(event)
             return
         self.counters.rejected[event.code] += 1
-        self.manager.report_refusal(
+        self.manager.refusals.report(
             "srt",
             format_addr(event.addr),
             masked_streamid(event.streamid),
@@ -435,35 +451,26 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self, request: srt.ConnectionRequest, code: int, reason: RefusalReason, detail: str
     ) -> None:
         self.counters.rejected[code] += 1
-        self.manager.report_refusal(
+        self.manager.refusals.report(
             "srt", format_addr(request.addr), masked_streamid(request.streamid), reason, detail
         )
         self.listener.reject(request, code, self.loop.time())
 
     async def _decide(self, request: srt.ConnectionRequest, key: str) -> None:
         connection = SrtIngestConnection(self, request)
-        mismatch: list[int] = []
 
-        def passphrase_check(grant: StreamGrant) -> Refused | None:
+        def passphrase_check(grant: StreamGrant) -> PassphraseRefused | None:
             # Checked before the claim opens a session or takes a stream over: a
             # caller with the right key but the wrong passphrase must leave no trace.
             code = self.listener.key_mismatch(request, grant.srt_passphrase)
-            if code is None:
-                return None
-            mismatch.append(code)
-            return Refused(RefusalReason.BAD_PASSPHRASE, srt.describe_rejection(code))
+            return PassphraseRefused(code) if code is not None else None
 
         try:
             claim = await self.manager.claim(
                 key, connection, connection.attempted, passphrase_check
             )
         except Refused as refused:
-            code = (
-                mismatch[0]
-                if mismatch
-                else _REFUSAL_CODES.get(refused.reason, RejectCode.FORBIDDEN)
-            )
-            self._refused(request, connection, code)
+            self._refused(request, connection, _wire_code(refused))
             return
         except Exception:  # the store failed: the caller hears 2500, not a timeout
             connection.log.exception("srt %s: stream key check failed", connection.remote)
@@ -479,7 +486,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self.counters.rejected[code] += 1
         # Sampled with the manager's refusal lines: a flood of conclusions must not
         # get a line each.
-        self.manager.refusal_log.log(
+        self.manager.refusals.log.log(
             logging.INFO,
             "srt %s: rejected with %s",
             connection.remote,

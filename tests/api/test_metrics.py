@@ -31,7 +31,8 @@ from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls import http as hls_http
 from server.hls.packager import HlsService, PlaybackInfo
-from server.ingest.manager import Claim, IngestManager, RefusalReason
+from server.ingest.manager import Claim, IngestManager
+from server.ingest.refusals import RefusalReason
 from server.ingest.rtmp import RtmpIngestServer
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.push.status import DestinationStatus, PushState
@@ -276,7 +277,7 @@ async def test_auth_failures_by_protocol_and_reason(plane: Plane) -> None:
     await plane.get("/v1/live-streams", "not-a-key")
     await plane.get("/v1/live-streams", "not-a-key")
     for _ in range(3):
-        plane.ingest.report_refusal(
+        plane.ingest.refusals.report(
             "rtmp", "127.0.0.1:5", "other", RefusalReason.WRONG_APP, "unknown application"
         )
     with pytest.raises(Exception, match="unknown stream key"):

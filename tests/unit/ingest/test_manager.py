@@ -10,7 +10,8 @@ import pytest
 
 from server.bus import PlanLimits, Registry, StreamGrant
 from server.ingest.health import VideoFigures
-from server.ingest.manager import IngestManager, RefusalReason, Refused
+from server.ingest.manager import IngestManager
+from server.ingest.refusals import RefusalReason, Refused
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 
@@ -89,7 +90,7 @@ async def test_unknown_and_stopped_keys_are_refused_and_counted() -> None:
     with pytest.raises(Refused) as stopped:
         await manager.claim("sk_good", FakePublisher())
     assert stopped.value.reason is RefusalReason.STOPPED
-    assert manager.refusals == {"rtmp:unknown-key": 1, "rtmp:stream-stopped": 1}
+    assert manager.refusals.counts == {"rtmp:unknown-key": 1, "rtmp:stream-stopped": 1}
 
 
 async def test_first_media_goes_live_and_health_reports_it() -> None:
@@ -235,7 +236,7 @@ async def test_plan_limits_end_the_session_in_error() -> None:
     await settle()
     assert pub.closed and "1920x1080 exceeds" in pub.closed
     assert directory.log[-1][0] == "closed" and "exceeds" in directory.log[-1][3]
-    assert manager.refusals["rtmp:limits"] == 1
+    assert manager.refusals.counts["rtmp:limits"] == 1
 
 
 async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
@@ -253,3 +254,32 @@ async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
     await settle()
     assert pub.closed and "bitrate" in pub.closed
     assert clock.now - 100.0 >= 5.0  # not before the settling period
+
+
+class _CheckRefused(Refused):
+    """A protocol's own refusal, carrying what the protocol needs to answer with."""
+
+    def __init__(self) -> None:
+        super().__init__(RefusalReason.BAD_PASSPHRASE, "wrong passphrase")
+        self.code = 1010
+
+
+async def test_a_protocol_check_s_refusal_is_raised_as_is_and_leaves_no_session() -> None:
+    manager, directory, _ = make()
+    failed = _CheckRefused()
+    with pytest.raises(Refused) as refused:
+        await manager.claim("sk_good", FakePublisher(), "app/sk_g****", lambda _: failed)
+    assert refused.value is failed and failed.code == 1010
+    assert manager.refusals.counts == {"rtmp:bad-passphrase": 1}
+    assert directory.log == [] and not manager.is_publishing("ls_1")
+
+
+async def test_disconnect_inside_a_running_window_keeps_its_deadline() -> None:
+    manager, directory, _ = make(window=1)
+    claim = await manager.claim("sk_good", FakePublisher())
+    claim.frame(key_frame(0))
+    manager.release(claim, "gone")
+    await asyncio.sleep(0.6)
+    assert not await manager.disconnect("ls_1", end_session=False, reason="stream key rotated")
+    await asyncio.sleep(0.6)  # 1.2 s after the encoder left: the first window is over
+    assert directory.log[-1][0] == "closed" and manager.health("ls_1") is None

@@ -83,7 +83,7 @@ class Rig:
         )
         self.manager = IngestManager(self.directory, Registry(), IngestSettings())
         self.refusals = Refusals()
-        self.manager.refusal_sinks.append(self.refusals)
+        self.manager.refusals.sinks.append(self.refusals)
         self.server = SrtIngestServer(self.manager, SrtSettings(port=0, **settings))
         self.transport = Transport()
         self.loop = asyncio.get_running_loop()
@@ -396,7 +396,7 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     ``refusal_log_per_second`` lines about them, then one line that sums up the rest."""
     caplog.set_level(logging.DEBUG, "relaycast")
     rig = Rig()
-    rig.manager.refusal_log.clock = lambda: 50.0  # the whole flood in one window
+    rig.manager.refusals.log.clock = lambda: 50.0  # the whole flood in one window
     caller = srt.SrtConnection.caller(rig.loop.time(), streamid="#!::r=live/sk_nope,m=publish")
     [induction] = caller.datagrams_to_send()
     rig.server.datagram_received(induction, CALLER)
@@ -409,13 +409,13 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
         await asyncio.sleep(0)
     for _ in range(20):
         await asyncio.sleep(0)
-    assert rig.manager.refusals["srt:unknown-key"] == 2000
+    assert rig.manager.refusals.counts["srt:unknown-key"] == 2000
     assert rig.server.counters.rejected[srt.RejectCode.FORBIDDEN] == 2000
     assert len(rig.refusals.seen) == 2000
     lines = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert len(lines) == 10  # refusal lines and "rejected with" lines share the budget
     assert {r.name for r in lines} == {"relaycast.ingest", "relaycast.srt"}
-    rig.manager.refusal_log.flush()
+    rig.manager.refusals.log.flush()
     assert caplog.records[-1].getMessage() == (
         "3990 more refused-publish lines in the last 1 s not logged (all counted)"
     )
