@@ -31,6 +31,7 @@ from server.media.mpegts import TsDemuxer
 from server.protocols import srt
 from server.protocols.srt import RejectCode
 from server.settings import SrtSettings
+from server.tasks import BackgroundTasks
 from server.timers import DeadlineTimer
 
 log = logging.getLogger("relaycast.srt")
@@ -300,7 +301,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self._dirty: list[SrtIngestConnection] = []
         self._listener_dirty = False
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log, "srt stream key check failed")
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -339,8 +340,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
 
     async def close(self) -> None:
         """Shut every connection down (SHUTDOWN sent), then the socket."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for connection in list(self.connections.values()):
             connection.close("server shutting down")
             connection.pump()
@@ -443,9 +443,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._reject(request, RejectCode.OVERLOAD, RefusalReason.LIMITS, "max_connections")
             return
         self.deciding += 1
-        task = self.loop.create_task(self._decide(request, info.key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._decide(request, info.key))
 
     def _reject(
         self, request: srt.ConnectionRequest, code: int, reason: RefusalReason, detail: str
