@@ -138,6 +138,12 @@ class SnapshotCollector(Collector):
             "RTMP(S) connections closed for a protocol violation, timeout or bad media.",
             value=sum(counters.failures.values()),
         )
+        yield CounterMetricFamily(
+            "relaycast_rtmp_refusals_throttled",
+            "Refusals of a repeated unknown stream key answered late (back-off against "
+            "key guessing, per address).",
+            value=counters.throttled,
+        )
 
     def _ingest(self) -> Iterator[Metric]:
         ingest, registry = self.sources.ingest, self.sources.registry
