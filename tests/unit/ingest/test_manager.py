@@ -77,6 +77,13 @@ def key_frame(dts: int) -> Frame:
     return Frame(TrackKind.VIDEO, "h264", dts, dts, True, b"\x00\x00\x00\x01\x65")
 
 
+async def went_live_and_left(manager: IngestManager) -> None:
+    """A publisher that was live and dropped: its reconnect window is open."""
+    claim = await manager.claim("sk_good", FakePublisher())
+    claim.frame(key_frame(0))
+    manager.release(claim, "gone")
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -140,9 +147,7 @@ async def test_silent_publisher_is_taken_over_in_the_same_session() -> None:
 
 async def test_reconnect_inside_window_keeps_the_session() -> None:
     manager, directory, _ = make(window=1)
-    claim = await manager.claim("sk_good", FakePublisher())
-    claim.frame(key_frame(0))
-    manager.release(claim, "gone")
+    await went_live_and_left(manager)
     await asyncio.sleep(0.2)
     again = await manager.claim("sk_good", FakePublisher())
     again.frame(key_frame(90_000))
@@ -276,9 +281,7 @@ async def test_a_protocol_check_s_refusal_is_raised_as_is_and_leaves_no_session(
 
 async def test_disconnect_inside_a_running_window_keeps_its_deadline() -> None:
     manager, directory, _ = make(window=1)
-    claim = await manager.claim("sk_good", FakePublisher())
-    claim.frame(key_frame(0))
-    manager.release(claim, "gone")
+    await went_live_and_left(manager)
     await asyncio.sleep(0.6)
     assert not await manager.disconnect("ls_1", end_session=False, reason="stream key rotated")
     await asyncio.sleep(0.6)  # 1.2 s after the encoder left: the first window is over
