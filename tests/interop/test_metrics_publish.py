@@ -43,9 +43,6 @@ def relaycast_env() -> dict[str, str]:
         "RELAYCAST_METRICS__TOKEN": TOKEN,
         "RELAYCAST_METRICS__PORT": "0",
         "RELAYCAST_METRICS__HOST": "127.0.0.1",
-        # 105 guessed keys from one address: the refusal throttle would hold them for
-        # minutes (its own test is in test_rtmp_admission); here only labels count.
-        "RELAYCAST_RTMP__REFUSAL_DELAY_MAX": "0",
     }
 
 
