@@ -25,9 +25,8 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.bus import Registry
+from server.bus import Registry, StreamGrant
 from server.ingest.manager import IngestManager
-from server.ingest.ports import StreamGrant
 from server.ingest.rtmp import RtmpIngestConnection, RtmpIngestServer
 from server.settings import IngestSettings, RtmpSettings
 

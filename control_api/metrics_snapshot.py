@@ -2,7 +2,7 @@
 
 Nothing here counts anything: every number is read, when Prometheus scrapes, from
 the object that the API reads too — ``IngestManager.health`` (the stream health
-endpoint), bus stream stats, SRT link stats through ``srt_info`` (the health
+endpoint), bus stream stats, SRT link stats through ``SrtLinkFigures`` (the health
 endpoint's SRT block), the push manager's destination statuses, the HLS service's
 counters, the refusal counters, the stream states in the database. So a graph can
 never disagree with the API. Labels: stream and destination ids, protocol, reason,
@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 
 from server.bus import Registry
 from server.hls.packager import HlsService
-from server.ingest.health import srt_info
+from server.ingest.health import SrtLinkFigures
 from server.ingest.manager import IngestManager
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
@@ -98,7 +98,7 @@ class SnapshotCollector(Collector):
         for stream_id in ingest.publishing():
             health = ingest.health(stream_id)
             if health is not None:
-                publishers[str(health["protocol"])] += 1
+                publishers[health.protocol] += 1
         family = GaugeMetricFamily(
             "relaycast_ingest_publishers",
             "Connected publishers (authenticated encoders) by protocol.",
@@ -138,6 +138,12 @@ class SnapshotCollector(Collector):
             "RTMP(S) connections closed for a protocol violation, timeout or bad media.",
             value=sum(counters.failures.values()),
         )
+        yield CounterMetricFamily(
+            "relaycast_rtmp_refusals_throttled",
+            "Refusals of a repeated unknown stream key answered late (back-off against "
+            "key guessing, per address).",
+            value=counters.throttled,
+        )
 
     def _ingest(self) -> Iterator[Metric]:
         ingest, registry = self.sources.ingest, self.sources.registry
@@ -165,17 +171,17 @@ class SnapshotCollector(Collector):
             health = ingest.health(stream_id)
             if health is None:
                 continue
-            bytes_in.add_metric([stream_id], _number(health["bytesIn"]))
-            bitrate.add_metric([stream_id], _number(health["bitrate"]))
+            bytes_in.add_metric([stream_id], health.bytes_in)
+            bitrate.add_metric([stream_id], health.bitrate)
             stream = registry.get(stream_id)
             if stream is not None:
                 frames.add_metric([stream_id], stream.stats().frames_published)
-            video = health.get("video")
-            if isinstance(video, dict):
-                if video.get("fps") is not None:
-                    fps.add_metric([stream_id], _number(video["fps"]))
-                if video.get("keyframeInterval") is not None:
-                    keyint.add_metric([stream_id], _number(video["keyframeInterval"]))
+            video = health.video
+            if video is not None:
+                if video.fps is not None:
+                    fps.add_metric([stream_id], video.fps)
+                if video.keyframe_interval is not None:
+                    keyint.add_metric([stream_id], video.keyframe_interval)
         yield from (bytes_in, frames, bitrate, fps, keyint)
 
     def _srt(self, server: SrtIngestServer) -> Iterator[Metric]:
@@ -209,13 +215,13 @@ class SnapshotCollector(Collector):
             claim, stats = connection.claim, connection.stats()
             if claim is None or not claim.current or stats is None:
                 continue
-            sid, link = [claim.live.grant.stream_id], srt_info(stats)
-            rtt.add_metric(sid, _number(link["rttMs"]) / 1000)
-            received.add_metric(sid, _number(link["packetsReceived"]))
-            lost.add_metric(sid, _number(link["packetsLost"]))
-            retransmitted.add_metric(sid, _number(link["packetsRetransmitted"]))
-            dropped.add_metric(sid, _number(link["packetsDropped"]))
-            loss.add_metric(sid, _number(link["lossRate"]))
+            sid, link = [claim.live.grant.stream_id], SrtLinkFigures.of(stats)
+            rtt.add_metric(sid, link.rtt_ms / 1000)
+            received.add_metric(sid, link.packets_received)
+            lost.add_metric(sid, link.packets_lost)
+            retransmitted.add_metric(sid, link.packets_retransmitted)
+            dropped.add_metric(sid, link.packets_dropped)
+            loss.add_metric(sid, link.loss_rate)
         yield from (rtt, received, lost, retransmitted, dropped, loss)
         counters = server.counters
         yield CounterMetricFamily(
@@ -314,7 +320,7 @@ class SnapshotCollector(Collector):
             labels=["protocol", "reason"],
         )
         counts: Counter[tuple[str, str]] = Counter(self.http_auth_failures)
-        for key, count in self.sources.ingest.refusals.items():
+        for key, count in self.sources.ingest.refusals.counts.items():
             protocol, _, reason = key.partition(":")
             counts[(protocol, reason)] += count
         for (protocol, reason), count in sorted(counts.items()):
@@ -330,7 +336,3 @@ class SnapshotCollector(Collector):
         for result, count in sorted(results.items()):
             family.add_metric([result], count)
         return family
-
-
-def _number(value: object) -> float:
-    return float(value) if isinstance(value, int | float) else 0.0

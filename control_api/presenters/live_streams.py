@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from control_api.schemas.live_streams import Ingest, Playback, StreamOut
+from control_api.schemas.live_streams import Ingest, IngestHealth, Playback, StreamOut
 from control_api.store.models import LiveStream
 from control_api.urls import Endpoints
+from server.ingest.health import EncoderHealth
 
 
 def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
@@ -33,3 +34,9 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
         ingest=ingest,
         playback=Playback(hls_url=ep.hls_url(row.edge_id), edge_id=row.edge_id),
     )
+
+
+def ingest_health(health: EncoderHealth) -> IngestHealth:
+    """The media plane's figures under the API's names (its fields are the schema's,
+    snake_case; the schema adds the camelCase aliases)."""
+    return IngestHealth.model_validate(health, from_attributes=True)

@@ -7,13 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from control_api.appkeys import ENDPOINTS, INGEST, SETTINGS, STORE
-from control_api.presenters.live_streams import stream_out
+from control_api.presenters.live_streams import ingest_health, stream_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import (
-    IngestHealth,
     PlaybackToken,
     PlaybackTokenCreate,
     RotatedKey,
@@ -209,7 +208,7 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     return StreamHealth(
         stream_id=row.id,
         state=row.state,
-        ingest=IngestHealth.model_validate(ingest) if ingest else None,
+        ingest=ingest_health(ingest) if ingest is not None else None,
     )
 
 

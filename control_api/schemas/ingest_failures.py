@@ -17,7 +17,7 @@ Reason = Literal[
     "limits",
     "protocol-error",
 ]
-"""``server.ingest.manager.RefusalReason``'s values (a unit test keeps them equal)."""
+"""``server.ingest.refusals.RefusalReason``'s values (a unit test keeps them equal)."""
 
 
 class IngestFailureOut(ApiModel):

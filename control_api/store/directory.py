@@ -17,7 +17,7 @@ from control_api.settings import PlanSettings
 from control_api.store.models import LiveStream, StreamSession
 from control_api.webhooks.events import EventType
 from control_api.webhooks.hub import EventHub
-from server.ingest.ports import PlanLimits, StreamGrant
+from server.bus import PlanLimits, StreamGrant
 
 
 class StoreDirectory:

@@ -8,12 +8,10 @@ push manager's call returns at once.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
 
 from control_api.store import Store
+from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.webhooks")
 
@@ -23,12 +21,15 @@ class DestinationErrors:
 
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log, "announcing a destination error failed")
 
     def destination_error(
         self, environment_id: str, stream_id: str, destination_id: str, error: str
     ) -> None:
-        self._spawn(self._announce(environment_id, stream_id, destination_id, error))
+        self._tasks.spawn(
+            self._announce(environment_id, stream_id, destination_id, error),
+            name="webhook-destination-error",
+        )
 
     async def _announce(
         self, environment_id: str, stream_id: str, destination_id: str, error: str
@@ -38,13 +39,3 @@ class DestinationErrors:
             return
         log.debug("destination %s of %s in error: %s", destination_id, stream_id, error)
         self._store.events.emit("destination.error", environment_id, row)
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name="webhook-destination-error")
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("announcing a destination error failed", exc_info=task.exception())

@@ -5,6 +5,7 @@ loses frames up to the next video keyframe (counted), never memory or the publis
 """
 
 from .errors import BusError, StreamEndedError, StreamExistsError
+from .grant import PlanLimits, StreamGrant
 from .items import (
     BusItem,
     ConfigChange,
@@ -28,12 +29,14 @@ __all__ = [
     "EndOfStream",
     "Marker",
     "MetadataChange",
+    "PlanLimits",
     "Reader",
     "ReaderStats",
     "Registry",
     "Stream",
     "StreamEndedError",
     "StreamExistsError",
+    "StreamGrant",
     "StreamItem",
     "StreamLimits",
     "StreamStats",

@@ -7,19 +7,17 @@ for a while so players can fetch the ENDLIST playlist and the last segments.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from server.bus import EndOfStream, Stream
+from server.bus import EndOfStream, Stream, StreamGrant
 from server.hls.segmenter import Change, Segmenter
 from server.hls.signal import ChangeSignal
 from server.hls.stats import HlsStats
-from server.ingest.ports import StreamGrant
 from server.settings import HlsSettings
+from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.hls")
 
@@ -133,7 +131,7 @@ class HlsService:
         self.stats = HlsStats()
         self.clock = clock
         self._by_edge: dict[str, HlsPackager] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log, "hls packager failed")
         # Ended playlists stay fetchable for the window plus the spec's retention.
         self.linger = 2 * settings.window_segments * settings.target_duration + 10
 
@@ -147,9 +145,7 @@ class HlsService:
     def start(self, info: PlaybackInfo, stream: Stream) -> HlsPackager:
         packager = HlsPackager(info, stream, self.settings)
         self._by_edge[info.edge_id] = packager
-        task = asyncio.get_running_loop().create_task(packager.run())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(packager.run())
         self._sweep()
         return packager
 
@@ -175,8 +171,4 @@ class HlsService:
                 del self._by_edge[edge]
 
     async def close(self) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self._tasks.close()

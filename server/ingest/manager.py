@@ -4,69 +4,39 @@ Every ingest protocol goes through this one object, so RTMP and SRT publishers o
 the same rules: a key opens one stream; a second publisher is refused unless the
 first has gone silent; a publisher that drops may come back within the stream's
 reconnect window and continue the same session; then the session ends.
+
+This module holds the orchestration (claim, takeover, resume, end); what a session
+keeps and its reconnect window are in ``sessions``, why and how refusals are
+reported in ``refusals``, the figures health shows in ``health``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import enum
 import logging
 import time
-from collections import Counter
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, NamedTuple
 
-from server.bus import Registry, Stream
+from server.bus import Registry, StreamGrant
 from server.ingest import plan
-from server.ingest.health import IngestMeter, ReportsLinkHealth, audio_info, video_info
-from server.ingest.ports import (
-    IngestRefusal,
-    Publisher,
-    RefusalSink,
-    StreamDirectory,
-    StreamGrant,
-    StreamObserver,
+from server.ingest.health import (
+    EncoderHealth,
+    IngestMeter,
+    ReportsLinkHealth,
+    audio_figures,
+    video_figures,
 )
-from server.logfields import media_fields
+from server.ingest.ports import Publisher, RefusalSink, StreamDirectory, StreamObserver
+from server.ingest.refusals import RefusalReason, RefusalReporter, Refused
+from server.ingest.sessions import Live, OpenSession, connection_id
 from server.logsample import SampledLog
 from server.media import vp9
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
+from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.ingest")
-
-
-class RefusalReason(enum.StrEnum):
-    """The reasons ``GET /v1/ingest/failures`` reports; shared by every protocol."""
-
-    UNKNOWN_KEY = "unknown-key"
-    STOPPED = "stream-stopped"
-    IN_USE = "key-in-use"
-    WRONG_APP = "wrong-app"
-    BAD_PASSPHRASE = "bad-passphrase"  # noqa: S105 - a reason, not a secret
-    LIMITS = "limits"
-    PROTOCOL_ERROR = "protocol-error"
-
-
-def _fields(live: Live, publisher: Publisher | None = None) -> dict[str, str]:
-    """The log ids of a stream's line: its session and the connection concerned."""
-    who = publisher if publisher is not None else live.publisher
-    return media_fields(live.grant.stream_id, live.session_id, connection_id(who))
-
-
-def connection_id(publisher: Publisher | None) -> str | None:
-    """Publishers that carry a ``connection_id`` (RTMP does) get it on manager lines."""
-    found = getattr(publisher, "connection_id", None)
-    return found if isinstance(found, str) else None
-
-
-class Refused(Exception):
-    def __init__(self, reason: RefusalReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 _REFUSAL_DETAIL = {
@@ -76,39 +46,8 @@ _REFUSAL_DETAIL = {
 }
 
 
-class OpenSession(NamedTuple):
-    session_id: str
-    bytes_in: int
-    last_seen: datetime
-
-
-@dataclass(eq=False)
-class Live:
-    """The media plane's state of one stream with an open session."""
-
-    grant: StreamGrant
-    stream: Stream
-    session_id: str = ""
-    publisher: Publisher | None = None
-    meter: IngestMeter = field(default_factory=IngestMeter)
-    session_bytes: int = 0
-    live: bool = False
-    connected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    grace: asyncio.TimerHandle | None = None
-    opened: asyncio.Event = field(default_factory=asyncio.Event)
-    last_publisher: Publisher | None = None
-    """The publisher that held the stream last: health shows its figures while it is
-    away inside the reconnect window."""
-    left_at: datetime | None = None
-    left_clock: float = 0.0
-
-    def drop_publisher(self, clock: float) -> Publisher | None:
-        """The encoder left (or was put out): remember what it was and when."""
-        publisher, self.publisher = self.publisher, None
-        if publisher is not None:
-            self.last_publisher = publisher
-            self.left_at, self.left_clock = datetime.now(UTC), clock
-        return publisher
+def _refused(reason: RefusalReason) -> Refused:
+    return Refused(reason, _REFUSAL_DETAIL[reason])
 
 
 class Claim:
@@ -189,14 +128,11 @@ class IngestManager:
         self.registry = registry
         self.settings = settings
         self.clock = clock
-        self.refusals: Counter[str] = Counter()
-        self.refusal_log = SampledLog(
-            log, settings.refusal_log_per_second, "refused-publish lines", clock
-        )
+        sampled = SampledLog(log, settings.refusal_log_per_second, "refused-publish lines", clock)
+        self.refusals = RefusalReporter(sampled, refusal_sinks)
         self.observers: list[StreamObserver] = list(observers)
-        self.refusal_sinks: list[RefusalSink] = list(refusal_sinks)
         self._live: dict[str, Live] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks(log, "ingest bookkeeping failed")
 
     # ------------------------------------------------------------ claiming
 
@@ -216,88 +152,42 @@ class IngestManager:
         """
         grant = await self.directory.authorize(stream_key)
         if grant is None:
-            raise self._refuse(publisher, attempted, RefusalReason.UNKNOWN_KEY, None)
+            raise self._refuse(publisher, attempted, _refused(RefusalReason.UNKNOWN_KEY), None)
         if not grant.enabled:
-            raise self._refuse(publisher, attempted, RefusalReason.STOPPED, grant)
+            raise self._refuse(publisher, attempted, _refused(RefusalReason.STOPPED), grant)
         failed = check(grant) if check is not None else None
         if failed is not None:
-            self.report_refusal(
-                publisher.protocol, publisher.remote, attempted, failed.reason, str(failed), grant
-            )
-            raise failed
+            raise self._refuse(publisher, attempted, failed, grant)
         live = self._live.get(grant.stream_id)
         if live is None:
             return await self._open(grant, publisher)
         if live.publisher is not None:
             silent = self.clock() - live.meter.last_activity
             if silent < self.settings.takeover_silence_seconds:
-                raise self._refuse(publisher, attempted, RefusalReason.IN_USE, grant)
+                raise self._refuse(publisher, attempted, _refused(RefusalReason.IN_USE), grant)
             log.info(
                 "stream %s: publisher silent %.1fs, taken over",
                 grant.stream_id,
                 silent,
-                extra=_fields(live, publisher),
+                extra=live.log_fields(publisher),
             )
             live.publisher.close("taken over by a new publisher")
         return self._resume(live, grant, publisher)
 
     def _refuse(
-        self,
-        publisher: Publisher,
-        attempted: str,
-        reason: RefusalReason,
-        grant: StreamGrant | None,
+        self, publisher: Publisher, attempted: str, refused: Refused, grant: StreamGrant | None
     ) -> Refused:
-        detail = _REFUSAL_DETAIL[reason]
-        self.report_refusal(
+        """Report a refusal of the claim; returns it, for the caller to raise."""
+        self.refusals.report(
             publisher.protocol,
             publisher.remote,
             attempted,
-            reason,
-            detail,
+            refused.reason,
+            str(refused),
             grant,
             connection=connection_id(publisher),
         )
-        return Refused(reason, detail)
-
-    def report_refusal(
-        self,
-        protocol: str,
-        remote: str,
-        attempted: str,
-        reason: RefusalReason,
-        detail: str,
-        grant: StreamGrant | None = None,
-        connection: str | None = None,
-    ) -> None:
-        """Count, log (sampled: a peer can cause refusals at packet rate) and hand a
-        refusal to the sinks; adapters call it for their own (``connection``: the
-        adapter's connection id, for the log line)."""
-        self.refusals[f"{protocol}:{reason}"] += 1
-        self.refusal_log.log(
-            logging.WARNING,
-            "refused %s publisher %s (%s): %s",
-            protocol,
-            remote,
-            attempted,
-            detail,
-            extra=media_fields(grant.stream_id if grant else None, connection_id=connection),
-        )
-        refusal = IngestRefusal(
-            at=datetime.now(UTC),
-            protocol=protocol,
-            remote=remote,
-            attempted=attempted,
-            reason=str(reason),
-            detail=detail,
-            environment_id=grant.environment_id if grant else None,
-            stream_id=grant.stream_id if grant else None,
-        )
-        for sink in self.refusal_sinks:
-            try:
-                sink.refused(refusal)
-            except Exception:  # a diagnostics sink must never break ingest
-                log.exception("refusal sink failed")
+        return refused
 
     async def _open(self, grant: StreamGrant, publisher: Publisher) -> Claim:
         stream = self.registry.create(grant.stream_id)
@@ -320,19 +210,17 @@ class IngestManager:
             publisher.protocol,
             publisher.remote,
             live.session_id,
-            extra=_fields(live),
+            extra=live.log_fields(),
         )
         return Claim(self, live, publisher)
 
     def _resume(self, live: Live, grant: StreamGrant, publisher: Publisher) -> Claim:
-        if live.grace is not None:
-            live.grace.cancel()
-            live.grace = None
+        if live.close_window():
             live.stream.mark_discontinuity()
             log.info(
                 "stream %s: publisher back inside the reconnect window",
                 grant.stream_id,
-                extra=_fields(live, publisher),
+                extra=live.log_fields(publisher),
             )
         live.grant = grant
         live.publisher = live.last_publisher = publisher
@@ -345,12 +233,12 @@ class IngestManager:
 
     def went_live(self, live: Live) -> None:
         live.live = True
-        self._spawn(self._mark_live(live))
+        self._tasks.spawn(self._mark_live(live))
 
     async def _mark_live(self, live: Live) -> None:
         await live.opened.wait()
         await self.directory.stream_live(live.grant.stream_id, datetime.now(UTC))
-        log.info("stream %s: live", live.grant.stream_id, extra=_fields(live))
+        log.info("stream %s: live", live.grant.stream_id, extra=live.log_fields())
 
     def fail(self, live: Live, reason: str) -> None:
         """Ingest broke the plan's limits: disconnect and end the session in ``error``."""
@@ -359,10 +247,10 @@ class IngestManager:
             "stream %s: %s; disconnecting",
             live.grant.stream_id,
             reason,
-            extra=_fields(live, publisher),
+            extra=live.log_fields(publisher),
         )
         if publisher is not None:
-            self.report_refusal(
+            self.refusals.report(
                 publisher.protocol,
                 publisher.remote,
                 "",
@@ -372,7 +260,7 @@ class IngestManager:
                 connection=connection_id(publisher),
             )
             publisher.close(reason)
-        self._spawn(self._end(live, reason, error=reason))
+        self._tasks.spawn(self._end(live, reason, error=reason))
 
     def release(self, claim: Claim, reason: str) -> None:
         """The publisher's connection is gone; start the reconnect window or end."""
@@ -385,15 +273,12 @@ class IngestManager:
             "stream %s: publisher gone (%s)",
             live.grant.stream_id,
             reason,
-            extra=_fields(live, claim.publisher),
+            extra=live.log_fields(claim.publisher),
         )
         if not live.live or window <= 0:
-            self._spawn(self._end(live, reason))
+            self._tasks.spawn(self._end(live, reason))
             return
-        loop = asyncio.get_running_loop()
-        live.grace = loop.call_later(
-            window, lambda: self._spawn(self._end(live, "reconnect window over"))
-        )
+        self._await_return(live)
 
     async def disconnect(self, stream_id: str, *, end_session: bool, reason: str) -> bool:
         """Close the current publisher (stop, forced rotation); True when one was connected."""
@@ -405,12 +290,13 @@ class IngestManager:
             publisher.close(reason)
         if end_session or not live.live:
             await self._end(live, reason)
-        elif live.grace is None:
-            window = live.grant.reconnect_window_seconds
-            live.grace = asyncio.get_running_loop().call_later(
-                window, lambda: self._spawn(self._end(live, "reconnect window over"))
-            )
+        else:
+            self._await_return(live)
         return publisher is not None
+
+    def _await_return(self, live: Live) -> None:
+        """Keep the session for the reconnect window; when it is over, end it."""
+        live.open_window(lambda: self._tasks.spawn(self._end(live, "reconnect window over")))
 
     async def _end(self, live: Live, reason: str, error: str | None = None) -> None:
         if self._live.get(live.grant.stream_id) is not live:
@@ -425,51 +311,39 @@ class IngestManager:
             live.grant.stream_id,
             live.session_id,
             reason,
-            extra=_fields(live),
+            extra=live.log_fields(),
         )
 
     def _forget(self, live: Live, reason: str) -> None:
-        if live.grace is not None:
-            live.grace.cancel()
+        live.close_window()
         del self._live[live.grant.stream_id]
         self.registry.remove(live.grant.stream_id, reason=reason)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("ingest bookkeeping failed", exc_info=task.exception())
-
     # ------------------------------------------------------------ queries
 
-    def health(self, stream_id: str) -> dict[str, object] | None:
+    def health(self, stream_id: str) -> EncoderHealth | None:
         """The encoder's figures; while it is away inside the reconnect window, the
-        last ones it had, with ``encoderConnected`` false and when it left."""
+        last ones it had, with ``encoder_connected`` false and when it left."""
         live = self._live.get(stream_id)
         publisher = None if live is None else live.publisher or live.last_publisher
         if live is None or publisher is None:
             return None
         connected = live.publisher is not None
         stats = live.stream.stats()
-        link = publisher.link_health() if isinstance(publisher, ReportsLinkHealth) else {}
-        return {
-            **link,
-            "protocol": publisher.protocol,
-            "remoteAddress": publisher.remote,
-            "connectedAt": live.connected_at,
-            "encoderConnected": connected,
-            "encoderLeftAt": None if connected else live.left_at,
-            "sessionId": live.session_id,
-            "bitrate": live.meter.bitrate(self.clock() if connected else live.left_clock),
-            "bytesIn": live.session_bytes,
-            "video": video_info(live.stream.video_config, live.meter),
-            "audio": audio_info(live.stream.audio_config),
-            "framesDropped": sum(r.dropped_frames for r in stats.readers),
-        }
+        return EncoderHealth(
+            protocol=publisher.protocol,
+            remote_address=publisher.remote,
+            connected_at=live.connected_at,
+            encoder_connected=connected,
+            encoder_left_at=None if connected else live.left_at,
+            session_id=live.session_id,
+            bitrate=live.meter.bitrate(self.clock() if connected else live.left_clock),
+            bytes_in=live.session_bytes,
+            video=video_figures(live.stream.video_config, live.meter),
+            audio=audio_figures(live.stream.audio_config),
+            frames_dropped=sum(r.dropped_frames for r in stats.readers),
+            srt=publisher.link_health() if isinstance(publisher, ReportsLinkHealth) else None,
+        )
 
     def live_bytes(self, session_id: str) -> int | None:
         """Bytes received so far by an open session (the database has them at its end)."""
@@ -509,5 +383,4 @@ class IngestManager:
                 live.publisher.close("server shutting down")
             with contextlib.suppress(Exception):
                 await self._end(live, "server shutting down")
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.close()

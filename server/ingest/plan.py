@@ -7,8 +7,8 @@ headroom, because encoders burst at keyframes and CBR is never exact.
 
 from __future__ import annotations
 
+from server.bus import PlanLimits
 from server.ingest.health import IngestMeter
-from server.ingest.ports import PlanLimits
 from server.media.frame import CodecConfig, TrackKind
 
 BITRATE_HEADROOM = 1.5

@@ -10,33 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from server.bus import Stream
-
-
-@dataclass(frozen=True, slots=True)
-class PlanLimits:
-    """The stream plan's ceilings; ingest above them ends the session in ``error``."""
-
-    max_width: int
-    max_height: int
-    max_frame_rate: float
-    max_bitrate: int
-
-
-@dataclass(frozen=True, slots=True)
-class StreamGrant:
-    """A stream key resolved to the stream it opens, with what ingest must enforce."""
-
-    stream_id: str
-    environment_id: str
-    enabled: bool
-    reconnect_window_seconds: int
-    srt_passphrase: str | None = None
-    limits: PlanLimits | None = None
-    edge_id: str = ""
-    low_latency: bool = True
-    private: bool = False
-    max_clients: int | None = None
+from server.bus import Stream, StreamGrant
 
 
 @dataclass(frozen=True, slots=True)

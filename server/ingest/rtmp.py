@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import cast
 
 from server.ingest.heap import HeapTrimmer
-from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
+from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
+from server.ingest.refusals import RefusalReason, Refused
 from server.ingest.throttle import RefusalThrottle
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
@@ -186,7 +187,7 @@ class RtmpIngestConnection(asyncio.Protocol):
     def _connect(self, event: rtmp.ConnectRequested) -> None:
         app = event.app.split("?", 1)[0].strip("/")
         if app != self.server.settings.app:
-            self.server.manager.report_refusal(
+            self.server.manager.refusals.report(
                 self.protocol,
                 self.remote,
                 _masked_app(app),

@@ -19,9 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from server.ingest.health import srt_info
-from server.ingest.manager import Claim, IngestManager, RefusalReason, Refused
-from server.ingest.ports import StreamGrant, mask_key
+from server.bus import StreamGrant
+from server.ingest.health import SrtLinkFigures
+from server.ingest.manager import Claim, IngestManager
+from server.ingest.ports import mask_key
+from server.ingest.refusals import RefusalReason, Refused
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import Frame
@@ -29,6 +31,7 @@ from server.media.mpegts import TsDemuxer
 from server.protocols import srt
 from server.protocols.srt import RejectCode
 from server.settings import SrtSettings
+from server.tasks import BackgroundTasks
 from server.timers import DeadlineTimer
 
 log = logging.getLogger("relaycast.srt")
@@ -56,6 +59,21 @@ _CORE_REASONS: dict[int, RefusalReason] = {
     RejectCode.UNSECURE: RefusalReason.BAD_PASSPHRASE,
     RejectCode.BACKLOG: RefusalReason.LIMITS,
 }
+
+
+class PassphraseRefused(Refused):
+    """The caller's key material does not match the stream's passphrase; ``code`` is
+    the rejection it hears (1010 wrong passphrase, 1011 encryption required...)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(RefusalReason.BAD_PASSPHRASE, srt.describe_rejection(code))
+        self.code = code
+
+
+def _wire_code(refused: Refused) -> int:
+    if isinstance(refused, PassphraseRefused):
+        return refused.code
+    return _REFUSAL_CODES.get(refused.reason, RejectCode.FORBIDDEN)
 
 
 @dataclass
@@ -147,10 +165,10 @@ class SrtIngestConnection:
     def stats(self) -> srt.SrtStats | None:
         return self.conn.stats() if self.conn is not None else None
 
-    def link_health(self) -> dict[str, object]:
+    def link_health(self) -> SrtLinkFigures | None:
         """SRT link figures for the stream health API."""
         stats = self.stats()
-        return {"srt": srt_info(stats)} if stats is not None else {}
+        return SrtLinkFigures.of(stats) if stats is not None else None
 
     # ------------------------------------------------------------ the pump
 
@@ -283,7 +301,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self._dirty: list[SrtIngestConnection] = []
         self._listener_dirty = False
         self._scheduled = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks(log, "srt stream key check failed")
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -322,8 +340,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
 
     async def close(self) -> None:
         """Shut every connection down (SHUTDOWN sent), then the socket."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         for connection in list(self.connections.values()):
             connection.close("server shutting down")
             connection.pump()
@@ -403,7 +420,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._request(event)
             return
         self.counters.rejected[event.code] += 1
-        self.manager.report_refusal(
+        self.manager.refusals.report(
             "srt",
             format_addr(event.addr),
             masked_streamid(event.streamid),
@@ -426,43 +443,32 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._reject(request, RejectCode.OVERLOAD, RefusalReason.LIMITS, "max_connections")
             return
         self.deciding += 1
-        task = self.loop.create_task(self._decide(request, info.key))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._decide(request, info.key))
 
     def _reject(
         self, request: srt.ConnectionRequest, code: int, reason: RefusalReason, detail: str
     ) -> None:
         self.counters.rejected[code] += 1
-        self.manager.report_refusal(
+        self.manager.refusals.report(
             "srt", format_addr(request.addr), masked_streamid(request.streamid), reason, detail
         )
         self.listener.reject(request, code, self.loop.time())
 
     async def _decide(self, request: srt.ConnectionRequest, key: str) -> None:
         connection = SrtIngestConnection(self, request)
-        mismatch: list[int] = []
 
-        def passphrase_check(grant: StreamGrant) -> Refused | None:
+        def passphrase_check(grant: StreamGrant) -> PassphraseRefused | None:
             # Checked before the claim opens a session or takes a stream over: a
             # caller with the right key but the wrong passphrase must leave no trace.
             code = self.listener.key_mismatch(request, grant.srt_passphrase)
-            if code is None:
-                return None
-            mismatch.append(code)
-            return Refused(RefusalReason.BAD_PASSPHRASE, srt.describe_rejection(code))
+            return PassphraseRefused(code) if code is not None else None
 
         try:
             claim = await self.manager.claim(
                 key, connection, connection.attempted, passphrase_check
             )
         except Refused as refused:
-            code = (
-                mismatch[0]
-                if mismatch
-                else _REFUSAL_CODES.get(refused.reason, RejectCode.FORBIDDEN)
-            )
-            self._refused(request, connection, code)
+            self._refused(request, connection, _wire_code(refused))
             return
         except Exception:  # the store failed: the caller hears 2500, not a timeout
             connection.log.exception("srt %s: stream key check failed", connection.remote)
@@ -478,7 +484,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self.counters.rejected[code] += 1
         # Sampled with the manager's refusal lines: a flood of conclusions must not
         # get a line each.
-        self.manager.refusal_log.log(
+        self.manager.refusals.log.log(
             logging.INFO,
             "srt %s: rejected with %s",
             connection.remote,

@@ -17,8 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from server.bus import Stream
-from server.ingest.ports import StreamGrant
+from server.bus import Stream, StreamGrant
 from server.logfields import media_fields
 from server.settings import PushSettings
 from server.tasks import BackgroundTasks

@@ -16,8 +16,8 @@ from control_api import cli
 from control_api.refusals import RefusalRecorder
 from control_api.schemas.ingest_failures import Reason
 from control_api.store.environments import DEFAULT_ENVIRONMENT
-from server.ingest.manager import RefusalReason
 from server.ingest.ports import IngestRefusal
+from server.ingest.refusals import RefusalReason
 from tests.api.conftest import Api, ApiFactory
 
 T0 = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

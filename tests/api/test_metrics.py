@@ -31,10 +31,13 @@ from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls import http as hls_http
 from server.hls.packager import HlsService, PlaybackInfo
-from server.ingest.manager import Claim, IngestManager, RefusalReason
+from server.ingest.manager import Claim, IngestManager
+from server.ingest.refusals import RefusalReason
 from server.ingest.rtmp import RtmpIngestServer
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+from server.protocols import rtmp
 from server.push.status import DestinationStatus, PushState
+from tests.unit.ingest.test_rtmp_ingest import publish as rtmp_publish
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -58,6 +61,7 @@ class Plane:
     ingest: IngestManager
     hls: HlsService
     metrics: Metrics
+    rtmp: RtmpIngestServer
 
     async def get(self, path: str, key: str | None = None, **headers: str) -> tuple[int, str]:
         if key is not None:
@@ -127,7 +131,7 @@ async def make_plane(tmp_path: Path) -> AsyncIterator[PlaneFactory]:
 
         cleanups.append(stop)
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        return Plane(base, http, secret, store, ingest, hls, app[METRICS])
+        return Plane(base, http, secret, store, ingest, hls, app[METRICS], rtmp)
 
     yield start
     for stop in cleanups:
@@ -276,7 +280,7 @@ async def test_auth_failures_by_protocol_and_reason(plane: Plane) -> None:
     await plane.get("/v1/live-streams", "not-a-key")
     await plane.get("/v1/live-streams", "not-a-key")
     for _ in range(3):
-        plane.ingest.report_refusal(
+        plane.ingest.refusals.report(
             "rtmp", "127.0.0.1:5", "other", RefusalReason.WRONG_APP, "unknown application"
         )
     with pytest.raises(Exception, match="unknown stream key"):
@@ -287,6 +291,18 @@ async def test_auth_failures_by_protocol_and_reason(plane: Plane) -> None:
     assert value(samples, name, protocol="http", reason="invalid-credentials") == 2
     assert value(samples, name, protocol="rtmp", reason="wrong-app") == 3
     assert value(samples, name, protocol="srt", reason="unknown-key") == 1
+
+
+async def test_rtmp_refusals_answered_late_are_counted(make_plane: PlaneFactory) -> None:
+    """Key guessing slowed down by the per-address throttle shows up in /metrics."""
+    plane = await make_plane(rtmp={"refusal_delay_max": 0.05})
+    name = "relaycast_rtmp_refusals_throttled_total"
+    assert value(await plane.scrape(), name) == 0
+    for _ in range(5):  # three answered at once, then each one later
+        events, _ = await rtmp_publish(plane.rtmp, "sk_guess")
+        assert any(isinstance(e, rtmp.PublishFailed) for e in events)
+    assert plane.rtmp.counters.throttled == 2
+    assert value(await plane.scrape(), name) == 2
 
 
 async def test_hls_requests_by_kind_and_status(plane: Plane) -> None:

@@ -21,10 +21,9 @@ from typing import Any
 import pytest
 
 from bench.hostile_attacks import conclusion_flood
-from server.bus import Registry
+from server.bus import Registry, StreamGrant
 from server.ingest import srt as srt_ingest
 from server.ingest.manager import IngestManager
-from server.ingest.ports import StreamGrant
 from server.ingest.srt import SrtIngestServer
 from server.media.mpegts import TsDemuxer, TsItem
 from server.protocols import srt

@@ -8,9 +8,10 @@ from datetime import datetime
 
 import pytest
 
-from server.bus import Registry
-from server.ingest.manager import IngestManager, RefusalReason, Refused
-from server.ingest.ports import PlanLimits, StreamGrant
+from server.bus import PlanLimits, Registry, StreamGrant
+from server.ingest.health import VideoFigures
+from server.ingest.manager import IngestManager
+from server.ingest.refusals import RefusalReason, Refused
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 
@@ -76,6 +77,13 @@ def key_frame(dts: int) -> Frame:
     return Frame(TrackKind.VIDEO, "h264", dts, dts, True, b"\x00\x00\x00\x01\x65")
 
 
+async def went_live_and_left(manager: IngestManager) -> None:
+    """A publisher that was live and dropped: its reconnect window is open."""
+    claim = await manager.claim("sk_good", FakePublisher())
+    claim.frame(key_frame(0))
+    manager.release(claim, "gone")
+
+
 async def settle() -> None:
     for _ in range(5):
         await asyncio.sleep(0)
@@ -89,7 +97,7 @@ async def test_unknown_and_stopped_keys_are_refused_and_counted() -> None:
     with pytest.raises(Refused) as stopped:
         await manager.claim("sk_good", FakePublisher())
     assert stopped.value.reason is RefusalReason.STOPPED
-    assert manager.refusals == {"rtmp:unknown-key": 1, "rtmp:stream-stopped": 1}
+    assert manager.refusals.counts == {"rtmp:unknown-key": 1, "rtmp:stream-stopped": 1}
 
 
 async def test_first_media_goes_live_and_health_reports_it() -> None:
@@ -104,16 +112,12 @@ async def test_first_media_goes_live_and_health_reports_it() -> None:
     assert ("live", "ls_1") in directory.log
     health = manager.health("ls_1")
     assert health is not None
-    assert health["protocol"] == "rtmp" and health["bytesIn"] == 1000
-    assert manager.live_bytes(str(health["sessionId"])) == 1000
+    assert health.protocol == "rtmp" and health.bytes_in == 1000
+    assert manager.live_bytes(health.session_id) == 1000
     assert manager.live_bytes("ses_other") is None
-    assert health["video"] == {
-        "codec": "h264",
-        "width": 640,
-        "height": 360,
-        "fps": 0.5,
-        "keyframeInterval": 2.0,
-    }
+    assert health.video == VideoFigures(
+        codec="h264", width=640, height=360, fps=0.5, keyframe_interval=2.0
+    )
 
 
 async def test_second_publisher_refused_while_first_is_active() -> None:
@@ -143,9 +147,7 @@ async def test_silent_publisher_is_taken_over_in_the_same_session() -> None:
 
 async def test_reconnect_inside_window_keeps_the_session() -> None:
     manager, directory, _ = make(window=1)
-    claim = await manager.claim("sk_good", FakePublisher())
-    claim.frame(key_frame(0))
-    manager.release(claim, "gone")
+    await went_live_and_left(manager)
     await asyncio.sleep(0.2)
     again = await manager.claim("sk_good", FakePublisher())
     again.frame(key_frame(90_000))
@@ -166,22 +168,22 @@ async def test_health_keeps_the_last_figures_while_the_encoder_is_away() -> None
     claim.frame(key_frame(180_000))
     await settle()
     before = manager.health("ls_1")
-    assert before is not None and before["encoderConnected"] is True
-    assert before["encoderLeftAt"] is None
+    assert before is not None and before.encoder_connected is True
+    assert before.encoder_left_at is None
     manager.release(claim, "gone")
     clock.now += 4  # the bitrate window would have emptied by now
     away = manager.health("ls_1")
     assert away is not None, "figures dropped while the encoder is inside the window"
-    assert away["encoderConnected"] is False and isinstance(away["encoderLeftAt"], datetime)
-    for same in ("protocol", "remoteAddress", "sessionId", "bytesIn", "bitrate", "video"):
-        assert away[same] == before[same], same
+    assert away.encoder_connected is False and isinstance(away.encoder_left_at, datetime)
+    for same in ("protocol", "remote_address", "session_id", "bytes_in", "bitrate", "video"):
+        assert getattr(away, same) == getattr(before, same), same
     assert not manager.is_publishing("ls_1")
     [away_session] = manager.open_sessions()  # a crash now ends the session when it left
-    assert away_session.last_seen == away["encoderLeftAt"]
+    assert away_session.last_seen == away.encoder_left_at
     back = await manager.claim("sk_good", FakePublisher(remote="10.0.0.7:5001"))
     again = manager.health("ls_1")
-    assert again is not None and again["encoderConnected"] is True
-    assert again["encoderLeftAt"] is None and again["remoteAddress"] == "10.0.0.7:5001"
+    assert again is not None and again.encoder_connected is True
+    assert again.encoder_left_at is None and again.remote_address == "10.0.0.7:5001"
     manager.release(back, "gone")
 
 
@@ -239,7 +241,7 @@ async def test_plan_limits_end_the_session_in_error() -> None:
     await settle()
     assert pub.closed and "1920x1080 exceeds" in pub.closed
     assert directory.log[-1][0] == "closed" and "exceeds" in directory.log[-1][3]
-    assert manager.refusals["rtmp:limits"] == 1
+    assert manager.refusals.counts["rtmp:limits"] == 1
 
 
 async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
@@ -257,3 +259,30 @@ async def test_sustained_bitrate_over_the_plan_is_cut_after_settling() -> None:
     await settle()
     assert pub.closed and "bitrate" in pub.closed
     assert clock.now - 100.0 >= 5.0  # not before the settling period
+
+
+class _CheckRefused(Refused):
+    """A protocol's own refusal, carrying what the protocol needs to answer with."""
+
+    def __init__(self) -> None:
+        super().__init__(RefusalReason.BAD_PASSPHRASE, "wrong passphrase")
+        self.code = 1010
+
+
+async def test_a_protocol_check_s_refusal_is_raised_as_is_and_leaves_no_session() -> None:
+    manager, directory, _ = make()
+    failed = _CheckRefused()
+    with pytest.raises(Refused) as refused:
+        await manager.claim("sk_good", FakePublisher(), "app/sk_g****", lambda _: failed)
+    assert refused.value is failed and failed.code == 1010
+    assert manager.refusals.counts == {"rtmp:bad-passphrase": 1}
+    assert directory.log == [] and not manager.is_publishing("ls_1")
+
+
+async def test_disconnect_inside_a_running_window_keeps_its_deadline() -> None:
+    manager, directory, _ = make(window=1)
+    await went_live_and_left(manager)
+    await asyncio.sleep(0.6)
+    assert not await manager.disconnect("ls_1", end_session=False, reason="stream key rotated")
+    await asyncio.sleep(0.6)  # 1.2 s after the encoder left: the first window is over
+    assert directory.log[-1][0] == "closed" and manager.health("ls_1") is None

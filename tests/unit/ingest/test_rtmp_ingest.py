@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from server.bus import Registry
+from server.bus import Registry, StreamGrant
 from server.ingest.manager import IngestManager
-from server.ingest.ports import StreamGrant
 from server.ingest.rtmp import RtmpIngestConnection, RtmpIngestServer
 from server.protocols import rtmp
 from server.protocols.rtmp.chunk import encode_header

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from bench.hostile_attacks import conclusion_flood
-from server.bus import Registry
+from server.bus import Registry, StreamGrant
 from server.ingest.manager import IngestManager
-from server.ingest.ports import IngestRefusal, StreamGrant
+from server.ingest.ports import IngestRefusal
 from server.ingest.srt import BATCH_PAYLOADS, MEDIA_DELAY, SrtIngestServer, masked_streamid
 from server.media.frame import Frame, TrackKind
 from server.media.mpegts import TsMuxer
@@ -83,7 +83,7 @@ class Rig:
         )
         self.manager = IngestManager(self.directory, Registry(), IngestSettings())
         self.refusals = Refusals()
-        self.manager.refusal_sinks.append(self.refusals)
+        self.manager.refusals.sinks.append(self.refusals)
         self.server = SrtIngestServer(self.manager, SrtSettings(port=0, **settings))
         self.transport = Transport()
         self.loop = asyncio.get_running_loop()
@@ -149,13 +149,13 @@ async def test_publish_goes_live_with_frames_and_srt_health() -> None:
         await rig.exchange(caller)
     await asyncio.sleep(0.05)
     health = rig.manager.health("ls_plain")
-    assert health is not None and health["protocol"] == "srt"
-    assert health["video"] is not None and health["audio"] is not None
-    link = health["srt"]
-    assert isinstance(link, dict)
-    assert link["encrypted"] is False and link["keyLength"] == 0
-    assert link["latencyMs"] == 120 and link["packetsReceived"] > 0
-    assert link["lossRate"] == 0.0 and link["packetsDropped"] == 0
+    assert health is not None and health.protocol == "srt"
+    assert health.video is not None and health.audio is not None
+    link = health.srt
+    assert link is not None
+    assert link.encrypted is False and link.key_length == 0
+    assert link.latency_ms == 120 and link.packets_received > 0
+    assert link.loss_rate == 0.0 and link.packets_dropped == 0
     assert ("live", "ls_plain") in rig.directory.log
     frames = []
     while (item := reader.next_nowait()) is not None:
@@ -246,8 +246,8 @@ async def test_encrypted_publish_with_the_streams_passphrase(pbkeylen: int) -> N
     assert connection.demux.stats.frames > 0
     health = rig.manager.health("ls_secret")
     assert health is not None
-    link = health["srt"]
-    assert isinstance(link, dict) and link["encrypted"] is True and link["keyLength"] == pbkeylen
+    link = health.srt
+    assert link is not None and link.encrypted is True and link.key_length == pbkeylen
 
 
 async def test_second_publisher_gets_2409_while_the_first_streams() -> None:
@@ -396,7 +396,7 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     ``refusal_log_per_second`` lines about them, then one line that sums up the rest."""
     caplog.set_level(logging.DEBUG, "relaycast")
     rig = Rig()
-    rig.manager.refusal_log.clock = lambda: 50.0  # the whole flood in one window
+    rig.manager.refusals.log.clock = lambda: 50.0  # the whole flood in one window
     caller = srt.SrtConnection.caller(rig.loop.time(), streamid="#!::r=live/sk_nope,m=publish")
     [induction] = caller.datagrams_to_send()
     rig.server.datagram_received(induction, CALLER)
@@ -409,13 +409,13 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
         await asyncio.sleep(0)
     for _ in range(20):
         await asyncio.sleep(0)
-    assert rig.manager.refusals["srt:unknown-key"] == 2000
+    assert rig.manager.refusals.counts["srt:unknown-key"] == 2000
     assert rig.server.counters.rejected[srt.RejectCode.FORBIDDEN] == 2000
     assert len(rig.refusals.seen) == 2000
     lines = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert len(lines) == 10  # refusal lines and "rejected with" lines share the budget
     assert {r.name for r in lines} == {"relaycast.ingest", "relaycast.srt"}
-    rig.manager.refusal_log.flush()
+    rig.manager.refusals.log.flush()
     assert caplog.records[-1].getMessage() == (
         "3990 more refused-publish lines in the last 1 s not logged (all counted)"
     )

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from server.bus import Stream
-from server.ingest.ports import StreamGrant
+from server.bus import Stream, StreamGrant
 from server.media.frame import TrackKind
 from server.push.manager import PushManager
 from server.push.ports import DestinationSpec
