@@ -21,7 +21,7 @@ PAGE = """<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>relaycast live</title>
+<title>relaycast {title}</title>
 <style>
   body {{ margin: 0; background: #111; color: #ddd; font: 14px sans-serif; }}
   video {{ width: 100vw; max-height: 90vh; background: #000; display: block; }}
@@ -30,19 +30,17 @@ PAGE = """<!doctype html>
 </head>
 <body>
 <video id="video" controls autoplay muted playsinline></video>
-<div id="status">connecting…</div>
+<div id="status">{waiting}</div>
 <script src="/play/assets/hls.min.js"></script>
 <script>
-  const source = "/live/{edge}/master.m3u8" + window.location.search;
+  const source = "{source}" + window.location.search;
   const video = document.getElementById("video");
   const status = document.getElementById("status");
   window.playerErrors = [];
-  video.addEventListener("playing", () => {{ status.textContent = "live"; }});
+  video.addEventListener("playing", () => {{ status.textContent = "{playing}"; }});
   video.addEventListener("error", () => {{ window.playerErrors.push("media element error"); }});
   if (window.Hls && Hls.isSupported()) {{
-    // 1.1x catch-up holds the latency near PART-HOLD-BACK after a stall (hls.js's
-    // default 1 never speeds up, so the viewer would stay behind for good).
-    const hls = new Hls({{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 }});
+    const hls = new Hls({config});
     hls.on(Hls.Events.ERROR, (_, data) => {{
       if (data.fatal) {{ window.playerErrors.push(data.type + ": " + data.details); }}
       status.textContent = "error: " + data.details;
@@ -61,13 +59,25 @@ PAGE = """<!doctype html>
 """
 
 
+# Live: 1.1x catch-up holds the latency near PART-HOLD-BACK after a stall (hls.js's
+# default 1 never speeds up, so the viewer would stay behind for good).
+LIVE_CONFIG = "{ lowLatencyMode: true, maxLiveSyncPlaybackRate: 1.1 }"
+
+
+def player_html(title: str, source: str, waiting: str, playing: str, config: str = "") -> str:
+    """One page for live and VOD: the same locally served hls.js, the same error
+    reporting the browser tests read (``window.playerErrors``)."""
+    return PAGE.format(title=title, source=source, waiting=waiting, playing=playing, config=config)
+
+
 def hlsjs_path() -> Path:
     return Path(os.environ.get(HLSJS_ENV, DEFAULT_HLSJS))
 
 
 async def player_page(request: web.Request) -> web.Response:
     edge = html.escape(request.match_info["edgeId"])  # the route admits lse_<hex> only
-    return web.Response(text=PAGE.format(edge=edge), content_type="text/html")
+    page = player_html("live", f"/live/{edge}/master.m3u8", "connecting…", "live", LIVE_CONFIG)
+    return web.Response(text=page, content_type="text/html")
 
 
 async def hlsjs(_: web.Request) -> web.StreamResponse:
