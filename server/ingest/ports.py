@@ -37,6 +37,7 @@ class StreamGrant:
     low_latency: bool = True
     private: bool = False
     max_clients: int | None = None
+    recording: bool = False
 
 
 @dataclass(frozen=True, slots=True)
