@@ -52,7 +52,8 @@ class RecordMuxer:
         self._last: dict[TrackKind, int] = {}  # media time of each track's last frame
         self._step = TIMEBASE // 30  # the main track's frame interval, for continuing
         self._fragment_start: int | None = None
-        self._waiting_since: int | None = None
+        self._held: list[Frame] = []
+        self._waited = False
         self.files = 0
         self.dropped = 0
 
@@ -66,7 +67,7 @@ class RecordMuxer:
         elif isinstance(item, Discontinuity):
             return self._discontinuity()
         elif isinstance(item, EndOfStream):
-            return self._flush(None)
+            return self._release() + self._flush(None)
         return []
 
     # ------------------------------------------------------------ markers
@@ -93,6 +94,8 @@ class RecordMuxer:
     # ------------------------------------------------------------ frames
 
     def _frame(self, frame: Frame) -> list[Output]:
+        if self._muxer is None and self._held:
+            return self._hold(frame)
         config = self._configs.get(frame.track)
         if config is None or config.codec != frame.codec or frame.track not in _MEDIA:
             if frame.track is not TrackKind.DATA:
@@ -100,8 +103,32 @@ class RecordMuxer:
             return []
         out: list[Output] = []
         if self._muxer is None and not self._open(frame, out):
-            self.dropped += 1
             return out
+        return out + self._add(frame)
+
+    def _hold(self, frame: Frame) -> list[Output]:
+        """Frames from the first keyframe on wait (bounded) for the announced tracks'
+        configurations, then go into the file in order: a late audio config does not
+        cost the first GOP."""
+        self._held.append(frame)
+        first = self._held[0]
+        if self._missing() and frame.dts - first.dts < self._track_wait:
+            return []
+        return self._release()
+
+    def _release(self) -> list[Output]:
+        """Record the held frames (the tracks came, the wait is over, or the end came)."""
+        held, self._held = self._held, []
+        out: list[Output] = []
+        for frame in held:
+            out += self._frame(frame)
+        return out
+
+    def _missing(self) -> frozenset[TrackKind]:
+        return self._announced - {c.track for c in recordable(self._configs)}
+
+    def _add(self, frame: Frame) -> list[Output]:
+        out: list[Output] = []
         assert self._muxer is not None
         main = frame.track is self._main
         if self._rebase:
@@ -138,16 +165,16 @@ class RecordMuxer:
         (or waited for long enough)."""
         wanted = recordable(self._configs)
         if not wanted:
+            self.dropped += 1
             return False
         self._main = wanted[0].track
         if frame.track is not self._main or not self._starts(frame):
+            self.dropped += 1
             return False
-        missing = self._announced - {c.track for c in wanted}
-        if missing:
-            if self._waiting_since is None:
-                self._waiting_since = frame.dts
-            if frame.dts - self._waiting_since < self._track_wait:
-                return False
+        if self._missing() and not self._waited:
+            self._held.append(frame)
+            self._waited = True  # once: a track that never comes is not waited for again
+            return False
         try:
             self._muxer = Fmp4Muxer(wanted)
             init = self._muxer.init_segment()

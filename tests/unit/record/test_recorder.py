@@ -244,3 +244,28 @@ async def test_a_crash_leaves_a_recording_the_next_start_can_finish(tmp_path: Pa
     assert got["errors"] == [] and got["decoded"]["video"] >= 60
     stream.end("done")
     await service.close()
+
+
+async def test_a_late_audio_config_does_not_cost_the_first_gop(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    assert source.video is not None and source.audio is not None
+    late = 9000  # the first ADTS frame (and so the audio config) comes 0.1 s after video
+
+    async def body(stream: Stream) -> None:
+        stream.announce_tracks(frozenset({TrackKind.VIDEO, TrackKind.AUDIO}))
+        stream.set_config(source.video)  # type: ignore[arg-type]
+        audio_set = False
+        for n, frame in enumerate(source.frames):
+            if not audio_set and frame.dts >= late:
+                stream.set_config(source.audio)  # type: ignore[arg-type]
+                audio_set = True
+            if frame.track is TrackKind.VIDEO or audio_set:
+                stream.publish(frame)
+            if n % 8 == 0:
+                await asyncio.sleep(0)
+
+    _, catalog, _ = await record(tmp_path, body)
+    [done] = catalog.finished
+    got = decode_all(done.parts[0].read_bytes())
+    assert got["decoded"]["video"] == len(source.track(TrackKind.VIDEO))
+    assert got["decoded"]["audio"] > 0
