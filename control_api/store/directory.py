@@ -30,6 +30,9 @@ class StoreDirectory:
         self._sessions = sessions
         self._plans = dict(plans or {})
         self._events = events or EventHub()
+        # The open session of each stream this process runs: outputs that start with a
+        # session (the recorder) ask for its id, which only the store hands out.
+        self._open: dict[str, str] = {}
 
     def _limits(self, plan: str) -> PlanLimits | None:
         settings = self._plans.get(plan)
@@ -60,7 +63,12 @@ class StoreDirectory:
             low_latency=row.low_latency,
             private=row.playback_policy == "private",
             max_clients=plan.max_clients if (plan := self._plans.get(row.plan)) else None,
+            recording=row.recording,
         )
+
+    def session_of(self, stream_id: str) -> str | None:
+        """The stream's open session in this process, if it has one."""
+        return self._open.get(stream_id)
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
         session_id = new_id("ses")
@@ -82,6 +90,7 @@ class StoreDirectory:
             stream.state = "connecting"
             stream.ended_at = None
             stream.error_reason = None
+        self._open[stream_id] = session_id
         self._events.emit("stream.connecting", stream.environment_id, stream)
         return session_id
 
@@ -96,6 +105,8 @@ class StoreDirectory:
     async def session_closed(
         self, stream_id: str, session_id: str, at: datetime, bytes_in: int, error: str | None
     ) -> None:
+        if self._open.get(stream_id) == session_id:
+            del self._open[stream_id]
         async with self._sessions.begin() as s:
             await s.execute(
                 update(StreamSession)
