@@ -10,13 +10,14 @@ import json
 import signal
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 import av
 import pytest
 
 from tests.conftest import require_program
-from tests.interop.conftest import Api, Peers, StartRelaycast, ffmpeg_publish, wait_for
+from tests.interop.conftest import Api, Peers, Relaycast, StartRelaycast, ffmpeg_publish, wait_for
 from tests.interop.test_srt_ingest import ffmpeg_srt
 from tests.webhook_receiver import Receiver
 
@@ -94,7 +95,7 @@ def _wait_ready(api: Api, count: int = 1, timeout: float = 40) -> list[dict[str,
 
 
 def test_rtmp_recording_with_a_reconnect_is_one_playable_media_item(
-    start_relaycast: StartRelaycast, peers: Peers
+    start_relaycast: StartRelaycast, peers: Peers, tmp_path: Path
 ) -> None:
     relaycast = start_relaycast(env=ENV)
     api = relaycast.api
@@ -119,6 +120,30 @@ def test_rtmp_recording_with_a_reconnect_is_one_playable_media_item(
     folder = api.ok("GET", f"/v1/folders/{item['folderId']}")
     assert folder["name"] == "Recordings"
     _check_playable(item, 12, 1.0)
+    out = _run_readme_example(relaycast, stream["streamId"], tmp_path)
+    assert f'"mediaId":"{item["mediaId"]}"' in out and '"source":"recording"' in out, out
+
+
+def _run_readme_example(relaycast: Relaycast, stream_id: str, workdir: Path) -> str:
+    """The README's recording curl block, as written, against this server."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- curl-recording -->", 2)[1]
+    script = f"cd {workdir}\n" + block.split("```bash", 1)[1].split("```", 1)[0]
+    env = {
+        "RELAYCAST": relaycast.server.base,
+        "KEY": relaycast.api.key,
+        "STREAM_ID": stream_id,
+        "PATH": "/usr/bin:/bin",
+    }
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def test_srt_recording_is_a_playable_media_item(
