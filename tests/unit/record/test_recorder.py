@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from server.bus import Stream
+from server.hls.packager import HlsService
 from server.ingest.ports import StreamGrant
 from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.record.disk import FileSink, Opener, OsFile, open_os_file
@@ -18,7 +19,7 @@ from server.record.manifest import left_behind
 from server.record.ports import FinishedRecording
 from server.record.service import RecordService
 from server.record.trim import trim_to_whole, whole_length
-from server.settings import RecordSettings
+from server.settings import HlsSettings, RecordSettings
 from tests.unit.media.avsource import Media, decode_all, media
 
 SETTINGS = RecordSettings(min_free_bytes=0)
@@ -147,41 +148,33 @@ class FullDisk:
         self._file.close()
 
 
-async def test_a_full_disk_stops_the_recording_not_the_stream(tmp_path: Path) -> None:
+async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     source = media(seconds=4)
     room = [60_000]
-    delivered: list[int] = []
 
     def opener(path: Path) -> FileSink:
         return FullDisk(path, room)
 
-    async def body(stream: Stream) -> None:
-        other = stream.reader("hls", "hls")
-
-        async def consume() -> None:
-            async for item in other:
-                if isinstance(item, Frame):
-                    delivered.append(1)
-
-        consumer = asyncio.create_task(consume())
-        await publish(stream, source)
-        await asyncio.sleep(0.2)
-        assert service_ref[0].recording("st_1") is None  # stopped, and handed over
-        await publish(stream, source, shifted(source.frames, 4 * TIMEBASE))
-        stream.end("done")
-        await consumer
-
-    service_ref: list[RecordService] = []
     catalog = Catalog()
     service = RecordService(tmp_path / "rec", SETTINGS, catalog, opener=opener)
-    service_ref.append(service)
+    hls = HlsService(HlsSettings(target_duration=1.0))
     stream = Stream("st_1")
     service.stream_opened(grant(), stream)
-    await body(stream)
-    await service.close()
-    assert len(delivered) == 2 * len(source.frames)  # the other reader lost nothing
+    hls.stream_opened(grant(), stream)
+    [packager] = hls.packagers()
+    await publish(stream, source)
+    await asyncio.sleep(0.2)
+    assert service.recording("st_1") is None  # stopped, and its files handed over
     [warning] = service.warnings("st_1")
     assert "No space left on device" in warning
+    segments = packager.segmenter.stats().segments
+    await publish(stream, source, shifted(source.frames, 4 * TIMEBASE))
+    await asyncio.sleep(0.2)
+    assert packager.segmenter.stats().segments >= segments + 3  # HLS went on
+    assert packager.dropped_frames == 0
+    stream.end("done")
+    await service.close()
+    await hls.close()
     [done] = catalog.finished
     part = done.parts[0]
     assert whole_length(part) < part.stat().st_size  # a half-written fragment ...
