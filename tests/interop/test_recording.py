@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,21 @@ def test_kill_9_mid_session_and_the_next_start_finishes_the_recording(
     [session] = again.api.sessions(stream["streamId"])["sessions"]
     assert session["endedAt"] and session["recordingMediaId"] == item["mediaId"]
     _check_playable(item, sent, 2.0)
+
+
+def test_too_little_free_space_refuses_the_recording_not_the_stream(
+    start_relaycast: StartRelaycast, peers: Peers
+) -> None:
+    relaycast = start_relaycast(env={**ENV, "RELAYCAST_RECORDING__MIN_FREE_BYTES": str(2**50)})
+    api = relaycast.api
+    stream = api.create_stream("full", recording=True, reconnectWindowSeconds=0)
+    ffmpeg = peers.start("ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 20))
+    health = api.wait_media(stream["streamId"])
+    [warning] = health["warnings"]
+    assert "recording.min_free_bytes" in warning
+    with urllib.request.urlopen(stream["playback"]["hlsUrl"], timeout=10) as resp:
+        assert resp.status == 200 and b"#EXT-X-STREAM-INF" in resp.read()
+    ffmpeg.kill()
+    api.wait_state(stream["streamId"], "ended")
+    assert _recordings(api) == []
+    assert "recording not started" in relaycast.log()
