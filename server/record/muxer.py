@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream, TracksAnnounced
-from server.media.fmp4 import SUPPORTED_CODECS, Fmp4Muxer
+from server.media.fmp4 import FILE_CODECS, Fmp4Muxer
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 
 _MEDIA = (TrackKind.VIDEO, TrackKind.AUDIO)
@@ -31,8 +31,9 @@ Output = NewFile | bytes
 
 
 def recordable(configs: dict[TrackKind, CodecConfig]) -> tuple[CodecConfig, ...]:
-    """The configs a recording carries: video and audio in codecs fMP4 writes, video first."""
-    chosen = [c for k, c in configs.items() if k in _MEDIA and c.codec in SUPPORTED_CODECS]
+    """The configs a recording carries: video (H.264, H.265, AV1) and audio (AAC, Opus)
+    as they came in, video first."""
+    chosen = [c for k, c in configs.items() if k in _MEDIA and c.codec in FILE_CODECS]
     return tuple(sorted(chosen, key=lambda c: c.track is not TrackKind.VIDEO))
 
 
