@@ -202,3 +202,6 @@ class RecordSettings(_Section):
     # Seconds a new recording waits for every announced track's configuration before it
     # starts with the tracks it has.
     track_wait: float = Field(1.0, ge=0.0, le=5.0)
+    # Seconds the recorder lets frames gather between wake-ups: one per batch instead
+    # of one per frame (what a batch holds must fit the bus reader's bounds).
+    batch_interval: float = Field(0.2, ge=0.0, le=1.0)

@@ -1,11 +1,11 @@
-"""Writing a recording off the event loop: one thread per recording, a bounded backlog.
+"""Writing recordings off the event loop: one writer thread, a bounded backlog each.
 
-The event loop only hands finished fragments over; a thread does the system calls, in
-order. The backlog is bounded in bytes: a recorder that finds it full stops reading
-the bus, whose reader then drops to the next keyframe (counted) like any slow reader,
-so a slow disk never slows the publisher. The first failed write (disk full, I/O
-error) stops the recording: later work is skipped and ``on_error`` hears of it once,
-on the loop.
+The event loop only hands finished fragments over; the recorder's one writer thread
+(shared: the recordings share a disk) does the system calls, in order. The backlog is
+bounded in bytes: a recorder that finds it full stops reading the bus, whose reader
+then drops to the next keyframe (counted) like any slow reader, so a slow disk never
+slows the publisher. The first failed write (disk full, I/O error) stops the
+recording: later work is skipped and ``on_error`` hears of it once, on the loop.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import Protocol
 
@@ -53,13 +53,20 @@ def open_os_file(path: Path) -> FileSink:
 
 
 class DiskWriter:
-    """Ordered file work of one recording on its own thread, with a byte-bounded backlog."""
+    """Ordered file work of one recording on a single-thread executor, with a byte-bounded
+    backlog."""
 
-    def __init__(self, opener: Opener, max_bytes: int, on_error: Callable[[OSError], None]) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        opener: Opener,
+        max_bytes: int,
+        on_error: Callable[[OSError], None],
+    ) -> None:
         self._opener = opener
         self._max_bytes = max_bytes
         self._on_error = on_error
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="record")
+        self._executor = executor
         self._queued = 0
         self._room = asyncio.Event()
         self._room.set()
@@ -86,7 +93,7 @@ class DiskWriter:
             await self._room.wait()
 
     async def finish(self) -> None:
-        """Close the file and stop the thread once everything handed over is done."""
+        """Close the file once everything handed over is done."""
         loop = asyncio.get_running_loop()
         try:  # after a failure too: the file must be closed
             await loop.run_in_executor(self._executor, self._do_close, None)
@@ -94,8 +101,6 @@ class DiskWriter:
             if self.error is None:
                 self.error = exc
                 self._on_error(exc)
-        finally:
-            self._executor.shutdown(wait=False)
 
     # ------------------------------------------------------------ loop side
 

@@ -8,12 +8,14 @@ so far is handed on; ingest, HLS and destinations go on.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 
-from server.bus import EndOfStream, Stream
+from server.bus import BusItem, EndOfStream, Stream
 from server.logfields import media_fields
 from server.media.frame import TIMEBASE
 from server.settings import RecordSettings
@@ -38,6 +40,7 @@ class Recording:
         directory: Path,
         settings: RecordSettings,
         opener: Opener,
+        executor: Executor,
         on_failure: Callable[[str], None],
     ) -> None:
         self.stream_id = stream_id
@@ -50,7 +53,8 @@ class Recording:
         self._muxer = RecordMuxer(
             round(settings.fragment_seconds * TIMEBASE), round(settings.track_wait * TIMEBASE)
         )
-        self._disk = DiskWriter(opener, settings.queue_max_bytes, self._failed)
+        self._disk = DiskWriter(executor, opener, settings.queue_max_bytes, self._failed)
+        self._batch = settings.batch_interval
         self.failure: str | None = None
 
     @property
@@ -104,15 +108,20 @@ class Recording:
         )
 
     async def _record(self) -> None:
+        """Take what the reader has queued, then let the next batch gather: one wake-up
+        per ``batch_interval`` instead of one per frame (nothing here is in a hurry)."""
         disk, muxer, reader = self._disk, self._muxer, self._reader
         while not disk.failed:
             await disk.room()
-            item = await reader.next()
-            for output in muxer.feed(item):
-                if isinstance(output, NewFile):
-                    disk.open(self.directory / part_name(muxer.files - 1))
-                    disk.write(output.init)
-                else:
-                    disk.write(output)
-            if isinstance(item, EndOfStream):
-                return
+            item: BusItem | None = await reader.next()
+            while item is not None:
+                for output in muxer.feed(item):
+                    if isinstance(output, NewFile):
+                        disk.open(self.directory / part_name(muxer.files - 1))
+                        disk.write(output.init)
+                    else:
+                        disk.write(output)
+                if isinstance(item, EndOfStream):
+                    return
+                item = reader.next_nowait()
+            await asyncio.sleep(self._batch)

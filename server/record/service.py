@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +46,9 @@ class RecordService:
         self._warnings: dict[str, str] = {}
         self._tasks = BackgroundTasks(log, "recording failed")
         self._running: set[asyncio.Task[None]] = set()
+        # One writer thread for every recording: they share a disk, and a thread per
+        # stream would cost memory (stacks, malloc arenas) for no throughput.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="record")
 
     def stream_opened(self, grant: StreamGrant, stream: Stream) -> None:
         """``StreamObserver``: start recording the new session if the stream records."""
@@ -71,6 +75,7 @@ class RecordService:
             directory=self.root / grant.stream_id / session_id,
             settings=self.settings,
             opener=self.opener,
+            executor=self._writer,
             on_failure=lambda text: self._warn(grant.stream_id, text),
         )
         self._recordings[grant.stream_id] = recording
@@ -121,3 +126,4 @@ class RecordService:
         if self._running:
             await asyncio.wait(list(self._running), timeout=grace)
         await self._tasks.close()
+        self._writer.shutdown(wait=False)

@@ -163,7 +163,10 @@ async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     hls.stream_opened(grant(), stream)
     [packager] = hls.packagers()
     await publish(stream, source)
-    await asyncio.sleep(0.2)
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if service.recording("st_1") is None:
+            break
     assert service.recording("st_1") is None  # stopped, and its files handed over
     [warning] = service.warnings("st_1")
     assert "No space left on device" in warning
