@@ -201,3 +201,23 @@ def test_too_little_free_space_refuses_the_recording_not_the_stream(
     api.wait_state(stream["streamId"], "ended")
     assert _recordings(api) == []
     assert "recording not started" in relaycast.log()
+
+
+def test_a_clean_stop_mid_session_keeps_exactly_one_recording(
+    start_relaycast: StartRelaycast, peers: Peers
+) -> None:
+    relaycast = start_relaycast(env=ENV)
+    api = relaycast.api
+    stream = api.create_stream("stopped", recording=True, playbackPolicy="public")
+    ffmpeg = peers.start("ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 30))
+    api.wait_state(stream["streamId"], "live")
+    started = time.monotonic()
+    time.sleep(4)
+    relaycast.server.stop(signal.SIGTERM)
+    sent = time.monotonic() - started
+    ffmpeg.kill()
+    again = start_relaycast(data_dir=relaycast.data_dir, env=ENV, key=api.key)
+    [item] = _wait_ready(again.api)
+    [session] = again.api.sessions(stream["streamId"])["sessions"]
+    assert session["recordingMediaId"] == item["mediaId"]
+    _check_playable(item, sent, 2.0)
