@@ -4,10 +4,10 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, hostile, upload, vod. ``--quick`` (< 3 minutes
-for all of them) uses short windows, few publishers and one repetition; the full run
-repeats measurements and reports min/median/max. Prints one JSON line per result on
-stdout and progress on stderr. With ``--out DIR`` the run is also written as
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, hostile, upload, vod.
+``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
+repetition; the full run repeats measurements and reports min/median/max. Prints one
+JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
 ``DIR/bench-DATE.json`` (machine, versions, every sample), ``DIR/bench-DATE.md`` (the
 summary table) and ``DIR/plots/*.png``. Everything runs on 127.0.0.1 and nothing is
 installed: missing reference programs are named before anything starts.
@@ -30,6 +30,7 @@ from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
 from bench.multistream import scenario_ms_a, scenario_ms_b
 from bench.preflight import missing
+from bench.record import scenario_record
 from bench.scenario_c import scenario_c
 from bench.scenarios import Result, ScenarioConfig, Server, log, scenario_a, scenario_b
 from bench.servers import NginxRtmp, Relaycast, RelaycastIngest
@@ -133,6 +134,12 @@ SCENARIOS = [
         "multistream",
         "multistream 10 x 10: every destination receives >= 99 % of the frames",
         lambda a, c, s: scenario_ms_b(s, c),
+    ),
+    Scenario(
+        "record",
+        "record",
+        "recording: whole-server CPU with 10 recorded streams vs 10 unrecorded",
+        lambda a, c, s: scenario_record(s, c),
     ),
     Scenario(
         "hostile",

@@ -22,6 +22,7 @@ from control_api.webhooks.dispatcher import Dispatcher
 from server.hls.http import HLS_SERVICE as HLS_SERVICE
 from server.ingest.manager import IngestManager
 from server.push.manager import PushManager
+from server.record.service import RecordService
 
 if TYPE_CHECKING:  # for the annotation only: control_api.metrics imports METRICS from here
     from control_api.metrics import Metrics
@@ -36,6 +37,7 @@ INGEST = web.AppKey("ingest", IngestManager)
 LIBRARY = web.AppKey("library", MediaLibrary)
 WEBHOOKS = web.AppKey("webhooks", Dispatcher)
 PUSH = web.AppKey("push", PushManager)
+RECORDER = web.AppKey("recorder", RecordService)  # set by ``relaycast serve`` (not API-only apps)
 OPENAPI = web.AppKey("openapi", dict[str, str])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LAST_USED = web.AppKey("last_used", LastUsed)

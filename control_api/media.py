@@ -6,7 +6,10 @@ import logging
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from control_api.media_library.files import MediaFiles
+from control_api.media_library.recordings import LibraryRecordings
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
@@ -18,8 +21,14 @@ from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.push.manager import PushManager
+from server.record.service import RecordService
 
 log = logging.getLogger("relaycast")
+
+
+def recordings_root(settings: Settings) -> Path:
+    """Where recordings are written while their sessions last."""
+    return settings.server.data_dir / "recordings"
 
 
 @dataclass
@@ -30,6 +39,8 @@ class MediaPlane:
     hls: HlsService
     srt: SrtIngestServer
     push: PushManager
+    record: RecordService
+    recordings: LibraryRecordings
 
     @classmethod
     def build(
@@ -44,11 +55,16 @@ class MediaPlane:
         registry = Registry()
         hls = HlsService(settings.hls, playback_key=playback_key)
         push = PushManager(store.destinations, settings.push)
+        directory = StoreDirectory(store.sessions, settings.plans, store.events)
+        recordings = LibraryRecordings(
+            store, MediaFiles(settings.server.data_dir), settings.recording
+        )
+        record = RecordService(recordings_root(settings), settings.recording, recordings)
         ingest = IngestManager(
-            StoreDirectory(store.sessions, settings.plans, store.events),
+            directory,
             registry,
             settings.ingest,
-            observers=(hls, push),
+            observers=(hls, push, record),
             refusal_sinks=refusal_sinks,
         )
         return cls(
@@ -58,6 +74,8 @@ class MediaPlane:
             hls,
             SrtIngestServer(ingest, settings.srt),
             push,
+            record,
+            recordings,
         )
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
@@ -83,4 +101,5 @@ class MediaPlane:
         await self.srt.close()
         await self.ingest.shutdown()
         await self.push.shutdown()  # the sessions ended: pushers unpublish
+        await self.record.close()  # ... and recordings hand their files over
         await self.hls.close()

@@ -13,13 +13,13 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import WEBHOOKS
+from control_api.appkeys import LIBRARY, RECORDER, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
 from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.logs import formatter
-from control_api.media import MediaPlane
+from control_api.media import MediaPlane, recordings_root
 from control_api.metrics import METRICS, MediaSources, metrics_app
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
@@ -126,7 +126,12 @@ async def run(settings: Settings) -> None:
     app = build_app(
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
+    app[RECORDER] = media.record
     await _reconcile(store)
+    recovered = await media.recordings.recover(recordings_root(settings))
+    if recovered:
+        log.warning("finished %d recording(s) a previous process left behind", recovered)
+    media.recordings.submit = app[LIBRARY].processor.submit  # later ones are probed at once
     hls_http.mount(app, media.hls)
     mount_player(app)
     mount_vod_player(app)

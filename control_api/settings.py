@@ -20,6 +20,7 @@ from server.settings import (
     HlsSettings,
     IngestSettings,
     PushSettings,
+    RecordSettings,
     RtmpSettings,
     RtmpsSettings,
     SrtSettings,
@@ -104,6 +105,16 @@ class MediaSettings(_Section):
     allow_private_import_targets: bool = False
 
 
+class RecordingSettings(RecordSettings):
+    """Recording: the media plane's bounds plus where finished recordings go."""
+
+    # The library folder (at the root of each environment) recordings land in;
+    # created when missing.
+    folder: str = Field("Recordings", min_length=1, max_length=200)
+    # Recordings older than this many days are deleted (0 = keep them forever).
+    delete_after_days: int = Field(0, ge=0, le=36_500)
+
+
 class WebhookSettings(_Section):
     """Webhook delivery: per-attempt timeouts, the retry schedule and per-receiver limits."""
 
@@ -177,6 +188,7 @@ class Settings(_Section):
     hls: HlsSettings = HlsSettings()
     push: PushSettings = PushSettings()
     media: MediaSettings = MediaSettings()
+    recording: RecordingSettings = RecordingSettings()
     vod: VodSettings = VodSettings()
     metrics: MetricsSettings = MetricsSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()

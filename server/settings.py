@@ -186,3 +186,22 @@ class PushSettings(_Section):
         if self.retry_max < self.retry_initial:
             raise ValueError("push.retry_max must be at least push.retry_initial")
         return self
+
+
+class RecordSettings(_Section):
+    """Recording of live sessions to fragmented MP4 (streams with ``recording: true``)."""
+
+    # Seconds of media per fragment: a fragment is written (and survives a crash) once
+    # complete, so this is about what a crash or a failed write loses at most.
+    fragment_seconds: float = Field(1.0, ge=0.2, le=10.0)
+    # Bytes of finished fragments a recording may have waiting for the disk; a disk
+    # slower than that makes the recorder's bus reader drop to the next keyframe.
+    queue_max_bytes: int = Field(32 * 1024 * 1024, ge=1024 * 1024, le=1024 * 1024 * 1024)
+    # No recording starts while the recordings directory has less free space than this.
+    min_free_bytes: int = Field(512 * 1024 * 1024, ge=0, le=2**50)
+    # Seconds a new recording waits for every announced track's configuration before it
+    # starts with the tracks it has.
+    track_wait: float = Field(1.0, ge=0.0, le=5.0)
+    # Seconds the recorder lets frames gather between wake-ups: one per batch instead
+    # of one per frame (what a batch holds must fit the bus reader's bounds).
+    batch_interval: float = Field(0.2, ge=0.0, le=1.0)

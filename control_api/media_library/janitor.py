@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.gates import UploadGates
@@ -56,14 +56,36 @@ async def recover_after_restart(store: Store, files: MediaFiles) -> int:
     return len(tasks)
 
 
+async def sweep_old_recordings(
+    store: Store, files: MediaFiles, keep_days: int, now: datetime | None = None
+) -> int:
+    """Delete recordings older than ``keep_days`` (``recording.delete_after_days``; 0
+    keeps them); return how many."""
+    if keep_days <= 0:
+        return 0
+    cutoff = (now or datetime.now(UTC)) - timedelta(days=keep_days)
+    removed = 0
+    for row in await store.media.recordings_before(cutoff):
+        if await store.media.delete(row.environment_id, row.id) is None:
+            continue
+        await files.remove(row.path)
+        if row.mp4_path and row.mp4_path != row.path:
+            await files.remove(row.mp4_path)
+        removed += 1
+    return removed
+
+
 async def sweep_forever(
-    store: Store, files: MediaFiles, gates: UploadGates, interval: float
+    store: Store, files: MediaFiles, gates: UploadGates, interval: float, keep_days: int = 0
 ) -> None:
     while True:
         try:
             removed = await sweep_expired(store, files, gates)
             if removed:
                 log.info("removed %d expired upload(s)", removed)
+            old = await sweep_old_recordings(store, files, keep_days)
+            if old:
+                log.info("deleted %d recording(s) older than %d days", old, keep_days)
         except Exception:
             log.exception("sweeping expired uploads failed; trying again later")
         await asyncio.sleep(interval)

@@ -27,6 +27,7 @@ log = logging.getLogger("relaycast.media")
 class MediaLibrary(Service):
     def __init__(self, settings: Settings, store: Store, endpoints: Endpoints) -> None:
         self.settings = settings.media
+        self.keep_recordings_days = settings.recording.delete_after_days
         self.store = store
         self.files = MediaFiles(settings.server.data_dir)
         self.gates = UploadGates()
@@ -45,7 +46,13 @@ class MediaLibrary(Service):
         await self.processor.start()
         await self.uploads.recover()  # after the processor: a completed upload is queued
         self._sweeper = asyncio.create_task(
-            sweep_forever(self.store, self.files, self.gates, self.settings.cleanup_interval),
+            sweep_forever(
+                self.store,
+                self.files,
+                self.gates,
+                self.settings.cleanup_interval,
+                self.keep_recordings_days,
+            ),
             name="media-upload-sweeper",
         )
 

@@ -76,7 +76,7 @@ class Processor:
                 result = await asyncio.to_thread(
                     probe_file, self._files.path(row.path), row.filename
                 )
-                mp4_path = await self._prepare_mp4(row.path, result)
+                mp4_path = await self._prepare_mp4(row.path, result, row.source == "recording")
             except NotMedia as exc:
                 log.info("media %s is not playable: %s", media_id, exc)
                 changed = await self._store.media.transition(
@@ -99,12 +99,17 @@ class Processor:
         ready = await self._store.media.by_id(media_id)
         if ready is not None:
             self._store.events.emit("media.ready", ready.environment_id, ready)
+            if ready.source == "recording":
+                self._store.events.emit("recording.ready", ready.environment_id, ready)
         return "ready"
 
-    async def _prepare_mp4(self, path: str, result: ProbeResult) -> str | None:
-        """The relative path of the item's seekable MP4, remuxing once when needed."""
+    async def _prepare_mp4(self, path: str, result: ProbeResult, fragmented: bool) -> str | None:
+        """The relative path of the item's seekable MP4, remuxing once when needed.
+
+        A recording is a fragmented MP4: it plays, but seeking needs every fragment's
+        header, so it is remuxed like any other container."""
         plan = mp4_plan(result)
-        if plan == "as-is":
+        if plan == "as-is" and not fragmented:
             return path
         if plan == "none":
             return None

@@ -6,7 +6,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from control_api.appkeys import ENDPOINTS, INGEST, SETTINGS, STORE
+from control_api.appkeys import ENDPOINTS, INGEST, RECORDER, SETTINGS, STORE
 from control_api.presenters.live_streams import ingest_health, stream_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
@@ -205,10 +205,12 @@ async def start_live_stream(call: Call[None, None]) -> StreamOut:
 async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     row = await _stream(call)
     ingest = call.request.app[INGEST].health(row.id)
+    recorder = call.request.app.get(RECORDER)
     return StreamHealth(
         stream_id=row.id,
         state=row.state,
         ingest=ingest_health(ingest) if ingest is not None else None,
+        warnings=(recorder.warnings(row.id) or None) if recorder is not None else None,
     )
 
 

@@ -178,6 +178,11 @@ class StreamHealth(ApiModel):
         description="The session's ingest: the connected encoder, or the last one while "
         "it is away inside the reconnect window; absent when no session is open.",
     )
+    warnings: list[str] | None = Field(
+        None,
+        description="What went wrong with outputs of the current or last session (a "
+        "recording stopped by a full disk, not started for lack of space); ingest goes on.",
+    )
 
 
 __all__ = ["PageQuery"]

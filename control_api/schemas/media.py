@@ -65,6 +65,8 @@ class MediaOut(ApiModel):
     status: MediaStatus
     error: str | None = Field(None, description="Why the item is in status error.")
     source: Literal["upload", "import", "recording"]
+    stream_id: str | None = Field(None, description="The recorded stream (recordings only).")
+    session_id: str | None = Field(None, description="The recorded session (recordings only).")
     size_bytes: int
     duration_seconds: float | None = None
     container: str | None = None

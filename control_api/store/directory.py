@@ -60,6 +60,7 @@ class StoreDirectory:
             low_latency=row.low_latency,
             private=row.playback_policy == "private",
             max_clients=plan.max_clients if (plan := self._plans.get(row.plan)) else None,
+            recording=row.recording,
         )
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:

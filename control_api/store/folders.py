@@ -85,6 +85,23 @@ class FolderRepo:
             s.add(row)
         return row
 
+    async def ensure_root(self, environment_id: str, name: str) -> str:
+        """The id of the root folder called ``name``, created when there is none."""
+        async with self._sessions() as s:
+            found = await s.scalar(
+                select(Folder.id)
+                .where(
+                    Folder.environment_id == environment_id,
+                    Folder.parent_id.is_(None),
+                    Folder.name == name,
+                )
+                .order_by(Folder.created_at, Folder.id)
+                .limit(1)
+            )
+        if found is not None:
+            return str(found)
+        return (await self.create(environment_id, name, None)).id
+
     async def get(self, environment_id: str, folder_id: str) -> FolderView | None:
         async with self._sessions() as s:
             row = await s.scalar(

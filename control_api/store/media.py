@@ -7,6 +7,7 @@ so a probe or an import finishing after the item was deleted changes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -158,3 +159,12 @@ class MediaRepo:
         if media_ids:
             async with self._sessions.begin() as s:
                 await s.execute(delete(Media).where(Media.id.in_(list(media_ids))))
+
+    async def recordings_before(self, cutoff: datetime) -> Sequence[Media]:
+        """Recordings made before ``cutoff`` (``recording.delete_after_days``)."""
+        async with self._sessions() as s:
+            return list(
+                await s.scalars(
+                    select(Media).where(Media.source == "recording", Media.created_at < cutoff)
+                )
+            )

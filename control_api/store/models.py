@@ -211,6 +211,9 @@ class Media(Base):
     # The seekable MP4 served at mp4Url: ``path`` itself for an MP4 upload, a remuxed
     # copy (``path`` + ".mp4") otherwise, None when MP4 cannot carry the codecs.
     mp4_path: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # A recording's stream and session (plain ids: the item outlives both).
+    stream_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    session_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     tags: Mapped[list[Tag]] = relationship(secondary=media_tags, lazy="selectin", order_by=Tag.name)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from control_api.store.models import StreamSession
@@ -54,3 +54,12 @@ class SessionRepo:
                 seen = max(row.last_seen_at or row.started_at, row.started_at)
                 row.ended_at = min(seen, when)
         return len(rows)
+
+    async def set_recording(self, session_id: str, media_id: str) -> None:
+        """Point the session at its recording (the first, when a change split it)."""
+        async with self._sessions.begin() as s:
+            await s.execute(
+                update(StreamSession)
+                .where(StreamSession.id == session_id, StreamSession.recording_media_id.is_(None))
+                .values(recording_media_id=media_id)
+            )

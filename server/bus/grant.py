@@ -35,3 +35,4 @@ class StreamGrant:
     low_latency: bool = True
     private: bool = False
     max_clients: int | None = None
+    recording: bool = False

@@ -135,7 +135,7 @@ class HlsService:
         # Ended playlists stay fetchable for the window plus the spec's retention.
         self.linger = 2 * settings.window_segments * settings.target_duration + 10
 
-    def stream_opened(self, grant: StreamGrant, stream: Stream) -> None:
+    def stream_opened(self, grant: StreamGrant, stream: Stream, session_id: str) -> None:
         """``StreamObserver``: every new session gets its packager."""
         info = PlaybackInfo(
             grant.stream_id, grant.edge_id, grant.low_latency, grant.private, grant.max_clients

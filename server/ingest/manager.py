@@ -203,7 +203,7 @@ class IngestManager:
             raise
         live.opened.set()
         for observer in self.observers:
-            observer.stream_opened(grant, stream)
+            observer.stream_opened(grant, stream, live.session_id)
         log.info(
             "stream %s: %s publisher %s connected, session %s",
             grant.stream_id,

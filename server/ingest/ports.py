@@ -62,7 +62,7 @@ class StreamDirectory(Protocol):
 class StreamObserver(Protocol):
     """Outputs (HLS, later push and record) that start with each new session's bus stream."""
 
-    def stream_opened(self, grant: StreamGrant, stream: Stream) -> None: ...
+    def stream_opened(self, grant: StreamGrant, stream: Stream, session_id: str) -> None: ...
 
 
 class Publisher(Protocol):

@@ -18,11 +18,15 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from . import aac, h264, h265
+from . import aac, h264, h265, opus
 from .errors import MediaFormatError
 from .frame import TIMEBASE, Codec, CodecConfig, Frame, TrackKind
 
 SUPPORTED_CODECS = frozenset({Codec.H264, Codec.H265, Codec.AAC})
+"""What fMP4 output carries for HLS (live and VOD), whose players expect these."""
+FILE_CODECS = SUPPORTED_CODECS | {Codec.AV1, Codec.OPUS}
+"""What an fMP4 file (a recording) may carry: MP4 players and FFmpeg read AV1 and Opus."""
+OPUS_FRAME = 960  # 20 ms at 48 kHz: the usual Opus packet, until the stream shows its own
 
 _MATRIX = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
 _LANGUAGE_UND = 0x55C4  # ISO-639-2 "und" packed as three 5-bit letters
@@ -86,6 +90,8 @@ class Fmp4Track:
 def _expected_duration(config: CodecConfig, timescale: int) -> int:
     """Duration of one sample before any has been seen: a frame at the declared rate,
     or one AAC frame (1024 samples, twice that at the SBR output rate)."""
+    if config.codec == Codec.OPUS:
+        return OPUS_FRAME
     if config.track is TrackKind.AUDIO:
         asc = aac.parse_asc(config.extradata)
         scale = (asc.extension_sample_rate or asc.sample_rate) // asc.sample_rate
@@ -96,7 +102,7 @@ def _expected_duration(config: CodecConfig, timescale: int) -> int:
 
 def make_track(track_id: int, config: CodecConfig) -> Fmp4Track:
     """Describe ``config`` as an fMP4 track; ValueError for codecs fMP4 output lacks."""
-    if config.codec not in SUPPORTED_CODECS:
+    if config.codec not in FILE_CODECS:
         raise ValueError(f"fMP4 output does not support {config.codec!r}")
     if config.track is TrackKind.AUDIO:
         if config.sample_rate <= 0:
@@ -225,7 +231,30 @@ def _sample_entry(track: Fmp4Track) -> bytes:
     if config.codec == Codec.H265:
         record = h265.with_length_size_4(config.extradata)
         return _visual_entry(b"hvc1", config, box(b"hvcC", record))
+    if config.codec == Codec.AV1:
+        return _visual_entry(b"av01", config, box(b"av1C", config.extradata))
+    if config.codec == Codec.OPUS:
+        return _opus_entry(track)
     return _audio_entry(track)
+
+
+def _opus_entry(track: Fmp4Track) -> bytes:
+    """``Opus`` sample entry with its ``dOps`` (Opus in ISO-BMFF, 4.3); an empty
+    OpusHead means plain stereo (the E-RTMP rule)."""
+    config = track.config
+    header = (
+        opus.parse_opus_head(config.extradata)
+        if config.extradata
+        else opus.OpusHeader(channels=config.channels or 2, pre_skip=0)
+    )
+    return box(
+        b"Opus",
+        bytes(6),
+        struct.pack(">H", 1),
+        bytes(8),
+        struct.pack(">HHHHI", header.channels, 16, 0, 0, opus.OPUS_SAMPLE_RATE << 16),
+        box(b"dOps", opus.build_dops(header)),
+    )
 
 
 def _stbl(track: Fmp4Track) -> bytes:

@@ -59,7 +59,7 @@ class PushManager:
 
     # ------------------------------------------------------------ sessions
 
-    def stream_opened(self, grant: StreamGrant, stream: Stream) -> None:
+    def stream_opened(self, grant: StreamGrant, stream: Stream, session_id: str) -> None:
         """``StreamObserver``: a session opened; load and start its destinations."""
         self._forget_ended()
         self._live[grant.stream_id] = _Live(grant.environment_id, stream)

@@ -22,7 +22,7 @@ async def test_a_packager_that_fails_is_logged_with_its_traceback(
     service = HlsService(HlsSettings())
     grant = StreamGrant("ls_1", "env_1", True, 0, edge_id="edge_1")
     with caplog.at_level(logging.ERROR, logger="relaycast.hls"):
-        service.stream_opened(grant, Registry().create("ls_1"))
+        service.stream_opened(grant, Registry().create("ls_1"), "ses_1")
         for _ in range(3):
             await asyncio.sleep(0)
     [record] = [r for r in caplog.records if r.name == "relaycast.hls"]

@@ -123,9 +123,11 @@ def test_audio_uses_sample_rate_timescale_and_running_duration() -> None:
 
 
 def test_unsupported_codec_is_refused() -> None:
-    opus = CodecConfig(AUDIO, Codec.OPUS, b"OpusHead", sample_rate=48000, channels=2)
-    with pytest.raises(ValueError, match="opus"):
-        fmp4.Fmp4Muxer([opus])
+    vp9 = CodecConfig(TrackKind.VIDEO, Codec.VP9, b"\x01\x00\x00\x00", width=64, height=64)
+    with pytest.raises(ValueError, match="vp9"):
+        fmp4.Fmp4Muxer([vp9])
+    assert Codec.OPUS not in fmp4.SUPPORTED_CODECS  # files (recordings) only, not HLS
+    assert Codec.OPUS in fmp4.FILE_CODECS
     with pytest.raises(ValueError):
         fmp4.Fmp4Muxer([])
 

@@ -75,7 +75,7 @@ GRANT = StreamGrant("ls_1", "env_1", True, 60)
 
 async def started(source: Source, net: FakeNetwork, stream: Stream) -> PushManager:
     manager = PushManager(source, FAST, connect=net)
-    manager.stream_opened(GRANT, stream)
+    manager.stream_opened(GRANT, stream, "ses_1")
     return manager
 
 

@@ -1,0 +1,124 @@
+"""The recorder of the media plane: a ``StreamObserver`` that records the sessions of
+streams with ``recording: true``.
+
+Each recorded session gets a directory ``<root>/<stream id>/<session id>``; when the
+session ends (the bus stream lives through the reconnect window, so a returning
+encoder continues the same recording) the files go to the control plane's catalog.
+Refusals (too little free space) and failures are logged and kept as the stream's
+health warnings until its next session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+from server.bus import Stream, StreamGrant
+from server.logfields import media_fields
+from server.settings import RecordSettings
+from server.tasks import BackgroundTasks
+
+from .disk import Opener, open_os_file
+from .ports import RecordingCatalog
+from .recording import Recording
+
+log = logging.getLogger("relaycast.record")
+
+
+class RecordService:
+    def __init__(
+        self,
+        root: Path,
+        settings: RecordSettings,
+        catalog: RecordingCatalog,
+        opener: Opener = open_os_file,
+    ) -> None:
+        self.root = root
+        self.settings = settings
+        self.catalog = catalog
+        self.opener = opener
+        self._recordings: dict[str, Recording] = {}
+        self._warnings: dict[str, str] = {}
+        self._tasks = BackgroundTasks(log, "recording failed")
+        self._running: set[asyncio.Task[None]] = set()
+        # One writer thread for every recording: they share a disk, and a thread per
+        # stream would cost memory (stacks, malloc arenas) for no throughput.
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="record")
+
+    def stream_opened(self, grant: StreamGrant, stream: Stream, session_id: str) -> None:
+        """``StreamObserver``: start recording the new session if the stream records."""
+        self._warnings.pop(grant.stream_id, None)
+        if not grant.recording:
+            return
+        refusal = self._refusal()
+        if refusal is not None:
+            self._warn(grant.stream_id, refusal)
+            log.warning(
+                "stream %s: %s", grant.stream_id, refusal, extra=media_fields(grant.stream_id)
+            )
+            return
+        recording = Recording(
+            stream,
+            stream_id=grant.stream_id,
+            session_id=session_id,
+            environment_id=grant.environment_id,
+            started_at=datetime.now(UTC),
+            directory=self.root / grant.stream_id / session_id,
+            settings=self.settings,
+            opener=self.opener,
+            executor=self._writer,
+            on_failure=lambda text: self._warn(grant.stream_id, text),
+        )
+        self._recordings[grant.stream_id] = recording
+        task = self._tasks.spawn(self._run(recording), name=f"record-{grant.stream_id}")
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    def _refusal(self) -> str | None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self.root).free
+        except OSError as exc:
+            return f"recording not started: the recordings directory is unusable ({exc.strerror})"
+        if free < self.settings.min_free_bytes:
+            return (
+                f"recording not started: {free} bytes free, below recording.min_free_bytes "
+                f"({self.settings.min_free_bytes})"
+            )
+        return None
+
+    def _warn(self, stream_id: str, text: str) -> None:
+        self._warnings[stream_id] = text
+
+    async def _run(self, recording: Recording) -> None:
+        try:
+            finished = await recording.run()
+        finally:
+            if self._recordings.get(recording.stream_id) is recording:
+                del self._recordings[recording.stream_id]
+        if finished is not None:
+            await self.catalog.recording_finished(finished)
+
+    # ------------------------------------------------------------ queries
+
+    def warnings(self, stream_id: str) -> list[str]:
+        """What went wrong with the stream's recording in its current or last session."""
+        text = self._warnings.get(stream_id)
+        return [text] if text else []
+
+    def recording(self, stream_id: str) -> Recording | None:
+        return self._recordings.get(stream_id)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def close(self, grace: float = 5.0) -> None:
+        """Process stop, after ingest ended the sessions: let recordings hand their
+        files over (bounded); what is cut short is found at the next start."""
+        if self._running:
+            await asyncio.wait(list(self._running), timeout=grace)
+        await self._tasks.close()
+        self._writer.shutdown(wait=False)
