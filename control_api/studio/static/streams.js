@@ -99,7 +99,7 @@ export async function streamsPage() {
     refresh();
   });
   mount(
-    h("h1", {}, "Live streams ", total),
+    h("div", { class: "row" }, h("h1", {}, "Live streams"), total),
     h("div", { class: "table-wrap" }, h("table", {},
       h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "State"), h("th", {}, "Quality"),
         h("th", { class: "hide-narrow" }, "Started"), h("th", { class: "hide-narrow" }, "ID"))),

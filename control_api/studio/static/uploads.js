@@ -29,15 +29,15 @@ export function startUpload(file, folderId, list, onDone) {
       if (resumed && resumedFrom === null) resumedFrom = sent;
       const pct = total ? (sent / total) * 100 : 0;
       bar.value = pct;
-      const resumed = resumedFrom !== null ? ` (resumed at ${bytes(resumedFrom)})` : "";
-      status.textContent = `${pct.toFixed(0)} % of ${bytes(total)}${resumed}`;
+      const note = resumedFrom !== null ? ` (resumed at ${bytes(resumedFrom)})` : "";
+      status.textContent = `${pct.toFixed(0)} % of ${bytes(total)}${note}`;
     },
     onError(err) {
       running = false;
       toggle.textContent = "Resume";
       item.dataset.state = "error";
       const detail = err.originalResponse ? err.originalResponse.getBody() : "";
-      let message = "network error";
+      let message = err.message || "network error";
       try { message = JSON.parse(detail).detail || message; } catch { if (detail) message = detail; }
       status.textContent = `Interrupted: ${message}. Resume, or drop the file again later.`;
     },
