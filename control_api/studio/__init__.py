@@ -9,7 +9,6 @@ time (``scripts/web.sh``) into ``.web``, never from a CDN and never committed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from aiohttp import web
@@ -17,15 +16,11 @@ from aiohttp import web
 from server.hls.player import hlsjs_path
 
 STATIC = Path(__file__).parent / "static"
-TUS_ENV = "RELAYCAST_TUSJS"
-DEFAULT_TUS = Path(".web/node_modules/tus-js-client/dist/tus.min.js")
+# Like hls.js for /play: relative to the directory relaycast runs in (the checkout).
+TUSJS = Path(".web/node_modules/tus-js-client/dist/tus.min.js")
 # No caching of the app itself: after an upgrade a tab must not mix old and new modules.
 NO_CACHE = {"Cache-Control": "no-cache"}
 VENDOR_HEADERS = {"Content-Type": "text/javascript", "Cache-Control": "public, max-age=3600"}
-
-
-def tusjs_path() -> Path:
-    return Path(os.environ.get(TUS_ENV, DEFAULT_TUS))
 
 
 async def studio_page(_: web.Request) -> web.FileResponse:
@@ -44,7 +39,7 @@ async def hlsjs(_: web.Request) -> web.StreamResponse:
 
 
 async def tusjs(_: web.Request) -> web.StreamResponse:
-    return _vendor(tusjs_path())
+    return _vendor(TUSJS)
 
 
 def mount_studio(app: web.Application) -> None:

@@ -59,7 +59,7 @@ def relaycast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relaycast]:
 @pytest.fixture(scope="session")
 def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where every page's screenshot goes (printed, so a person can look at them)."""
-    wanted = os.environ.get("RELAYCAST_SCREENSHOTS")
+    wanted = os.environ.get("STUDIO_SCREENSHOTS")
     directory = Path(wanted) if wanted else tmp_path_factory.mktemp("studio-screenshots")
     directory.mkdir(parents=True, exist_ok=True)
     print(f"\nstudio screenshots: {directory}")

@@ -8,7 +8,8 @@ export async function keysPage() {
   const refresh = async () => {
     const doc = await api.get("/v1/api-keys");
     body.replaceChildren(...doc.apiKeys.map((k) => h("tr", { dataset: { keyId: k.keyId } },
-      h("td", {}, k.name), h("td", {}, k.access), h("td", {}, h("code", {}, `${k.prefix}…`)),
+      h("td", {}, k.name, api.secret().startsWith(k.prefix) ? h("span", { class: "muted" }, " (signed in with it)") : null),
+      h("td", {}, k.access), h("td", {}, h("code", {}, `${k.prefix}…`)),
       h("td", { class: "hide-narrow" }, when(k.createdAt)), h("td", { class: "hide-narrow" }, when(k.lastUsedAt)),
       h("td", {}, h("button", { type: "button", class: "danger", onclick: async (e) => {
         if (!(await confirmDialog(`Revoke the key "${k.name}"? Anything using it stops working at once.`, "Revoke"))) return;

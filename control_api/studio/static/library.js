@@ -46,7 +46,7 @@ async function previewInto(box, item) {
 
 function mediaCard(item, folders, refresh) {
   const previewBox = h("div", { class: "preview-box" });
-  const tagsInput = h("input", { name: "tags", value: item.tags.join(", "), "aria-label": `Tags of ${item.name}` });
+  const tagsInput = h("input", { name: "tags", value: item.tags.join(", "), "aria-label": `Tags of ${item.name}`, placeholder: "tags, comma-separated" });
   const nameInput = h("input", { name: "name", value: item.name, "aria-label": `Name of ${item.name}` });
   const move = select("folderId", folderOptions(folders), item.folderId || "");
   move.setAttribute("aria-label", `Folder of ${item.name}`);

@@ -76,7 +76,7 @@ function healthView(health, samples) {
 function sessionsTable(doc) {
   const rows = doc.sessions.map((s) => h("tr", {},
     h("td", {}, when(s.startedAt)), h("td", {}, s.endedAt ? when(s.endedAt) : "ongoing"),
-    h("td", {}, s.durationSeconds === null ? "—" : `${Math.round(s.durationSeconds)} s`),
+    h("td", {}, s.durationSeconds == null ? "—" : `${Math.round(s.durationSeconds)} s`),
     h("td", {}, s.protocol), h("td", { class: "hide-narrow" }, bytes(s.bytesIn)),
     h("td", { class: "hide-narrow" }, s.recordingMediaId ? h("a", { href: "#/library" }, s.recordingMediaId) : "—")));
   if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 6 }, "No sessions yet.")));
@@ -198,4 +198,5 @@ export async function streamPage(id) {
   await refreshSessions();
   poll(2000, refresh);
   poll(4000, destinations.refresh);
+  poll(10000, refreshSessions); // bytes and durations of an ongoing session
 }

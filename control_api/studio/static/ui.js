@@ -189,6 +189,7 @@ export function sparkline(values, width = 240, height = 40) {
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("class", "spark");
+  svg.setAttribute("preserveAspectRatio", "none");
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "bitrate over the last minute");
   if (values.length > 1) {
