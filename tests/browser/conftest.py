@@ -1,48 +1,27 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, against a real ``relaycast serve``.
 
 Playwright never downloads a browser here (``playwright install`` is not run): it drives
-``/usr/bin/chromium`` with the flags the other browser tests use. Without Chromium or
-Playwright the tests skip locally and fail under CI.
+Debian's ``chromium`` with the flags the other browser tests use (tests/chromium.py).
+Without Chromium or Playwright the tests skip locally and fail under CI.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.chromium import PLAYER_FLAGS
+from tests.chromium import sync_browser
 from tests.interop.conftest import Relaycast, launch_relaycast, peers  # noqa: F401  (fixture)
-
-CHROMIUM = Path(os.environ.get("RELAYCAST_CHROMIUM", "/usr/bin/chromium"))
-
-
-def _missing(message: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _missing("playwright is not installed (pip install -e '.[test]')")
-    if not CHROMIUM.is_file() and shutil.which("chromium") is None:
-        _missing("chromium is not installed (scripts/install-peers.sh)")
-    with sync_playwright() as driver:
-        chromium = driver.chromium.launch(
-            executable_path=str(CHROMIUM), args=PLAYER_FLAGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    with sync_browser() as chromium:
+        yield chromium
 
 
 @pytest.fixture(scope="module")
