@@ -191,12 +191,16 @@ export async function libraryPage() {
   const grid = h("ul", { class: "plain media-grid", id: "media" });
   const uploads = h("ul", { class: "plain uploads", id: "uploads" });
   let lastSeen = "";
+  let generation = 0;
   const refresh = async (force = false) => {
+    // A poll still in flight when an edit lands must not paint its older answer.
+    const mine = ++generation;
     const q = new URLSearchParams({ limit: "100" });
     if (state.folderId) q.set("folderId", state.folderId);
     if (state.tag) q.set("tag", state.tag);
     const [media, folders, tags] = await Promise.all([
       api.get(`/v1/media?${q}`), api.get("/v1/folders?limit=100"), api.get("/v1/tags?limit=100")]);
+    if (mine !== generation) return;
     const seen = JSON.stringify([media, folders, tags, state]);
     if (!force && seen === lastSeen) return; // keeps half-typed edits intact
     lastSeen = seen;

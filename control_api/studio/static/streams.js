@@ -86,8 +86,11 @@ export async function streamsPage() {
   const body = h("tbody", { id: "streams-body" });
   const total = h("span", { class: "muted" });
   const onceBox = h("div", { id: "once" });
+  let generation = 0;
   const refresh = async () => {
+    const mine = ++generation;
     const doc = await api.get("/v1/live-streams?limit=100");
+    if (mine !== generation) return; // an older poll answering late
     body.replaceChildren(...streamRows(doc.streams));
     total.textContent = `${doc.total} stream${doc.total === 1 ? "" : "s"}`;
   };
