@@ -103,6 +103,9 @@ def studio(browser: Any, relaycast: Relaycast, screenshots: Path) -> Any:
 
 def test_sign_in_keeps_the_key_in_the_tab_only(studio: Studio, relaycast: Relaycast) -> None:
     page = studio.page
+    nav = page.get_by_role("navigation", name="Sections")
+    page.get_by_role("button", name="Sign in").wait_for()
+    assert not nav.is_visible()  # nothing to navigate to before signing in
     studio.shoot("signin")
     page.get_by_label("API key").fill("rk_not_a_real_key")
     page.get_by_role("button", name="Sign in").click()
@@ -112,11 +115,13 @@ def test_sign_in_keeps_the_key_in_the_tab_only(studio: Studio, relaycast: Relayc
     allow(studio, "status of 401")
 
     studio.sign_in(relaycast.api.key)
+    assert nav.is_visible()
     assert page.evaluate("sessionStorage.getItem('relaycast.studio.secret')") == relaycast.api.key
     assert relaycast.api.key not in page.evaluate("JSON.stringify(localStorage)")
     page.get_by_role("button", name="Sign out").click()
     page.get_by_role("button", name="Sign in").wait_for()
     assert page.evaluate("sessionStorage.length") == 0
+    assert not nav.is_visible()
 
     page.get_by_label("API key").fill(relaycast.api.key)
     page.get_by_label("Exchange it for a one-hour token").check()
