@@ -26,8 +26,12 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def relaycast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Relaycast]:
-    """One server for the module; webhooks may target the test's receiver on 127.0.0.1."""
-    env = {"RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}
+    """One server for the module; webhooks and URL imports may target the test's own
+    servers on 127.0.0.1."""
+    env = {
+        "RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true",
+        "RELAYCAST_MEDIA__ALLOW_PRIVATE_IMPORT_TARGETS": "true",
+    }
     running = launch_relaycast(tmp_path_factory.mktemp("relaycast"), env)
     try:
         yield running

@@ -7,10 +7,15 @@ manage API keys and webhooks. Every page is screenshotted and must log no consol
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import http.server
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +71,21 @@ def make_video(path: Path, seconds: int, size: str, bitrate: str) -> Path:
         check=True, timeout=60,
     )  # fmt: skip
     return path
+
+
+@contextlib.contextmanager
+def file_server(directory: Path) -> Iterator[str]:
+    """A plain HTTP server for ``directory`` on 127.0.0.1 (a URL import's source)."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 def playing(studio: Studio, selector: str) -> None:
@@ -298,6 +318,18 @@ def test_library_uploads_by_drag_and_drop_one_resumed_after_a_reload(
     card.get_by_role("button", name="Preview").click()
     playing(studio, "li.media[data-name='small.mp4'] video")
     studio.shoot("library")
+
+    # import from a URL, with the task's progress
+    side = page.get_by_role("complementary", name="Folders and tags")
+    side.get_by_role("button", name="All media").click()
+    with file_server(tmp_path) as origin:
+        form = page.get_by_role("form", name="Import from URL")
+        form.get_by_label("URL").fill(f"{origin}/small.mp4")
+        form.get_by_label("Name").fill("imported clip")
+        form.get_by_role("button", name="Import").click()
+        page.locator("#import-progress", has_text="imported").wait_for(timeout=60_000)
+    page.locator("li.media[data-name='imported clip'][data-status=ready]").wait_for()
+    assert page.get_by_label("Import progress").evaluate("p => p.value") == 1
 
 
 # ---------------------------------------------------------------- keys and webhooks

@@ -36,9 +36,14 @@ export function startUpload(file, folderId, list, onDone) {
       running = false;
       toggle.textContent = "Resume";
       item.dataset.state = "error";
-      const detail = err.originalResponse ? err.originalResponse.getBody() : "";
-      let message = err.message || "network error";
-      try { message = JSON.parse(detail).detail || message; } catch { if (detail) message = detail; }
+      // The server's problem detail when it refused; otherwise the network failed.
+      const body = err.originalResponse ? err.originalResponse.getBody() : "";
+      let message = `the connection failed at ${bar.value.toFixed(0)} %`;
+      try {
+        message = JSON.parse(body).detail || message;
+      } catch {
+        if (body) message = body;
+      }
       status.textContent = `Interrupted: ${message}. Resume, or drop the file again later.`;
     },
     onSuccess() {
