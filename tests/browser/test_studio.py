@@ -152,6 +152,25 @@ def test_sign_in_keeps_the_key_in_the_tab_only(studio: Studio, relaycast: Relayc
     assert status_of(relaycast.server.base, "/v1/live-streams", token) == 200
 
 
+def test_keyboard_only(studio: Studio, relaycast: Relaycast) -> None:
+    """Sign in and reach a section with the keyboard alone (real labels and buttons)."""
+    page = studio.page
+    page.get_by_role("button", name="Sign in").wait_for()
+    page.keyboard.type(relaycast.api.key)  # the key field has the focus on arrival
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Live streams").wait_for()
+    page.get_by_role("link", name="relaycast studio").focus()
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Library"
+    page.keyboard.press("Enter")
+    page.get_by_role("heading", name="Media library").wait_for()
+    page.get_by_text("choose files…").focus()  # the drop zone's keyboard way in
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Enter")
+    assert chooser.value.is_multiple()
+
+
 # ---------------------------------------------------------------- streams
 
 
@@ -186,8 +205,16 @@ def test_stream_goes_live_with_preview_health_and_destination(
     form.get_by_label("SRT passphrase (optional)").fill("")
 
     key = create_stream(studio, "studio live")
-    page.locator("#streams-body tr", has_text="studio live").wait_for()
+    row = page.locator("#streams-body tr", has_text="studio live")
+    row.wait_for()
     studio.shoot("streams")
+    # the list follows the state without a reload: a mark left in the page survives
+    page.evaluate("window.sameDocument = true")
+    encoder = ffmpeg_publish(relaycast.publish_url(key), 45, size="640x360", fps=30)
+    peers.start("encoder", encoder, limit=90)
+    row.locator(".badge.live").wait_for(timeout=30_000)
+    assert page.evaluate("window.sameDocument") is True
+    studio.shoot("streams-live")
 
     page.get_by_role("link", name="Open studio live →").click()
     page.get_by_role("heading", name="Preview").wait_for()
@@ -200,8 +227,6 @@ def test_stream_goes_live_with_preview_health_and_destination(
     dest.get_by_role("button", name="Add destination").click()
     page.locator(".dest", has_text="nginx").wait_for()
 
-    encoder = ffmpeg_publish(relaycast.publish_url(key), 45, size="640x360", fps=30)
-    peers.start("encoder", encoder, limit=90)
     page.locator("#state .badge.live").wait_for(timeout=30_000)
     playing(studio, "#preview")
     page.locator("#health", has_text="640\u00d7360").wait_for()
