@@ -234,7 +234,17 @@ def test_stream_goes_live_with_preview_health_and_destination(
     page.locator("#state .badge.live").wait_for(timeout=30_000)
     playing(studio, "#preview")
     page.locator("#health", has_text="640\u00d7360").wait_for()
-    page.locator(".dest .badge.active").wait_for(timeout=30_000)
+    page.locator(".dest", has_text="nginx").locator(".badge.active").wait_for(timeout=30_000)
+    # a destination nobody listens at: its status says why, and it can be switched off
+    dest.get_by_label("Name").fill("nowhere")
+    dest.get_by_label("URL").fill(f"rtmp://127.0.0.1:{free_port()}/app")
+    dest.get_by_label("Stream key").fill("lost")
+    dest.get_by_role("button", name="Add destination").click()
+    nowhere = page.locator(".dest", has_text="nowhere")
+    nowhere.locator(".last-error").wait_for(timeout=30_000)
+    assert "Last error:" in nowhere.locator(".last-error").inner_text()
+    nowhere.get_by_role("button", name="Disable").click()
+    nowhere.locator(".badge.disabled").wait_for()
     page.locator("#sessions td", has_text="rtmp").first.wait_for()
     time.sleep(2)  # a few bitrate samples for the sparkline
     studio.shoot("stream-live")

@@ -193,7 +193,7 @@ export function sparkline(values, width = 240, height = 40) {
   svg.setAttribute("role", "img");
   svg.setAttribute("aria-label", "bitrate over the last minute");
   if (values.length > 1) {
-    const max = Math.max(...values, 1);
+    const max = Math.max(...values, 1) * 1.25; // headroom: a steady bitrate is not pinned to the top
     const step = width / (values.length - 1);
     const pts = values.map((v, i) => `${(i * step).toFixed(1)},${(height - (v / max) * (height - 4) - 2).toFixed(1)}`);
     const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
