@@ -260,6 +260,12 @@ def test_rotate_and_delete_a_stream(studio: Studio, relaycast: Relaycast) -> Non
     studio.sign_in(relaycast.api.key)
     first = create_stream(studio, "to rotate")
     page.get_by_role("link", name="Open to rotate →").click()
+    page.get_by_role("heading", name="Preview").wait_for()
+    # left open, the page stays inside the default budget of 60 requests a minute
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/v1/" in r.url else None)
+    page.wait_for_timeout(12_000)  # (a plain sleep would hold Playwright's events back)
+    assert 3 <= len(calls) <= 12, calls  # it does poll, and within 12 per 12 s
     page.get_by_role("button", name="Rotate key").click()
     page.get_by_role("dialog").get_by_role("button", name="Rotate key").click()
     card = page.get_by_role("region", name="Ingest details")

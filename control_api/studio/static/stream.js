@@ -128,10 +128,10 @@ export async function streamPage(id) {
   const renderControls = () => {
     const toggle = stream.enabled
       ? h("button", { type: "button", onclick: (e) => act(e.target, null, async () => {
-        await api.post(`${base}/stop`); notice("Stopped: ingest is refused until you start it"); await refresh();
+        await api.post(`${base}/stop`); notice("Stopped: ingest is refused until you start it"); await refresh(true);
       }) }, "Stop")
       : h("button", { type: "button", onclick: (e) => act(e.target, null, async () => {
-        await api.post(`${base}/start`); notice("Started: ingest is allowed"); await refresh();
+        await api.post(`${base}/start`); notice("Started: ingest is allowed"); await refresh(true);
       }) }, "Start");
     controls.replaceChildren(toggle,
       h("button", { type: "button", onclick: (e) => rotate(e.target) }, "Rotate key"),
@@ -158,15 +158,18 @@ export async function streamPage(id) {
     });
   };
   const refreshSessions = async () => sessions.replaceChildren(sessionsTable(await api.get(`${base}/sessions?limit=20`)));
-  const refresh = async () => {
-    const [doc, hl] = await Promise.all([api.get(base), api.get(`${base}/health`)]);
-    const changed = doc.state !== stream.state || doc.enabled !== stream.enabled;
+  // Health carries the state, so the stream itself is read again only when the state
+  // moved or after an action: the page stays well inside the default 60 requests a minute.
+  const refresh = async (full = false) => {
+    const hl = await api.get(`${base}/health`);
+    const doc = full || hl.state !== stream.state ? await api.get(base) : stream;
+    const changed = full || doc.state !== stream.state || doc.enabled !== stream.enabled;
     stream = doc;
     title.querySelector("#state").replaceChildren(badge(stream.state),
       stream.enabled ? "" : h("span", { class: "badge disabled" }, "stopped"),
       stream.errorReason ? h("span", { class: "muted" }, ` ${stream.errorReason}`) : "");
     samples.push(hl.ingest ? hl.ingest.bitrate : 0);
-    if (samples.length > 30) samples.shift();
+    if (samples.length > 20) samples.shift(); // a minute at one sample every 3 s
     health.replaceChildren(...healthView(hl, samples));
     if (stream.state === "live") player.start().catch((err) => notice(err.message, "error"));
     else if (stream.state === "ended" || stream.state === "idle") player.stop();
@@ -194,9 +197,8 @@ export async function streamPage(id) {
     h("section", { class: "card", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), sessions),
     settingsForm(stream, (s) => { stream = s; title.firstChild.textContent = s.name; }),
   );
-  await refresh();
-  await refreshSessions();
-  poll(2000, refresh);
-  poll(4000, destinations.refresh);
-  poll(10000, refreshSessions); // bytes and durations of an ongoing session
+  await refresh(true);
+  poll(3000, () => refresh(false));
+  poll(6000, destinations.refresh);
+  poll(15000, refreshSessions); // bytes and durations of an ongoing session
 }
