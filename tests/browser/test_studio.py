@@ -357,6 +357,21 @@ def test_library_uploads_by_drag_and_drop_one_resumed_after_a_reload(
     side.get_by_label("Folder name").fill("Shows 2026")
     side.get_by_role("button", name="Rename / move").click()
     page.get_by_role("button", name="Shows 2026").wait_for()
+    # a folder made while one is open goes inside it; then moved out to the root
+    side = page.get_by_role("complementary", name="Folders and tags")
+    side.get_by_role("textbox", name="New folder").fill("Archive")
+    side.get_by_role("button", name="Create folder").click()
+    side = page.get_by_role("complementary", name="Folders and tags")
+    side.get_by_role("button", name="Shows 2026 / Archive").click()
+    side = page.get_by_role("complementary", name="Folders and tags")
+    side.get_by_role("button", name="Shows 2026 / Archive", pressed=True).wait_for()
+    side.get_by_label("Inside").select_option(label="Library root")
+    side.get_by_role("button", name="Rename / move").click()
+    page.get_by_role("button", name="Archive", exact=True).wait_for()
+    folders = relaycast.api.ok("GET", "/v1/folders")["folders"]
+    assert {f["name"]: f.get("parentId") for f in folders}["Archive"] is None
+    side = page.get_by_role("complementary", name="Folders and tags")
+    side.get_by_role("button", name="Shows 2026").click()
 
     # preview of a private ready item: a playback token, then frames
     card = page.locator("li.media[data-name='small.mp4']")
