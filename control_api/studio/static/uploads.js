@@ -50,7 +50,7 @@ export function startUpload(file, folderId, list, onDone) {
       running = false;
       bar.value = 100;
       item.dataset.state = "done";
-      status.textContent = "Uploaded: processing";
+      status.textContent = "Uploaded (its card below shows the processing)";
       toggle.remove();
       onDone();
     },
