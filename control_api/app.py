@@ -35,6 +35,7 @@ from control_api.routes import api
 from control_api.routes import mount as mount_routes
 from control_api.settings import Settings
 from control_api.store import Store
+from control_api.studio import mount_studio
 from control_api.urls import Endpoints
 from control_api.version import version
 from control_api.webhooks.dispatcher import Dispatcher
@@ -110,4 +111,5 @@ def build_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/v1/openapi.json", openapi_json)
     mount_docs(app)
+    mount_studio(app)
     return app

@@ -1,7 +1,6 @@
 """The /play page in a real headless Chromium: hls.js plays the live stream.
 
-Chromium is driven over the DevTools protocol (a WebSocket from aiohttp), so no
-browser-automation package is needed.
+Debian's Chromium is driven by Playwright (tests/chromium.py).
 """
 
 from __future__ import annotations
@@ -9,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,44 +15,28 @@ import aiohttp
 import pytest
 
 from server.hls.player import hlsjs_path
-from tests.chromium import PLAYER_FLAGS, devtools_page, evaluate, free_port
-from tests.conftest import require_program
+from tests.chromium import async_browser
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
 
-async def _watch(url: str, profile: Path, seconds: float) -> list[dict[str, Any]]:
+async def _watch(url: str, seconds: float) -> list[dict[str, Any]]:
     """Samples of the page's ``currentTime`` (``t``), player errors and the wall clock
     (``at``, loop time) every half second for ``seconds``."""
-    chromium = require_program("chromium")
-    port = free_port()
-    browser = await asyncio.create_subprocess_exec(
-        chromium,
-        *PLAYER_FLAGS,
-        f"--remote-debugging-port={port}",
-        f"--user-data-dir={profile}",
-        url,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     samples: list[dict[str, Any]] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            socket_url = await devtools_page(http, port)
-            async with http.ws_connect(socket_url, max_msg_size=0) as ws:
-                probe = (
-                    "JSON.stringify({t: document.getElementById('video').currentTime,"
-                    " errors: window.playerErrors || ['no player']})"
-                )
-                loop = asyncio.get_running_loop()
-                for ident in range(1, int(seconds * 2)):
-                    sample = json.loads(await evaluate(ws, probe, ident) or "{}")
-                    samples.append({**sample, "at": loop.time()})
-                    await asyncio.sleep(0.5)
-    finally:
-        browser.kill()
-        await browser.wait()
+    async with async_browser() as browser:
+        page = await browser.new_page()
+        await page.goto(url)
+        probe = (
+            "JSON.stringify({t: document.getElementById('video').currentTime,"
+            " errors: window.playerErrors || ['no player']})"
+        )
+        loop = asyncio.get_running_loop()
+        for _ in range(1, int(seconds * 2)):
+            sample = json.loads(await page.evaluate(probe) or "{}")
+            samples.append({**sample, "at": loop.time()})
+            await asyncio.sleep(0.5)
     return samples
 
 
@@ -83,7 +65,7 @@ async def test_hlsjs_plays_the_live_stream(
     peers.start("ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 40, size="640x360", gop=30))
     relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
     page = f"{relaycast.server.base}/play/{stream['edgeId']}"
-    samples = await _watch(page, tmp_path / "profile", seconds=16)
+    samples = await _watch(page, seconds=16)
     times = [s["t"] for s in samples if "t" in s]
     assert times and max(times) - min(times) >= 5.0, samples[-5:]
     assert samples[-1]["errors"] == [], samples[-1]
@@ -100,7 +82,7 @@ async def test_hlsjs_keeps_playing_across_an_encoder_reconnect(
     first = peers.start("ffmpeg", ffmpeg_publish(url, 40, size="640x360", gop=30), limit=60)
     relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
     page = f"{relaycast.server.base}/play/{stream['edgeId']}"
-    watching = asyncio.create_task(_watch(page, tmp_path / "profile", seconds=32))
+    watching = asyncio.create_task(_watch(page, seconds=32))
     loop = asyncio.get_running_loop()
     await asyncio.sleep(10)
     first.kill()

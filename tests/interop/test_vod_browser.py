@@ -7,19 +7,16 @@ import asyncio
 import base64
 import json
 import os
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from server.hls.player import hlsjs_path
 from tests.api.vod_helpers import H264, SINE, TESTSRC, ffmpeg
-from tests.chromium import PLAYER_FLAGS, devtools_page, evaluate, free_port
-from tests.conftest import require_program
+from tests.chromium import async_browser
 from tests.interop.conftest import Api, StartRelaycast
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
@@ -61,39 +58,19 @@ def _status(url: str) -> int:
         return err.code
 
 
-async def _play_and_seek(url: str, profile: Path) -> tuple[list[dict[str, Any]], list[Any]]:
+async def _play_and_seek(url: str) -> tuple[list[dict[str, Any]], list[Any]]:
     """Samples of currentTime before and after seeking to 5 s (of 10)."""
-    chromium = require_program("chromium")
-    port = free_port()
-    browser = await asyncio.create_subprocess_exec(
-        chromium,
-        *PLAYER_FLAGS,
-        f"--remote-debugging-port={port}",
-        f"--user-data-dir={profile}",
-        url,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     before: list[dict[str, Any]] = []
     after: list[dict[str, Any]] = []
-    try:
-        async with aiohttp.ClientSession() as http:
-            socket_url = await devtools_page(http, port)
-            async with http.ws_connect(socket_url, max_msg_size=0) as ws:
-                ident = 0
-                for samples, count in ((before, 8), (after, 8)):
-                    if samples is after:
-                        ident += 1
-                        await evaluate(
-                            ws, "document.getElementById('video').currentTime = 5", ident
-                        )
-                    for _ in range(count):
-                        ident += 1
-                        samples.append(json.loads(await evaluate(ws, PROBE, ident) or "{}"))
-                        await asyncio.sleep(0.5)
-    finally:
-        browser.kill()
-        await browser.wait()
+    async with async_browser() as browser:
+        page = await browser.new_page()
+        await page.goto(url)
+        for samples, count in ((before, 8), (after, 8)):
+            if samples is after:
+                await page.evaluate("document.getElementById('video').currentTime = 5")
+            for _ in range(count):
+                samples.append(json.loads(await page.evaluate(PROBE) or "{}"))
+                await asyncio.sleep(0.5)
     return before, after
 
 
@@ -126,7 +103,7 @@ async def test_hlsjs_plays_and_seeks_a_private_vod_with_its_token(
     assert await asyncio.to_thread(_status, hls) == 401
     assert await asyncio.to_thread(_status, f"{hls}?token={token}") == 200
     page = f"{relaycast.server.base}/play/vod/{media_id}?token={token}"
-    before, after = await _play_and_seek(page, tmp_path / "profile")
+    before, after = await _play_and_seek(page)
     played = [s["t"] for s in before if "t" in s]
     assert played and max(played) >= 1.0, before
     seeked = [s["t"] for s in after if "t" in s]

@@ -1,0 +1,204 @@
+// One stream: controls, live preview, health, destinations and sessions.
+import * as api from "./api.js";
+import { ingestCard } from "./streams.js";
+import { destinationsSection } from "./destinations.js";
+import {
+  act, badge, bitrate, bytes, checkbox, confirmDialog, field, formError, h, mount, notice, poll,
+  select, sparkline, when,
+} from "./ui.js";
+
+function preview(stream) {
+  const video = h("video", { id: "preview", controls: true, muted: true, autoplay: true, playsinline: true });
+  video.muted = true;
+  const status = h("p", { class: "muted", id: "preview-status" }, "The preview starts when the stream is live.");
+  let hls = null;
+  const stop = () => {
+    if (hls) hls.destroy();
+    hls = null;
+    video.removeAttribute("src");
+  };
+  const start = async () => {
+    if (hls || video.src) return;
+    let url = stream.playback.hlsUrl;
+    if (stream.playbackPolicy === "private") {
+      const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
+      url += `?token=${encodeURIComponent(minted.token)}`;
+    }
+    if (window.Hls && window.Hls.isSupported()) {
+      hls = new window.Hls({ lowLatencyMode: stream.lowLatency, maxLiveSyncPlaybackRate: 1.1 });
+      hls.on(window.Hls.Events.ERROR, (_, data) => {
+        if (data.fatal) status.textContent = `Preview error: ${data.details}`;
+      });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+      video.src = url;
+    } else {
+      status.textContent = "hls.js is not installed on this server (scripts/web.sh)";
+      return;
+    }
+    status.textContent = "Live preview";
+    video.play().catch(() => {});
+  };
+  video.addEventListener("playing", () => (status.textContent = "Playing"));
+  return { node: h("section", { class: "card preview", "aria-label": "Preview" }, h("h2", {}, "Preview"), video, status), start, stop };
+}
+
+function healthView(health, samples) {
+  const ingest = health.ingest;
+  if (!ingest) return [h("p", { class: "muted" }, "No encoder connected.")];
+  const v = ingest.video;
+  const a = ingest.audio;
+  const rows = [
+    ["Protocol", `${ingest.protocol} from ${ingest.remoteAddress}`],
+    ["Connected", when(ingest.connectedAt)],
+    ["Encoder", ingest.encoderConnected ? "connected" : `gone since ${when(ingest.encoderLeftAt)}`],
+    ["Video", v ? `${v.codec} ${v.width}×${v.height}` : "—"],
+    ["Frame rate", v && v.fps ? `${v.fps.toFixed(2)} fps` : "—"],
+    ["Keyframe interval", v && v.keyframeInterval ? `${v.keyframeInterval.toFixed(2)} s` : "—"],
+    ["Audio", a ? `${a.codec} ${a.sampleRate} Hz, ${a.channels} ch` : "—"],
+    ["Bitrate", bitrate(ingest.bitrate)],
+    ["Received", bytes(ingest.bytesIn)],
+    ["Frames dropped", ingest.framesDropped],
+  ];
+  if (ingest.srt) {
+    const s = ingest.srt;
+    rows.push(["SRT RTT", `${s.rttMs.toFixed(1)} ms`], ["SRT latency", `${s.latencyMs} ms`],
+      ["SRT loss", `${(s.lossRate * 100).toFixed(2)} % (${s.packetsLost} lost, ${s.packetsRetransmitted} retransmitted)`],
+      ["SRT encryption", s.encrypted ? `AES-${s.keyLength * 8}` : "none"]);
+  }
+  return [
+    h("dl", { class: "facts" }, rows.map(([k, val]) => [h("dt", {}, k), h("dd", {}, String(val))])),
+    h("div", { class: "spark-box" }, h("span", { class: "muted" }, "Bitrate, last minute"), sparkline(samples)),
+  ];
+}
+
+function sessionsTable(doc) {
+  const rows = doc.sessions.map((s) => h("tr", {},
+    h("td", {}, when(s.startedAt)), h("td", {}, s.endedAt ? when(s.endedAt) : "ongoing"),
+    h("td", {}, s.durationSeconds == null ? "—" : `${Math.round(s.durationSeconds)} s`),
+    h("td", {}, s.protocol), h("td", { class: "hide-narrow" }, bytes(s.bytesIn)),
+    h("td", { class: "hide-narrow" }, s.recordingMediaId ? h("a", { href: "#/library" }, s.recordingMediaId) : "—")));
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 6 }, "No sessions yet.")));
+  return h("div", { class: "table-wrap" }, h("table", {},
+    h("thead", {}, h("tr", {}, ["Started", "Ended", "Duration", "Protocol"].map((t) => h("th", {}, t)),
+      h("th", { class: "hide-narrow" }, "Received"), h("th", { class: "hide-narrow" }, "Recording"))),
+    h("tbody", {}, rows)));
+}
+
+function settingsForm(stream, onSaved) {
+  const button = h("button", { type: "submit" }, "Save settings");
+  const form = h("form", { class: "card", "aria-label": "Settings" },
+    h("h2", {}, "Settings"),
+    h("div", { class: "grid" },
+      field("Name", h("input", { name: "name", value: stream.name, required: true })),
+      field("Quality", select("quality", [["passthrough", "Passthrough"], ["standard", "Standard"], ["high", "High"]], stream.quality)),
+      field("Reconnect window (seconds)", h("input", { name: "reconnectWindowSeconds", type: "number", min: 0, value: stream.reconnectWindowSeconds })),
+      field("Playback", select("playbackPolicy", [["public", "Public"], ["private", "Private"]], stream.playbackPolicy))),
+    h("div", { class: "row" }, checkbox("lowLatency", "Low latency", stream.lowLatency), checkbox("recording", "Record every session", stream.recording)),
+    h("p", { class: "muted" }, "Media settings apply from the next session."),
+    formError(), button);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const f = form.elements;
+    act(button, form, async () => {
+      onSaved(await api.patch(`/v1/live-streams/${stream.streamId}`, {
+        name: f.name.value, quality: f.quality.value, lowLatency: f.lowLatency.checked,
+        recording: f.recording.checked, reconnectWindowSeconds: Number(f.reconnectWindowSeconds.value),
+        playbackPolicy: f.playbackPolicy.value,
+      }));
+      notice("Settings saved");
+    });
+  });
+  return form;
+}
+
+export async function streamPage(id) {
+  let stream = await api.get(`/v1/live-streams/${id}`);
+  const base = `/v1/live-streams/${id}`;
+  const title = h("h1", {}, stream.name, " ", h("span", { id: "state" }, badge(stream.state)));
+  const once = h("div", { id: "once" });
+  const player = preview(stream);
+  const health = h("div", { id: "health" });
+  const sessions = h("div", { id: "sessions" });
+  const samples = [];
+  const controls = h("div", { class: "row actions", role: "group", "aria-label": "Stream controls" });
+  const destinations = await destinationsSection(id);
+
+  const renderControls = () => {
+    const toggle = stream.enabled
+      ? h("button", { type: "button", onclick: (e) => act(e.target, null, async () => {
+        await api.post(`${base}/stop`); notice("Stopped: ingest is refused until you start it"); await refresh(true);
+      }) }, "Stop")
+      : h("button", { type: "button", onclick: (e) => act(e.target, null, async () => {
+        await api.post(`${base}/start`); notice("Started: ingest is allowed"); await refresh(true);
+      }) }, "Start");
+    controls.replaceChildren(toggle,
+      h("button", { type: "button", onclick: (e) => rotate(e.target) }, "Rotate key"),
+      h("button", { type: "button", class: "danger", onclick: (e) => remove(e.target) }, "Delete"),
+      h("a", { href: `/play/${stream.edgeId}`, target: "_blank", rel: "noopener" }, "Open player ↗"));
+  };
+  const rotate = async (button) => {
+    const live = ["live", "connecting"].includes(stream.state);
+    const ok = await confirmDialog(live
+      ? "The encoder is connected: rotating disconnects it and the old key stops working at once."
+      : "The old key stops working at once.", "Rotate key");
+    if (!ok) return;
+    await act(button, null, async () => {
+      const keys = await api.post(`${base}/rotate-key${live ? "?force=true" : ""}`);
+      once.replaceChildren(ingestCard(stream, keys));
+    });
+  };
+  const remove = async (button) => {
+    if (!(await confirmDialog(`Delete the stream "${stream.name}"? This cannot be undone.`))) return;
+    await act(button, null, async () => {
+      await api.del(base);
+      notice("Stream deleted");
+      location.hash = "#/streams";
+    });
+  };
+  const refreshSessions = async () => sessions.replaceChildren(sessionsTable(await api.get(`${base}/sessions?limit=20`)));
+  // Health carries the state, so the stream itself is read again only when the state
+  // moved or after an action: the page stays well inside the default 60 requests a minute.
+  const refresh = async (full = false) => {
+    const hl = await api.get(`${base}/health`);
+    const doc = full || hl.state !== stream.state ? await api.get(base) : stream;
+    const changed = full || doc.state !== stream.state || doc.enabled !== stream.enabled;
+    stream = doc;
+    title.querySelector("#state").replaceChildren(badge(stream.state),
+      stream.enabled ? "" : h("span", { class: "badge disabled" }, "stopped"),
+      stream.errorReason ? h("span", { class: "muted" }, ` ${stream.errorReason}`) : "");
+    samples.push(hl.ingest ? hl.ingest.bitrate : 0);
+    if (samples.length > 20) samples.shift(); // a minute at one sample every 3 s
+    health.replaceChildren(...healthView(hl, samples));
+    if (stream.state === "live") player.start().catch((err) => notice(err.message, "error"));
+    else if (stream.state === "ended" || stream.state === "idle") player.stop();
+    if (changed) {
+      renderControls();
+      await refreshSessions();
+    }
+  };
+  renderControls();
+  mount(
+    h("p", {}, h("a", { href: "#/streams" }, "← Streams")),
+    title,
+    controls,
+    once,
+    h("div", { class: "two" },
+      player.node,
+      h("section", { class: "card", "aria-label": "Health" }, h("h2", {}, "Health"), health)),
+    h("section", { class: "card", "aria-label": "Ingest" }, h("h2", {}, "Ingest"),
+      h("dl", { class: "facts" },
+        h("dt", {}, "RTMP server"), h("dd", {}, h("code", {}, stream.ingest.rtmpUrl)),
+        h("dt", {}, "SRT"), h("dd", {}, h("code", {}, stream.ingest.srtUrl)),
+        h("dt", {}, "Playback (HLS)"), h("dd", {}, h("code", {}, stream.playback.hlsUrl))),
+      h("p", { class: "muted" }, "The stream key is shown only at creation; rotate it to get a new one.")),
+    destinations.node,
+    h("section", { class: "card", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), sessions),
+    settingsForm(stream, (s) => { stream = s; title.firstChild.textContent = s.name; }),
+  );
+  await refresh(true);
+  poll(3000, () => refresh(false));
+  poll(6000, destinations.refresh);
+  poll(15000, refreshSessions); // bytes and durations of an ongoing session
+}
