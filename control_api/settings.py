@@ -28,6 +28,9 @@ from server.settings import (
 )
 
 ENV_PREFIX = "RELAYCAST_"
+# Process variables that share the prefix but are not settings: the config file's path
+# and the hls.js file the player pages serve (``server.hls.player``).
+_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS"})
 
 
 class SettingsError(Exception):
@@ -233,7 +236,7 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     """
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == ENV_PREFIX + "CONFIG":
+        if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in _NOT_SETTINGS:
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not path:

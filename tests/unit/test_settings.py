@@ -92,3 +92,8 @@ def test_advertised_host() -> None:
 def test_database_url_defaults_to_sqlite_in_data_dir(tmp_path: Path) -> None:
     s = load_settings(environ={}, overrides={"server": {"data_dir": str(tmp_path)}})
     assert s.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/relaycast.db"
+
+
+def test_hlsjs_variable_is_not_read_as_a_setting() -> None:
+    """``RELAYCAST_HLSJS`` (documented for the player page) must not stop the server."""
+    assert load_settings(environ={"RELAYCAST_HLSJS": "/opt/hls.min.js"}) == Settings()
