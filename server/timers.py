@@ -46,6 +46,17 @@ class DeadlineTimer:
             self._handle.cancel()
             self._handle = None
 
+    def close(self) -> None:
+        """Cancel for good and let go of the callback: it is usually a bound method
+        of the timer's owner, which holds the timer, and that cycle would keep a
+        closed connection (and all it holds) alive until a full garbage collection."""
+        self.cancel()
+        self._fire = _nothing
+
     def _run(self) -> None:
         self._handle = None
         self._fire()
+
+
+def _nothing() -> None:
+    return None

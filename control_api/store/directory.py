@@ -6,6 +6,7 @@ the stream row as it was written; announcing never blocks the ingest path.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -30,6 +31,7 @@ class StoreDirectory:
         self._sessions = sessions
         self._plans = dict(plans or {})
         self._events = events or EventHub()
+        self._lookups: dict[str, asyncio.Future[StreamGrant | None]] = {}
 
     def _limits(self, plan: str) -> PlanLimits | None:
         settings = self._plans.get(plan)
@@ -43,10 +45,32 @@ class StoreDirectory:
         )
 
     async def authorize(self, stream_key: str) -> StreamGrant | None:
+        """Callers presenting the same key at once share one query.
+
+        A flood of handshakes replaying one (bad) key would otherwise hold a database
+        session, its statement and result objects per handshake, hundreds at a time:
+        a burst of short-lived allocations that leaves the process's heap fragmented
+        (RSS stays up after the flood). Only queries in flight are shared, nothing is
+        cached: the next caller after the answer asks the database again.
+        """
+        digest = hash_secret(stream_key)
+        lookup = self._lookups.get(digest)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._grant(digest))
+            self._lookups[digest] = lookup
+            lookup.add_done_callback(lambda done: self._lookup_done(digest, done))
+        # shielded: a caller that gives up (its connection closed) must not cancel
+        # the query the others wait for
+        return await asyncio.shield(lookup)
+
+    def _lookup_done(self, digest: str, lookup: asyncio.Future[StreamGrant | None]) -> None:
+        del self._lookups[digest]
+        if not lookup.cancelled():
+            lookup.exception()  # retrieved here too: every waiter may have gone
+
+    async def _grant(self, digest: str) -> StreamGrant | None:
         async with self._sessions() as s:
-            row = await s.scalar(
-                select(LiveStream).where(LiveStream.stream_key_hash == hash_secret(stream_key))
-            )
+            row = await s.scalar(select(LiveStream).where(LiveStream.stream_key_hash == digest))
         if row is None:
             return None
         return StreamGrant(

@@ -115,7 +115,12 @@ class RtmpIngestConnection(asyncio.Protocol):
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.active -= 1
-        self.timer.cancel()
+        # Refcounting frees a closed connection at once only without cycles (transport
+        # <-> protocol, timer -> bound method): the cyclic collector's full passes come
+        # late, and a flood of short connections left thousands of them for it,
+        # fragmenting the heap for good (the hostile bench's handshake flood).
+        self.timer.close()
+        self.transport = None
         held = self.conn.buffered
         self.conn.release()
         self.server.trimmer.released(held)

@@ -268,7 +268,10 @@ class SrtIngestConnection:
             return
         self._media()
         self.finished = True
-        self.timer.cancel()
+        # Lets go of the timer's bound method: without that cycle refcounting frees
+        # the connection now, not at the cyclic collector's next full pass (a flood
+        # of refused conclusions left thousands of them waiting, fragmenting the heap).
+        self.timer.close()
         conn = self.conn
         if conn is not None:
             self.server.listener.discard(conn)
@@ -481,6 +484,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
     def _refused(
         self, request: srt.ConnectionRequest, connection: SrtIngestConnection, code: int
     ) -> None:
+        connection.finish("refused")
         self.counters.rejected[code] += 1
         # Sampled with the manager's refusal lines: a flood of conclusions must not
         # get a line each.
@@ -510,6 +514,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             # Passphrase refused (the listener queued the rejection and its event)
             # or the request expired meanwhile.
             self.manager.release(claim, "handshake refused")
+            connection.finish("handshake refused")
             for event in listener.events():
                 mine = event.addr == request.addr and event.streamid == request.streamid
                 self._listener_event(event, grant if mine else None)

@@ -5,6 +5,8 @@ store fake."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -142,3 +144,23 @@ async def test_a_closed_connection_returns_its_reserved_bytes() -> None:
     assert server.budget.used == 500_000
     connection.connection_lost(None)
     assert server.budget.used == 0
+
+
+async def test_a_closed_connection_is_freed_without_the_cyclic_collector() -> None:
+    """A handshake flood closes thousands of connections; left in reference cycles
+    (transport <-> protocol, timer -> bound method) they wait for a full collection
+    and fragment the heap meanwhile."""
+    server = rig(Directory(), handshake_timeout=5.0)
+    connection = RtmpIngestConnection(server)
+    transport = Transport(connection)
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    connection.data_received(b"\x03" + bytes(1536))  # C0C1: the handshake deadline is armed
+    assert connection.timer.armed
+    gone = weakref.ref(connection)
+    gc.disable()
+    try:
+        connection.connection_lost(None)
+        del connection, transport
+        assert gone() is None
+    finally:
+        gc.enable()

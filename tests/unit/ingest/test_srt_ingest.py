@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,7 +16,13 @@ from bench.hostile_attacks import conclusion_flood
 from server.bus import Registry, StreamGrant
 from server.ingest.manager import IngestManager
 from server.ingest.ports import IngestRefusal
-from server.ingest.srt import BATCH_PAYLOADS, MEDIA_DELAY, SrtIngestServer, masked_streamid
+from server.ingest.srt import (
+    BATCH_PAYLOADS,
+    MEDIA_DELAY,
+    SrtIngestConnection,
+    SrtIngestServer,
+    masked_streamid,
+)
 from server.media.frame import Frame, TrackKind
 from server.media.mpegts import TsMuxer
 from server.protocols import srt
@@ -419,3 +426,19 @@ async def test_a_conclusion_flood_is_all_counted_and_sampled_in_the_log(
     assert caplog.records[-1].getMessage() == (
         "3990 more refused-publish lines in the last 1 s not logged (all counted)"
     )
+
+
+async def test_refused_callers_leave_nothing_for_the_cyclic_collector() -> None:
+    """A flood of refused conclusions made one SrtIngestConnection each; held in a
+    cycle by their timers they waited for a full collection, fragmenting the heap."""
+    rig = Rig()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            _, events = await rig.connect("#!::r=live/sk_nope,m=publish")
+            assert rejection(events) == srt.RejectCode.FORBIDDEN
+        left = [o for o in gc.get_objects() if isinstance(o, SrtIngestConnection)]
+        assert left == []
+    finally:
+        gc.enable()
