@@ -20,6 +20,7 @@ from server.ingest.manager import IngestManager
 from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
+from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 
@@ -41,6 +42,7 @@ class MediaPlane:
     push: PushManager
     record: RecordService
     recordings: LibraryRecordings
+    playback: PlaybackService
 
     @classmethod
     def build(
@@ -67,16 +69,12 @@ class MediaPlane:
             observers=(hls, push, record),
             refusal_sinks=refusal_sinks,
         )
-        return cls(
-            registry,
-            ingest,
-            RtmpIngestServer(ingest, settings.rtmp),
-            hls,
-            SrtIngestServer(ingest, settings.srt),
-            push,
-            record,
-            recordings,
-        )
+        playback = PlaybackService(hls, settings.push, ingest.refusals, playback_key)
+        ingest.observers.append(playback)
+        rtmp = RtmpIngestServer(ingest, settings.rtmp)
+        rtmp.playback = playback
+        srt = SrtIngestServer(ingest, settings.srt)
+        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""

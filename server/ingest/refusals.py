@@ -33,6 +33,11 @@ class RefusalReason(enum.StrEnum):
     BAD_PASSPHRASE = "bad-passphrase"  # noqa: S105 - a reason, not a secret
     LIMITS = "limits"
     PROTOCOL_ERROR = "protocol-error"
+    # players (RTMP play, SRT m=request) are refused for these
+    NOT_LIVE = "stream-not-live"
+    PLAYBACK_TOKEN = "playback-token"  # noqa: S105 - a reason, not a secret
+    MAX_CLIENTS = "max-clients"
+    CODEC_UNSUPPORTED = "codec-unsupported"
 
 
 class Refused(Exception):

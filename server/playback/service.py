@@ -1,0 +1,192 @@
+"""Admission of RTMP and SRT players: which live stream an edge id names, whether
+this player may watch it, and the bus reader it watches through.
+
+A ``StreamObserver`` like the HLS service: every session that opens is playable by
+its edge id until its bus ends. Refusals go through the ingest refusal reporter (counted,
+sampled log, ``/v1/ingest/failures``) with the reason, so an operator sees players
+and encoders refused in one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from server.bus import Reader, Stream, StreamGrant
+from server.hls import tokens
+from server.hls.packager import HlsService
+from server.ingest.refusals import RefusalReason, RefusalReporter
+from server.settings import PushSettings
+
+from .viewers import HlsAudience, Viewership, ViewershipStats
+
+ENHANCED_CODECS = frozenset({"h265", "av1", "vp9"})
+"""Video codecs only Enhanced RTMP carries: a player must list FourCCs in connect."""
+
+
+class PlayRefused(Exception):
+    """Why a player may not watch; ``reason`` is the refusal's machine-readable kind."""
+
+    def __init__(self, reason: RefusalReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Live:
+    grant: StreamGrant
+    stream: Stream
+    session_id: str
+    viewership: Viewership
+
+
+@dataclass(slots=True)
+class PlayTicket:
+    """One admitted player: its reader, and the handle that ends its count."""
+
+    grant: StreamGrant
+    stream: Stream
+    reader: Reader
+    _live: _Live
+    _handle: int
+    _clock: Callable[[], float]
+
+    def close(self) -> None:
+        """Idempotent: the player left (closes the reader, stops the count)."""
+        self.reader.close()
+        self._live.viewership.closed(self._handle, self._clock())
+
+
+class PlaybackService:
+    """Live streams by edge id, their viewers, and the admission of players."""
+
+    def __init__(
+        self,
+        hls: HlsService,
+        settings: PushSettings,
+        refusals: RefusalReporter,
+        playback_key: bytes = b"",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.hls = hls
+        self.settings = settings
+        self.playback_key = playback_key
+        self.refusals = refusals  # the ingest manager's: counted, logged, listed alike
+        self.clock = clock
+        self._by_edge: dict[str, _Live] = {}
+        self._by_session: dict[str, Viewership] = {}
+        hls.other_viewers = self.players
+
+    # ------------------------------------------------------------ StreamObserver
+
+    def stream_opened(self, grant: StreamGrant, stream: Stream, session_id: str) -> None:
+        """Every new session is playable by its edge id (and counted afresh)."""
+        live = _Live(grant, stream, session_id, Viewership())
+        self._by_edge[grant.edge_id] = live
+        self._by_session[session_id] = live.viewership
+        self._sweep()
+
+    def _sweep(self) -> None:
+        for edge, live in list(self._by_edge.items()):
+            if live.stream.ended and not live.viewership.players():
+                del self._by_edge[edge]
+                self._by_session.pop(live.session_id, None)
+
+    # ------------------------------------------------------------ counts
+
+    def players(self, edge_id: str) -> int:
+        """Open RTMP and SRT players of a live edge (HLS shares maxClients with them)."""
+        live = self._by_edge.get(edge_id)
+        return live.viewership.players() if live is not None else 0
+
+    def _hls(self, edge_id: str) -> HlsAudience:
+        packager = self.hls.get(edge_id)
+        if packager is None:
+            return HlsAudience()
+        now = time.monotonic()  # the clock the HLS handlers count by
+        viewers = packager.viewers
+        return HlsAudience(viewers.active(now), viewers.views, viewers.watched_seconds(now))
+
+    def viewership(self, stream_id: str) -> ViewershipStats | None:
+        """The current session's viewers of a stream, or None when it is not live here."""
+        for edge, live in self._by_edge.items():
+            if live.grant.stream_id == stream_id and not live.stream.ended:
+                return live.viewership.snapshot(self.clock(), self._hls(edge))
+        return None
+
+    def session_viewership(self, session_id: str) -> ViewershipStats | None:
+        """Viewers of one session while the media plane still remembers it."""
+        viewership = self._by_session.get(session_id)
+        if viewership is None:
+            return None
+        live = next((v for v in self._by_edge.values() if v.session_id == session_id), None)
+        hls = self._hls(live.grant.edge_id) if live is not None else HlsAudience()
+        return viewership.snapshot(self.clock(), hls)
+
+    def snapshots(self) -> list[tuple[StreamGrant, ViewershipStats]]:
+        """Live streams with their viewers (the metrics gauges)."""
+        self._sweep()
+        return [
+            (live.grant, live.viewership.snapshot(self.clock(), self._hls(edge)))
+            for edge, live in self._by_edge.items()
+            if not live.stream.ended
+        ]
+
+    # ------------------------------------------------------------ admission
+
+    def open(
+        self,
+        protocol: str,
+        edge_id: str,
+        token: str,
+        remote: str,
+        *,
+        enhanced_rtmp: bool = True,
+    ) -> PlayTicket:
+        """Admit a player of ``edge_id`` or raise :class:`PlayRefused` (counted, reported).
+        ``enhanced_rtmp``: False for an RTMP player that listed no FourCCs in connect,
+        which cannot be sent HEVC, AV1 or VP9."""
+        try:
+            return self._admit(protocol, edge_id, token, enhanced_rtmp)
+        except PlayRefused as refused:
+            self._report(protocol, remote, edge_id, refused)
+            raise
+
+    def _admit(self, protocol: str, edge_id: str, token: str, enhanced: bool) -> PlayTicket:
+        live = self._by_edge.get(edge_id)
+        if live is None or live.stream.ended:
+            raise PlayRefused(RefusalReason.NOT_LIVE, "no live stream by that name")
+        grant = live.grant
+        if grant.private and not self._token_ok(edge_id, token):
+            raise PlayRefused(
+                RefusalReason.PLAYBACK_TOKEN, "this stream is private: a valid token is needed"
+            )
+        video = live.stream.video_config
+        if not enhanced and video is not None and video.codec in ENHANCED_CODECS:
+            raise PlayRefused(
+                RefusalReason.CODEC_UNSUPPORTED,
+                f"this stream is {video.codec}: it needs an Enhanced RTMP player",
+            )
+        hls = self._hls(edge_id).current
+        limit = grant.max_clients
+        if limit is not None and hls + live.viewership.players() >= limit:
+            raise PlayRefused(
+                RefusalReason.MAX_CLIENTS, "this stream has reached its plan's maximum of viewers"
+            )
+        settings = self.settings
+        reader = live.stream.reader(
+            f"play:{protocol}",
+            "play",
+            max_frames=settings.queue_max_frames,
+            max_bytes=settings.queue_max_bytes,
+        )
+        handle = live.viewership.opened(protocol, self.clock(), hls)
+        return PlayTicket(grant, live.stream, reader, live, handle, self.clock)
+
+    def _token_ok(self, edge_id: str, token: str) -> bool:
+        key = self.playback_key
+        return bool(key) and bool(token) and tokens.verify(key, edge_id, token, time.time())
+
+    def _report(self, protocol: str, remote: str, edge_id: str, refused: PlayRefused) -> None:
+        self.refusals.report(protocol, remote, f"play {edge_id[:64]}", refused.reason, str(refused))

@@ -1,0 +1,171 @@
+"""Playback over RTMP (and SRT) of a live publish, pulled by real players: ffprobe,
+ffmpeg, nginx-rtmp. Players are bus readers: late joiners start at a keyframe with
+the codec configuration, and a player that never reads slows no one."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from typing import Any
+
+import pytest
+
+from tests.conftest import require_program
+from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish
+
+pytestmark = pytest.mark.interop
+
+
+def _rtmp(relaycast: Relaycast, edge_id: str, token: str | None = None) -> str:
+    url = f"rtmp://127.0.0.1:{relaycast.rtmp_port}/live/{edge_id}"
+    return f"{url}?token={token}" if token else url
+
+
+def _live(relaycast: Relaycast, peers: Peers, seconds: float = 40, **fields: Any) -> dict[str, Any]:
+    stream = relaycast.api.create_stream("play", **fields)
+    peers.start(
+        "publisher",
+        ffmpeg_publish(relaycast.publish_url(stream), seconds, gop=30),
+        limit=seconds + 20,
+    )
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    time.sleep(1.5)  # a GOP in the cache, so a joiner has a keyframe to start at
+    return stream
+
+
+def _probe(url: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    """ffprobe reads a few packets of each track (decoding them: -show_frames)."""
+    return subprocess.run(
+        [
+            require_program("ffprobe"),
+            "-v",
+            "error",
+            "-rw_timeout",
+            "10000000",
+            "-read_intervals",
+            "%+#12",
+            "-show_entries",
+            "stream=codec_type,codec_name,width,height:frame=media_type,key_frame",
+            "-show_frames",
+            "-of",
+            "json",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def _tracks(out: subprocess.CompletedProcess[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    return {s["codec_type"]: s for s in doc["streams"]}, doc.get("frames", [])
+
+
+def test_ffprobe_pulls_over_rtmp_and_decodes_both_tracks(
+    relaycast: Relaycast, peers: Peers
+) -> None:
+    stream = _live(relaycast, peers)
+    streams, frames = _tracks(_probe(_rtmp(relaycast, stream["playback"]["edgeId"])))
+    assert streams["video"]["codec_name"] == "h264"
+    assert (streams["video"]["width"], streams["video"]["height"]) == (640, 360)
+    assert streams["audio"]["codec_name"] == "aac"
+    video = [f for f in frames if f["media_type"] == "video"]
+    assert {f["media_type"] for f in frames} == {"video", "audio"}
+    assert video and video[0]["key_frame"] == 1  # a late joiner starts at a keyframe
+
+
+def test_unknown_edge_is_refused_with_a_status(relaycast: Relaycast) -> None:
+    out = _probe(_rtmp(relaycast, "nosuchedge"))
+    assert out.returncode != 0
+    failures = relaycast.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert any(f["reason"] == "stream-not-live" for f in failures)
+
+
+def test_private_stream_needs_a_playback_token(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _live(relaycast, peers, playbackPolicy="private")
+    edge = stream["playback"]["edgeId"]
+    assert _probe(_rtmp(relaycast, edge)).returncode != 0
+    assert _probe(_rtmp(relaycast, edge, "123.bogus")).returncode != 0
+    token = relaycast.api.ok(
+        "POST", f"/v1/live-streams/{stream['streamId']}/playback-tokens", {}, status=201
+    )["token"]
+    streams, _ = _tracks(_probe(_rtmp(relaycast, edge, token)))
+    assert {"video", "audio"} <= set(streams)
+    failures = relaycast.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert sum(f["reason"] == "playback-token" for f in failures) >= 2
+
+
+def test_twenty_players_at_once(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _live(relaycast, peers)
+    url = _rtmp(relaycast, stream["playback"]["edgeId"])
+    ffmpeg = require_program("ffmpeg")
+    players = [
+        peers.start(
+            f"player{i}",
+            [
+                ffmpeg,
+                "-nostdin",
+                "-v",
+                "error",
+                "-rw_timeout",
+                "10000000",
+                "-i",
+                url,
+                "-t",
+                "4",
+                "-f",
+                "null",
+                "-",
+            ],
+            limit=60,
+        )
+        for i in range(20)
+    ]
+    for player in players:
+        assert player.wait(60) == 0, player.output()
+
+
+def test_a_player_that_never_reads_slows_no_one(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _live(relaycast, peers)
+    edge = stream["playback"]["edgeId"]
+    stuck = _stuck_player(relaycast.rtmp_port, edge)
+    try:
+        time.sleep(6)  # far more than its socket holds at this bitrate
+        started = time.monotonic()
+        streams, _ = _tracks(_probe(_rtmp(relaycast, edge)))
+        assert {"video", "audio"} <= set(streams)
+        assert time.monotonic() - started < 10
+        health = relaycast.api.health(stream["streamId"])
+        assert health["state"] == "live"
+    finally:
+        stuck.close()
+
+
+def _stuck_player(port: int, edge_id: str) -> socket.socket:
+    """An RTMP player on the project's own client core that plays, then never reads."""
+    from server.protocols.rtmp import amf0
+    from server.protocols.rtmp.chunk import encode_message
+
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"\x03" + bytes(1536))
+    answer = b""
+    while len(answer) < 1 + 2 * 1536:
+        chunk = sock.recv(4096)
+        assert chunk, "server hung up during the handshake"
+        answer += chunk
+    sock.sendall(answer[1 : 1 + 1536])  # C2 echoes S1
+    tc_url = f"rtmp://127.0.0.1:{port}/live"
+    for tid, name, obj, args in (
+        (1.0, "connect", {"app": "live", "tcUrl": tc_url}, ()),
+        (2.0, "createStream", None, ()),
+        (3.0, "play", None, (edge_id,)),
+    ):
+        payload = amf0.encode_values(name, tid, obj, *args)
+        sock.sendall(encode_message(3, 20, 1 if name == "play" else 0, 0, payload, 128))
+        time.sleep(0.2)
+    return sock
