@@ -74,6 +74,7 @@ class MediaPlane:
         rtmp = RtmpIngestServer(ingest, settings.rtmp)
         rtmp.playback = playback
         srt = SrtIngestServer(ingest, settings.srt)
+        srt.playback = playback
         return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:

@@ -169,3 +169,41 @@ def _stuck_player(port: int, edge_id: str) -> socket.socket:
         sock.sendall(encode_message(3, 20, 1 if name == "play" else 0, 0, payload, 128))
         time.sleep(0.2)
     return sock
+
+
+# ------------------------------------------------------------------ SRT
+
+
+def _srt(relaycast: Relaycast, edge_id: str, extra: str = "") -> str:
+    base = relaycast.server.srt_url
+    assert base, relaycast.log()
+    return f"{base}?streamid=#!::r=live/{edge_id},m=request{extra}"
+
+
+@pytest.mark.parametrize("passphrase", [None, "playback-pass-1"])
+def test_ffprobe_pulls_over_srt_and_decodes_both_tracks(
+    relaycast: Relaycast, peers: Peers, passphrase: str | None
+) -> None:
+    fields = {"srtPassphrase": passphrase} if passphrase else {}
+    stream = _live(relaycast, peers, **fields)
+    edge = stream["playback"]["edgeId"]
+    extra = f"&passphrase={passphrase}" if passphrase else ""
+    streams, frames = _tracks(_probe(_srt(relaycast, edge, extra)))
+    assert streams["video"]["codec_name"] == "h264"
+    assert streams["audio"]["codec_name"] == "aac"
+    assert {f["media_type"] for f in frames} == {"video", "audio"}
+    video = [f for f in frames if f["media_type"] == "video"]
+    assert video[0]["key_frame"] == 1
+    if passphrase:
+        assert _probe(_srt(relaycast, edge), timeout=30).returncode != 0
+
+
+def test_private_stream_over_srt_needs_the_token_in_s(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _live(relaycast, peers, playbackPolicy="private")
+    edge = stream["playback"]["edgeId"]
+    assert _probe(_srt(relaycast, edge)).returncode != 0
+    token = relaycast.api.ok(
+        "POST", f"/v1/live-streams/{stream['streamId']}/playback-tokens", {}, status=201
+    )["token"]
+    streams, _ = _tracks(_probe(_srt(relaycast, edge, f",s={token}")))
+    assert {"video", "audio"} <= set(streams)
