@@ -101,4 +101,5 @@ class MediaPlane:
         await self.ingest.shutdown()
         await self.push.shutdown()  # the sessions ended: pushers unpublish
         await self.record.close()  # ... and recordings hand their files over
+        await self.playback.close()
         await self.hls.close()

@@ -9,17 +9,35 @@ and encoders refused in one place.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from server.bus import Reader, Stream, StreamGrant
 from server.hls import tokens
 from server.hls.packager import HlsService
 from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.settings import PushSettings
+from server.tasks import BackgroundTasks
 
 from .viewers import HlsAudience, Viewership, ViewershipStats
+
+log = logging.getLogger("relaycast.playback")
+
+SESSION_CHECK = 1.0
+"""Seconds between checks that a session has ended (then its audience is saved)."""
+PLAYERS_GONE = 5.0
+"""Seconds after a session's end to wait for its players to leave before saving."""
+
+
+class ViewershipSink(Protocol):
+    """Where a finished session's audience goes (the control plane's session row)."""
+
+    async def session_viewers(self, session_id: str, stats: ViewershipStats) -> None: ...
+
 
 ENHANCED_CODECS = frozenset({"h265", "av1", "vp9"})
 """Video codecs only Enhanced RTMP carries: a player must list FourCCs in connect."""
@@ -68,14 +86,18 @@ class PlaybackService:
         refusals: RefusalReporter,
         playback_key: bytes = b"",
         clock: Callable[[], float] = time.monotonic,
+        session_check: float = SESSION_CHECK,
     ) -> None:
         self.hls = hls
         self.settings = settings
         self.playback_key = playback_key
         self.refusals = refusals  # the ingest manager's: counted, logged, listed alike
         self.clock = clock
+        self.session_check = session_check
+        self.sink: ViewershipSink | None = None  # set by the composition root
         self._by_edge: dict[str, _Live] = {}
-        self._by_session: dict[str, Viewership] = {}
+        self._latest: dict[str, _Live] = {}  # stream id -> its latest session here
+        self._tasks = BackgroundTasks(log, "saving a session's viewers failed")
         hls.other_viewers = self.players
 
     # ------------------------------------------------------------ StreamObserver
@@ -84,14 +106,27 @@ class PlaybackService:
         """Every new session is playable by its edge id (and counted afresh)."""
         live = _Live(grant, stream, session_id, Viewership())
         self._by_edge[grant.edge_id] = live
-        self._by_session[session_id] = live.viewership
-        self._sweep()
+        self._latest[grant.stream_id] = live
+        self._tasks.spawn(self._watch(live), name=f"viewers {session_id}")
 
-    def _sweep(self) -> None:
-        for edge, live in list(self._by_edge.items()):
-            if live.stream.ended and not live.viewership.players():
-                del self._by_edge[edge]
-                self._by_session.pop(live.session_id, None)
+    async def _watch(self, live: _Live) -> None:
+        """Once the session ends and its players have left, save its audience."""
+        left_at: float | None = None
+        while True:
+            await asyncio.sleep(self.session_check if left_at is None else 0.1)
+            if not live.stream.ended:
+                continue
+            left_at = left_at if left_at is not None else self.clock()
+            if not live.viewership.players() or self.clock() - left_at >= PLAYERS_GONE:
+                break
+        stats = live.viewership.snapshot(self.clock(), self._hls(live.grant.edge_id))
+        if self._by_edge.get(live.grant.edge_id) is live:
+            del self._by_edge[live.grant.edge_id]
+        if self.sink is not None:
+            await self.sink.session_viewers(live.session_id, stats)
+
+    async def close(self) -> None:
+        await self._tasks.close()
 
     # ------------------------------------------------------------ counts
 
@@ -109,24 +144,25 @@ class PlaybackService:
         return HlsAudience(viewers.active(now), viewers.views, viewers.watched_seconds(now))
 
     def viewership(self, stream_id: str) -> ViewershipStats | None:
-        """The current session's viewers of a stream, or None when it is not live here."""
-        for edge, live in self._by_edge.items():
-            if live.grant.stream_id == stream_id and not live.stream.ended:
-                return live.viewership.snapshot(self.clock(), self._hls(edge))
-        return None
-
-    def session_viewership(self, session_id: str) -> ViewershipStats | None:
-        """Viewers of one session while the media plane still remembers it."""
-        viewership = self._by_session.get(session_id)
-        if viewership is None:
+        """The latest session's viewers of a stream (zero current ones once it ended),
+        or None when it has not been live in this process."""
+        live = self._latest.get(stream_id)
+        if live is None:
             return None
-        live = next((v for v in self._by_edge.values() if v.session_id == session_id), None)
-        hls = self._hls(live.grant.edge_id) if live is not None else HlsAudience()
-        return viewership.snapshot(self.clock(), hls)
+        hls = self._hls(live.grant.edge_id)
+        if live.stream.ended:
+            hls = HlsAudience(0, hls.views, hls.seconds)
+        return live.viewership.snapshot(self.clock(), hls)
+
+    def live_viewership(self, session_id: str) -> ViewershipStats | None:
+        """A session still live here (its figures are saved when it ends)."""
+        for live in self._by_edge.values():
+            if live.session_id == session_id:
+                return live.viewership.snapshot(self.clock(), self._hls(live.grant.edge_id))
+        return None
 
     def snapshots(self) -> list[tuple[StreamGrant, ViewershipStats]]:
         """Live streams with their viewers (the metrics gauges)."""
-        self._sweep()
         return [
             (live.grant, live.viewership.snapshot(self.clock(), self._hls(edge)))
             for edge, live in self._by_edge.items()

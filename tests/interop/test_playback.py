@@ -8,12 +8,21 @@ import json
 import socket
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from typing import Any
 
 import pytest
 
 from tests.conftest import require_program
-from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish
+from tests.interop.conftest import (
+    Peer,
+    Peers,
+    Relaycast,
+    StartRelaycast,
+    ffmpeg_publish,
+    wait_for,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -207,3 +216,73 @@ def test_private_stream_over_srt_needs_the_token_in_s(relaycast: Relaycast, peer
     )["token"]
     streams, _ = _tracks(_probe(_srt(relaycast, edge, f",s={token}")))
     assert {"video", "audio"} <= set(streams)
+
+
+# ------------------------------------------------------------------ viewers
+
+PLAN_OF_THREE = json.dumps(
+    {
+        "standard": {
+            "max_clients": 3,
+            "max_resolution": {"width": 1920, "height": 1080},
+            "max_frame_rate": 60,
+            "max_bitrate": 8_000_000,
+        }
+    }
+)
+
+
+def _hls_viewer(url: str, agent: str) -> int:
+    request = urllib.request.Request(url, headers={"User-Agent": agent})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def _player(peers: Peers, name: str, url: str, seconds: int = 30) -> Peer:
+    ffmpeg = require_program("ffmpeg")
+    command = [ffmpeg, "-nostdin", "-v", "error", "-rw_timeout", "10000000", "-i", url]
+    return peers.start(name, [*command, "-t", str(seconds), "-f", "null", "-"], limit=seconds + 30)
+
+
+def test_max_clients_counts_every_protocol_and_viewership_shows_them(
+    start_relaycast: StartRelaycast, peers: Peers
+) -> None:
+    relaycast = start_relaycast(env={"RELAYCAST_PLANS": PLAN_OF_THREE})
+    stream = _live(relaycast, peers, seconds=60)
+    stream_id, edge = stream["streamId"], stream["playback"]["edgeId"]
+    hls = stream["playback"]["hlsUrl"]
+    assert wait_for(lambda: _hls_viewer(hls, "viewer-1"), lambda s: s == 200, 20, "HLS") == 200
+    _player(peers, "rtmp-viewer", _rtmp(relaycast, edge))
+    _player(peers, "srt-viewer", _srt(relaycast, edge))
+    path = f"/v1/live-streams/{stream_id}/viewership"
+    seen = wait_for(
+        lambda: relaycast.api.ok("GET", path),
+        lambda v: v["current"] == {"hls": 1, "rtmp": 1, "srt": 1, "total": 3},
+        20,
+        "three viewers, one per protocol",
+    )
+    assert seen["peakViewers"] == 3 and seen["totalViews"] >= 3
+    # the 4th viewer is refused on any protocol
+    assert _probe(_rtmp(relaycast, edge)).returncode != 0
+    assert _probe(_srt(relaycast, edge)).returncode != 0
+    assert _hls_viewer(hls, "viewer-2") == 429
+    failures = relaycast.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert {f["protocol"] for f in failures if f["reason"] == "max-clients"} == {"rtmp", "srt"}
+    metrics = urllib.request.urlopen(f"{relaycast.server.base}/metrics", timeout=10).read()
+    assert f'relaycast_viewers{{protocol="rtmp",stream_id="{stream_id}"}} 1.0'.encode() in metrics
+    time.sleep(2)
+    live = relaycast.api.sessions(stream_id)["sessions"][0]
+    assert live["peakViewers"] == 3 and live["viewerSeconds"] > 2
+    relaycast.api.ok("POST", f"/v1/live-streams/{stream_id}/stop")
+    ended = wait_for(
+        lambda: relaycast.api.sessions(stream_id)["sessions"][0],
+        lambda s: s["endedAt"] is not None and s["peakViewers"] == 3,
+        20,
+        "the ended session to keep its audience",
+    )
+    assert ended["viewerSeconds"] >= live["viewerSeconds"]
+    after = relaycast.api.ok("GET", path)
+    assert after["current"]["total"] == 0 and after["peakViewers"] == 3
