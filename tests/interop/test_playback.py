@@ -10,6 +10,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.interop.conftest import (
     ffmpeg_publish,
     wait_for,
 )
+from tests.interop.test_multistream import RTMP_MODULE, accepts, free_port, require_module
 
 pytestmark = pytest.mark.interop
 
@@ -286,3 +288,34 @@ def test_max_clients_counts_every_protocol_and_viewership_shows_them(
     assert ended["viewerSeconds"] >= live["viewerSeconds"]
     after = relaycast.api.ok("GET", path)
     assert after["current"]["total"] == 0 and after["peakViewers"] == 3
+
+
+# ------------------------------------------------------------------ nginx-rtmp pulls from us
+
+
+def test_nginx_rtmp_pulls_from_us_and_re_serves_it(
+    relaycast: Relaycast, peers: Peers, tmp_path: Path
+) -> None:
+    require_module(RTMP_MODULE, "libnginx-mod-rtmp")
+    stream = _live(relaycast, peers)
+    edge = stream["playback"]["edgeId"]
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    prefix.mkdir()
+    conf = prefix / "nginx.conf"
+    conf.write_text(
+        f"load_module {RTMP_MODULE};\ndaemon off;\nmaster_process off;\n"
+        f"pid {prefix}/nginx.pid;\nerror_log {prefix}/error.log info;\n"
+        "events { worker_connections 64; }\n"
+        f"rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n"
+        "    application relay {\n      live on;\n"
+        f"      pull rtmp://127.0.0.1:{relaycast.rtmp_port}/live;\n    }}\n  }}\n}}\n"
+    )
+    cmd = ["nginx", "-p", str(prefix), "-c", str(conf), "-e", str(prefix / "error.log")]
+    nginx = peers.start("nginx", cmd, limit=90)
+    wait_for(lambda: nginx.running() and accepts(port), bool, 5, "nginx-rtmp to listen")
+    streams, frames = _tracks(_probe(f"rtmp://127.0.0.1:{port}/relay/{edge}"))
+    assert streams["video"]["codec_name"] == "h264" and streams["audio"]["codec_name"] == "aac"
+    assert {f["media_type"] for f in frames} == {"video", "audio"}
+    viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership")
+    assert viewers["totalViews"] >= 1  # nginx was our RTMP player
