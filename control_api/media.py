@@ -69,7 +69,7 @@ class MediaPlane:
             observers=(hls, push, record),
             refusal_sinks=refusal_sinks,
         )
-        playback = PlaybackService(hls, settings.push, ingest.refusals, playback_key)
+        playback = PlaybackService(hls, settings.playback, ingest.refusals, playback_key)
         ingest.observers.append(playback)
         rtmp = RtmpIngestServer(ingest, settings.rtmp)
         rtmp.playback = playback

@@ -277,6 +277,8 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.ticket = ticket
         self.log.bind(ticket.grant.stream_id)
         self.conn.accept_play(event.stream_id)
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=playback.settings.write_buffer_bytes)
         output = RtmpPlayerOutput(self.conn, event.stream_id, self.gate, self._pump)
         self.player = self.loop.create_task(self._feed_player(ticket, output, playback))
 

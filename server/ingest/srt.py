@@ -32,7 +32,7 @@ from server.playback import PlaybackService, PlayRefused, PlayTicket
 from server.playback.srt import SrtPlayerOutput, feed_srt_player
 from server.protocols import srt
 from server.protocols.srt import RejectCode
-from server.settings import PushSettings, SrtSettings
+from server.settings import PlaybackSettings, SrtSettings
 from server.tasks import BackgroundTasks
 from server.timers import DeadlineTimer
 
@@ -292,7 +292,7 @@ class SrtIngestConnection:
         if self.ticket is not None:
             self.ticket.close()
 
-    async def play(self, ticket: PlayTicket, settings: PushSettings) -> None:
+    async def play(self, ticket: PlayTicket, settings: PlaybackSettings) -> None:
         """Feed this player until the stream ends or it leaves, then hang up."""
         conn = self.conn
         assert conn is not None

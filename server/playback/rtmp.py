@@ -17,7 +17,7 @@ from server.protocols import rtmp
 from server.push.ports import BatchWriter
 from server.push.pusher import PushStalled, _Feed
 from server.push.rtmp_client import Prechunked
-from server.settings import PushSettings
+from server.settings import PlaybackSettings
 
 from .service import PlayTicket
 
@@ -129,7 +129,9 @@ class RtmpPlayerOutput:
         """The connection belongs to the ingest listener, which closes it."""
 
 
-async def feed_player(ticket: PlayTicket, output: RtmpPlayerOutput, settings: PushSettings) -> str:
+async def feed_player(
+    ticket: PlayTicket, output: RtmpPlayerOutput, settings: PlaybackSettings
+) -> str:
     """Send the stream until it ends or the player goes; returns why it finished."""
     feed = _Feed(output, ticket.reader, settings.stall_timeout, settings.batch_interval)
     try:

@@ -20,7 +20,7 @@ from server.bus import Reader, Stream, StreamGrant
 from server.hls import tokens
 from server.hls.packager import HlsService
 from server.ingest.refusals import RefusalReason, RefusalReporter
-from server.settings import PushSettings
+from server.settings import PlaybackSettings
 from server.tasks import BackgroundTasks
 
 from .viewers import HlsAudience, Viewership, ViewershipStats
@@ -46,9 +46,12 @@ ENHANCED_CODECS = frozenset({"h265", "av1", "vp9"})
 class PlayRefused(Exception):
     """Why a player may not watch; ``reason`` is the refusal's machine-readable kind."""
 
-    def __init__(self, reason: RefusalReason, message: str) -> None:
+    def __init__(
+        self, reason: RefusalReason, message: str, grant: StreamGrant | None = None
+    ) -> None:
         super().__init__(message)
         self.reason = reason
+        self.grant = grant  # set when the refusal is about a known stream
 
 
 @dataclass(slots=True)
@@ -82,7 +85,7 @@ class PlaybackService:
     def __init__(
         self,
         hls: HlsService,
-        settings: PushSettings,
+        settings: PlaybackSettings,
         refusals: RefusalReporter,
         playback_key: bytes = b"",
         clock: Callable[[], float] = time.monotonic,
@@ -196,19 +199,24 @@ class PlaybackService:
         grant = live.grant
         if grant.private and not self._token_ok(edge_id, token):
             raise PlayRefused(
-                RefusalReason.PLAYBACK_TOKEN, "this stream is private: a valid token is needed"
+                RefusalReason.PLAYBACK_TOKEN,
+                "this stream is private: a valid token is needed",
+                grant,
             )
         video = live.stream.video_config
         if not enhanced and video is not None and video.codec in ENHANCED_CODECS:
             raise PlayRefused(
                 RefusalReason.CODEC_UNSUPPORTED,
                 f"this stream is {video.codec}: it needs an Enhanced RTMP player",
+                grant,
             )
         hls = self._hls(edge_id).current
         limit = grant.max_clients
         if limit is not None and hls + live.viewership.players() >= limit:
             raise PlayRefused(
-                RefusalReason.MAX_CLIENTS, "this stream has reached its plan's maximum of viewers"
+                RefusalReason.MAX_CLIENTS,
+                "this stream has reached its plan's maximum of viewers",
+                grant,
             )
         settings = self.settings
         reader = live.stream.reader(

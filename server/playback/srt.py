@@ -18,7 +18,7 @@ from server.protocols import srt
 from server.push.ports import BatchWriter, FrameByFrame
 from server.push.pusher import PushStalled, _Feed
 from server.push.srt_client import PAYLOAD, TIMELINE_START
-from server.settings import PushSettings
+from server.settings import PlaybackSettings
 
 from .rtmp import PlayerGone
 
@@ -90,7 +90,9 @@ class SrtPlayerOutput:
         """The listener owns the connection and closes it."""
 
 
-async def feed_srt_player(reader: Reader, output: SrtPlayerOutput, settings: PushSettings) -> str:
+async def feed_srt_player(
+    reader: Reader, output: SrtPlayerOutput, settings: PlaybackSettings
+) -> str:
     """Send the stream until it ends or the player goes; returns why it finished."""
     feed = _Feed(output, reader, settings.stall_timeout, settings.batch_interval)
     try:

@@ -15,7 +15,7 @@ from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.logsample import SampledLog
 from server.media.frame import CodecConfig, TrackKind
 from server.playback import PlaybackService, PlayRefused, ViewershipStats
-from server.settings import HlsSettings, PushSettings
+from server.settings import HlsSettings, PlaybackSettings
 from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, video
 
 KEY = b"k" * 32
@@ -43,7 +43,7 @@ def build(
     clock = Clock()
     hls = HlsService(HlsSettings(), playback_key=KEY)
     refusals = RefusalReporter(SampledLog(logging.getLogger("test"), 100, "refusals"))
-    service = PlaybackService(hls, PushSettings(), refusals, KEY, clock=clock)
+    service = PlaybackService(hls, PlaybackSettings(), refusals, KEY, clock=clock)
     stream = Stream("ls_1")
     stream.set_config(VIDEO_CONFIG)
     stream.set_config(AUDIO_CONFIG)
