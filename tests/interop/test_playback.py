@@ -110,6 +110,7 @@ def test_private_stream_needs_a_playback_token(relaycast: Relaycast, peers: Peer
     assert sum(f["reason"] == "playback-token" for f in failures) >= 2
 
 
+@pytest.mark.serial
 def test_twenty_players_at_once(relaycast: Relaycast, peers: Peers) -> None:
     stream = _live(relaycast, peers)
     url = _rtmp(relaycast, stream["playback"]["edgeId"])
@@ -140,20 +141,52 @@ def test_twenty_players_at_once(relaycast: Relaycast, peers: Peers) -> None:
         assert player.wait(60) == 0, player.output()
 
 
-def test_a_player_that_never_reads_slows_no_one(relaycast: Relaycast, peers: Peers) -> None:
+@pytest.mark.serial
+def test_a_player_that_never_reads_slows_no_one(
+    start_relaycast: StartRelaycast, peers: Peers
+) -> None:
+    """Small player queue and socket buffer, long stall timeout: the stuck player's
+    reader must drop frames (counted) while the publisher and a new player go on."""
+    relaycast = start_relaycast(
+        env={
+            "RELAYCAST_PLAYBACK__QUEUE_MAX_FRAMES": "64",
+            "RELAYCAST_PLAYBACK__WRITE_BUFFER_BYTES": "16384",
+            "RELAYCAST_PLAYBACK__STALL_TIMEOUT": "60",
+        }
+    )
     stream = _live(relaycast, peers)
-    edge = stream["playback"]["edgeId"]
+    stream_id, edge = stream["streamId"], stream["playback"]["edgeId"]
     stuck = _stuck_player(relaycast.rtmp_port, edge)
     try:
-        time.sleep(6)  # far more than its socket holds at this bitrate
+        dropped = wait_for(
+            lambda: _play_drops(relaycast, stream_id),
+            lambda n: n > 0,
+            20,
+            "the stuck player's reader to drop frames",
+        )
         started = time.monotonic()
-        streams, _ = _tracks(_probe(_rtmp(relaycast, edge)))
+        streams, frames = _tracks(_probe(_rtmp(relaycast, edge)))
         assert {"video", "audio"} <= set(streams)
+        assert next(f for f in frames if f["media_type"] == "video")["key_frame"] == 1
         assert time.monotonic() - started < 10
-        health = relaycast.api.health(stream["streamId"])
-        assert health["state"] == "live"
+        health = relaycast.api.health(stream_id)
+        assert health["state"] == "live" and health["ingest"]["bitrate"] > 0
+        viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream_id}/viewership")
+        assert viewers["current"]["rtmp"] >= 1  # the stuck one is still connected
+        assert _play_drops(relaycast, stream_id) >= dropped
     finally:
         stuck.close()
+
+
+def _play_drops(relaycast: Relaycast, stream_id: str) -> float:
+    text = urllib.request.urlopen(f"{relaycast.server.base}/metrics", timeout=10).read().decode()
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("relaycast_bus_frames_dropped_total{") and (
+            'reader_kind="play"' in line and f'stream_id="{stream_id}"' in line
+        ):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
 
 
 def _stuck_player(port: int, edge_id: str) -> socket.socket:
