@@ -5,6 +5,7 @@ the codec configuration, and a player that never reads slows no one."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import time
@@ -13,6 +14,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from tests.conftest import require_program
@@ -22,6 +24,7 @@ from tests.interop.conftest import (
     Relaycast,
     StartRelaycast,
     ffmpeg_publish,
+    pyav_publish,
     wait_for,
 )
 from tests.interop.test_multistream import RTMP_MODULE, accepts, free_port, require_module
@@ -352,3 +355,35 @@ def test_nginx_rtmp_pulls_from_us_and_re_serves_it(
     assert {f["media_type"] for f in frames} == {"video", "audio"}
     viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership")
     assert viewers["totalViews"] >= 1  # nginx was our RTMP player
+
+
+# ------------------------------------------------------------------ Enhanced RTMP
+
+
+def test_hevc_goes_only_to_an_enhanced_rtmp_player(relaycast: Relaycast, peers: Peers) -> None:
+    """ffmpeg 5.1 lists no FourCCs in connect: refused with the reason; PyAV's FFmpeg 8
+    with ``rtmp_enhanced_codecs`` lists them and decodes the HEVC it is sent."""
+    if "libx265" not in av.codecs_available:
+        message = "PyAV's bundled FFmpeg has no libx265"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    stream = relaycast.api.create_stream("hevc-play")
+    args = ["--codec", "libx265", "--size", "320x180", "--fps", "25", "--gop", "25"]
+    args += ["--seconds", "30", "--enhanced-codecs", "hvc1"]
+    peers.start("pyav", pyav_publish(relaycast.publish_url(stream), *args), limit=60)
+    relaycast.api.wait_media(stream["streamId"], timeout=15)
+    url = _rtmp(relaycast, stream["playback"]["edgeId"])
+    assert _probe(url).returncode != 0
+    failures = relaycast.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert any(f["reason"] == "codec-unsupported" for f in failures)
+    options = {"rtmp_enhanced_codecs": "hvc1,mp4a", "rw_timeout": "10000000"}
+    with av.open(url, options=options, timeout=20) as container:
+        video = container.streams.video[0]
+        assert video.codec_context.name == "hevc"
+        decoded = 0
+        for _frame in container.decode(video):
+            decoded += 1
+            if decoded == 10:
+                break
+    assert decoded == 10
