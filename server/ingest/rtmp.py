@@ -63,7 +63,8 @@ def limits_from(settings: RtmpSettings) -> rtmp.RtmpLimits:
 
 
 class RtmpIngestConnection(asyncio.Protocol):
-    """One encoder connection. Implements ``server.ingest.ports.Publisher``."""
+    """One encoder connection (implements ``server.ingest.ports.Publisher``), or one
+    player once it asks to ``play`` (then fed by ``server.playback.rtmp``)."""
 
     protocol = "rtmp"
 

@@ -1,7 +1,8 @@
-"""Server role above the chunk layer: the publish command sequence of protocols.md 5.4.
+"""Server role above the chunk layer: the publish command sequence of protocols.md 5.4,
+and ``play`` for players (answered as nginx-rtmp does).
 
-The application decides authentication: ``connect`` and ``publish`` become events and
-wait for ``accept_*``/``reject_*``. Encoders do not always wait for the answer, so
+The application decides authentication: ``connect``, ``publish`` and ``play`` become
+events and wait for ``accept_*``/``reject_*``. Encoders do not always wait for the answer, so
 messages that arrive meanwhile are *deferred* (bounded by ``max_deferred_bytes``) and
 replayed in order after the decision; that keeps an early AVC sequence header.
 Transaction IDs are only ever echoed, never used to match anything (rtmp2sink sends
