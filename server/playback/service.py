@@ -10,6 +10,7 @@ and encoders refused in one place.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -99,7 +100,9 @@ class PlaybackService:
         self.session_check = session_check
         self.sink: ViewershipSink | None = None  # set by the composition root
         self._by_edge: dict[str, _Live] = {}
-        self._latest: dict[str, _Live] = {}  # stream id -> its latest session here
+        # stream id -> its latest session here: live, or its final figures once ended
+        # (never the ended bus itself, which would keep its GOP cache alive)
+        self._latest: dict[str, _Live | ViewershipStats] = {}
         self._tasks = BackgroundTasks(log, "saving a session's viewers failed")
         hls.other_viewers = self.players
 
@@ -122,9 +125,12 @@ class PlaybackService:
             left_at = left_at if left_at is not None else self.clock()
             if not live.viewership.players() or self.clock() - left_at >= PLAYERS_GONE:
                 break
-        stats = live.viewership.snapshot(self.clock(), self._hls(live.grant.edge_id))
+        hls = self._hls(live.grant.edge_id)
+        stats = live.viewership.snapshot(self.clock(), HlsAudience(0, hls.views, hls.seconds))
         if self._by_edge.get(live.grant.edge_id) is live:
             del self._by_edge[live.grant.edge_id]
+        if self._latest.get(live.grant.stream_id) is live:
+            self._latest[live.grant.stream_id] = dataclasses.replace(stats, rtmp=0, srt=0)
         if self.sink is not None:
             await self.sink.session_viewers(live.session_id, stats)
 
@@ -150,8 +156,8 @@ class PlaybackService:
         """The latest session's viewers of a stream (zero current ones once it ended),
         or None when it has not been live in this process."""
         live = self._latest.get(stream_id)
-        if live is None:
-            return None
+        if live is None or isinstance(live, ViewershipStats):
+            return live
         hls = self._hls(live.grant.edge_id)
         if live.stream.ended:
             hls = HlsAudience(0, hls.views, hls.seconds)

@@ -136,4 +136,7 @@ async def test_an_ended_session_saves_its_audience() -> None:
     assert (stats.peak_viewers, stats.viewer_seconds) == (1, 12.5)
     with pytest.raises(PlayRefused):
         service.open("srt", "lse_1", "", "a")  # the edge is no longer playable
+    final = service.viewership("ls_1")
+    assert final is not None and final.total == 0 and final.peak_viewers == 1
+    assert "ls_1" not in {g.stream_id for g, _ in service.snapshots()}
     await service.close()
