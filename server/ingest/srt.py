@@ -493,7 +493,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         listener = self.listener
         conn = listener.accept(request, self.loop.time(), passphrase=ticket.grant.srt_passphrase)
         if conn is None:  # passphrase refused (event queued) or the request expired
-            ticket.close()
+            ticket.withdraw()
             for event in listener.events():
                 self._listener_event(event, ticket.grant)
             self._send_listener_output()

@@ -79,6 +79,11 @@ class PlayTicket:
         self.reader.close()
         self._live.viewership.closed(self._handle, self._clock())
 
+    def withdraw(self) -> None:
+        """The player was refused after admission (SRT passphrase): not a view."""
+        self.reader.close()
+        self._live.viewership.withdrawn(self._handle)
+
 
 class PlaybackService:
     """Live streams by edge id, their viewers, and the admission of players."""

@@ -64,6 +64,11 @@ class Viewership:
         self.peak = max(self.peak, hls_current + len(self._open))
         return self._started
 
+    def withdrawn(self, handle: int) -> None:
+        """A player admitted and then refused before it saw anything (SRT passphrase)."""
+        if self._open.pop(handle, None) is not None:
+            self.views -= 1
+
     def closed(self, handle: int, now: float) -> None:
         entry = self._open.pop(handle, None)
         if entry is not None:

@@ -140,3 +140,10 @@ async def test_an_ended_session_saves_its_audience() -> None:
     assert final is not None and final.total == 0 and final.peak_viewers == 1
     assert "ls_1" not in {g.stream_id for g, _ in service.snapshots()}
     await service.close()
+
+
+async def test_a_withdrawn_player_is_no_view() -> None:
+    service, _, _, _, _ = build()
+    service.open("srt", "lse_1", "", "a").withdraw()
+    stats = service.viewership("ls_1")
+    assert stats is not None and (stats.total, stats.total_views, stats.viewer_seconds) == (0, 0, 0)
