@@ -288,6 +288,9 @@ class RtmpIngestConnection(asyncio.Protocol):
     ) -> None:
         try:
             reason = await feed_player(ticket, output, playback.settings)
+        except Exception:  # our bug or a codec FLV cannot carry: this player only
+            self.log.exception("rtmp %s: player failed", self.remote)
+            reason = "playback failed"
         finally:
             ticket.close()
         self.log.info("rtmp %s: player finished: %s", self.remote, reason)

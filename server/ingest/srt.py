@@ -299,6 +299,9 @@ class SrtIngestConnection:
         output = SrtPlayerOutput(conn, self.server.loop.time, lambda: self.server.mark(self))
         try:
             reason = await feed_srt_player(ticket.reader, output, settings)
+        except Exception:  # our bug must cost this player only
+            self.log.exception("srt %s: player failed", self.remote)
+            reason = "playback failed"
         finally:
             ticket.close()
         self.close(reason)

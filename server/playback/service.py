@@ -40,8 +40,10 @@ class ViewershipSink(Protocol):
     async def session_viewers(self, session_id: str, stats: ViewershipStats) -> None: ...
 
 
-ENHANCED_CODECS = frozenset({"h265", "av1", "vp9"})
-"""Video codecs only Enhanced RTMP carries: a player must list FourCCs in connect."""
+TS_CODECS = frozenset({"h264", "h265", "aac"})
+"""What ``server.media.mpegts.TsMuxer`` carries, so what SRT players can be sent."""
+ENHANCED_CODECS = frozenset({"h265", "av1", "vp9", "opus"})
+"""Codecs only Enhanced RTMP carries: a player must list FourCCs in connect."""
 
 
 class PlayRefused(Exception):
@@ -214,13 +216,16 @@ class PlaybackService:
                 "this stream is private: a valid token is needed",
                 grant,
             )
-        video = live.stream.video_config
-        if not enhanced and video is not None and video.codec in ENHANCED_CODECS:
-            raise PlayRefused(
-                RefusalReason.CODEC_UNSUPPORTED,
-                f"this stream is {video.codec}: it needs an Enhanced RTMP player",
-                grant,
-            )
+        if not enhanced:
+            for config in (live.stream.video_config, live.stream.audio_config):
+                if config is not None and config.codec in ENHANCED_CODECS:
+                    raise PlayRefused(
+                        RefusalReason.CODEC_UNSUPPORTED,
+                        f"this stream is {config.codec}: it needs an Enhanced RTMP player",
+                        grant,
+                    )
+        if protocol == "srt":
+            self._check_ts(live.stream, grant)
         hls = self._hls(edge_id).current
         limit = grant.max_clients
         if limit is not None and hls + live.viewership.players() >= limit:
@@ -239,9 +244,21 @@ class PlaybackService:
         handle = live.viewership.opened(protocol, self.clock(), hls)
         return PlayTicket(grant, live.stream, reader, live, handle, self.clock)
 
+    @staticmethod
+    def _check_ts(stream: Stream, grant: StreamGrant) -> None:
+        """SRT players get MPEG-TS: refuse what our muxer does not carry (AV1, VP9, Opus)."""
+        for config in (stream.video_config, stream.audio_config):
+            if config is not None and config.codec not in TS_CODECS:
+                message = f"this stream is {config.codec}, which MPEG-TS output does not carry"
+                raise PlayRefused(RefusalReason.CODEC_UNSUPPORTED, message, grant)
+
     def _token_ok(self, edge_id: str, token: str) -> bool:
         key = self.playback_key
         return bool(key) and bool(token) and tokens.verify(key, edge_id, token, time.time())
 
     def _report(self, protocol: str, remote: str, edge_id: str, refused: PlayRefused) -> None:
-        self.refusals.report(protocol, remote, f"play {edge_id[:64]}", refused.reason, str(refused))
+        attempted = f"play {edge_id[:64]}"
+        reason, grant = refused.reason, refused.grant
+        self.refusals.report(
+            protocol, remote, attempted, reason, str(refused), grant, role="player"
+        )

@@ -11,6 +11,7 @@ import pytest
 from server.bus import Stream, StreamGrant
 from server.hls import tokens
 from server.hls.packager import HlsService, PlaybackInfo
+from server.ingest.ports import IngestRefusal
 from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.logsample import SampledLog
 from server.media.frame import CodecConfig, TrackKind
@@ -89,6 +90,11 @@ async def test_unknown_edge_private_stream_and_refusals_are_counted() -> None:
     good = tokens.mint(KEY, "lse_1", int(time.time()) + 60)
     service.open("rtmp", "lse_1", good, "1.2.3.4:5").close()
     assert refusals.counts == {"srt:stream-not-live": 1, "rtmp:playback-token": 3}
+    seen: list[IngestRefusal] = []
+    refusals.sinks.append(type("Sink", (), {"refused": lambda self, r: seen.append(r)})())
+    with pytest.raises(PlayRefused):
+        service.open("rtmp", "lse_1", "", "1.2.3.4:5")
+    assert seen[0].stream_id == "ls_1"  # tied to its stream: its environment's keys see it
 
 
 async def test_max_clients_counts_hls_rtmp_and_srt_together() -> None:
@@ -117,6 +123,17 @@ async def test_hevc_needs_an_enhanced_rtmp_player() -> None:
         service.open("rtmp", "lse_1", "", "a", enhanced_rtmp=False)
     assert refused.value.reason is RefusalReason.CODEC_UNSUPPORTED
     service.open("rtmp", "lse_1", "", "a", enhanced_rtmp=True).close()
+
+
+async def test_opus_needs_an_enhanced_rtmp_player() -> None:
+    service, _, stream, _, _ = build()
+    stream.set_config(CodecConfig(TrackKind.AUDIO, "opus", b"OpusHead" + bytes(11)))
+    with pytest.raises(PlayRefused) as refused:
+        service.open("rtmp", "lse_1", "", "a", enhanced_rtmp=False)
+    assert refused.value.reason is RefusalReason.CODEC_UNSUPPORTED
+    with pytest.raises(PlayRefused) as over_srt:  # MPEG-TS output carries AAC only
+        service.open("srt", "lse_1", "", "a")
+    assert over_srt.value.reason is RefusalReason.CODEC_UNSUPPORTED
 
 
 async def test_an_ended_session_saves_its_audience() -> None:
