@@ -4,7 +4,7 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, hostile, upload, vod.
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -29,6 +29,7 @@ from bench.hls_scenarios import run_hls
 from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
 from bench.multistream import scenario_ms_a, scenario_ms_b
+from bench.play import scenario_play
 from bench.preflight import missing
 from bench.record import scenario_record
 from bench.scenario_c import scenario_c
@@ -140,6 +141,12 @@ SCENARIOS = [
         "record",
         "recording: whole-server CPU with 10 recorded streams vs 10 unrecorded",
         lambda a, c, s: scenario_record(s, c),
+    ),
+    Scenario(
+        "play",
+        "play",
+        "RTMP playback: server CPU per player at 10 and 50 players vs nginx-rtmp",
+        lambda a, c, s: scenario_play(s, c),
     ),
     Scenario(
         "hostile",

@@ -20,6 +20,7 @@ from server.ingest.manager import IngestManager
 from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
+from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 
@@ -41,6 +42,7 @@ class MediaPlane:
     push: PushManager
     record: RecordService
     recordings: LibraryRecordings
+    playback: PlaybackService
 
     @classmethod
     def build(
@@ -67,16 +69,13 @@ class MediaPlane:
             observers=(hls, push, record),
             refusal_sinks=refusal_sinks,
         )
-        return cls(
-            registry,
-            ingest,
-            RtmpIngestServer(ingest, settings.rtmp),
-            hls,
-            SrtIngestServer(ingest, settings.srt),
-            push,
-            record,
-            recordings,
-        )
+        playback = PlaybackService(hls, settings.playback, ingest.refusals, playback_key)
+        ingest.observers.append(playback)
+        rtmp = RtmpIngestServer(ingest, settings.rtmp)
+        rtmp.playback = playback
+        srt = SrtIngestServer(ingest, settings.srt)
+        srt.playback = playback
+        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -102,4 +101,5 @@ class MediaPlane:
         await self.ingest.shutdown()
         await self.push.shutdown()  # the sessions ended: pushers unpublish
         await self.record.close()  # ... and recordings hand their files over
+        await self.playback.close()
         await self.hls.close()

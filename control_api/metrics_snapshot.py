@@ -31,6 +31,7 @@ from server.ingest.health import SrtLinkFigures
 from server.ingest.manager import IngestManager
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
+from server.playback import PlaybackService
 from server.push.status import DestinationStatus, PushState
 
 STATES = ("idle", "connecting", "live", "ended", "error")
@@ -57,6 +58,7 @@ class MediaSources:
     rtmp: RtmpIngestServer | None = None
     srt: SrtIngestServer | None = None
     push: DestinationStatuses | None = None
+    playback: PlaybackService | None = None
     webhook_results: Callable[[], Mapping[str, int]] | None = None
     clock: Callable[[], float] = time.monotonic
 
@@ -80,6 +82,8 @@ class SnapshotCollector(Collector):
         if self.sources.push is not None:
             yield from self._destinations(self.sources.push.statuses())
         yield from self._hls()
+        if self.sources.playback is not None:
+            yield self._viewers(self.sources.playback)
         yield self._auth_failures()
         if self.sources.webhook_results is not None:
             yield self._webhooks(self.sources.webhook_results())
@@ -311,6 +315,18 @@ class SnapshotCollector(Collector):
         for packager in self.sources.hls.packagers():
             viewers.add_metric([packager.info.stream_id], packager.viewers.active(now))
         yield viewers
+
+    def _viewers(self, playback: PlaybackService) -> Metric:
+        family = GaugeMetricFamily(
+            "relaycast_viewers",
+            "Concurrent viewers of a live stream by protocol (hls, rtmp, srt); the plan's "
+            "maxClients counts them together.",
+            labels=["stream_id", "protocol"],
+        )
+        for grant, stats in playback.snapshots():
+            for protocol, count in (("hls", stats.hls), ("rtmp", stats.rtmp), ("srt", stats.srt)):
+                family.add_metric([grant.stream_id, protocol], count)
+        return family
 
     def _auth_failures(self) -> Metric:
         family = CounterMetricFamily(

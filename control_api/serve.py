@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, RECORDER, WEBHOOKS
+from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -25,6 +25,7 @@ from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
+from control_api.viewers import SessionViewers
 from server.hls import http as hls_http
 from server.hls.player import mount_player
 from server.vod.player import mount_vod_player
@@ -127,6 +128,8 @@ async def run(settings: Settings) -> None:
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
     app[RECORDER] = media.record
+    app[PLAYBACK] = media.playback
+    media.playback.sink = SessionViewers(store)
     await _reconcile(store)
     recovered = await media.recordings.recover(recordings_root(settings))
     if recovered:
@@ -142,6 +145,7 @@ async def run(settings: Settings) -> None:
         media.rtmp,
         media.srt,
         media.push,
+        playback=media.playback,
         webhook_results=app[WEBHOOKS].counters.copy,
     )
     app[METRICS].attach(sources, store)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from server.settings import (
     HlsSettings,
     IngestSettings,
+    PlaybackSettings,
     PushSettings,
     RecordSettings,
     RtmpSettings,
@@ -190,6 +191,7 @@ class Settings(_Section):
     ingest: IngestSettings = IngestSettings()
     hls: HlsSettings = HlsSettings()
     push: PushSettings = PushSettings()
+    playback: PlaybackSettings = PlaybackSettings()
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
     vod: VodSettings = VodSettings()

@@ -46,6 +46,14 @@ class Endpoints:
     def hls_url(self, edge_id: str) -> str:
         return f"{self.http_base}/live/{edge_id}/master.m3u8"
 
+    def rtmp_play_url(self, edge_id: str) -> str:
+        """What ffplay, VLC or ffmpeg play (``?token=T`` appended for private streams)."""
+        return f"{self.rtmp_url}/{edge_id}"
+
+    def srt_play_url(self, edge_id: str) -> str:
+        """An SRT caller's playback URL (``,s=T`` appended for private streams)."""
+        return f"{self.srt_url}?streamid=#!::r={self.rtmp_app}/{edge_id},m=request"
+
     def vod_hls_url(self, media_id: str) -> str:
         return f"{self.http_base}/vod/{media_id}/master.m3u8"
 

@@ -188,6 +188,21 @@ class PushSettings(_Section):
         return self
 
 
+class PlaybackSettings(_Section):
+    """RTMP and SRT players: each is a bus reader with its own bounded queue."""
+
+    # Per-player queue between the bus and the connection (frames and bytes); a player
+    # further behind drops to the next keyframe (counted), the publisher never waits.
+    queue_max_frames: int = Field(1024, ge=64, le=65_536)
+    queue_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
+    # Bytes an RTMP player's socket may hold before we stop sending and let it catch up.
+    write_buffer_bytes: int = Field(1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    # Seconds an RTMP player may stop reading before it is hung up on.
+    stall_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds between a player's sends: what arrived meanwhile goes out in one write.
+    batch_interval: float = Field(0.04, gt=0, le=1.0)
+
+
 class RecordSettings(_Section):
     """Recording of live sessions to fragmented MP4 (streams with ``recording: true``)."""
 

@@ -32,7 +32,12 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
         ended_at=row.ended_at,
         error_reason=row.error_reason,
         ingest=ingest,
-        playback=Playback(hls_url=ep.hls_url(row.edge_id), edge_id=row.edge_id),
+        playback=Playback(
+            hls_url=ep.hls_url(row.edge_id),
+            edge_id=row.edge_id,
+            rtmp_url=ep.rtmp_play_url(row.edge_id),
+            srt_url=ep.srt_play_url(row.edge_id),
+        ),
     )
 
 

@@ -6,8 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from control_api.appkeys import ENDPOINTS, INGEST, RECORDER, SETTINGS, STORE
+from control_api.appkeys import ENDPOINTS, INGEST, PLAYBACK, RECORDER, SETTINGS, STORE
 from control_api.presenters.live_streams import ingest_health, stream_out
+from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
@@ -22,6 +23,7 @@ from control_api.schemas.live_streams import (
     StreamList,
     StreamOut,
     StreamPatch,
+    Viewership,
 )
 from control_api.store.live_streams import StreamBusy
 from control_api.store.models import LiveStream
@@ -212,6 +214,20 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
         ingest=ingest_health(ingest) if ingest is not None else None,
         warnings=(recorder.warnings(row.id) or None) if recorder is not None else None,
     )
+
+
+@api.route(
+    "GET",
+    "/v1/live-streams/{streamId}/viewership",
+    summary="Viewers now (HLS, RTMP, SRT) and of the latest session",
+    tag="live-streams",
+    response=Viewership,
+    errors=(404,),
+)
+async def get_stream_viewership(call: Call[None, None]) -> Viewership:
+    row = await _stream(call)
+    playback = call.request.app.get(PLAYBACK)
+    return viewership_out(playback.viewership(row.id) if playback is not None else None)
 
 
 @api.route(

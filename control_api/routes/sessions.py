@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from control_api.appkeys import INGEST, STORE
+from typing import Any
+
+from control_api.appkeys import INGEST, PLAYBACK, STORE
 from control_api.presenters.sessions import session_out
 from control_api.problems import not_found
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import SessionList, SessionOut
+from control_api.store.models import StreamSession
 
 
 @api.route(
@@ -29,10 +32,7 @@ async def list_sessions(call: Call[None, PageQuery]) -> SessionList:
     page = await store.stream_sessions.list_for_stream(
         stream_id, call.query.limit, call.query.offset
     )
-    ingest = call.request.app[INGEST]
-    items = [
-        session_out(r, ingest.live_bytes(r.id) if r.ended_at is None else None) for r in page.items
-    ]
+    items = [_session(call, r) for r in page.items]
     return SessionList(sessions=items, total=page.total)
 
 
@@ -50,5 +50,13 @@ async def get_session(call: Call[None, None]) -> SessionOut:
     row = await call.request.app[STORE].stream_sessions.get(call.env, session_id)
     if row is None:
         raise not_found("session", session_id)
-    live = call.request.app[INGEST].live_bytes(row.id) if row.ended_at is None else None
-    return session_out(row, live)
+    return _session(call, row)
+
+
+def _session(call: Call[Any, Any], row: StreamSession) -> SessionOut:
+    """A live session shows the media plane's running figures."""
+    if row.ended_at is not None:
+        return session_out(row)
+    playback = call.request.app.get(PLAYBACK)
+    viewers = playback.live_viewership(row.id) if playback is not None else None
+    return session_out(row, call.request.app[INGEST].live_bytes(row.id), viewers)

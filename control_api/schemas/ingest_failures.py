@@ -1,4 +1,4 @@
-"""Refused publishes, as ``GET /v1/ingest/failures`` shows them."""
+"""Refused publishes and players, as ``GET /v1/ingest/failures`` shows them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ Reason = Literal[
     "bad-passphrase",
     "limits",
     "protocol-error",
+    "stream-not-live",
+    "playback-token",
+    "max-clients",
+    "codec-unsupported",
 ]
 """``server.ingest.refusals.RefusalReason``'s values (a unit test keeps them equal)."""
 

@@ -66,6 +66,13 @@ class Ingest(ApiModel):
 class Playback(ApiModel):
     hls_url: str
     edge_id: str
+    rtmp_url: str = Field(
+        description="RTMP playback (ffplay, VLC, ffmpeg); private streams add `?token=T`."
+    )
+    srt_url: str = Field(
+        description="SRT playback (MPEG-TS, the stream's passphrase if it has one); "
+        "private streams add `,s=T` to the streamid."
+    )
 
 
 class StreamOut(ApiModel):
@@ -115,6 +122,22 @@ class SessionOut(ApiModel):
     duration_seconds: float | None = None
     bytes_in: int
     recording_media_id: str | None = None
+    peak_viewers: int = Field(0, description="Most concurrent viewers, HLS, RTMP and SRT.")
+    viewer_seconds: float = Field(0.0, description="Seconds watched, all viewers together.")
+
+
+class CurrentViewers(ApiModel):
+    hls: int
+    rtmp: int
+    srt: int
+    total: int
+
+
+class Viewership(ApiModel):
+    current: CurrentViewers
+    peak_viewers: int = Field(description="Most concurrent viewers of the latest session.")
+    total_views: int = Field(description="Players and HLS viewers that started watching.")
+    viewer_seconds: float
 
 
 class SessionList(ApiModel):

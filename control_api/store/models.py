@@ -115,6 +115,9 @@ class StreamSession(Base):
     """Last time the encoder was known to be there (saved with the checkpoints): where a
     session the process died under ends."""
     recording_media_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    peak_viewers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Most concurrent viewers (HLS, RTMP and SRT together), saved when the session ends."""
+    viewer_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
 
 
 class Destination(Base):

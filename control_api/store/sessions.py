@@ -63,3 +63,12 @@ class SessionRepo:
                 .where(StreamSession.id == session_id, StreamSession.recording_media_id.is_(None))
                 .values(recording_media_id=media_id)
             )
+
+    async def set_viewers(self, session_id: str, peak_viewers: int, viewer_seconds: float) -> None:
+        """The session's audience, as the media plane counted it by its end."""
+        async with self._sessions.begin() as s:
+            await s.execute(
+                update(StreamSession)
+                .where(StreamSession.id == session_id)
+                .values(peak_viewers=peak_viewers, viewer_seconds=viewer_seconds)
+            )

@@ -42,21 +42,32 @@ class Viewers:
 
     Players reload the playlist every part or segment, so a viewer that stopped
     fetching for the window has left; memory is bounded by the plan's maxClients.
+    ``others`` counts the stream's RTMP and SRT players, which share the plan's limit.
     """
 
-    def __init__(self, limit: int | None, window: float = VIEWER_WINDOW) -> None:
+    def __init__(
+        self,
+        limit: int | None,
+        window: float = VIEWER_WINDOW,
+        others: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.limit = limit
         self.window = window
-        self._seen: dict[str, float] = {}
+        self.others = others
+        self._seen: dict[str, tuple[float, float]] = {}  # viewer -> (first, last) request
+        self.views = 0
+        self._left_seconds = 0.0
 
     def admit(self, viewer: str, now: float) -> bool:
-        if viewer in self._seen:
-            self._seen[viewer] = now
+        seen = self._seen.get(viewer)
+        if seen is not None:
+            self._seen[viewer] = (seen[0], now)
             return True
         self._forget_idle(now)
-        if self.limit is not None and len(self._seen) >= self.limit:
+        if self.limit is not None and len(self._seen) + self.others() >= self.limit:
             return False
-        self._seen[viewer] = now
+        self._seen[viewer] = (now, now)
+        self.views += 1
         return True
 
     def active(self, now: float) -> int:
@@ -64,19 +75,31 @@ class Viewers:
         self._forget_idle(now)
         return len(self._seen)
 
+    def watched_seconds(self, now: float) -> float:
+        """Seconds watched: first to last request of each viewer, gone or still here."""
+        self._forget_idle(now)
+        return self._left_seconds + sum(last - first for first, last in self._seen.values())
+
     def _forget_idle(self, now: float) -> None:
         """Unlimited streams too: memory must not grow with every client ever seen."""
-        for old in [v for v, t in self._seen.items() if now - t > self.window]:
-            del self._seen[old]
+        for old in [v for v, (_, t) in self._seen.items() if now - t > self.window]:
+            first, last = self._seen.pop(old)
+            self._left_seconds += last - first
 
     def __len__(self) -> int:
         return len(self._seen)
 
 
 class HlsPackager:
-    def __init__(self, info: PlaybackInfo, stream: Stream, settings: HlsSettings) -> None:
+    def __init__(
+        self,
+        info: PlaybackInfo,
+        stream: Stream,
+        settings: HlsSettings,
+        other_viewers: Callable[[str], int] = lambda edge_id: 0,
+    ) -> None:
         self.info = info
-        self.viewers = Viewers(info.max_clients)
+        self.viewers = Viewers(info.max_clients, others=lambda: other_viewers(info.edge_id))
         # Two signals so that held playlist requests wake once per part, not per frame:
         # ``signal`` = the playlists changed; ``data`` = that, or a part being written grew.
         self.signal = ChangeSignal()
@@ -128,6 +151,8 @@ class HlsService:
     ) -> None:
         self.settings = settings
         self.playback_key = playback_key  # signs tokens of private streams
+        # RTMP and SRT players of an edge id: they share the plan's maxClients with HLS.
+        self.other_viewers: Callable[[str], int] = lambda edge_id: 0
         self.stats = HlsStats()
         self.clock = clock
         self._by_edge: dict[str, HlsPackager] = {}
@@ -143,7 +168,7 @@ class HlsService:
         self.start(info, stream)
 
     def start(self, info: PlaybackInfo, stream: Stream) -> HlsPackager:
-        packager = HlsPackager(info, stream, self.settings)
+        packager = HlsPackager(info, stream, self.settings, self.other_viewers)
         self._by_edge[info.edge_id] = packager
         self._tasks.spawn(packager.run())
         self._sweep()

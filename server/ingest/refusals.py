@@ -33,6 +33,11 @@ class RefusalReason(enum.StrEnum):
     BAD_PASSPHRASE = "bad-passphrase"  # noqa: S105 - a reason, not a secret
     LIMITS = "limits"
     PROTOCOL_ERROR = "protocol-error"
+    # players (RTMP play, SRT m=request) are refused for these
+    NOT_LIVE = "stream-not-live"
+    PLAYBACK_TOKEN = "playback-token"  # noqa: S105 - a reason, not a secret
+    MAX_CLIENTS = "max-clients"
+    CODEC_UNSUPPORTED = "codec-unsupported"
 
 
 class Refused(Exception):
@@ -60,14 +65,16 @@ class RefusalReporter:
         detail: str,
         grant: StreamGrant | None = None,
         connection: str | None = None,
+        role: str = "publisher",
     ) -> None:
         """``attempted`` is what the encoder sent, key masked; ``connection`` the
-        adapter's connection id, for the log line."""
+        adapter's connection id, for the log line; ``role`` publisher or player."""
         self.counts[f"{protocol}:{reason}"] += 1
         self.log.log(
             logging.WARNING,
-            "refused %s publisher %s (%s): %s",
+            "refused %s %s %s (%s): %s",
             protocol,
+            role,
             remote,
             attempted,
             detail,

@@ -13,6 +13,7 @@ import ssl
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import cast
+from urllib.parse import parse_qs
 
 from server.ingest.heap import HeapTrimmer
 from server.ingest.manager import Claim, IngestManager
@@ -23,6 +24,8 @@ from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser, announced_tracks
 from server.media.frame import CodecConfig, Frame
+from server.playback import PlaybackService, PlayRefused, PlayTicket
+from server.playback.rtmp import RtmpPlayerOutput, WriteGate, feed_player
 from server.protocols import rtmp
 from server.settings import RtmpSettings
 from server.timers import DeadlineTimer
@@ -60,7 +63,8 @@ def limits_from(settings: RtmpSettings) -> rtmp.RtmpLimits:
 
 
 class RtmpIngestConnection(asyncio.Protocol):
-    """One encoder connection. Implements ``server.ingest.ports.Publisher``."""
+    """One encoder connection (implements ``server.ingest.ports.Publisher``), or one
+    player once it asks to ``play`` (then fed by ``server.playback.rtmp``)."""
 
     protocol = "rtmp"
 
@@ -80,6 +84,10 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.timer = DeadlineTimer(self.loop, self._on_timer)
         self.pending: asyncio.Task[None] | None = None
         self.app = ""
+        self.enhanced = False  # the peer listed FourCCs in connect (Enhanced RTMP)
+        self.gate = WriteGate()
+        self.ticket: PlayTicket | None = None  # set while this connection is a player
+        self.player: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ asyncio side
 
@@ -111,7 +119,18 @@ class RtmpIngestConnection(asyncio.Protocol):
         self._pump()
         return False
 
+    def pause_writing(self) -> None:
+        self.gate.pause()
+
+    def resume_writing(self) -> None:
+        self.gate.resume()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.gate.lost()
+        if self.player is not None:
+            self.player.cancel()
+        if self.ticket is not None:
+            self.ticket.close()
         if self in self.server.connections:
             self.server.connections.discard(self)
             self.server.active -= 1
@@ -185,6 +204,10 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.pending = self.loop.create_task(self._publish(event))
         elif isinstance(event, rtmp.Unpublished):
             self._unpublished()
+        elif isinstance(event, rtmp.PlayRequested):
+            self._play(event)
+        elif isinstance(event, rtmp.PlayStopped):
+            self.close("player stopped")
         elif isinstance(event, rtmp.ConnectionFailed):
             self.server.counters.failures[event.reason.split(":")[0]] += 1
             self.log.warning("rtmp %s: %s", self.remote, event.reason)
@@ -203,6 +226,8 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.conn.reject_connect(f"unknown application {app!r}")
             return
         self.app = app
+        fourccs = event.properties.get("fourCcList")
+        self.enhanced = isinstance(fourccs, list) and bool(fourccs)
         self.conn.accept_connect()
 
     async def _publish(self, event: rtmp.PublishRequested) -> None:
@@ -239,6 +264,42 @@ class RtmpIngestConnection(asyncio.Protocol):
         if not self.conn.closed:
             self.conn.reject_publish(stream_id, description=description)
             self._pump()
+
+    def _play(self, event: rtmp.PlayRequested) -> None:
+        """A player: admitted by the playback service, then fed by its own task."""
+        playback = self.server.playback
+        edge_id, _, query = event.name.partition("?")
+        token = parse_qs(query).get("token", [""])[0]
+        if playback is None or self.ticket is not None:
+            self.conn.reject_play(event.stream_id, description="playback is not available")
+            return
+        try:
+            ticket = playback.open(
+                self.protocol, edge_id, token, self.remote, enhanced_rtmp=self.enhanced
+            )
+        except PlayRefused as refused:
+            self.conn.reject_play(event.stream_id, description=str(refused))
+            return
+        self.ticket = ticket
+        self.log.bind(ticket.grant.stream_id)
+        self.conn.accept_play(event.stream_id)
+        if self.transport is not None:
+            self.transport.set_write_buffer_limits(high=playback.settings.write_buffer_bytes)
+        output = RtmpPlayerOutput(self.conn, event.stream_id, self.gate, self._pump)
+        self.player = self.loop.create_task(self._feed_player(ticket, output, playback))
+
+    async def _feed_player(
+        self, ticket: PlayTicket, output: RtmpPlayerOutput, playback: PlaybackService
+    ) -> None:
+        try:
+            reason = await feed_player(ticket, output, playback.settings)
+        except Exception:  # our bug or a codec FLV cannot carry: this player only
+            self.log.exception("rtmp %s: player failed", self.remote)
+            reason = "playback failed"
+        finally:
+            ticket.close()
+        self.log.info("rtmp %s: player finished: %s", self.remote, reason)
+        self.close(reason)
 
     def _unpublished(self) -> None:
         if self.claim is not None:
@@ -279,6 +340,7 @@ class RtmpIngestServer:
         self.trimmer = HeapTrimmer()
         self.counters = RtmpCounters()
         self.connections: set[RtmpIngestConnection] = set()
+        self.playback: PlaybackService | None = None  # set by the composition root
         self.active = 0
         self._servers: list[asyncio.Server] = []
 

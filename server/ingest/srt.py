@@ -28,9 +28,11 @@ from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import Frame
 from server.media.mpegts import TsDemuxer
+from server.playback import PlaybackService, PlayRefused, PlayTicket
+from server.playback.srt import SrtPlayerOutput, feed_srt_player
 from server.protocols import srt
 from server.protocols.srt import RejectCode
-from server.settings import SrtSettings
+from server.settings import PlaybackSettings, SrtSettings
 from server.tasks import BackgroundTasks
 from server.timers import DeadlineTimer
 
@@ -47,6 +49,12 @@ _REFUSAL_CODES: dict[RefusalReason, int] = {
     RefusalReason.UNKNOWN_KEY: RejectCode.FORBIDDEN,
     RefusalReason.STOPPED: RejectCode.FORBIDDEN,
     RefusalReason.IN_USE: RejectCode.CONFLICT,
+}
+# Player refusals as SRT rejection codes.
+_PLAY_CODES: dict[RefusalReason, int] = {
+    RefusalReason.NOT_LIVE: RejectCode.NOT_FOUND,
+    RefusalReason.PLAYBACK_TOKEN: RejectCode.UNAUTHORIZED,
+    RefusalReason.MAX_CLIENTS: RejectCode.OVERLOAD,
 }
 _STREAMID_DETAIL: dict[int, str] = {
     RejectCode.BAD_MODE: "only publishing is served (m=publish)",
@@ -147,6 +155,8 @@ class SrtIngestConnection:
         self.dirty = False
         self.finished = False
         self.close_reason: str | None = None
+        self.ticket: PlayTicket | None = None  # set while this connection is a player
+        self.player: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ Publisher
 
@@ -280,6 +290,24 @@ class SrtIngestConnection:
         if self.claim is not None:
             self.server.manager.release(self.claim, reason)
             self.claim = None
+        if self.player is not None:
+            self.player.cancel()
+        if self.ticket is not None:
+            self.ticket.close()
+
+    async def play(self, ticket: PlayTicket, settings: PlaybackSettings) -> None:
+        """Feed this player until the stream ends or it leaves, then hang up."""
+        conn = self.conn
+        assert conn is not None
+        output = SrtPlayerOutput(conn, self.server.loop.time, lambda: self.server.mark(self))
+        try:
+            reason = await feed_srt_player(ticket.reader, output, settings)
+        except Exception:  # our bug must cost this player only
+            self.log.exception("srt %s: player failed", self.remote)
+            reason = "playback failed"
+        finally:
+            ticket.close()
+        self.close(reason)
 
 
 class SrtIngestServer(asyncio.DatagramProtocol):
@@ -298,6 +326,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self.connections: dict[int, SrtIngestConnection] = {}
         self.transport: asyncio.DatagramTransport | None = None
         self.deciding = 0
+        self.playback: PlaybackService | None = None  # set by the composition root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: srt.SrtListener | None = None
         self._listener_timer: DeadlineTimer | None = None
@@ -445,8 +474,45 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self.counters.over_limit += 1
             self._reject(request, RejectCode.OVERLOAD, RefusalReason.LIMITS, "max_connections")
             return
+        if info.mode == "request":
+            self._play(request, info.key, info.session or "")
+            return
         self.deciding += 1
         self._tasks.spawn(self._decide(request, info.key))
+
+    def _play(self, request: srt.ConnectionRequest, edge_id: str, token: str) -> None:
+        """A player (``m=request``): admitted by the playback service, accepted with the
+        stream's passphrase, then fed MPEG-TS by its own task."""
+        playback = self.playback
+        if playback is None:
+            detail = "playback is not available"
+            self._reject(request, RejectCode.BAD_MODE, RefusalReason.PROTOCOL_ERROR, detail)
+            return
+        try:
+            ticket = playback.open("srt", edge_id, token, format_addr(request.addr))
+        except PlayRefused as refused:
+            code = _PLAY_CODES.get(refused.reason, RejectCode.FORBIDDEN)
+            self.counters.rejected[code] += 1
+            self.listener.reject(request, code, self.loop.time())
+            self._send_listener_output()
+            return
+        listener = self.listener
+        conn = listener.accept(request, self.loop.time(), passphrase=ticket.grant.srt_passphrase)
+        if conn is None:  # passphrase refused (event queued) or the request expired
+            ticket.withdraw()
+            for event in listener.events():
+                self._listener_event(event, ticket.grant)
+            self._send_listener_output()
+            return
+        self.counters.accepted += 1
+        connection = SrtIngestConnection(self, request)
+        connection.conn = conn
+        connection.ticket = ticket
+        connection.log.bind(ticket.grant.stream_id)
+        self.connections[conn.socket_id] = connection
+        self._send_listener_output()
+        connection.pump()
+        connection.player = self.loop.create_task(connection.play(ticket, playback.settings))
 
     def _reject(
         self, request: srt.ConnectionRequest, code: int, reason: RefusalReason, detail: str

@@ -29,7 +29,7 @@ import logging
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Protocol, cast
 from urllib.parse import urlsplit
 
 from server.media.flv import build_tag_body, tag_timestamp_ms
@@ -365,7 +365,7 @@ class RtmpPublisher(Publishing[RtmpClientError]):
 
     def batch_writer(self) -> BatchWriter:
         """Batches chunked here and written with one ``send_prechunked`` each."""
-        return _Prechunked(self)
+        return Prechunked(self)
 
     def _send_body(self, track: TrackKind, timestamp_ms: int, body: bytes) -> None:
         self._check()
@@ -399,7 +399,20 @@ class RtmpPublisher(Publishing[RtmpClientError]):
             self._transport.abort()
 
 
-class _Prechunked:
+class PrechunkedTarget(Protocol):
+    """Where :class:`Prechunked` writes: a publisher here, a player connection in
+    ``server.playback.rtmp``."""
+
+    @property
+    def stream_id(self) -> int: ...
+
+    @property
+    def chunk_size(self) -> int: ...
+
+    def send_prechunked(self, wire: bytes) -> None: ...
+
+
+class Prechunked:
     """RTMP batch writer: frames chunked here and written with one ``write``.
 
     Every message is a fmt-0 chunk sequence (independent of what went before on its
@@ -410,7 +423,7 @@ class _Prechunked:
 
     __slots__ = ("parts", "pending", "publisher")
 
-    def __init__(self, publisher: RtmpPublisher) -> None:
+    def __init__(self, publisher: PrechunkedTarget) -> None:
         self.publisher = publisher
         self.parts: list[bytes] = []
         self.pending = 0

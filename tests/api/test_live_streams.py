@@ -33,6 +33,11 @@ async def test_create_returns_key_and_urls_once(api: Api) -> None:
         == f"srt://127.0.0.1:{api.settings.srt.port}?streamid=#!::r=live/{key},m=publish"
     )
     assert s["playback"]["hlsUrl"] == f"{api.base}/live/{s['edgeId']}/master.m3u8"
+    assert s["playback"]["rtmpUrl"] == f"{ingest['rtmpUrl']}/{s['edgeId']}"
+    assert (
+        s["playback"]["srtUrl"]
+        == f"srt://127.0.0.1:{api.settings.srt.port}?streamid=#!::r=live/{s['edgeId']},m=request"
+    )
     assert "srtPassphrase" not in s
     got = await api.call("GET", f"/v1/live-streams/{s['streamId']}")
     assert got.status == 200
@@ -220,3 +225,17 @@ async def test_playback_tokens(api: Api) -> None:
             "POST", f"/v1/live-streams/{s['streamId']}/playback-tokens", key=restricted, body={}
         )
     ).status == 403
+
+
+async def test_viewership_of_a_stream_not_live_is_all_zero(api: Api) -> None:
+    s = await api.new_stream()
+    got = await api.call("GET", f"/v1/live-streams/{s['streamId']}/viewership")
+    assert got.status == 200
+    assert got.json == {
+        "current": {"hls": 0, "rtmp": 0, "srt": 0, "total": 0},
+        "peakViewers": 0,
+        "totalViews": 0,
+        "viewerSeconds": 0.0,
+    }
+    missing = await api.call("GET", "/v1/live-streams/ls_nope/viewership")
+    assert missing.status == 404

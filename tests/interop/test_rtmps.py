@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import require_program
 from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish, launch_relaycast
 from tests.tls import self_signed
 
@@ -64,3 +67,29 @@ def test_plain_rtmp_on_the_tls_port_is_dropped(relaycast: Relaycast, peers: Peer
     publisher = peers.start("ffmpeg-plain", ffmpeg_publish(plain, 3, size="320x180"))
     assert publisher.wait(10) != 0
     assert relaycast.api.state(stream["streamId"]) == "idle"
+
+
+def test_ffprobe_plays_over_rtmps(relaycast: Relaycast, peers: Peers) -> None:
+    rtmps = relaycast.server.rtmps_url
+    assert rtmps, relaycast.log()
+    stream = relaycast.api.create_stream("tls-play")
+    peers.start("publisher", ffmpeg_publish(relaycast.publish_url(stream), 20, size="320x180"))
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    out = subprocess.run(
+        [
+            require_program("ffprobe"),
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+            "-of",
+            "json",
+            f"{rtmps}/{stream['playback']['edgeId']}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    kinds = {s["codec_type"]: s["codec_name"] for s in json.loads(out.stdout)["streams"]}
+    assert kinds == {"video": "h264", "audio": "aac"}

@@ -373,7 +373,7 @@ def test_exact_rejection_codes_on_the_wire(relaycast: Relaycast) -> None:
     key = stream["ingest"]["streamKey"]
     cases = [
         ("#!::r=live/sk_doesnotexist,m=publish", PASS, 2403),
-        (f"#!::r=live/{key},m=request", PASS, 2405),
+        (f"#!::r=live/{key},m=request", PASS, 2404),  # playback of an edge id, not a key
         (f"#!::r=live/{key},m=publish", "wrongsecret999", 1010),
         (f"#!::r=live/{key},m=publish", None, 1011),
     ]

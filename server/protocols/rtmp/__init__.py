@@ -31,6 +31,10 @@ Contract of :class:`RtmpConnection`::
          | conn.reject_publish(stream_id, code="NetStream.Publish.BadName", description="")
     then MediaReceived(kind, timestamp, stream_id, payload), MetadataReceived(stream_id,
     metadata), Unpublished(stream_id)
+    PlayRequested(stream_id, name, app)
+        -> conn.accept_play(stream_id) (then conn.send_play_metadata / send_prechunked on
+           that stream id) | conn.reject_play(stream_id, code, description)
+    then PlayStopped(stream_id) when the player deletes its stream
 
     # client role
     conn.start(app, tc_url, stream_name, *, fourcc_list=None, extra_properties=None)
@@ -63,6 +67,8 @@ from .events import (
     MediaReceived,
     MetadataReceived,
     PeerClosed,
+    PlayRequested,
+    PlayStopped,
     PublishFailed,
     PublishRequested,
     PublishStarted,
@@ -83,6 +89,8 @@ __all__ = [
     "Message",
     "MetadataReceived",
     "PeerClosed",
+    "PlayRequested",
+    "PlayStopped",
     "ProtocolError",
     "PublishFailed",
     "PublishRequested",

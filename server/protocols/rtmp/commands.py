@@ -29,6 +29,11 @@ PUBLISH_BAD_NAME = "NetStream.Publish.BadName"
 PUBLISH_DENIED = "NetStream.Publish.Denied"
 UNPUBLISH_SUCCESS = "NetStream.Unpublish.Success"
 PLAY_FAILED = "NetStream.Play.Failed"
+PLAY_RESET = "NetStream.Play.Reset"
+PLAY_START = "NetStream.Play.Start"
+PLAY_STREAM_NOT_FOUND = "NetStream.Play.StreamNotFound"
+PLAY_STOP = "NetStream.Play.Stop"
+PLAY_UNPUBLISH_NOTIFY = "NetStream.Play.UnpublishNotify"
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,3 +183,13 @@ def delete_stream(tid: float, stream_id: int) -> bytes:
 def set_data_frame(metadata: Mapping[str, AmfValue]) -> bytes:
     """``@setDataFrame, onMetaData, ECMA array``: how a publisher sends stream metadata."""
     return amf0.encode_values("@setDataFrame", "onMetaData", EcmaArray(metadata))
+
+
+def on_metadata(metadata: Mapping[str, AmfValue]) -> bytes:
+    """``onMetaData, ECMA array``: how a server hands a player the stream metadata."""
+    return amf0.encode_values("onMetaData", EcmaArray(metadata))
+
+
+def sample_access() -> bytes:
+    """``|RtmpSampleAccess(true, true)``: Flash-era players read the stream only after it."""
+    return amf0.encode_values("|RtmpSampleAccess", True, True)

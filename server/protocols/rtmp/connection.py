@@ -212,7 +212,11 @@ class RtmpConnection:
         return self._handshake is not None or (server is not None and not server.published)
 
     def _idle_timeout_applies(self) -> bool:
-        return self._client is None or self._client.waiting_for_server
+        """A player owes us nothing once playing (acknowledgements are optional, and
+        a quiet one is bounded by the application's stall timeout on its writes)."""
+        if self._client is not None:
+            return self._client.waiting_for_server
+        return self._server is None or not self._server.playing
 
     def close(self, description: str | None = None) -> None:
         """Finish the connection (idempotent). Server role: with a description, a
@@ -264,6 +268,31 @@ class RtmpConnection:
         """Answer ``PublishRequested`` with a level-"error" onStatus and close."""
         self._require_server().reject_publish(stream_id, code, description)
 
+    def accept_play(self, stream_id: int) -> None:
+        """Answer ``PlayRequested``: StreamBegin, Play.Reset, Play.Start; then send the
+        stream with ``send_play_metadata`` and ``send_prechunked`` on ``stream_id``."""
+        server = self._require_server()
+        self._guarded(lambda: server.accept_play(stream_id))
+
+    def reject_play(
+        self, stream_id: int, code: str = "NetStream.Play.Failed", description: str = ""
+    ) -> None:
+        """Answer ``PlayRequested`` with a level-"error" onStatus and close."""
+        self._require_server().reject_play(stream_id, code, description)
+
+    def send_play_metadata(self, stream_id: int, metadata: Mapping[str, AmfValue]) -> None:
+        """``onMetaData`` to a player on its accepted ``stream_id``."""
+        self._require_server().send_play_metadata(stream_id, metadata)
+
+    def end_play(self, stream_id: int, description: str) -> None:
+        """Tell a player its stream ended (UnpublishNotify, Play.Stop, StreamEOF)."""
+        self._require_server().end_play(stream_id, description)
+
+    @property
+    def playing(self) -> bool:
+        """Server role: a play was accepted on this connection."""
+        return self._server is not None and self._server.playing
+
     def _require_server(self) -> ServerSession:
         return self._require_open(self._server, "server")
 
@@ -302,7 +331,14 @@ class RtmpConnection:
 
     def send_prechunked(self, wire: bytes) -> None:
         """Queue bytes from :func:`chunk.encode_message` built with ``out_chunk_size``
-        and ``stream_id`` (cheap fan-out of one message to many connections)."""
+        and ``stream_id`` (cheap fan-out of one message to many connections); server
+        role: to a player, on the stream id its play was accepted on."""
+        if self._server is not None:
+            self._require_server()
+            if not self._server.playing:
+                raise LocalProtocolError("no play was accepted on this connection")
+            self._out.write(wire)
+            return
         self._require_client().send_prechunked(wire)
 
     def unpublish(self) -> None:

@@ -84,6 +84,23 @@ class Unpublished:
 
 
 @dataclass(frozen=True, slots=True)
+class PlayRequested:
+    """Server role: a player asked for ``name`` (query included) on ``stream_id``;
+    answer with ``accept_play`` or ``reject_play``."""
+
+    stream_id: int
+    name: str
+    app: str
+
+
+@dataclass(frozen=True, slots=True)
+class PlayStopped:
+    """Server role: a playing client closed or deleted its stream."""
+
+    stream_id: int
+
+
+@dataclass(frozen=True, slots=True)
 class PublishStarted:
     """Client role: the server answered ``NetStream.Publish.Start``; media may flow."""
 
@@ -126,6 +143,8 @@ Event: TypeAlias = (
     | MediaReceived
     | MetadataReceived
     | Unpublished
+    | PlayRequested
+    | PlayStopped
     | PublishStarted
     | PublishFailed
     | ReconnectRequested

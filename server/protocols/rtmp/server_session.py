@@ -1,7 +1,8 @@
-"""Server role above the chunk layer: the publish command sequence of protocols.md 5.4.
+"""Server role above the chunk layer: the publish command sequence of protocols.md 5.4,
+and ``play`` for players (answered as nginx-rtmp does).
 
-The application decides authentication: ``connect`` and ``publish`` become events and
-wait for ``accept_*``/``reject_*``. Encoders do not always wait for the answer, so
+The application decides authentication: ``connect``, ``publish`` and ``play`` become
+events and wait for ``accept_*``/``reject_*``. Encoders do not always wait for the answer, so
 messages that arrive meanwhile are *deferred* (bounded by ``max_deferred_bytes``) and
 replayed in order after the decision; that keeps an early AVC sequence header.
 Transaction IDs are only ever echoed, never used to match anything (rtmp2sink sends
@@ -25,6 +26,8 @@ from .events import (
     MediaKind,
     MediaReceived,
     MetadataReceived,
+    PlayRequested,
+    PlayStopped,
     PublishRequested,
     Unpublished,
 )
@@ -36,6 +39,8 @@ from .outbox import Outbox
 
 _AUDIO = int(MessageType.AUDIO)
 _VIDEO = int(MessageType.VIDEO)
+_DATA_CSID = 5
+"""Chunk stream for data messages to a player (the client role's DATA_CSID)."""
 _IGNORED_COMMANDS = frozenset({"_result", "_error", "onStatus", "onBWDone", "_onbwcheck"})
 
 
@@ -49,6 +54,8 @@ class _StreamState(Enum):
     CREATED = "created"
     PENDING = "pending"
     PUBLISHING = "publishing"
+    PLAY_PENDING = "play_pending"
+    PLAYING = "playing"
 
 
 @dataclass(slots=True)
@@ -80,17 +87,24 @@ class ServerSession:
         self._streams: dict[int, _Stream] = {}
         self._next_stream_id = 1
         self._pending_publish: int | None = None
+        self._pending_play: int | None = None
         self._deferred: deque[Message] = deque()
         self._deferred_bytes = 0
         self.published = False
-        """A publish was accepted once: admission is over (deadline and byte cap)."""
+        """A publish or play was accepted once: admission is over (deadline and byte cap)."""
+        self.playing = False
+        """A play was accepted: this peer only reads (no idle timeout on its silence)."""
         self.dropped_messages = 0
         """Media/data messages on streams that are not publishing (counted, not errors)."""
 
     @property
     def decision_pending(self) -> bool:
         """True while a connect or publish waits for the application."""
-        return self._phase is _Phase.CONNECT_PENDING or self._pending_publish is not None
+        return (
+            self._phase is _Phase.CONNECT_PENDING
+            or self._pending_publish is not None
+            or self._pending_play is not None
+        )
 
     @property
     def connect_pending(self) -> bool:
@@ -100,7 +114,7 @@ class ServerSession:
 
     def on_message(self, msg: Message) -> None:
         """Handle one non-control message (or defer it while a decision is pending)."""
-        if self._pending_publish is not None or self._phase is _Phase.CONNECT_PENDING:
+        if self.decision_pending:
             self._defer(msg)
             return
         type_id = msg.type_id
@@ -263,10 +277,26 @@ class ServerSession:
             self._stop(stream)
 
     def _on_play(self, cmd: Command, msg: Message) -> None:
-        info = commands.status_info("error", commands.PLAY_FAILED, "playback is not supported")
-        self._out.command(commands.on_status(info), msg.stream_id)
+        """play(name[, start, duration, reset]): only the name matters for live playback."""
+        name = cmd.string_arg(0)
+        if name is None:
+            raise ProtocolError("play without a stream name")
+        stream = self._stream_for_publish(msg.stream_id)
+        if stream.state is not _StreamState.CREATED:
+            raise ProtocolError(f"play on stream {stream.stream_id}, which is already in use")
+        stream.state = _StreamState.PLAY_PENDING
+        stream.name = name
+        self._pending_play = stream.stream_id
+        self._out.emit(PlayRequested(stream.stream_id, name, self.app))
+
+    def _on_get_stream_length(self, cmd: Command, msg: Message) -> None:
+        """ffmpeg asks before playing; a live stream has no length (0)."""
+        if cmd.transaction_id != 0:
+            self._out.command(commands.result(cmd.transaction_id, None, 0.0))
 
     def _stop(self, stream: _Stream) -> None:
+        if stream.state is _StreamState.PLAYING:
+            self._out.emit(PlayStopped(stream.stream_id))
         if stream.state is _StreamState.PUBLISHING:
             self._out.emit(Unpublished(stream.stream_id))
             info = commands.status_info(
@@ -326,6 +356,53 @@ class ServerSession:
         self._out.command(commands.on_status(info), stream_id)
         self._close()
 
+    def accept_play(self, stream_id: int) -> None:
+        """StreamBegin, Play.Reset, Play.Start and |RtmpSampleAccess, as nginx-rtmp
+        answers: ffmpeg starts reading at Play.Start, Flash-era players need the rest."""
+        stream = self._play_stream(stream_id)
+        stream.state = _StreamState.PLAYING
+        self._pending_play = None
+        self.published = True
+        self.playing = True
+        self._out.user_control(UserControlEvent.STREAM_BEGIN, stream_id)
+        for code, text in (
+            (commands.PLAY_RESET, f"Playing and resetting {stream.name}."),
+            (commands.PLAY_START, f"Started playing {stream.name}."),
+        ):
+            info = commands.status_info("status", code, text, details=stream.name)
+            self._out.command(commands.on_status(info), stream_id)
+        self._out.send(
+            _DATA_CSID, int(MessageType.DATA_AMF0), stream_id, 0, commands.sample_access()
+        )
+        self._replay()
+
+    def reject_play(
+        self, stream_id: int, code: str = commands.PLAY_FAILED, description: str = ""
+    ) -> None:
+        """A level-"error" onStatus (players print its description), then hang up."""
+        stream = self._play_stream(stream_id)
+        text = description or f"{stream.name} cannot be played"
+        info = commands.status_info("error", code, text)
+        self._out.command(commands.on_status(info), stream_id)
+        self._close()
+
+    def send_play_metadata(self, stream_id: int, metadata: Mapping[str, AmfValue]) -> None:
+        """``onMetaData`` on a playing stream (before its sequence headers)."""
+        payload = commands.on_metadata(metadata)
+        self._out.send(_DATA_CSID, int(MessageType.DATA_AMF0), stream_id, 0, payload)
+
+    def end_play(self, stream_id: int, description: str) -> None:
+        """The stream being played ended: UnpublishNotify and Play.Stop, as nginx-rtmp."""
+        for code in (commands.PLAY_UNPUBLISH_NOTIFY, commands.PLAY_STOP):
+            info = commands.status_info("status", code, description)
+            self._out.command(commands.on_status(info), stream_id)
+        self._out.user_control(UserControlEvent.STREAM_EOF, stream_id)
+
+    def _play_stream(self, stream_id: int) -> _Stream:
+        if self._pending_play is None or self._pending_play != stream_id:
+            raise LocalProtocolError(f"no play on stream {stream_id} is waiting for a decision")
+        return self._streams[stream_id]
+
     def _pending_stream(self, stream_id: int) -> _Stream:
         if self._pending_publish is None or self._pending_publish != stream_id:
             raise LocalProtocolError(f"no publish on stream {stream_id} is waiting for a decision")
@@ -359,4 +436,5 @@ _HANDLERS: dict[str, _Handler] = {
     "deleteStream": ServerSession._on_delete_stream,
     "closeStream": ServerSession._on_close_stream,
     "play": ServerSession._on_play,
+    "getStreamLength": ServerSession._on_get_stream_length,
 }

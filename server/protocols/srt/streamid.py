@@ -13,10 +13,10 @@ Accepted forms (the stream key is the last path segment of the resource):
 
 A missing mode means *publish* on this ingest-only port (libsrt, SRS and MediaMTX
 default to request/read; callers that only ever send expect this, see 4.3 step 5).
-``m=request`` / ``read:`` and anything else that is not publishing are refused with
-2405 until SRT playback exists. A stream ID starting with ``%23`` arrived
-percent-encoded (ffmpeg and OBS do not decode URL values, brief 9) and is decoded
-first.
+``m=request`` / ``read:`` ask for playback (the key is then the edge id, ``s`` the
+playback token); ``bidirectional`` and unknown modes are refused with 2405. A
+stream ID starting with ``%23`` arrived percent-encoded (ffmpeg and OBS do not
+decode URL values, brief 9) and is decoded first.
 """
 
 from __future__ import annotations
@@ -142,9 +142,9 @@ def _finish(
     host: str | None = None,
     params: dict[str, str],
 ) -> StreamIdInfo:
-    if mode != "publish":
-        if mode in ("request", "bidirectional"):
-            raise StreamIdError(RejectCode.BAD_MODE, f"mode {mode!r} is not served (publish only)")
+    if mode not in ("publish", "request"):
+        if mode == "bidirectional":
+            raise StreamIdError(RejectCode.BAD_MODE, f"mode {mode!r} is not served")
         raise StreamIdError(RejectCode.BAD_MODE, f"unknown mode {mode!r}")
     resource = resource.lstrip("/")
     app, _, key = resource.rpartition("/")

@@ -17,6 +17,8 @@ from server.protocols.rtmp import (
     MediaReceived,
     MetadataReceived,
     PeerClosed,
+    PlayRequested,
+    PlayStopped,
     PublishRequested,
     Role,
     RtmpConnection,
@@ -27,7 +29,7 @@ from server.protocols.rtmp import (
     messages,
 )
 from server.protocols.rtmp.amf0 import UNDEFINED
-from server.protocols.rtmp.chunk import encode_header
+from server.protocols.rtmp.chunk import encode_header, encode_message
 from server.protocols.rtmp.messages import MessageType
 
 from .helpers import C0C1, C2, FakeClient, cmd, command_of, status_code
@@ -189,12 +191,82 @@ def test_unknown_commands_answered_only_with_nonzero_tid() -> None:
     )
 
 
-def test_play_is_refused_with_on_status() -> None:
+def playing(name: str = "edge") -> tuple[RtmpConnection, FakeClient, PlayRequested]:
     server, client = connected()
-    client.command("play", 0, None, "key", msid=1)
+    client.command("createStream", 2, None)
+    client.command("getStreamLength", 3, None, name, msid=1)
+    client.command("play", 4, None, name, -2000.0, msid=1)
+    (request,) = server.events()
+    assert isinstance(request, PlayRequested)
+    return server, client, request
+
+
+def test_play_becomes_an_event_answered_as_nginx_rtmp_does() -> None:
+    server, client, request = playing("edge?token=T")
+    assert (request.stream_id, request.name, request.app) == (1, "edge?token=T", "live")
+    _created, length = client.received()
+    assert command_of(length).args == (0.0,)
+    server.accept_play(1)
+    begin, reset, start, access = client.received()
+    assert begin.type_id == MessageType.USER_CONTROL
+    assert [status_code(command_of(m)) for m in (reset, start)] == [
+        "NetStream.Play.Reset",
+        "NetStream.Play.Start",
+    ]
+    assert start.stream_id == 1
+    assert amf0.decode_all(access.payload) == ["|RtmpSampleAccess", True, True]
+    server.send_play_metadata(1, {"width": 640.0})
+    (meta,) = client.received()
+    assert amf0.decode_all(meta.payload)[0] == "onMetaData" and meta.stream_id == 1
+    wire = encode_message(6, MessageType.VIDEO, 1, 40, b"\x17\x01", server.out_chunk_size)
+    server.send_prechunked(wire)
+    (video,) = client.received()
+    assert (video.type_id, video.stream_id, video.payload) == (MessageType.VIDEO, 1, b"\x17\x01")
+
+
+def test_a_refused_play_says_why_and_hangs_up() -> None:
+    server, client, request = playing()
+    client.received()
+    server.reject_play(request.stream_id, description="this stream is private")
     (status,) = client.received()
-    assert status_code(command_of(status)) == "NetStream.Play.Failed"
+    info = command_of(status).args[0]
+    assert isinstance(info, dict)
+    assert info["code"] == "NetStream.Play.Failed" and info["level"] == "error"
+    assert info["description"] == "this stream is private"
+    assert server.closed
+
+
+def test_a_player_is_admitted_and_never_idles_out() -> None:
+    server, _client, request = playing()
+    server.accept_play(request.stream_id)
+    assert server.playing
+    assert server.next_timer() is None  # no handshake deadline, no idle deadline
+    server.handle_timer(1000.0)
     assert not server.closed
+
+
+def test_deleting_the_played_stream_stops_play() -> None:
+    server, client, request = playing()
+    server.accept_play(request.stream_id)
+    client.command("deleteStream", 0, None, 1.0)
+    assert server.events() == [PlayStopped(1)]
+
+
+def test_end_of_play_tells_the_player() -> None:
+    server, client, request = playing()
+    server.accept_play(request.stream_id)
+    client.received()
+    server.end_play(1, "edge ended")
+    unpublished, stop, eof = client.received()
+    assert status_code(command_of(unpublished)) == "NetStream.Play.UnpublishNotify"
+    assert status_code(command_of(stop)) == "NetStream.Play.Stop"
+    assert eof.type_id == MessageType.USER_CONTROL
+
+
+def test_media_cannot_be_sent_before_a_play_is_accepted() -> None:
+    server, _client, _request = playing()
+    with pytest.raises(LocalProtocolError):
+        server.send_prechunked(b"x")
 
 
 def test_ping_request_is_answered() -> None:

@@ -52,13 +52,23 @@ def test_accepted(streamid: str, key: str, app: str, extra: dict) -> None:
 
 
 @pytest.mark.parametrize(
+    "streamid", ["#!::r=live/EDGE,m=request,s=TOKEN", "%23!::r=live/EDGE,m=request,s=TOKEN"]
+)
+def test_request_is_playback_of_an_edge_with_a_token(streamid: str) -> None:
+    info = parse_streamid(streamid)
+    assert (info.mode, info.key, info.session) == ("request", "EDGE", "TOKEN")
+
+
+def test_mediamtx_read_is_playback() -> None:
+    info = parse_streamid("read:live/EDGE")
+    assert (info.mode, info.key) == ("request", "EDGE")
+
+
+@pytest.mark.parametrize(
     ("streamid", "code"),
     [
-        ("#!::r=live/KEY,m=request", RejectCode.BAD_MODE),
         ("#!::r=live/KEY,m=bidirectional", RejectCode.BAD_MODE),
         ("#!::r=live/KEY,m=bogus", RejectCode.BAD_MODE),
-        ("read:live/KEY", RejectCode.BAD_MODE),
-        ("%23!::r=live/KEY,m=request", RejectCode.BAD_MODE),
         ("#!::r=live/KEY,t=file", RejectCode.NOTSUP_MEDIA),
         ("", RejectCode.UNAUTHORIZED),
         ("   ", RejectCode.UNAUTHORIZED),

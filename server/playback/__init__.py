@@ -1,0 +1,11 @@
+"""Playback over RTMP and SRT: a player is a bus reader like any other output.
+
+:mod:`service` finds the live stream of an edge id and admits players (playback
+token, the plan's maxClients across HLS, RTMP and SRT); :mod:`viewers` counts them;
+:mod:`rtmp` feeds one RTMP player from its reader.
+"""
+
+from .service import PlaybackService, PlayRefused, PlayTicket
+from .viewers import Viewership, ViewershipStats
+
+__all__ = ["PlayRefused", "PlayTicket", "PlaybackService", "Viewership", "ViewershipStats"]
