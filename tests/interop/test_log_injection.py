@@ -7,38 +7,15 @@ refusals are logged with that text escaped, on the refusal's own line.
 
 from __future__ import annotations
 
-import socket
-import time
-
 import pytest
 
 from server.protocols import srt
 from tests.interop.conftest import BareRtmpPublisher, Relaycast, wait_for
+from tests.interop.rawpeers import srt_call
 
 pytestmark = pytest.mark.interop
 
 FORGED = "INFO forged"  # short enough that the refusal shows the app unmasked
-
-
-def _srt_handshake(url: str, streamid: str) -> srt.Event:
-    """The project's sans-IO SRT caller over a UDP socket, until the listener answers."""
-    host, port = url.split("://", 1)[1].rsplit(":", 1)
-    conn = srt.SrtConnection.caller(time.monotonic(), streamid=streamid)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect((host, int(port)))
-        sock.settimeout(0.05)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            for datagram in conn.datagrams_to_send():
-                sock.send(datagram)
-            try:
-                conn.receive(sock.recv(2048), time.monotonic())
-            except TimeoutError:
-                conn.handle_timer(time.monotonic())
-            for event in conn.events():
-                if isinstance(event, srt.Rejected | srt.ConnectionEstablished):
-                    return event
-    pytest.fail(f"no SRT answer to {streamid!r}")
 
 
 def _forged_lines(log: str) -> list[str]:
@@ -63,7 +40,8 @@ def test_a_newline_in_an_rtmp_app_name_does_not_forge_a_line(relaycast: Relaycas
 def test_nul_bytes_in_an_srt_stream_id_are_escaped_in_the_log(relaycast: Relaycast) -> None:
     url = relaycast.server.srt_url
     assert url, relaycast.log()
-    event = _srt_handshake(url, "k\x00\x00y-no-such-key")
+    host, port = url.split("://", 1)[1].rsplit(":", 1)
+    event = srt_call(host, int(port), "k\x00\x00y-no-such-key")
     assert isinstance(event, srt.Rejected)
     wait_for(relaycast.log, lambda log: "k\\x00\\x00" in log, 10, "the escaped stream ID")
     assert "\x00" not in relaycast.log()

@@ -15,13 +15,13 @@ import pytest
 from server.protocols.rtmp import amf0, commands
 from server.protocols.rtmp.chunk import ChunkReader, Message, encode_header, encode_message
 from tests.interop.conftest import Relaycast, StartRelaycast, wait_for
+from tests.interop.rawpeers import dropped_within, rtmp_handshake
 
 pytestmark = pytest.mark.interop
 
 HANDSHAKE_TIMEOUT = 1.5
 IDLE_TIMEOUT = 3.0
 REFUSAL_DELAY_MAX = 0.5
-C1 = bytes(8) + os.urandom(1528)
 COMMAND, VIDEO = 20, 9
 
 
@@ -39,16 +39,6 @@ def relaycast_env() -> dict[str, str]:
 
 def _connect(relaycast: Relaycast) -> socket.socket:
     return socket.create_connection(("127.0.0.1", relaycast.rtmp_port), timeout=10)
-
-
-def _handshake(sock: socket.socket) -> None:
-    sock.sendall(b"\x03" + C1)
-    answer = b""
-    while len(answer) < 3073:
-        data = sock.recv(3073 - len(answer))
-        assert data, "server hung up during the handshake"
-        answer += data
-    sock.sendall(answer[1:1537])
 
 
 def _command(
@@ -92,20 +82,6 @@ def _publish_status(sock: socket.socket, timeout: float) -> str | None:
                     return str(info["code"])
 
 
-def _dropped_within(sock: socket.socket, timeout: float) -> float | None:
-    started = time.monotonic()
-    sock.settimeout(0.1)
-    while time.monotonic() - started < timeout:
-        try:
-            if not sock.recv(65536):
-                return time.monotonic() - started
-        except TimeoutError:
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return time.monotonic() - started
-    return None
-
-
 # ---------------------------------------------------------------- the tests
 
 
@@ -116,7 +92,7 @@ def test_pipelined_connect_create_stream_publish_is_answered_at_once(
     connect is being accepted, and must not wait for a timer to be noticed."""
     stream = relaycast.api.create_stream("pipelined")
     with _connect(relaycast) as sock:
-        _handshake(sock)
+        rtmp_handshake(sock)
         started = time.monotonic()
         sock.sendall(_connect_command() + _publish_commands(stream["ingest"]["streamKey"]))
         code = _publish_status(sock, timeout=HANDSHAKE_TIMEOUT + 2)
@@ -132,7 +108,7 @@ def test_a_connection_that_never_publishes_is_dropped_after_handshake_timeout(
     runs until a publish is accepted, so such a connection cannot hold a slot."""
     with _connect(relaycast) as sock:
         opened = time.monotonic()
-        _handshake(sock)
+        rtmp_handshake(sock)
         sock.sendall(_connect_command())
         # A command message of 200 bytes, announced and then trickled byte by byte.
         sock.sendall(encode_header(0, 4, 0, 200, COMMAND, 0))
@@ -140,7 +116,7 @@ def test_a_connection_that_never_publishes_is_dropped_after_handshake_timeout(
         for _ in range(20):
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 sock.sendall(b"\x02")
-            dropped = _dropped_within(sock, 0.3)
+            dropped = dropped_within(sock, 0.3)
             if dropped is not None:
                 break
         took = time.monotonic() - opened
@@ -157,7 +133,7 @@ def test_refusals_from_one_address_are_slowed_but_a_valid_key_is_not(
     started = time.monotonic()
     for n in range(attempts):
         with _connect(relaycast) as sock:
-            _handshake(sock)
+            rtmp_handshake(sock)
             sock.sendall(_connect_command() + _publish_commands(f"sk_guess{n:04d}"))
             assert _publish_status(sock, timeout=5) == commands.PUBLISH_BAD_NAME
     guessing = time.monotonic() - started
@@ -165,7 +141,7 @@ def test_refusals_from_one_address_are_slowed_but_a_valid_key_is_not(
     assert guessing >= 1.8, guessing
 
     with _connect(relaycast) as sock:
-        _handshake(sock)
+        rtmp_handshake(sock)
         started = time.monotonic()
         sock.sendall(_connect_command() + _publish_commands(stream["ingest"]["streamKey"]))
         assert _publish_status(sock, timeout=5) == commands.PUBLISH_START
@@ -201,7 +177,7 @@ def _round(server: Relaycast, keys: list[str | None]) -> tuple[float, float, flo
         for key in keys:
             sock = _connect(server)
             sockets.append(sock)
-            _handshake(sock)
+            rtmp_handshake(sock)
             if key is not None:
                 sock.sendall(_connect_command() + _publish_commands(key))
                 assert _publish_status(sock, timeout=5) == commands.PUBLISH_START

@@ -14,13 +14,13 @@ from collections.abc import Callable
 import pytest
 
 from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish
+from tests.interop.rawpeers import dropped_within, rtmp_handshake
 
 pytestmark = pytest.mark.interop
 
 HANDSHAKE_TIMEOUT = 1.0
 IDLE_TIMEOUT = 2.0
 MAX_MESSAGE = 1024 * 1024  # far above what a 320x180 publisher sends
-C1 = bytes(8) + os.urandom(1528)
 
 
 @pytest.fixture(scope="module")
@@ -32,31 +32,6 @@ def relaycast_env() -> dict[str, str]:
     }
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes:
-    data = b""
-    while len(data) < size:
-        chunk = sock.recv(size - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _dropped_within(sock: socket.socket, timeout: float) -> float | None:
-    """Seconds until the server closes the connection (EOF or reset); None if it doesn't."""
-    started = time.monotonic()
-    sock.settimeout(0.2)
-    while time.monotonic() - started < timeout:
-        try:
-            if not sock.recv(65536):
-                return time.monotonic() - started
-        except TimeoutError:
-            continue
-        except (ConnectionResetError, BrokenPipeError):
-            return time.monotonic() - started
-    return None
-
-
 def _garbage_first(sock: socket.socket) -> None:
     """Not RTMP at all: a TLS ClientHello-looking blob, then random bytes."""
     sock.sendall(b"\x16\x03\x01\x02\x00\x01" + os.urandom(4090))
@@ -66,30 +41,22 @@ def _http_request(sock: socket.socket) -> None:
     sock.sendall(b"GET /live/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" + bytes(2000))
 
 
-def _handshake(sock: socket.socket) -> None:
-    """A correct C0+C1, read S0+S1+S2, answer C2 (echo of S1)."""
-    sock.sendall(b"\x03" + C1)
-    answer = _read_exactly(sock, 1 + 2 * 1536)
-    assert len(answer) == 3073 and answer[0] == 3
-    sock.sendall(answer[1:1537])
-
-
 def _valid_handshake_then_garbage(sock: socket.socket) -> None:
     """A chunk stream that cannot be valid: fmt 3 chunks on a never-opened chunk stream."""
-    _handshake(sock)
+    rtmp_handshake(sock)
     sock.sendall(b"\xff" * 4096)
 
 
 def _oversized_message(sock: socket.socket) -> None:
     """A message header announcing 16 MiB - 1 bytes (over the configured maximum)."""
-    _handshake(sock)
+    rtmp_handshake(sock)
     header = b"\x03" + bytes(3) + (0xFFFFFF).to_bytes(3, "big") + b"\x14" + bytes(4)
     sock.sendall(header + os.urandom(128))
 
 
 def _absurd_chunk_size(sock: socket.socket) -> None:
     """Set Chunk Size 0x7FFFFFFF: a reader that believed it would buffer forever."""
-    _handshake(sock)
+    rtmp_handshake(sock)
     header = b"\x02" + bytes(3) + (4).to_bytes(3, "big") + b"\x01" + bytes(4)
     sock.sendall(header + (0x7FFFFFFF).to_bytes(4, "big") + os.urandom(512))
 
@@ -120,8 +87,8 @@ def test_hostile_peers_are_dropped_and_a_real_publisher_is_undisturbed(
             with socket.create_connection(address, timeout=5) as sock:
                 with contextlib.suppress(ConnectionResetError, BrokenPipeError):
                     attack(sock)  # a reset mid-send means it was dropped already
-                dropped[name] = _dropped_within(sock, 3.0)
-        took = _dropped_within(silent, HANDSHAKE_TIMEOUT + 3.0)
+                dropped[name] = dropped_within(sock, 3.0)
+        took = dropped_within(silent, HANDSHAKE_TIMEOUT + 3.0)
         dropped["silent"] = None if took is None else time.monotonic() - silent_since
     assert all(t is not None and t < 2.0 for n, t in dropped.items() if n != "silent"), dropped
     silent_took = dropped["silent"]

@@ -36,6 +36,7 @@ from tests.interop.conftest import (
     require_gst_element,
     wait_for,
 )
+from tests.interop.rawpeers import srt_call
 from tests.interop.udp_relay import LossyRelay
 
 pytestmark = pytest.mark.interop
@@ -344,29 +345,6 @@ def test_refused_callers_get_the_right_code(
     assert key not in relaycast.log()
 
 
-def _call(port: int, streamid: str, passphrase: str | None = None) -> srt.Event:
-    """Our sans-IO caller over a real socket: the exact code the listener answers."""
-    conn = srt.SrtConnection.caller(time.monotonic(), streamid=streamid, passphrase=passphrase)
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.connect(("127.0.0.1", port))
-        sock.settimeout(0.05)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            for datagram in conn.datagrams_to_send():
-                sock.send(datagram)
-            try:
-                conn.receive(sock.recv(2048), time.monotonic())
-            except TimeoutError:
-                conn.handle_timer(time.monotonic())
-            for event in conn.events():
-                if isinstance(event, srt.Rejected | srt.ConnectionEstablished):
-                    conn.close()
-                    for datagram in conn.datagrams_to_send():
-                        sock.send(datagram)
-                    return event
-    pytest.fail(f"no answer to {streamid!r}")
-
-
 def test_exact_rejection_codes_on_the_wire(relaycast: Relaycast) -> None:
     port = int(srt_base(relaycast).rsplit(":", 1)[1])
     stream = relaycast.api.create_stream("codes", srtPassphrase=PASS)
@@ -378,9 +356,11 @@ def test_exact_rejection_codes_on_the_wire(relaycast: Relaycast) -> None:
         (f"#!::r=live/{key},m=publish", None, 1011),
     ]
     for streamid, passphrase, code in cases:
-        answer = _call(port, streamid, passphrase)
+        answer = srt_call("127.0.0.1", port, streamid, passphrase)
         assert isinstance(answer, srt.Rejected) and answer.code == code, (streamid, answer)
-    accepted = _call(port, f"%23!::r=live/{key},m=publish", PASS)  # pasted encoded: decoded
+    accepted = srt_call(
+        "127.0.0.1", port, f"%23!::r=live/{key},m=publish", PASS
+    )  # pasted encoded: decoded
     assert isinstance(accepted, srt.ConnectionEstablished) and accepted.key_length == 16
 
 
