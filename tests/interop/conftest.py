@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from server.hls.player import hlsjs_path
 from server.protocols import rtmp
 from tests.conftest import require_program
 from tests.serverproc import ServerProcess, start_server
@@ -424,3 +425,15 @@ class BareRtmpPublisher:
 
     def close(self) -> None:
         self.sock.close()
+
+
+@pytest.fixture
+def hlsjs() -> Path:
+    """hls.js as scripts/web.sh installs it; missing fails under CI, skips locally."""
+    path = hlsjs_path()
+    if not path.is_file():
+        message = "hls.js is not installed (scripts/web.sh installs it from npm)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return path

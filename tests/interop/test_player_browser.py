@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from server.hls.player import hlsjs_path
 from tests.chromium import async_browser
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
@@ -38,18 +36,6 @@ async def _watch(url: str, seconds: float) -> list[dict[str, Any]]:
             samples.append({**sample, "at": loop.time()})
             await asyncio.sleep(0.5)
     return samples
-
-
-@pytest.fixture
-def hlsjs() -> Path:
-    """hls.js as scripts/web.sh installs it; missing fails under CI, skips locally."""
-    path = hlsjs_path()
-    if not path.is_file():
-        message = "hls.js is not installed (scripts/web.sh installs it from npm)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.mark.parametrize("segment_format", ["fmp4", "ts"])

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -14,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from server.hls.player import hlsjs_path
 from tests.api.vod_helpers import H264, SINE, TESTSRC, ffmpeg
 from tests.chromium import async_browser
 from tests.interop.conftest import Api, StartRelaycast
@@ -72,17 +70,6 @@ async def _play_and_seek(url: str) -> tuple[list[dict[str, Any]], list[Any]]:
                 samples.append(json.loads(await page.evaluate(PROBE) or "{}"))
                 await asyncio.sleep(0.5)
     return before, after
-
-
-@pytest.fixture
-def hlsjs() -> Path:
-    path = hlsjs_path()
-    if not path.is_file():
-        message = "hls.js is not installed (scripts/web.sh installs it from npm)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 async def test_hlsjs_plays_and_seeks_a_private_vod_with_its_token(
