@@ -351,10 +351,7 @@ class ServerSession:
         self, stream_id: int, code: str = commands.PUBLISH_BAD_NAME, description: str = ""
     ) -> None:
         stream = self._pending_stream(stream_id)
-        text = description or f"{stream.name} cannot be published"
-        info = commands.status_info("error", code, text)
-        self._out.command(commands.on_status(info), stream_id)
-        self._close()
+        self._refuse(stream_id, code, description or f"{stream.name} cannot be published")
 
     def accept_play(self, stream_id: int) -> None:
         """StreamBegin, Play.Reset, Play.Start and |RtmpSampleAccess, as nginx-rtmp
@@ -381,7 +378,10 @@ class ServerSession:
     ) -> None:
         """A level-"error" onStatus (players print its description), then hang up."""
         stream = self._play_stream(stream_id)
-        text = description or f"{stream.name} cannot be played"
+        self._refuse(stream_id, code, description or f"{stream.name} cannot be played")
+
+    def _refuse(self, stream_id: int, code: str, text: str) -> None:
+        """A level-"error" onStatus on the stream, then hang up (publish or play)."""
         info = commands.status_info("error", code, text)
         self._out.command(commands.on_status(info), stream_id)
         self._close()
