@@ -294,13 +294,16 @@ def test_nginx_rtmp_push_relay(relaycast: Relaycast, peers: Peers, tmp_path: Pat
         what="nginx-rtmp to listen",
     )
     encoder = peers.start(
-        "ffmpeg", ffmpeg_publish(f"rtmp://127.0.0.1:{port}/relay/x", 4, size="320x180")
+        # 8 s: under a loaded CI, nginx's relay and ffmpeg's start-up could use up a 4 s
+        # publish before health had measured its media (the stream had already ended)
+        "ffmpeg",
+        ffmpeg_publish(f"rtmp://127.0.0.1:{port}/relay/x", 8, size="320x180"),
     )
     health = relaycast.api.wait_media(sid, timeout=10)
     video = health["ingest"]["video"]
     assert (video["codec"], video["width"], video["height"]) == ("h264", 320, 180)
     assert health["ingest"]["audio"]["codec"] == "aac"
-    assert encoder.wait(15) == 0, encoder.output()
+    assert encoder.wait(20) == 0, encoder.output()
     relaycast.api.wait_state(sid, "ended", timeout=6)
     assert relaycast.api.sessions(sid)["total"] == 1
     relay.signal(signal.SIGTERM)
