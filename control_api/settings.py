@@ -25,6 +25,7 @@ from server.settings import (
     RtmpSettings,
     RtmpsSettings,
     SrtSettings,
+    TranscodeSettings,
     VodSettings,
 )
 
@@ -194,6 +195,7 @@ class Settings(_Section):
     playback: PlaybackSettings = PlaybackSettings()
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
+    transcode: TranscodeSettings = TranscodeSettings()
     vod: VodSettings = VodSettings()
     metrics: MetricsSettings = MetricsSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()

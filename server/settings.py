@@ -7,6 +7,7 @@ has to import ``control_api`` to learn its own limits.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -220,3 +221,71 @@ class RecordSettings(_Section):
     # Seconds the recorder lets frames gather between wake-ups: one per batch instead
     # of one per frame (what a batch holds must fit the bus reader's bounds).
     batch_interval: float = Field(0.2, ge=0.0, le=1.0)
+
+
+class Rung(_Section):
+    """One step of a quality ladder: encoded at ``height`` (width from the source's
+    aspect ratio), ``video_bitrate`` bits/s, at most ``max_fps`` frames per second."""
+
+    name: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_\-]+$")
+    height: int = Field(ge=64, le=4320)
+    video_bitrate: int = Field(ge=50_000, le=100_000_000)
+    max_fps: float = Field(60.0, gt=0, le=240)
+
+
+def _rung(name: str, height: int, bitrate: int, fps: float) -> Rung:
+    return Rung(name=name, height=height, video_bitrate=bitrate, max_fps=fps)
+
+
+def _default_ladders() -> dict[str, tuple[Rung, ...]]:
+    """Common practice (Apple's HLS authoring spec, YouTube/Twitch): bitrates for H.264."""
+    r1080 = _rung("1080p", 1080, 5_000_000, 60)
+    r720 = _rung("720p", 720, 3_000_000, 60)
+    r480 = _rung("480p", 480, 1_200_000, 30)
+    r360 = _rung("360p", 360, 800_000, 30)
+    return {"standard": (r720, r480, r360), "high": (r1080, r720, r480)}
+
+
+class TranscodeSettings(_Section):
+    """Renditions of streams whose ``quality`` is not ``passthrough``: one worker process
+    per transcoded stream decodes the source once and encodes every rung of its ladder."""
+
+    # Rungs per quality, tallest first; a stream gets the rungs no taller than its source.
+    ladders: dict[str, tuple[Rung, ...]] = Field(default_factory=_default_ladders)
+    # H.264 encoder of the local FFmpeg: libx264, or a hardware one (h264_nvenc,
+    # h264_vaapi, h264_qsv); a name the local FFmpeg cannot open stops the start-up.
+    encoder: str = Field("libx264", pattern=r"^[a-z0-9_]+$", max_length=32)
+    # x264 preset (ignored by hardware encoders): faster presets cost less CPU per rung.
+    preset: str = Field("veryfast", pattern=r"^[a-z]+$", max_length=16)
+    # AAC bitrate when the source's audio is not AAC and is encoded (once, shared).
+    audio_bitrate: int = Field(128_000, ge=32_000, le=512_000)
+    # Streams transcoded at once; beyond, a stream stays passthrough (with a warning).
+    # Unset = the number of CPU cores (a 720p ladder with libx264 veryfast takes about
+    # one core).
+    max_streams: int | None = Field(None, ge=0, le=10_000)
+    # Seconds a worker may lag behind the source before the stream drops to passthrough.
+    max_lag_seconds: float = Field(4.0, ge=1.0, le=60.0)
+    # Source frames queued for a worker; a worker further behind loses frames up to the
+    # next keyframe (counted as dropped frames of every rung).
+    queue_max_frames: int = Field(256, ge=32, le=8192)
+    # Restarts of a stream's worker after it died, before the stream stays passthrough.
+    max_restarts: int = Field(3, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _ladders_valid(self) -> TranscodeSettings:
+        if "passthrough" in self.ladders:
+            raise ValueError("transcode.ladders: 'passthrough' is the source only, not a ladder")
+        for quality, rungs in self.ladders.items():
+            names = [r.name for r in rungs]
+            if "source" in names or len(set(names)) != len(names):
+                raise ValueError(f"transcode.ladders.{quality}: rung names must be unique")
+        return self
+
+    def streams_limit(self) -> int:
+        """``max_streams``, or the CPU cores this process may use."""
+        if self.max_streams is not None:
+            return self.max_streams
+        try:
+            return len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            return os.cpu_count() or 1
