@@ -86,9 +86,18 @@ async def _wait_for(
 
 
 async def _master(packager: HlsPackager, suffix: str) -> web.Response:
+    """Wait (bounded) for the source and for the renditions being transcoded: a player
+    reads the multivariant playlist once, so one served without the ladder would never
+    switch down. Past the bound it lists what is playable."""
     seg = packager.segmenter
-    await _wait_for(packager, lambda: seg.master_playlist(suffix), 3 * seg.target_duration)
-    text = seg.master_playlist(suffix)
+    limit = 3 * seg.target_duration
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    await _wait_for(packager, lambda: seg.variant(), limit)
+    while not packager.ladder_ready() and not seg.ended:
+        if not await packager.ladder.wait(deadline - loop.time()):
+            break
+    text = packager.master_playlist(suffix)
     if text is None:
         raise _not_found("playlist (no media yet)")
     return _playlist(text)
@@ -236,6 +245,12 @@ async def _serve(request: web.Request, resource: Resource | None) -> web.StreamR
     packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
     if packager is None or resource is None:
         raise _not_found("stream or resource")
+    rendition = request.match_info.get("rendition")
+    if rendition is not None:
+        found = packager.renditions.get(rendition)
+        if found is None or resource.kind is ResourceKind.MASTER:
+            raise _not_found("rendition or resource")
+        packager = found
     token = request.query.get("token", "")
     if packager.info.private and not _token_ok(request, packager, token):
         raise web.HTTPUnauthorized(
@@ -279,3 +294,4 @@ def _token_ok(request: web.Request, packager: HlsPackager, token: str) -> bool:
 def mount(app: web.Application, service: HlsService) -> None:
     app[HLS_SERVICE] = service
     app.router.add_get("/live/{edgeId}/{name}", playback)
+    app.router.add_get("/live/{edgeId}/{rendition}/{name}", playback)

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.bus import EndOfStream, Stream, StreamGrant
+from server.hls.playlist import render_master, split_for_suffix, with_suffix
 from server.hls.segmenter import Change, Segmenter
 from server.hls.signal import ChangeSignal
 from server.hls.stats import HlsStats
@@ -91,29 +92,50 @@ class Viewers:
 
 
 class HlsPackager:
+    """The packager of a stream's source; with ``leader`` the packager of one of its
+    renditions (``name``), whose segments follow the leader's cuts and numbering and
+    whose viewers count as the leader's."""
+
     def __init__(
         self,
         info: PlaybackInfo,
         stream: Stream,
         settings: HlsSettings,
         other_viewers: Callable[[str], int] = lambda edge_id: 0,
+        *,
+        leader: HlsPackager | None = None,
+        name: str = "source",
     ) -> None:
         self.info = info
-        self.viewers = Viewers(info.max_clients, others=lambda: other_viewers(info.edge_id))
+        self.name = name
+        self.leader = leader
+        self.viewers: Viewers = (
+            leader.viewers
+            if leader is not None
+            else Viewers(info.max_clients, others=lambda: other_viewers(info.edge_id))
+        )
         # Two signals so that held playlist requests wake once per part, not per frame:
         # ``signal`` = the playlists changed; ``data`` = that, or a part being written grew.
         self.signal = ChangeSignal()
         self.data = ChangeSignal()
-        self.segmenter = Segmenter(
+        # The multivariant playlist changed: a rendition became playable or ended.
+        self.ladder = ChangeSignal()
+        self.first_sequence: int = leader.first_sequence if leader is not None else int(time.time())
+        self.segmenter: Segmenter = Segmenter(
             settings,
             low_latency=info.low_latency,
             on_change=self._changed,
-            first_sequence=int(time.time()),
+            first_sequence=self.first_sequence,
             streaming=lambda: self.streaming > 0,
+            leader=leader.segmenter if leader is not None else None,
         )
-        self.streaming = 0  # responses sending a part while it is written (chunked)
-        self._reader = stream.reader("hls", "hls")
+        self.streaming: int = 0  # responses sending a part while it is written (chunked)
+        self._reader = stream.reader("hls" if leader is None else f"hls:{name}", "hls")
         self.ended_at: float | None = None
+        # Renditions by name, in ladder order, and the names the master waits for.
+        self.renditions: dict[str, HlsPackager] = {}
+        self.expected: tuple[str, ...] = ()
+        self._playable = False
 
     async def run(self) -> None:
         try:
@@ -134,6 +156,33 @@ class HlsPackager:
         self.data.notify()
         if change is Change.PLAYLIST:
             self.signal.notify()
+            playable = self.segmenter.has_segment and not self.segmenter.ended
+            if self.leader is not None and playable != self._playable:
+                self._playable = playable
+                self.leader.ladder.notify()
+
+    def playable_renditions(self) -> list[HlsPackager]:
+        """Renditions a player can switch to now: a complete segment, not ended."""
+        return [
+            r for r in self.renditions.values() if r.segmenter.has_segment and not r.segmenter.ended
+        ]
+
+    def ladder_ready(self) -> bool:
+        """Every expected rendition is playable (the master waits for them, bounded)."""
+        ready = {r.name for r in self.playable_renditions()}
+        return all(name in ready for name in self.expected)
+
+    def master_playlist(self, suffix: str = "") -> str | None:
+        """The multivariant playlist: the source, then each playable rendition."""
+        source = self.segmenter.variant()
+        if source is None:
+            return None
+        variants = [source]
+        for rendition in self.playable_renditions():
+            variant = rendition.segmenter.variant(f"{rendition.name}/")
+            if variant is not None:
+                variants.append(variant)
+        return with_suffix(split_for_suffix(render_master(variants)), suffix)
 
     @property
     def dropped_frames(self) -> int:
@@ -156,6 +205,7 @@ class HlsService:
         self.stats = HlsStats()
         self.clock = clock
         self._by_edge: dict[str, HlsPackager] = {}
+        self._by_stream: dict[str, HlsPackager] = {}
         self._tasks = BackgroundTasks(log, "hls packager failed")
         # Ended playlists stay fetchable for the window plus the spec's retention.
         self.linger = 2 * settings.window_segments * settings.target_duration + 10
@@ -170,9 +220,37 @@ class HlsService:
     def start(self, info: PlaybackInfo, stream: Stream) -> HlsPackager:
         packager = HlsPackager(info, stream, self.settings, self.other_viewers)
         self._by_edge[info.edge_id] = packager
+        self._by_stream[info.stream_id] = packager
         self._tasks.spawn(packager.run())
         self._sweep()
         return packager
+
+    # ------------------------------------------------------------ renditions (transcode)
+
+    def renditions_planned(self, stream_id: str, names: tuple[str, ...]) -> None:
+        """The stream will have these renditions: its master waits (bounded) for them."""
+        packager = self._by_stream.get(stream_id)
+        if packager is not None:
+            packager.expected = names
+            packager.ladder.notify()
+
+    def rendition_opened(self, stream_id: str, name: str, stream: Stream) -> None:
+        """A rendition's bus stream (new, or anew after its worker restarted) is packaged
+        like the source, following the source's segments."""
+        leader = self._by_stream.get(stream_id)
+        if leader is None or leader.ended_at is not None:
+            return
+        packager = HlsPackager(leader.info, stream, self.settings, leader=leader, name=name)
+        leader.renditions[name] = packager
+        self._tasks.spawn(packager.run())
+
+    def rendition_dropped(self, stream_id: str, name: str) -> None:
+        """The stream fell back to passthrough: the rendition leaves the master."""
+        leader = self._by_stream.get(stream_id)
+        if leader is not None:
+            leader.expected = tuple(n for n in leader.expected if n != name)
+            leader.renditions.pop(name, None)
+            leader.ladder.notify()
 
     def get(self, edge_id: str) -> HlsPackager | None:
         packager = self._by_edge.get(edge_id)
@@ -194,6 +272,8 @@ class HlsService:
         for edge, packager in list(self._by_edge.items()):
             if self._expired(packager):
                 del self._by_edge[edge]
+                if self._by_stream.get(packager.info.stream_id) is packager:
+                    del self._by_stream[packager.info.stream_id]
 
     async def close(self) -> None:
         await self._tasks.close()

@@ -181,17 +181,20 @@ def render_media(view: MediaView, *, skip: bool = False) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Variant:
-    """The one rendition of a stream, described from the real stream."""
+    """One rendition of a stream, described from the real stream; ``path`` is the
+    directory of its media playlist ("" for the source, "720p/" for a rung)."""
 
     bandwidth: int
     average_bandwidth: int | None
     codecs: str
     resolution: tuple[int, int] | None
     frame_rate: float | None
+    path: str = ""
 
 
 def render_master(variants: Sequence[Variant], uri: str = MEDIA_PLAYLIST) -> str:
-    """The multivariant playlist (one EXT-X-STREAM-INF per variant, all to ``uri``)."""
+    """The multivariant playlist (one EXT-X-STREAM-INF per variant, each to its own
+    ``path`` + ``uri``)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:3"]
     for v in variants:
         attrs = [f"BANDWIDTH={max(1, v.bandwidth)}"]
@@ -202,7 +205,7 @@ def render_master(variants: Sequence[Variant], uri: str = MEDIA_PLAYLIST) -> str
             attrs.append(f"RESOLUTION={v.resolution[0]}x{v.resolution[1]}")
         if v.frame_rate:
             attrs.append(f"FRAME-RATE={v.frame_rate:.3f}")
-        lines += ["#EXT-X-STREAM-INF:" + ",".join(attrs), uri + SUFFIX]
+        lines += ["#EXT-X-STREAM-INF:" + ",".join(attrs), v.path + uri + SUFFIX]
     return "\n".join(lines) + "\n"
 
 

@@ -16,6 +16,11 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
   and before every video keyframe (so parts that start with one are INDEPENDENT).
 * the first segment waits (``track_wait`` of media, frames held) until every track the
   source announced has its configuration, so its init segment carries all of them.
+* a rendition's segmenter follows its ``leader`` (the source's): it cuts segments at the
+  keyframes where the leader started one (same presentation time), and takes the
+  leader's numbering, timeline offset and program date-time there, so players switch
+  renditions at the same MSN and PTS. Where the leader has not got that far yet, the
+  rules above apply.
 Each cut happens when the frame after the cut arrives, so every sample duration of the
 main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
 per video frame with ``chunked_parts`` while ``streaming()`` says someone is receiving the
@@ -26,8 +31,9 @@ from __future__ import annotations
 
 import enum
 import math
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream, TracksAnnounced
 from server.media import aac
@@ -38,7 +44,14 @@ from . import views
 from .blocking import BlockingReload, Directives, Edge
 from .buffer import PartBuffer
 from .clock import FrameClock
-from .playlist import MediaView, render_master, render_media, split_for_suffix, with_suffix
+from .playlist import (
+    MediaView,
+    Variant,
+    render_master,
+    render_media,
+    split_for_suffix,
+    with_suffix,
+)
 from .store import Part, Segment, SegmentStore
 from .writer import SegmentWriter, make_writer, supported
 
@@ -52,6 +65,16 @@ class Change(enum.Enum):
 
     PLAYLIST = "playlist"  # a part/segment completed, the stream ended: playlists changed
     DATA = "data"  # a part still being written grew (chunked parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Cut:
+    """Where a leader's segment began: followers (renditions) start theirs there too."""
+
+    pts: int  # raw presentation time of the segment's first main-track frame
+    msn: int
+    offset: int  # raw -> media time offset of the leader at that segment
+    program_date_time: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +110,14 @@ class Segmenter:
         on_change: Callable[[Change], None] | None = None,
         first_sequence: int = 0,
         streaming: Callable[[], bool] | None = None,
+        leader: Segmenter | None = None,
     ) -> None:
         """``first_sequence`` numbers the first segment and init segment: a stream's
         sessions start from distinct values so every URI names one immutable object
         (safe for a CDN to cache forever), even across sessions and restarts.
         ``streaming`` (None = always) tells whether a part being written is being sent
-        to someone, so ``chunked_parts`` flushes a chunk per frame only then."""
+        to someone, so ``chunked_parts`` flushes a chunk per frame only then.
+        ``leader`` (renditions): the source's segmenter, whose cuts this one follows."""
         self.settings = settings
         self._first = first_sequence
         self._want_ll = settings.low_latency if low_latency is None else low_latency
@@ -135,6 +160,9 @@ class Segmenter:
         self._version = 0
         self._cache: dict[bool, tuple[int, tuple[str, ...]]] = {}
         self._segments = self._parts = self._dropped = self._breaks = self._bytes = 0
+        self._leader = leader
+        self._cuts: deque[Cut] = deque(maxlen=2 * settings.window_segments + 4)
+        self._latest: int | None = None  # highest raw main-track dts seen
 
     # ------------------------------------------------------------------ input
 
@@ -228,6 +256,8 @@ class Segmenter:
     # ------------------------------------------------------------------ cutting
 
     def _main_frame(self, frame: Frame, now: float) -> None:
+        if self._latest is None or frame.dts > self._latest:
+            self._latest = frame.dts
         last = self._clock.last
         if last is not None:
             delta = frame.dts - last
@@ -236,24 +266,42 @@ class Segmenter:
             elif delta > self._hole:
                 self._break(discontinuity=False)  # frames are missing: close the hole
         video_key = frame.keyframe and frame.track is TrackKind.VIDEO
+        follow = self._follow(frame) if video_key else None
         if self._open is None:
-            if frame.track is TrackKind.VIDEO and not frame.keyframe:
-                self._dropped += 1
+            if (frame.track is TrackKind.VIDEO and not frame.keyframe) or follow is False:
+                self._dropped += 1  # a rendition starts where the source started a segment
                 return
-            self._start_segment(frame, now)
+            self._start_segment(frame, now, follow if isinstance(follow, Cut) else None)
             self._clock.observe(frame.dts, video_key)
             return
         self._clock.observe(frame.dts, video_key)  # first, so a keyframe knows its GOP
-        if not self._cut(frame, now):
+        if isinstance(follow, Cut) and frame.dts + self._offset > self._open.start:
+            self._close_segment(frame.dts)
+            self._start_segment(frame, now, follow)
+        elif not self._cut(frame, now, may_cut_segment=follow is None):
             self._add(frame, segment_start=False)
 
-    def _cut(self, frame: Frame, now: float) -> bool:
+    def _follow(self, frame: Frame) -> Cut | bool | None:
+        """At a video keyframe of a rendition: the leader's cut there, False when the
+        leader passed this point without cutting, None when it cannot tell (no leader,
+        or the leader is not there yet)."""
+        leader = self._leader
+        if leader is None or leader._latest is None or leader._latest < frame.pts:
+            return None
+        for cut in reversed(leader._cuts):
+            if cut.pts == frame.pts:
+                return cut
+            if cut.pts < frame.pts:
+                break
+        return False
+
+    def _cut(self, frame: Frame, now: float, *, may_cut_segment: bool = True) -> bool:
         """Cut before ``frame`` if a rule says so; True when it opened a new segment."""
         assert self._open is not None and self._part is not None
         media = frame.dts + self._offset
         elapsed = media - self._open.start
         video = frame.track is TrackKind.VIDEO
-        if self._segment_due(elapsed, video, frame.keyframe):
+        if may_cut_segment and self._segment_due(elapsed, video, frame.keyframe):
             self._close_segment(frame.dts)
             self._start_segment(frame, now)
             return True
@@ -307,7 +355,7 @@ class Segmenter:
 
     # ------------------------------------------------------------------ segments and parts
 
-    def _start_segment(self, frame: Frame, now: float) -> None:
+    def _start_segment(self, frame: Frame, now: float, cut: Cut | None = None) -> None:
         wanted = self._wanted
         if self._writer is None or self._writer.configs != wanted:
             try:
@@ -322,6 +370,8 @@ class Segmenter:
             if init is not None:
                 self._store.add_init(self._init_version, init)
             self._clock.reset(_frame_ticks(wanted[0]))
+        if cut is not None:
+            self._adopt(cut, frame)
         if self._rebase:
             self._offset = self._continue_at - frame.dts
             self._rebase = False
@@ -338,8 +388,21 @@ class Segmenter:
         )
         self._next_msn += 1
         self._pending_discontinuity = False
+        self._cuts.append(
+            Cut(frame.pts, self._open.msn, self._offset, self._open.program_date_time)
+        )
         self._open_part(media, frame.keyframe or frame.track is TrackKind.AUDIO)
         self._add(frame, segment_start=True)
+
+    def _adopt(self, cut: Cut, frame: Frame) -> None:
+        """Start this segment as the leader started its own at the same picture: same
+        presentation time, date-time and (while the numbering stays consecutive) MSN."""
+        self._offset = cut.offset
+        self._rebase = False
+        self._anchor = (cut.program_date_time, frame.dts + cut.offset)
+        if self._store.last is None and self._open is None:
+            self._next_msn = cut.msn
+            self._first = cut.msn
 
     def _open_part(self, media: int, independent: bool) -> None:
         assert self._open is not None
@@ -524,6 +587,13 @@ class Segmenter:
 
     def master_playlist(self, suffix: str = "") -> str | None:
         """The multivariant playlist from the real stream, or None before any media."""
+        variant = self.variant()
+        if variant is None:
+            return None
+        return with_suffix(split_for_suffix(render_master([variant])), suffix)
+
+    def variant(self, path: str = "") -> Variant | None:
+        """This stream's EXT-X-STREAM-INF (measured), or None before any media."""
         writer = self._writer
         if writer is None or self.media_view() is None:
             return None
@@ -532,4 +602,4 @@ class Segmenter:
             bandwidth = (views.open_rate(self._open),) * 2
         fps = TIMEBASE / self._clock.frame if self._clock.measured else None
         variant = views.variant(writer.configs, bandwidth, fps)
-        return with_suffix(split_for_suffix(render_master([variant])), suffix)
+        return replace(variant, path=path)

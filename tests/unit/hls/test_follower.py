@@ -1,0 +1,63 @@
+"""A rendition's segmenter follows the source's: same cuts, MSNs, PTS and date-times."""
+
+from __future__ import annotations
+
+from server.bus.items import ConfigChange
+from server.hls import Segmenter
+from server.media.frame import TIMEBASE, Frame, TrackKind
+from server.settings import HlsSettings
+from tests.unit.hls.helpers import T0, parse
+from tests.unit.media.avsource import media
+
+SETTINGS = HlsSettings(target_duration=2.0, part_target=0.5)
+
+
+def _segmenter(config_source: object, leader: Segmenter | None = None) -> Segmenter:
+    seg = Segmenter(SETTINGS, first_sequence=100, leader=leader)
+    for config in config_source.configs:  # type: ignore[attr-defined]
+        seg.feed(ConfigChange(config), T0)
+    return seg
+
+
+def _feed(seg: Segmenter, frames: list[Frame], wall: float) -> None:
+    for frame in frames:
+        seg.feed(frame, wall + frame.dts / TIMEBASE)
+
+
+def _video(bframes: int) -> tuple[object, list[Frame]]:
+    m = media(audio=False, seconds=8, gop=30, bframes=bframes)
+    return m, [f for f in m.frames if f.track is TrackKind.VIDEO]
+
+
+def _starts(seg: Segmenter) -> dict[int, tuple[float, str | None]]:
+    text = seg.media_playlist()
+    assert text is not None
+    return {s.msn: (s.duration or 0.0, s.date_time) for s in parse(text).complete}
+
+
+def test_a_late_rendition_starts_at_a_source_cut_with_its_number_and_date() -> None:
+    source_media, source = _video(bframes=2)  # dts < pts, as from ffmpeg
+    rung_media, rung = _video(bframes=0)  # the encoder's output: dts == pts
+    leader = _segmenter(source_media)
+    _feed(leader, source, T0)
+    follower = _segmenter(rung_media, leader)
+    late = [f for f in rung if f.pts >= 0.5 * TIMEBASE]  # joins mid-GOP, 3 s later
+    _feed(follower, late, T0 + 3)
+    theirs, ours = _starts(leader), _starts(follower)
+    assert ours, "the rendition produced segments"
+    assert min(ours) == 101  # the source's second segment (first cut after 0.5 s)
+    for msn, line in ours.items():
+        assert line == theirs[msn]
+
+
+def test_segment_start_times_align_on_presentation_time() -> None:
+    source_media, source = _video(bframes=2)
+    rung_media, rung = _video(bframes=0)
+    leader = _segmenter(source_media)
+    _feed(leader, source, T0)
+    follower = _segmenter(rung_media, leader)
+    _feed(follower, rung, T0 + 1)
+    lead_cuts = {c.msn: c.pts + c.offset for c in leader._cuts}
+    follow_cuts = {c.msn: c.pts + c.offset for c in follower._cuts}
+    assert follow_cuts == {m: t for m, t in lead_cuts.items() if m in follow_cuts}
+    assert len(follow_cuts) >= 3
