@@ -24,6 +24,7 @@ from server.ingest.manager import IngestManager
 from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
+from server.transcode.service import TranscodeService
 
 if TYPE_CHECKING:  # for the annotation only: control_api.metrics imports METRICS from here
     from control_api.metrics import Metrics
@@ -38,6 +39,7 @@ INGEST = web.AppKey("ingest", IngestManager)
 LIBRARY = web.AppKey("library", MediaLibrary)
 WEBHOOKS = web.AppKey("webhooks", Dispatcher)
 PUSH = web.AppKey("push", PushManager)
+TRANSCODE = web.AppKey("transcode", TranscodeService)  # set by ``relaycast serve``
 RECORDER = web.AppKey("recorder", RecordService)  # set by ``relaycast serve`` (not API-only apps)
 PLAYBACK = web.AppKey("playback", PlaybackService)  # likewise
 OPENAPI = web.AppKey("openapi", dict[str, str])

@@ -254,7 +254,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(str(exc), USAGE_ERROR)
     if args.command == "serve":
         from control_api.serve import serve
+        from server.transcode.service import EncoderUnavailable, check_encoder
 
+        try:
+            check_encoder(settings.transcode)
+        except EncoderUnavailable as exc:
+            _fail(str(exc), USAGE_ERROR)
         serve(settings)
         return
     command = COMMANDS[(args.command, getattr(args, "action", None))]

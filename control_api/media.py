@@ -23,6 +23,7 @@ from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
+from server.transcode.service import TranscodeService
 
 log = logging.getLogger("relaycast")
 
@@ -43,6 +44,7 @@ class MediaPlane:
     record: RecordService
     recordings: LibraryRecordings
     playback: PlaybackService
+    transcode: TranscodeService
 
     @classmethod
     def build(
@@ -62,11 +64,12 @@ class MediaPlane:
             store, MediaFiles(settings.server.data_dir), settings.recording
         )
         record = RecordService(recordings_root(settings), settings.recording, recordings)
+        transcode = TranscodeService(settings.transcode, observers=(hls,))
         ingest = IngestManager(
             directory,
             registry,
             settings.ingest,
-            observers=(hls, push, record),
+            observers=(hls, push, record, transcode),
             refusal_sinks=refusal_sinks,
         )
         playback = PlaybackService(hls, settings.playback, ingest.refusals, playback_key)
@@ -75,7 +78,7 @@ class MediaPlane:
         rtmp.playback = playback
         srt = SrtIngestServer(ingest, settings.srt)
         srt.playback = playback
-        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
+        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback, transcode)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -102,4 +105,5 @@ class MediaPlane:
         await self.push.shutdown()  # the sessions ended: pushers unpublish
         await self.record.close()  # ... and recordings hand their files over
         await self.playback.close()
+        await self.transcode.close()  # workers stop; rendition streams end
         await self.hls.close()

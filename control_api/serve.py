@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, WEBHOOKS
+from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, TRANSCODE, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -128,6 +128,7 @@ async def run(settings: Settings) -> None:
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
     app[RECORDER] = media.record
+    app[TRANSCODE] = media.transcode
     app[PLAYBACK] = media.playback
     media.playback.sink = SessionViewers(store)
     await _reconcile(store)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from control_api.schemas.live_streams import Ingest, IngestHealth, Playback, StreamOut
+from control_api.schemas.live_streams import (
+    Ingest,
+    IngestHealth,
+    Playback,
+    RenditionHealth,
+    StreamOut,
+)
 from control_api.store.models import LiveStream
 from control_api.urls import Endpoints
 from server.ingest.health import EncoderHealth
+from server.transcode.transcoder import RenditionStats
 
 
 def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
@@ -39,6 +46,11 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
             srt_url=ep.srt_play_url(row.edge_id),
         ),
     )
+
+
+def rendition_health(stats: RenditionStats) -> RenditionHealth:
+    """A rendition's figures under the API's names."""
+    return RenditionHealth.model_validate(stats, from_attributes=True)
 
 
 def ingest_health(health: EncoderHealth) -> IngestHealth:

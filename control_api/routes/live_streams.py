@@ -6,8 +6,16 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from control_api.appkeys import ENDPOINTS, INGEST, PLAYBACK, RECORDER, SETTINGS, STORE
-from control_api.presenters.live_streams import ingest_health, stream_out
+from control_api.appkeys import (
+    ENDPOINTS,
+    INGEST,
+    PLAYBACK,
+    RECORDER,
+    SETTINGS,
+    STORE,
+    TRANSCODE,
+)
+from control_api.presenters.live_streams import ingest_health, rendition_health, stream_out
 from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
@@ -208,11 +216,19 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     row = await _stream(call)
     ingest = call.request.app[INGEST].health(row.id)
     recorder = call.request.app.get(RECORDER)
+    transcode = call.request.app.get(TRANSCODE)
+    warnings = list(recorder.warnings(row.id)) if recorder is not None else []
+    renditions = []
+    if transcode is not None:
+        health = transcode.health(row.id)
+        warnings += health.warnings
+        renditions = [rendition_health(r) for r in health.renditions]
     return StreamHealth(
         stream_id=row.id,
         state=row.state,
         ingest=ingest_health(ingest) if ingest is not None else None,
-        warnings=(recorder.warnings(row.id) or None) if recorder is not None else None,
+        warnings=warnings or None,
+        renditions=renditions,
     )
 
 

@@ -193,6 +193,18 @@ class IngestHealth(ApiModel):
     srt: SrtHealth | None = Field(None, description="SRT link figures (SRT publishers only).")
 
 
+class RenditionHealth(ApiModel):
+    name: str = Field(description='The rung ("720p", ...), as a destination\'s rendition names it.')
+    width: int
+    height: int
+    bitrate: int = Field(description="Video bits per second measured over the last 4 s.")
+    fps: float = Field(description="Frames per second measured over the last 4 s.")
+    lag_ms: int = Field(description="How far the rendition is behind the source, milliseconds.")
+    dropped_frames: int = Field(
+        description="Source frames the transcoder lost while behind (to the next keyframe)."
+    )
+
+
 class StreamHealth(ApiModel):
     stream_id: str
     state: State
@@ -205,6 +217,11 @@ class StreamHealth(ApiModel):
         None,
         description="What went wrong with outputs of the current or last session (a "
         "recording stopped by a full disk, not started for lack of space); ingest goes on.",
+    )
+    renditions: list[RenditionHealth] = Field(
+        default_factory=list,
+        description="The transcoded renditions of the session (quality standard or high), "
+        "tallest first; empty for passthrough or when transcoding fell back to the source.",
     )
 
 

@@ -85,6 +85,7 @@ class StoreDirectory:
             private=row.playback_policy == "private",
             max_clients=plan.max_clients if (plan := self._plans.get(row.plan)) else None,
             recording=row.recording,
+            quality=row.quality,
         )
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:

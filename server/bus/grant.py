@@ -36,3 +36,4 @@ class StreamGrant:
     private: bool = False
     max_clients: int | None = None
     recording: bool = False
+    quality: str = "passthrough"  # the renditions it gets (transcode.ladders)

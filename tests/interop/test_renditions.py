@@ -1,0 +1,123 @@
+"""Renditions of a live RTMP publish: the ladder in the master playlist, each variant at
+its size (ffprobe) and aligned with the source (PyAV reads every variant's segments)."""
+
+from __future__ import annotations
+
+import io
+import re
+import urllib.error
+import urllib.request
+from typing import Any
+
+import av
+import pytest
+
+from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish, wait_for
+from tests.interop.test_hls_playback import _ffprobe
+
+pytestmark = [pytest.mark.interop, pytest.mark.serial]
+
+_INF = re.compile(r"#EXT-X-STREAM-INF:(.*)\n(.*)")
+
+
+def _get(url: str) -> bytes:
+    try:
+        with urllib.request.urlopen(url, timeout=15) as resp:
+            return bytes(resp.read())
+    except urllib.error.HTTPError as err:
+        return f"HTTP {err.code}".encode()
+
+
+def _variants(master: str) -> dict[str, dict[str, str]]:
+    """URI -> attributes of each EXT-X-STREAM-INF."""
+    out = {}
+    for attrs, uri in _INF.findall(master):
+        pairs = re.findall(r'([A-Z-]+)=("[^"]*"|[^,]*)', attrs)
+        out[uri.strip()] = {k: v.strip('"') for k, v in pairs}
+    return out
+
+
+def _publish(relaycast: Relaycast, peers: Peers, size: str, quality: str) -> dict[str, Any]:
+    stream = relaycast.api.create_stream("abr", quality=quality, lowLatency=True)
+    url = relaycast.publish_url(stream)
+    peers.start("ffmpeg", ffmpeg_publish(url, 14, size=size, fps=25, gop=25))
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    return stream
+
+
+def _segment_starts(base: str, uri: str) -> dict[int, tuple[float, bool]]:
+    """Segment MSN -> (first video PTS in seconds, starts with a keyframe)."""
+    playlist = _get(base + uri).decode()
+    directory = base + uri.rsplit("/", 1)[0] + "/" if "/" in uri else base
+    init = re.search(r'#EXT-X-MAP:URI="([^"]+)"', playlist)
+    assert init is not None, playlist
+    header = _get(directory + init.group(1))
+    out = {}
+    for name in re.findall(r"^(seg(\d+)\.m4s)$", playlist, re.M):
+        data = header + _get(directory + name[0])
+        with av.open(io.BytesIO(data), format="mp4") as container:
+            stream = container.streams.video[0]
+            packet = next(p for p in container.demux(stream) if p.pts is not None)
+            assert packet.time_base is not None
+            out[int(name[1])] = (float(packet.pts * packet.time_base), packet.is_keyframe)
+    return out
+
+
+def test_standard_ladder_from_720p(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _publish(relaycast, peers, "1280x720", "standard")
+    master_url = stream["playback"]["hlsUrl"]
+    base = master_url.rsplit("/", 1)[0] + "/"
+    master = wait_for(
+        lambda: _get(master_url).decode(),
+        lambda t: len(_variants(t)) == 4,
+        30,
+        "the master playlist to list the source and three renditions",
+    )
+    variants = _variants(master)
+    sizes = {uri: v.get("RESOLUTION") for uri, v in variants.items()}
+    assert sizes == {
+        "media.m3u8": "1280x720",
+        "720p/media.m3u8": "1280x720",
+        "480p/media.m3u8": "854x480",
+        "360p/media.m3u8": "640x360",
+    }
+    for v in variants.values():
+        assert int(v["BANDWIDTH"]) > 0 and v["CODECS"].startswith("avc1.")
+        assert "mp4a.40.2" in v["CODECS"] and float(v["FRAME-RATE"]) == pytest.approx(25, abs=1)
+    for uri in ("480p/media.m3u8", "360p/media.m3u8"):
+        found = _ffprobe(base + uri)
+        assert isinstance(found, list), found
+        video = next(s for s in found if s["codec_type"] == "video")
+        assert f"{video['width']}x{video['height']}" == sizes[uri]
+        assert any(s["codec_type"] == "audio" for s in found)
+    wait_for(
+        lambda: _get(base + "720p/media.m3u8").decode(),
+        lambda t: t.count("#EXTINF") >= 3,
+        20,
+        "three complete segments of the 720p rendition",
+    )
+    source = _segment_starts(base, "media.m3u8")
+    for uri in ("720p/media.m3u8", "480p/media.m3u8", "360p/media.m3u8"):
+        rung = _segment_starts(base, uri)
+        common = sorted(set(rung) & set(source))
+        assert len(common) >= 2, (uri, rung, source)
+        for msn in common:
+            assert rung[msn][1], f"{uri} segment {msn} starts without a keyframe"
+            assert rung[msn][0] == pytest.approx(source[msn][0], abs=0.001), (uri, msn)
+    health = relaycast.api.health(stream["streamId"])
+    names = [r["name"] for r in health["renditions"]]
+    assert names == ["720p", "480p", "360p"]
+    assert all(r["bitrate"] > 0 and r["fps"] > 0 for r in health["renditions"])
+
+
+def test_a_small_source_gets_only_the_rungs_it_can_fill(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _publish(relaycast, peers, "854x480", "high")
+    master_url = stream["playback"]["hlsUrl"]
+    master = wait_for(
+        lambda: _get(master_url).decode(),
+        lambda t: "480p/media.m3u8" in t,
+        30,
+        "the 480p rendition in the master playlist",
+    )
+    assert {v.get("RESOLUTION") for v in _variants(master).values()} == {"854x480"}
+    assert set(_variants(master)) == {"media.m3u8", "480p/media.m3u8"}
