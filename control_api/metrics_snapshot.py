@@ -33,6 +33,7 @@ from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
 from server.push.status import DestinationStatus, PushState
+from server.transcode.service import TranscodeService
 
 STATES = ("idle", "connecting", "live", "ended", "error")
 
@@ -60,6 +61,7 @@ class MediaSources:
     push: DestinationStatuses | None = None
     playback: PlaybackService | None = None
     webhook_results: Callable[[], Mapping[str, int]] | None = None
+    transcode: TranscodeService | None = None
     clock: Callable[[], float] = time.monotonic
 
 
@@ -87,6 +89,42 @@ class SnapshotCollector(Collector):
         yield self._auth_failures()
         if self.sources.webhook_results is not None:
             yield self._webhooks(self.sources.webhook_results())
+        if self.sources.transcode is not None:
+            yield from self._renditions(self.sources.transcode)
+
+    def _renditions(self, transcode: TranscodeService) -> Iterator[Metric]:
+        """The figures of ``health.renditions``, and the streams left passthrough."""
+        labels = ["stream_id", "rendition"]
+        bitrate = GaugeMetricFamily(
+            "relaycast_rendition_bitrate_bits_per_second",
+            "Video bitrate of a rendition over the last 4 s.",
+            labels=labels,
+        )
+        fps = GaugeMetricFamily(
+            "relaycast_rendition_frames_per_second", "Measured frame rate.", labels=labels
+        )
+        lag = GaugeMetricFamily(
+            "relaycast_rendition_lag_seconds", "How far behind the source.", labels=labels
+        )
+        dropped = CounterMetricFamily(
+            "relaycast_rendition_dropped_frames",
+            "Source frames the transcoder lost while behind.",
+            labels=labels,
+        )
+        for stream_id in transcode.transcoders():
+            for r in transcode.health(stream_id).renditions:
+                bitrate.add_metric([stream_id, r.name], r.bitrate)
+                fps.add_metric([stream_id, r.name], r.fps)
+                lag.add_metric([stream_id, r.name], r.lag_ms / 1000)
+                dropped.add_metric([stream_id, r.name], r.dropped_frames)
+        fallbacks = CounterMetricFamily(
+            "relaycast_transcode_fallbacks",
+            "Sessions left passthrough: no capacity, or the encoder failed or fell behind.",
+            labels=["reason"],
+        )
+        for reason in ("capacity", "failure"):
+            fallbacks.add_metric([reason], transcode.fallbacks[reason])
+        yield from (bitrate, fps, lag, dropped, fallbacks)
 
     def _streams(self) -> Metric:
         family = GaugeMetricFamily(

@@ -148,6 +148,7 @@ async def run(settings: Settings) -> None:
         media.push,
         playback=media.playback,
         webhook_results=app[WEBHOOKS].counters.copy,
+        transcode=media.transcode,
     )
     app[METRICS].attach(sources, store)
     recorder.start()

@@ -228,7 +228,7 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
         state=row.state,
         ingest=ingest_health(ingest) if ingest is not None else None,
         warnings=warnings or None,
-        renditions=renditions,
+        renditions=renditions or None,
     )
 
 

@@ -218,10 +218,10 @@ class StreamHealth(ApiModel):
         description="What went wrong with outputs of the current or last session (a "
         "recording stopped by a full disk, not started for lack of space); ingest goes on.",
     )
-    renditions: list[RenditionHealth] = Field(
-        default_factory=list,
+    renditions: list[RenditionHealth] | None = Field(
+        None,
         description="The transcoded renditions of the session (quality standard or high), "
-        "tallest first; empty for passthrough or when transcoding fell back to the source.",
+        "tallest first; absent for passthrough or when transcoding fell back to the source.",
     )
 
 

@@ -3,10 +3,15 @@ its size (ffprobe) and aligned with the source (PyAV reads every variant's segme
 
 from __future__ import annotations
 
+import contextlib
 import io
+import os
 import re
+import signal
+import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import av
@@ -121,3 +126,55 @@ def test_a_small_source_gets_only_the_rungs_it_can_fill(relaycast: Relaycast, pe
     )
     assert {v.get("RESOLUTION") for v in _variants(master).values()} == {"854x480"}
     assert set(_variants(master)) == {"media.m3u8", "480p/media.m3u8"}
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's spawned worker processes (multiprocessing's spawn entry point)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    found = []
+    for child in children:
+        with contextlib.suppress(FileNotFoundError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+def _msn_of_last(playlist: str) -> int:
+    numbers = re.findall(r"^seg(\d+)\.m4s$", playlist, re.M)
+    return int(numbers[-1]) if numbers else -1
+
+
+def test_a_killed_worker_comes_back_and_the_source_never_stops(
+    relaycast: Relaycast, peers: Peers
+) -> None:
+    stream = relaycast.api.create_stream("abr-kill", quality="standard", lowLatency=True)
+    peers.start(
+        "ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 20, size="640x360", gop=25, fps=25)
+    )
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    base = stream["playback"]["hlsUrl"].rsplit("/", 1)[0] + "/"
+    rung = base + "360p/media.m3u8"
+    before = wait_for(
+        lambda: _msn_of_last(_get(rung).decode()), lambda n: n > 0, 30, "the 360p rendition"
+    )
+    workers = wait_for(lambda: _workers(relaycast.server.proc.pid), bool, 10, "a worker")
+    os.kill(workers[0], signal.SIGKILL)
+    # The source's playlist keeps growing a segment every ~2 s all along...
+    source_last, stalled_since, longest = -1, time.monotonic(), 0.0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        last = _msn_of_last(_get(base + "media.m3u8").decode())
+        now = time.monotonic()
+        if last != source_last:
+            source_last, stalled_since = last, now
+        longest = max(longest, now - stalled_since)
+        time.sleep(0.2)
+    assert longest < 3.5, f"the source playlist stood still for {longest:.1f} s"
+    # ... and the rendition is back, with segments newer than before the kill.
+    wait_for(
+        lambda: _msn_of_last(_get(rung).decode()), lambda n: n > before + 1, 15, "360p resumed"
+    )
+    assert "transcode worker died; restarting" in relaycast.log()
+    health = relaycast.api.health(stream["streamId"])
+    assert [r["name"] for r in health["renditions"]] == ["360p"]
+    assert "warnings" not in health
