@@ -116,3 +116,13 @@ def test_bad_config_file_stops_with_one_line(tmp_path: Path, content: str, needl
         assert out.returncode == 2, out
         lines = out.stderr.strip().splitlines()
         assert len(lines) == 1 and needle in lines[0] and lines[0].startswith("relaycast: error:")
+
+
+def test_serve_refuses_an_encoder_the_local_ffmpeg_lacks(tmp_path: Path) -> None:
+    cfg = tmp_path / "hw.toml"
+    cfg.write_text("[transcode]\nencoder = 'h264_nosuchhw'\n")
+    out = rc("serve", "--config", str(cfg), data=tmp_path)
+    assert out.returncode == 2, out
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("relaycast: error:")
+    assert "transcode.encoder" in lines[0] and "h264_nosuchhw" in lines[0]
