@@ -43,6 +43,7 @@ from control_api.webhooks.resources import renderer
 from control_api.webhooks.sources import DestinationErrors
 from server.ingest.manager import IngestManager
 from server.push.manager import PushManager
+from server.transcode.ladder import SOURCE, rung_names
 from server.vod import http as vod_http
 from server.vod.service import VodService
 
@@ -60,6 +61,9 @@ async def openapi_json(request: web.Request) -> web.Response:
         create = doc["components"]["schemas"]["StreamCreate"]["properties"]
         create["plan"]["enum"] = sorted(settings.plans)
         create["region"]["enum"] = list(settings.regions)
+        renditions = sorted(rung_names(settings.transcode.ladders) | {SOURCE})
+        for model in ("DestinationCreate", "DestinationPatch"):
+            doc["components"]["schemas"][model]["properties"]["rendition"]["enum"] = renditions
         cache["doc"] = json.dumps(doc)
     return web.Response(text=cache["doc"], content_type="application/json")
 

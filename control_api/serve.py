@@ -129,6 +129,7 @@ async def run(settings: Settings) -> None:
     )
     app[RECORDER] = media.record
     app[TRANSCODE] = media.transcode
+    media.push.renditions = media.transcode.rendition_stream
     app[PLAYBACK] = media.playback
     media.playback.sink = SessionViewers(store)
     await _reconcile(store)

@@ -23,6 +23,7 @@ def destination_out(row: Destination, push: PushManager) -> DestinationOut:
         name=row.name,
         url=row.url,
         enabled=row.enabled,
+        rendition=row.rendition,
         created_at=row.created_at,
         updated_at=row.updated_at,
         status=DestinationStatusOut(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from control_api.appkeys import PUSH, STORE
+from control_api.appkeys import PUSH, SETTINGS, STORE
 from control_api.presenters.destinations import destination_out
 from control_api.problems import Problem, not_found, validation
 from control_api.router import Call
@@ -28,6 +28,7 @@ from server.push.destination_url import (
     scheme_of,
     split_destination_url,
 )
+from server.transcode.ladder import SOURCE, rung_names
 
 BASE = "/v1/live-streams/{streamId}/destinations"
 
@@ -81,6 +82,15 @@ async def list_destinations(call: Call[None, None]) -> DestinationList:
     return DestinationList(destinations=[destination_out(r, push) for r in rows], total=len(rows))
 
 
+def _rendition(call: Call[Any, Any], rendition: str) -> str:
+    """ "source" or a rung some ladder has; anything else is a 422 naming the choices."""
+    rungs = rung_names(call.request.app[SETTINGS].transcode.ladders)
+    if rendition != SOURCE and rendition not in rungs:
+        choices = ", ".join(sorted(rungs | {SOURCE}))
+        raise validation("rendition", f"unknown rendition {rendition!r} (one of {choices})")
+    return rendition
+
+
 @api.route(
     "POST",
     BASE,
@@ -95,13 +105,16 @@ async def list_destinations(call: Call[None, None]) -> DestinationList:
 async def create_destination(call: Call[DestinationCreate, None]) -> DestinationOut:
     stream_id = await _stream_id(call)
     body = call.body
+    rendition = _rendition(call, body.rendition)
     split = split_destination_url(body.url)
     fields = _secrets(split.url, body.stream_key or split.stream_key, split.passphrase)
     name = body.name or _default_name(split.url)
     store = call.request.app[STORE]
     try:
         row = await store.destinations.create(
-            call.env, stream_id, {**fields, "name": name, "enabled": body.enabled}
+            call.env,
+            stream_id,
+            {**fields, "name": name, "enabled": body.enabled, "rendition": rendition},
         )
     except TooManyDestinations:
         raise Problem(
@@ -159,6 +172,8 @@ async def update_destination(call: Call[DestinationPatch, None]) -> DestinationO
         fields["name"] = body.name
     if body.enabled is not None:
         fields["enabled"] = body.enabled
+    if body.rendition is not None:
+        fields["rendition"] = _rendition(call, body.rendition)
     store = call.request.app[STORE]
     updated = await store.destinations.update(call.env, row.stream_id, row.id, fields)
     if updated is None:

@@ -51,6 +51,15 @@ StreamKey = Annotated[
     ),
 ]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Rendition = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=16),
+    Field(
+        description='What is pushed: "source" (default) or a rung of the stream\'s '
+        'ladder such as "720p" (transcode.ladders); the source while the rung is not '
+        "available (passthrough, or a source shorter than the rung)."
+    ),
+]
 
 
 class DestinationCreate(RequestModel):
@@ -58,6 +67,7 @@ class DestinationCreate(RequestModel):
     name: Name | SkipJsonSchema[None] = None
     stream_key: StreamKey | SkipJsonSchema[None] = None
     enabled: bool = True
+    rendition: Rendition = "source"
 
     _check_url = field_validator("url")(_url)
 
@@ -67,6 +77,7 @@ class DestinationPatch(RequestModel):
     name: Name | SkipJsonSchema[None] = None
     stream_key: StreamKey | SkipJsonSchema[None] = None
     enabled: bool | SkipJsonSchema[None] = None
+    rendition: Rendition | SkipJsonSchema[None] = None
 
     _check_url = field_validator("url")(_url)
 
@@ -94,6 +105,7 @@ class DestinationOut(ApiModel):
     name: str
     url: str = Field(description="The URL without stream key or passphrase.")
     enabled: bool
+    rendition: str = Field(description='"source" or the rung pushed (e.g. "720p").')
     created_at: Timestamp
     updated_at: Timestamp
     status: DestinationStatusOut

@@ -30,7 +30,7 @@ class TooManyDestinations(Exception):
 def to_spec(row: Destination) -> DestinationSpec:
     url = publish_url(row.url, row.stream_key, row.srt_passphrase)
     secrets = tuple(s for s in (row.stream_key, row.srt_passphrase) if s)
-    return DestinationSpec(row.id, url, redacted(url), row.enabled, secrets)
+    return DestinationSpec(row.id, url, redacted(url), row.enabled, secrets, row.rendition)
 
 
 class DestinationRepo:

@@ -140,6 +140,8 @@ class Destination(Base):
     stream_key: Mapped[str | None] = mapped_column(Text, nullable=True)
     srt_passphrase: Mapped[str | None] = mapped_column(String(79), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # "source", or the name of a rung of the stream's ladder (transcode.ladders)
+    rendition: Mapped[str] = mapped_column(String(16), default="source", server_default="source")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 

@@ -54,6 +54,8 @@ class PushManager:
         self.clock = clock
         self.connect: Connect = connect or Connector(settings)
         self.listeners: list[PushListener] = []
+        # A stream's rendition by name (the transcoder's), for destinations that push one.
+        self.renditions: Callable[[str, str], Stream | None] = lambda stream_id, name: None
         self._live: dict[str, _Live] = {}
         self._tasks = BackgroundTasks(log, "push bookkeeping failed")
 
@@ -101,10 +103,11 @@ class PushManager:
                 self.settings,
                 clock=self.clock,
                 on_error=self._error_reporter(live.environment_id, stream_id, spec.destination_id),
+                renditions=lambda name: self.renditions(stream_id, name),
             )
             live.pushers[spec.destination_id] = pusher
             pusher.start()
-        elif pusher.spec.url != spec.url:
+        elif pusher.spec.url != spec.url or pusher.spec.rendition != spec.rendition:
             pusher.log.info("push %s: destination changed, reconnecting", spec.destination_id)
             self._tasks.spawn(pusher.change(spec))
 

@@ -31,6 +31,7 @@ class DestinationSpec:
     redacted: str
     enabled: bool = True
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    rendition: str = "source"  # or a rung of the stream's ladder ("720p", ...)
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret replaced by ``***`` (servers echo keys back)."""

@@ -31,6 +31,11 @@ log = logging.getLogger("relaycast.push")
 
 LIVENESS_CHECK = 1.0
 """Seconds between checks, while waiting to retry, that the session has not ended."""
+RENDITION_WAIT = 10.0
+"""Seconds a destination that pushes a rendition waits for it at the start of a session
+(its worker starts a moment after the source) before it pushes the source instead."""
+RENDITION_POLL = 0.25
+"""Seconds between looks for the rendition while waiting for it."""
 
 
 class PushStalled(Exception):
@@ -60,9 +65,11 @@ class Pusher:
         *,
         clock: Callable[[], float] = time.time,
         on_error: Callable[[str], None] | None = None,
+        renditions: Callable[[str], Stream | None] = lambda name: None,
     ) -> None:
         self.spec = spec
         self.stream = stream
+        self.renditions = renditions
         self.settings = settings
         self.clock = clock
         self.on_error = on_error
@@ -126,8 +133,11 @@ class Pusher:
             while not self.stream.ended:
                 self.status.connecting()
                 try:
-                    await self._connection()
-                    return
+                    media = await self._media()
+                    await self._connection(media)
+                    if media is self.stream or self.stream.ended:
+                        return
+                    continue  # the rendition's stream ended (worker restarted): follow it
                 except Exception as exc:  # every failure of a destination is its own
                     self._failed(exc)
                 await self._wait_retry()
@@ -162,20 +172,41 @@ class Pusher:
                 return
             await asyncio.sleep(min(left, LIVENESS_CHECK))
 
-    async def _connection(self) -> None:
+    async def _media(self) -> Stream:
+        """The bus stream to push: the source, or the chosen rendition once it exists
+        (it starts a moment after the session; the source if it never comes)."""
+        name = self.spec.rendition
+        if name == "source":
+            return self.stream
+        deadline = self.clock() + RENDITION_WAIT
+        while not self.stream.ended:
+            stream = self.renditions(name)
+            if stream is not None and not stream.ended:
+                return stream
+            if self.clock() >= deadline:
+                break
+            await asyncio.sleep(RENDITION_POLL)
+        self.log.warning(
+            "push %s: rendition %s is not available; pushing the source",
+            self.spec.destination_id,
+            name,
+        )
+        return self.stream
+
+    async def _connection(self, media: Stream) -> None:
         publisher = await self._connect(self.spec.url)
         self._publisher = publisher
         try:
             self.status.active(self.clock())
             self.log.info("push %s to %s: active", self.spec.destination_id, self.spec.redacted)
-            await self._pump(publisher)
+            await self._pump(publisher, media)
         finally:
             self._publisher = None
             self.status.connection_done(publisher.bytes_sent, 0)
             await publisher.close(self.settings.close_timeout)
 
-    async def _pump(self, publisher: MediaPublisher) -> None:
-        reader = self.stream.reader(
+    async def _pump(self, publisher: MediaPublisher, media: Stream) -> None:
+        reader = media.reader(
             f"push:{self.spec.destination_id}",
             "push",
             max_frames=self.settings.queue_max_frames,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.conftest import Api
+from tests.api.conftest import Api, ApiFactory
 
 KEY = "live_9x8y7z-secret-stream-key"
 PASS = "a-long-srt-passphrase"
@@ -156,3 +156,51 @@ async def test_deleting_the_stream_deletes_its_destinations(api: Api) -> None:
     await _create(api, sid, url="rtmp://h/live", streamKey="k")
     assert (await api.call("DELETE", f"/v1/live-streams/{sid}")).status == 204
     assert await api.store.destinations.destinations(sid) == []
+
+
+async def test_a_destination_pushes_the_source_or_a_rung_it_names(api: Api) -> None:
+    sid = (await api.new_stream(quality="standard"))["streamId"]
+    plain = await _create(api, sid, url="rtmp://h/live", streamKey="k")
+    assert plain["rendition"] == "source"
+    d = await _create(api, sid, url="rtmp://h2/live", streamKey="k2", rendition="480p")
+    assert d["rendition"] == "480p"
+    path = _path(sid, d["destinationId"])
+    patched = await api.call("PATCH", path, body={"rendition": "360p"})
+    assert patched.status == 200 and patched.json["rendition"] == "360p"
+    assert (await api.call("GET", path)).json["rendition"] == "360p"
+    specs = {s.destination_id: s for s in await api.store.destinations.destinations(sid)}
+    assert specs[d["destinationId"]].rendition == "360p"
+    assert specs[plain["destinationId"]].rendition == "source"
+
+
+@pytest.mark.parametrize("method", ["POST", "PATCH"])
+async def test_an_unknown_rendition_is_422_naming_the_choices(api: Api, method: str) -> None:
+    sid = (await api.new_stream())["streamId"]
+    d = await _create(api, sid, url="rtmp://h/live", streamKey="k")
+    path = _path(sid, d["destinationId"]) if method == "PATCH" else _path(sid)
+    body = {"rendition": "4k"} if method == "PATCH" else {"url": "rtmp://h/live", "rendition": "4k"}
+    reply = await api.call(method, path, body=body)
+    assert reply.status == 422, reply.text
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
+    assert reply.json["errors"][0]["field"] == "rendition"
+    assert "1080p, 360p, 480p, 720p, source" in reply.json["errors"][0]["message"]
+    assert (await api.call("GET", _path(sid, d["destinationId"]))).json["rendition"] == "source"
+
+
+async def test_a_rung_the_configured_ladders_lack_is_refused_when_asked_for(
+    make_api: ApiFactory,
+) -> None:
+    one_rung = {"standard": [{"name": "360p", "height": 360, "video_bitrate": 800_000}]}
+    api = await make_api(transcode={"ladders": one_rung})
+    sid = (await api.new_stream(quality="standard"))["streamId"]
+    refused = await api.call(
+        "POST", _path(sid), body={"url": "rtmp://h/live", "streamKey": "k", "rendition": "720p"}
+    )
+    assert refused.status == 422, refused.text
+    assert refused.json["errors"][0]["field"] == "rendition"
+    assert await api.store.destinations.destinations(sid) == []
+    ok = await _create(api, sid, url="rtmp://h/live", streamKey="k", rendition="360p")
+    assert ok["rendition"] == "360p"
+    schemas = (await api.call("GET", "/v1/openapi.json")).json["components"]["schemas"]
+    for model in ("DestinationCreate", "DestinationPatch"):
+        assert schemas[model]["properties"]["rendition"]["enum"] == ["360p", "source"]

@@ -1,10 +1,12 @@
 """Renditions of a live RTMP publish: the ladder in the master playlist, each variant at
-its size (ffprobe) and aligned with the source (PyAV reads every variant's segments)."""
+its size (ffprobe) and aligned with the source (PyAV reads every variant's segments); a
+destination that pushes a rung delivers that rung to nginx-rtmp."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import signal
@@ -19,6 +21,7 @@ import pytest
 
 from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish, wait_for
 from tests.interop.test_hls_playback import _ffprobe
+from tests.interop.test_multistream import free_port, probe, start_nginx
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
@@ -178,3 +181,39 @@ def test_a_killed_worker_comes_back_and_the_source_never_stops(
     health = relaycast.api.health(stream["streamId"])
     assert [r["name"] for r in health["renditions"]] == ["360p"]
     assert "warnings" not in health
+
+
+def _pulled_size(url: str) -> str:
+    """WIDTHxHEIGHT of the video nginx-rtmp plays back at ``url``."""
+    proc = probe(url)
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    video = next(s for s in json.loads(out)["streams"] if "width" in s)
+    return f"{video['width']}x{video['height']}"
+
+
+def test_a_destination_pushes_the_rung_it_names(
+    relaycast: Relaycast, peers: Peers, tmp_path: Path
+) -> None:
+    port = free_port()
+    start_nginx(peers, tmp_path / "nginx", [port], ["live"])
+    stream = relaycast.api.create_stream("abr-push", quality="standard", lowLatency=True)
+    path = f"/v1/live-streams/{stream['streamId']}/destinations"
+    url = f"rtmp://127.0.0.1:{port}/live"
+    for key, rendition in (("rung", "360p"), ("whole", "source")):
+        body = {"url": url, "streamKey": key, "rendition": rendition}
+        created = relaycast.api.ok("POST", path, body, status=201)
+        assert created["rendition"] == rendition
+    peers.start(
+        "ffmpeg",
+        ffmpeg_publish(relaycast.publish_url(stream), 20, size="854x480", fps=25, gop=25),
+    )
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    wait_for(
+        lambda: relaycast.api.ok("GET", path)["destinations"],
+        lambda ds: all(d["status"]["state"] == "active" for d in ds),
+        20,
+        "both destinations to be active",
+    )
+    assert _pulled_size(f"{url}/rung") == "640x360"
+    assert _pulled_size(f"{url}/whole") == "854x480"

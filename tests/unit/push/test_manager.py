@@ -7,6 +7,7 @@ first, isolation of a stuck destination, matching by id, healing, clean unpublis
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from server.bus import Stream, StreamGrant
 from server.media.frame import TrackKind
@@ -15,6 +16,7 @@ from server.push.ports import DestinationSpec
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.status import PushState
 from server.settings import PushSettings
+from tests.unit.bus.helpers import video
 from tests.unit.push.fakes import FakePublisher, live_stream, publish_gop, until
 
 FAST = PushSettings(
@@ -221,4 +223,25 @@ async def test_racing_changes_leave_one_connection_with_the_latest_url() -> None
     await asyncio.sleep(0.1)
     live = [p for pubs in net.opened.values() for p in pubs if not p.closed]
     assert [p.url for p in live] == ["rtmp://h8/live/key1"]
+    await manager.shutdown()
+
+
+async def test_a_new_rendition_reconnects_the_destination_to_that_rendition() -> None:
+    stream, rung = live_stream(), live_stream()
+    net = FakeNetwork()
+    source = Source(spec(1))
+    manager = await started(source, net, stream)
+    manager.renditions = lambda stream_id, name: (
+        rung if (stream_id, name) == ("ls_1", "360p") else None
+    )
+    url = "rtmp://h1/live/key1"
+    await until(lambda: url in net.opened)
+    first = net.last(url)
+    source.specs = [replace(spec(1), rendition="360p")]
+    await manager.refresh("ls_1")
+    await until(lambda: len(net.opened[url]) == 2 and first.closed)
+    for n in range(30):
+        rung.publish(video(n, key=n == 0, size=100))
+    await until(lambda: len(net.last(url).frames()) == 30)
+    assert {len(f.payload) for f in net.last(url).frames()} == {100}
     await manager.shutdown()

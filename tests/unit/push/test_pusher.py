@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from server.bus import Stream
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.push.ports import BatchWriter, DestinationSpec, Refused
-from server.push.pusher import Pusher, describe
+from server.push.pusher import RENDITION_WAIT, Pusher, describe
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.srt_client import SrtPublishRefused
 from server.push.status import DestinationStatus, PushState
@@ -297,3 +297,62 @@ def test_refusals_of_either_protocol_are_named_the_same_way() -> None:
     assert (
         describe(RtmpClientError("rtmp://h1/live/key1: reset"), SPEC) == "rtmp://h1/live/***: reset"
     )
+
+
+# ---------------------------------------------------------------- renditions
+
+RUNG = DestinationSpec("dst_1", SPEC.url, SPEC.redacted, True, SPEC.secrets, rendition="360p")
+
+
+def rendition_rig(renditions: dict[str, Stream]) -> Rig:
+    stream = live_stream()
+    dialer = Dialer([], FakePublisher)
+    clock = FakeClock()
+    pusher = Pusher(RUNG, stream, dialer, SETTINGS, clock=clock, renditions=renditions.get)
+    pusher.start()
+    return Rig(stream, dialer, pusher, clock)
+
+
+def publish_rung(stream: Stream, start: int, count: int = 30) -> None:
+    """Frames of a rendition: smaller than the source's (size 400), so told apart."""
+    for n in range(start, start + count):
+        stream.publish(video(n, key=n % 30 == 0, size=100))
+
+
+async def test_a_destination_pushes_its_rendition_and_follows_it_across_a_worker_restart() -> None:
+    first = live_stream()
+    renditions = {"360p": first}
+    r = rendition_rig(renditions)
+    await until(lambda: bool(r.dialer.opened))
+    publish_gop(r.stream, 0)
+    publish_rung(first, 0)
+    pub = r.dialer.opened[0]
+    await until(lambda: len(pub.frames()) == 30)
+    assert all(len(f.payload) == 100 for f in pub.frames())  # the rung, never the source
+    # the worker died: its rendition stream ends, a new one replaces it
+    second = live_stream()
+    renditions["360p"] = second
+    first.end("transcode worker restarted")
+    await until(lambda: len(r.dialer.opened) == 2)
+    publish_gop(r.stream, 30)
+    publish_rung(second, 30)
+    again = r.dialer.opened[1]
+    await until(lambda: len(again.frames()) == 30)
+    assert all(len(f.payload) == 100 for f in again.frames())
+    assert pub.closed and r.status.state is PushState.ACTIVE and not r.pusher.done
+    r.stream.end("session over")
+    second.end("transcoding stopped")  # the transcoder ends its renditions with the source
+    await until(lambda: r.pusher.done)
+    assert again.closed and len(r.dialer.opened) == 2
+
+
+async def test_a_rendition_that_never_comes_leaves_the_destination_on_the_source() -> None:
+    r = rendition_rig({})
+    await asyncio.sleep(0.3)
+    assert not r.dialer.opened  # waiting for the rung while the worker starts
+    r.clock.now += RENDITION_WAIT
+    await until(lambda: bool(r.dialer.opened))
+    publish_gop(r.stream, 0)
+    await until(lambda: len(r.dialer.opened[0].frames()) == 60)
+    assert {len(f.payload) for f in r.dialer.opened[0].frames()} == {400, 12}
+    await r.pusher.stop()
