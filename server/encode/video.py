@@ -102,6 +102,6 @@ def _config(extradata: bytes, profile: VideoProfile) -> CodecConfig:
         if not sps or not pps:
             raise ValueError(f"{profile.encoder} gave no SPS/PPS in its global header")
         config = h264.config_from_parameter_sets(sps, pps)
-    if config.fps is None:
-        config = replace(config, fps=float(profile.fps))
-    return config
+    # The SPS's timing info follows the 90 kHz time base (libx264 writes 90000 fps), not
+    # the frame rate: the profile's rate is what the encoder is fed.
+    return replace(config, fps=float(profile.fps))

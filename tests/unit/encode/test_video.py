@@ -22,6 +22,8 @@ def _encode(encoder: VideoEncoder, count: int, forced: set[int]) -> list[Frame]:
 def test_config_is_the_profile_size_and_frames_are_avcc() -> None:
     encoder = VideoEncoder(PROFILE)
     assert (encoder.config.width, encoder.config.height) == (320, 240)
+    # the SPS timing says 90 kHz (the time base); the frame rate is the profile's
+    assert encoder.config.fps == 30
     assert encoder.config.codec == "h264"
     frames = _encode(encoder, 12, set())
     assert len(frames) == 12
