@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from server.media.frame import CodecConfig, Frame
+from server.transcode.ladder import SOURCE
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +32,7 @@ class DestinationSpec:
     redacted: str
     enabled: bool = True
     secrets: tuple[str, ...] = field(default=(), repr=False)
-    rendition: str = "source"  # or a rung of the stream's ladder ("720p", ...)
+    rendition: str = SOURCE  # or a rung of the stream's ladder ("720p", ...)
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret replaced by ``***`` (servers echo keys back)."""

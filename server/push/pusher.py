@@ -20,6 +20,7 @@ from server.logfields import MediaLog
 from server.media.flv import build_on_metadata
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.settings import PushSettings
+from server.transcode.ladder import SOURCE
 
 from .backoff import Backoff
 from .connect import Connect
@@ -133,11 +134,10 @@ class Pusher:
             while not self.stream.ended:
                 self.status.connecting()
                 try:
-                    media = await self._media()
-                    await self._connection(media)
-                    if media is self.stream or self.stream.ended:
+                    await self._connection(await self._media())
+                    if self.stream.ended:
                         return
-                    continue  # the rendition's stream ended (worker restarted): follow it
+                    continue  # the rendition ended (worker restarted) or came: follow it
                 except Exception as exc:  # every failure of a destination is its own
                     self._failed(exc)
                 await self._wait_retry()
@@ -172,22 +172,27 @@ class Pusher:
                 return
             await asyncio.sleep(min(left, LIVENESS_CHECK))
 
+    def _rendition(self) -> Stream | None:
+        """The chosen rendition's live bus stream, if it has one now."""
+        stream = self.renditions(self.spec.rendition)
+        return stream if stream is not None and not stream.ended else None
+
     async def _media(self) -> Stream:
         """The bus stream to push: the source, or the chosen rendition once it exists
-        (it starts a moment after the session; the source if it never comes)."""
+        (it starts a moment after the session; the source meanwhile if it is late)."""
         name = self.spec.rendition
-        if name == "source":
+        if name == SOURCE:
             return self.stream
         deadline = self.clock() + RENDITION_WAIT
         while not self.stream.ended:
-            stream = self.renditions(name)
-            if stream is not None and not stream.ended:
+            stream = self._rendition()
+            if stream is not None:
                 return stream
             if self.clock() >= deadline:
                 break
             await asyncio.sleep(RENDITION_POLL)
         self.log.warning(
-            "push %s: rendition %s is not available; pushing the source",
+            "push %s: rendition %s is not available; pushing the source until it is",
             self.spec.destination_id,
             name,
         )
@@ -217,6 +222,8 @@ class Pusher:
             feed = _Feed(
                 publisher, reader, self.settings.stall_timeout, self.settings.batch_interval
             )
+            if media is self.stream and self.spec.rendition != SOURCE:
+                feed.switch = lambda: self._rendition() is not None
             await feed.run()
         finally:
             self._reader = None
@@ -239,6 +246,7 @@ class _Feed:
         "reader",
         "stall",
         "started",
+        "switch",
         "timeline",
         "writer",
     )
@@ -254,6 +262,8 @@ class _Feed:
         self.configs: dict[TrackKind, CodecConfig] = {}
         self.started = False
         self.writer = publisher.batch_writer()
+        # True when this connection should end for another stream (the awaited rendition)
+        self.switch: Callable[[], bool] | None = None
 
     async def run(self) -> None:
         publisher = self.publisher
@@ -265,7 +275,7 @@ class _Feed:
                 await self._drain()
             ended = self._take()
             self.writer.flush()
-            if ended:
+            if ended or (self.switch is not None and self.switch()):
                 return
 
     def _take(self) -> bool:

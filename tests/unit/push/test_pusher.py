@@ -346,13 +346,22 @@ async def test_a_destination_pushes_its_rendition_and_follows_it_across_a_worker
     assert again.closed and len(r.dialer.opened) == 2
 
 
-async def test_a_rendition_that_never_comes_leaves_the_destination_on_the_source() -> None:
-    r = rendition_rig({})
+async def test_a_late_rendition_gets_the_source_meanwhile_then_the_rung() -> None:
+    renditions: dict[str, Stream] = {}
+    r = rendition_rig(renditions)
     await asyncio.sleep(0.3)
     assert not r.dialer.opened  # waiting for the rung while the worker starts
     r.clock.now += RENDITION_WAIT
     await until(lambda: bool(r.dialer.opened))
     publish_gop(r.stream, 0)
-    await until(lambda: len(r.dialer.opened[0].frames()) == 60)
-    assert {len(f.payload) for f in r.dialer.opened[0].frames()} == {400, 12}
+    first = r.dialer.opened[0]
+    await until(lambda: len(first.frames()) == 60)
+    assert {len(f.payload) for f in first.frames()} == {400, 12}  # the source's
+    # the rung comes at last: the destination moves to it
+    rung = live_stream()
+    renditions["360p"] = rung
+    await until(lambda: len(r.dialer.opened) == 2)
+    publish_rung(rung, 30)
+    await until(lambda: len(r.dialer.opened[1].frames()) == 30)
+    assert first.closed and {len(f.payload) for f in r.dialer.opened[1].frames()} == {100}
     await r.pusher.stop()
