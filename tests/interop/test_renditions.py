@@ -25,6 +25,14 @@ from tests.interop.test_multistream import free_port, probe, start_nginx
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
+
+@pytest.fixture(scope="module")
+def relaycast_env() -> dict[str, str]:
+    """Room for a stream still ending while the next test's starts (the capacity rule
+    itself is tested in tests/unit/transcode)."""
+    return {"RELAYCAST_TRANSCODE__MAX_STREAMS": "4"}
+
+
 _INF = re.compile(r"#EXT-X-STREAM-INF:(.*)\n(.*)")
 
 
@@ -46,7 +54,9 @@ def _variants(master: str) -> dict[str, dict[str, str]]:
 
 
 def _publish(relaycast: Relaycast, peers: Peers, size: str, quality: str) -> dict[str, Any]:
-    stream = relaycast.api.create_stream("abr", quality=quality, lowLatency=True)
+    stream = relaycast.api.create_stream(
+        "abr", quality=quality, lowLatency=True, reconnectWindowSeconds=0
+    )
     url = relaycast.publish_url(stream)
     peers.start("ffmpeg", ffmpeg_publish(url, 14, size=size, fps=25, gop=25))
     relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
@@ -132,6 +142,22 @@ def test_a_small_source_gets_only_the_rungs_it_can_fill(relaycast: Relaycast, pe
     assert set(_variants(master)) == {"media.m3u8", "480p/media.m3u8"}
 
 
+def test_a_source_shorter_than_every_rung_plays_alone(relaycast: Relaycast, peers: Peers) -> None:
+    stream = _publish(relaycast, peers, "640x360", "high")
+    base = stream["playback"]["hlsUrl"].rsplit("/", 1)[0] + "/"
+    wait_for(
+        lambda: _get(base + "media.m3u8").decode(),
+        lambda t: t.count("#EXTINF") >= 3,
+        30,
+        "three segments of the source",
+    )
+    assert set(_variants(_get(stream["playback"]["hlsUrl"]).decode())) == {"media.m3u8"}
+    assert _get(base + "480p/media.m3u8").startswith(b"HTTP 404")
+    health = relaycast.api.health(stream["streamId"])
+    assert "renditions" not in health and "warnings" not in health
+    assert not _workers(relaycast.server.proc.pid), "a worker for nothing to encode"
+
+
 def _workers(pid: int) -> list[int]:
     """The server's spawned worker processes (multiprocessing's spawn entry point)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -151,7 +177,9 @@ def _msn_of_last(playlist: str) -> int:
 def test_a_killed_worker_comes_back_and_the_source_never_stops(
     relaycast: Relaycast, peers: Peers
 ) -> None:
-    stream = relaycast.api.create_stream("abr-kill", quality="standard", lowLatency=True)
+    stream = relaycast.api.create_stream(
+        "abr-kill", quality="standard", lowLatency=True, reconnectWindowSeconds=0
+    )
     peers.start(
         "ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 20, size="640x360", gop=25, fps=25)
     )
@@ -198,7 +226,9 @@ def test_a_destination_pushes_the_rung_it_names(
 ) -> None:
     port = free_port()
     start_nginx(peers, tmp_path / "nginx", [port], ["live"])
-    stream = relaycast.api.create_stream("abr-push", quality="standard", lowLatency=True)
+    stream = relaycast.api.create_stream(
+        "abr-push", quality="standard", lowLatency=True, reconnectWindowSeconds=0
+    )
     path = f"/v1/live-streams/{stream['streamId']}/destinations"
     url = f"rtmp://127.0.0.1:{port}/live"
     for key, rendition in (("rung", "360p"), ("whole", "source")):
