@@ -81,6 +81,23 @@ def _segment_starts(base: str, uri: str) -> dict[int, tuple[float, bool]]:
     return out
 
 
+def _timeline(playlist: str) -> dict[int, tuple[str, str, tuple[str, ...]]]:
+    """Complete segment MSN -> (program date-time, EXTINF, part durations)."""
+    out = {}
+    date, parts = "", []
+    for line in playlist.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            date = line.split(":", 1)[1]
+        elif line.startswith("#EXT-X-PART:"):
+            parts.append(re.search(r"DURATION=([0-9.]+)", line).group(1))  # type: ignore[union-attr]
+        elif line.startswith("#EXTINF:"):
+            extinf = line[len("#EXTINF:") :]
+        elif (found := re.match(r"^seg(\d+)\.m4s$", line)) is not None:
+            out[int(found.group(1))] = (date, extinf, tuple(parts))
+            parts = []
+    return out
+
+
 def test_standard_ladder_from_720p(relaycast: Relaycast, peers: Peers) -> None:
     stream = _publish(relaycast, peers, "1280x720", "standard")
     master_url = stream["playback"]["hlsUrl"]
@@ -116,7 +133,13 @@ def test_standard_ladder_from_720p(relaycast: Relaycast, peers: Peers) -> None:
         "three complete segments of the 720p rendition",
     )
     source = _segment_starts(base, "media.m3u8")
+    source_timeline = _timeline(_get(base + "media.m3u8").decode())
     for uri in ("720p/media.m3u8", "480p/media.m3u8", "360p/media.m3u8"):
+        timeline = _timeline(_get(base + uri).decode())
+        shared = sorted(set(timeline) & set(source_timeline))
+        assert len(shared) >= 2, (uri, timeline, source_timeline)
+        for msn in shared:  # same date-time, duration and parts at the same MSN
+            assert timeline[msn] == source_timeline[msn], (uri, msn)
         rung = _segment_starts(base, uri)
         common = sorted(set(rung) & set(source))
         assert len(common) >= 2, (uri, rung, source)
