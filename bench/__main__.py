@@ -4,7 +4,8 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod.
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod,
+abr.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bench.abr import scenario_abr
 from bench.hls_scenarios import run_hls
 from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
@@ -141,6 +143,12 @@ SCENARIOS = [
         "record",
         "recording: whole-server CPU with 10 recorded streams vs 10 unrecorded",
         lambda a, c, s: scenario_record(s, c),
+    ),
+    Scenario(
+        "abr",
+        "abr",
+        "renditions: CPU per rendition-s of the standard ladder vs the ffmpeg CLI, added latency",
+        lambda a, c, s: scenario_abr(s, c),
     ),
     Scenario(
         "play",
