@@ -1,0 +1,64 @@
+"""The worker's pipeline in-process (no pipe, no process): real H.264 with B-frames and
+AAC in, every rung's keyframes exactly at the source's, decimation on the source's
+timestamps, AAC passed through once the video has caught up."""
+
+from __future__ import annotations
+
+from server.media.frame import Frame, TrackKind
+from server.settings import Rung
+from server.transcode.ladder import select
+from server.transcode.messages import AUDIO, Job
+from server.transcode.pipeline import Pipeline
+from tests.unit.media.avsource import FPS, HEIGHT, WIDTH, media
+
+RUNGS = (
+    Rung(name="full", height=HEIGHT, video_bitrate=300_000, max_fps=60),
+    Rung(name="small", height=90, video_bitrate=100_000, max_fps=15),
+)
+
+
+def _run(gop: int) -> tuple[list[Frame], dict[int, list[Frame]], list[Frame]]:
+    """Source frames, what each rung output, and the audio released (in order)."""
+    source = media(seconds=3, gop=gop, bframes=2)
+    assert source.video is not None and source.audio is not None
+    renditions = tuple(select(RUNGS, WIDTH, HEIGHT, FPS))
+    pipeline = Pipeline(Job(renditions, source.video, source.audio, "libx264", "veryfast", 128_000))
+    out: dict[int, list[Frame]] = {0: [], 1: []}
+    audio: list[Frame] = []
+    for frame in source.frames:
+        batch = pipeline.feed(frame)
+        for index, produced in batch.frames:
+            if index == AUDIO:
+                # released only once every rung's video has been output up to it
+                assert all(out[i] and out[i][-1].pts >= produced.pts for i in out)
+                audio.append(produced)
+            else:
+                out[index].append(produced)
+    return list(source.frames), out, audio
+
+
+def test_keyframes_land_on_the_sources_and_nowhere_else() -> None:
+    source, out, _ = _run(gop=20)  # not the encoders' own GOP: only forcing explains it
+    keys = {f.pts for f in source if f.track is TrackKind.VIDEO and f.keyframe}
+    for frames in out.values():
+        assert len(frames) > 30
+        assert all(f.dts == f.pts for f in frames)
+        shown = max(f.pts for f in frames)
+        assert {f.pts for f in frames if f.keyframe} == {k for k in keys if k <= shown}
+
+
+def test_a_lower_frame_rate_keeps_every_other_source_picture() -> None:
+    source, out, _ = _run(gop=30)
+    pictures = sorted(f.pts for f in source if f.track is TrackKind.VIDEO)
+    full, small = [f.pts for f in out[0]], [f.pts for f in out[1]]
+    assert full == pictures[: len(full)]  # 30 fps: every picture, its own timestamp
+    assert small == pictures[: 2 * len(small) : 2]  # 15 fps: every other one
+    assert len(small) > 20
+
+
+def test_aac_is_passed_through_untouched() -> None:
+    source, _, audio = _run(gop=30)
+    original = [f for f in source if f.track is TrackKind.AUDIO]
+    assert len(audio) > 50
+    assert [f.payload for f in audio] == [f.payload for f in original[: len(audio)]]
+    assert [f.pts for f in audio] == [f.pts for f in original[: len(audio)]]
