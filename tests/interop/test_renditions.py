@@ -22,6 +22,7 @@ import pytest
 from tests.interop.conftest import Peers, Relaycast, ffmpeg_publish, wait_for
 from tests.interop.test_hls_playback import _ffprobe
 from tests.interop.test_multistream import free_port, probe, start_nginx
+from tests.interop.test_recording import _wait_ready
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
@@ -30,7 +31,7 @@ pytestmark = [pytest.mark.interop, pytest.mark.serial]
 def relaycast_env() -> dict[str, str]:
     """Room for a stream still ending while the next test's starts (the capacity rule
     itself is tested in tests/unit/transcode)."""
-    return {"RELAYCAST_TRANSCODE__MAX_STREAMS": "4"}
+    return {"RELAYCAST_TRANSCODE__MAX_STREAMS": "4", "RELAYCAST_RECORDING__MIN_FREE_BYTES": "0"}
 
 
 _INF = re.compile(r"#EXT-X-STREAM-INF:(.*)\n(.*)")
@@ -272,3 +273,22 @@ def test_a_destination_pushes_the_rung_it_names(
     # the rung (a late worker means the source meanwhile, then the rung)
     wait_for(lambda: _pulled_size(f"{url}/rung"), lambda s: s == "640x360", 40, "the 360p rung")
     assert _pulled_size(f"{url}/whole") == "854x480"
+
+
+def test_the_recording_keeps_the_source(relaycast: Relaycast, peers: Peers) -> None:
+    stream = relaycast.api.create_stream(
+        "abr-rec", quality="standard", recording=True, reconnectWindowSeconds=0
+    )
+    url = relaycast.publish_url(stream)
+    encoder = peers.start("ffmpeg", ffmpeg_publish(url, 6, size="854x480", fps=25, gop=25))
+    relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+    wait_for(
+        lambda: relaycast.api.health(stream["streamId"]).get("renditions") or [],
+        lambda r: len(r) == 2,
+        20,
+        "the 480p and 360p renditions",
+    )
+    assert encoder.wait(30) == 0, encoder.output()
+    items = [m for m in _wait_ready(relaycast.api) if m.get("streamId") == stream["streamId"]]
+    assert len(items) == 1, items
+    assert _pulled_size(items[0]["playback"]["mp4Url"]) == "854x480"
