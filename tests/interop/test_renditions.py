@@ -151,6 +151,19 @@ def test_standard_ladder_from_720p(relaycast: Relaycast, peers: Peers) -> None:
     names = [r["name"] for r in health["renditions"]]
     assert names == ["720p", "480p", "360p"]
     assert all(r["bitrate"] > 0 and r["fps"] > 0 for r in health["renditions"])
+    metrics = _get(relaycast.server.base + "/metrics").decode()
+    sid = stream["streamId"]
+    for name in names:
+        labels = f'{{rendition="{name}",stream_id="{sid}"}}'
+        found = re.search(
+            rf"^relaycast_rendition_bitrate_bits_per_second{re.escape(labels)} (\S+)$",
+            metrics,
+            re.M,
+        )
+        assert found is not None and float(found.group(1)) > 0, name
+        assert f"relaycast_rendition_lag_seconds{labels}" in metrics
+        assert f"relaycast_rendition_dropped_frames_total{labels}" in metrics
+    assert 'relaycast_transcode_fallbacks_total{reason="capacity"} 0.0' in metrics
 
 
 def test_a_small_source_gets_only_the_rungs_it_can_fill(relaycast: Relaycast, peers: Peers) -> None:
