@@ -4,12 +4,20 @@ timestamps, AAC passed through once the video has caught up."""
 
 from __future__ import annotations
 
-from server.media.frame import Frame, TrackKind
+import itertools
+import math
+from fractions import Fraction
+
+import av
+
+from server.media import opus
+from server.media.frame import TIMEBASE, Codec, CodecConfig, Frame, TrackKind
 from server.settings import Rung
 from server.transcode.ladder import select
 from server.transcode.messages import AUDIO, Job
 from server.transcode.pipeline import Pipeline
-from tests.unit.media.avsource import FPS, HEIGHT, WIDTH, media
+from tests.unit.encode.media import tone
+from tests.unit.media.avsource import AUDIO_RATE, FPS, HEIGHT, WIDTH, interleave, media
 
 RUNGS = (
     Rung(name="full", height=HEIGHT, video_bitrate=300_000, max_fps=60),
@@ -62,3 +70,41 @@ def test_aac_is_passed_through_untouched() -> None:
     assert len(audio) > 50
     assert [f.payload for f in audio] == [f.payload for f in original[: len(audio)]]
     assert [f.pts for f in audio] == [f.pts for f in original[: len(audio)]]
+
+
+def _opus(seconds: float) -> tuple[CodecConfig, list[Frame]]:
+    """A 48 kHz stereo tone as Opus, the way an Enhanced RTMP or WebRTC source brings it."""
+    ctx = av.CodecContext.create("libopus", "w")
+    assert isinstance(ctx, av.AudioCodecContext)
+    ctx.sample_rate, ctx.layout, ctx.format = AUDIO_RATE, "stereo", "s16"
+    ctx.time_base = Fraction(1, AUDIO_RATE)
+    ctx.open()
+    size = ctx.frame_size
+    packets = []
+    for i in range(math.ceil(seconds * AUDIO_RATE / size)):
+        frame = tone(size, AUDIO_RATE, "stereo", start=i * size)
+        frame.pts = i * size
+        packets += ctx.encode(frame)
+    frames = []
+    for packet in packets:
+        assert packet.pts is not None
+        ticks = packet.pts * TIMEBASE // AUDIO_RATE
+        frames.append(Frame(TrackKind.AUDIO, Codec.OPUS, ticks, ticks, True, bytes(packet)))
+    return opus.config_from_opus_head(bytes(ctx.extradata or b"")), frames
+
+
+def test_other_audio_is_encoded_to_aac_once_for_every_rung() -> None:
+    video = media(seconds=3, audio=False)
+    assert video.video is not None
+    config, sound = _opus(3)
+    renditions = tuple(select(RUNGS, WIDTH, HEIGHT, FPS))
+    pipeline = Pipeline(Job(renditions, video.video, config, "libx264", "veryfast", 96_000))
+    audio_config = pipeline.audio_config
+    assert audio_config is not None and audio_config.codec == Codec.AAC
+    released = []
+    for frame in interleave(video.frames, sound):
+        released += [f for index, f in pipeline.feed(frame).frames if index == AUDIO]
+    assert len(released) > 80  # 1024-sample AAC frames: ~47 a second
+    assert all(f.codec == Codec.AAC for f in released)
+    steps = {b.pts - a.pts for a, b in itertools.pairwise(released)}
+    assert steps == {1024 * TIMEBASE // AUDIO_RATE}  # one continuous track, not per rung
