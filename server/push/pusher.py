@@ -134,7 +134,10 @@ class Pusher:
             while not self.stream.ended:
                 self.status.connecting()
                 try:
-                    await self._connection(await self._media())
+                    media = await self._media()
+                    if self.stream.ended:
+                        return  # the session ended while the rendition was awaited
+                    await self._connection(media)
                     if self.stream.ended:
                         return
                     continue  # the rendition ended (worker restarted) or came: follow it
@@ -191,6 +194,8 @@ class Pusher:
             if self.clock() >= deadline:
                 break
             await asyncio.sleep(RENDITION_POLL)
+        if self.stream.ended:
+            return self.stream  # the session is over (the caller stops)
         self.log.warning(
             "push %s: rendition %s is not available; pushing the source until it is",
             self.spec.destination_id,

@@ -365,3 +365,11 @@ async def test_a_late_rendition_gets_the_source_meanwhile_then_the_rung() -> Non
     await until(lambda: len(r.dialer.opened[1].frames()) == 30)
     assert first.closed and {len(f.payload) for f in r.dialer.opened[1].frames()} == {100}
     await r.pusher.stop()
+
+
+async def test_a_session_that_ends_while_the_rung_is_awaited_never_connects() -> None:
+    r = rendition_rig({})
+    await asyncio.sleep(0.1)
+    r.stream.end("session over")
+    await until(lambda: r.pusher.done)
+    assert r.dialer.attempts == 0 and r.status.state is PushState.IDLE
