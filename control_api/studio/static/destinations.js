@@ -11,6 +11,7 @@ export async function destinationsSection(streamId) {
     return h("li", { class: "dest", dataset: { destinationId: d.destinationId } },
       h("div", {},
         h("strong", {}, d.name || d.url), " ", badge(st.state || "idle"),
+        d.rendition && d.rendition !== "source" ? h("span", { class: "muted" }, ` pushes ${d.rendition}`) : null,
         h("div", { class: "muted" }, h("code", {}, d.url)),
         h("div", { class: "muted" }, `sent ${bytes(st.bytesSent)}, ${st.reconnects || 0} reconnects`,
           st.connectedAt ? `, connected ${when(st.connectedAt)}` : ""),
@@ -37,7 +38,9 @@ export async function destinationsSection(streamId) {
     h("div", { class: "grid" },
       field("Name", h("input", { name: "name", maxlength: 200 })),
       field("URL", h("input", { name: "url", required: true, placeholder: "rtmp://a.example/live" }), "rtmp://, rtmps:// or srt://"),
-      field("Stream key", h("input", { name: "streamKey", type: "password", autocomplete: "off" }))),
+      field("Stream key", h("input", { name: "streamKey", type: "password", autocomplete: "off" })),
+      field("Rendition (optional)", h("input", { name: "rendition", maxlength: 16, placeholder: "source" }),
+        "a rung of the stream's quality ladder, e.g. 720p")),
     checkbox("enabled", "Enabled", true),
     formError(), button);
   form.addEventListener("submit", (event) => {
@@ -47,6 +50,7 @@ export async function destinationsSection(streamId) {
       const body = { url: f.url.value, enabled: f.enabled.checked };
       if (f.name.value) body.name = f.name.value;
       if (f.streamKey.value) body.streamKey = f.streamKey.value;
+      if (f.rendition.value) body.rendition = f.rendition.value;
       await api.post(base, body);
       form.reset();
       await refresh();
