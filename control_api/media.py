@@ -23,6 +23,7 @@ from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
+from server.webrtc.service import WebRtcService
 
 log = logging.getLogger("relaycast")
 
@@ -43,6 +44,7 @@ class MediaPlane:
     record: RecordService
     recordings: LibraryRecordings
     playback: PlaybackService
+    webrtc: WebRtcService
 
     @classmethod
     def build(
@@ -75,7 +77,8 @@ class MediaPlane:
         rtmp.playback = playback
         srt = SrtIngestServer(ingest, settings.srt)
         srt.playback = playback
-        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
+        webrtc = WebRtcService(ingest, playback, settings.webrtc)
+        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback, webrtc)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -96,6 +99,7 @@ class MediaPlane:
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:
+        await self.webrtc.close()
         await self.rtmp.close()
         await self.srt.close()
         await self.ingest.shutdown()

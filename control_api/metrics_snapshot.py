@@ -319,12 +319,18 @@ class SnapshotCollector(Collector):
     def _viewers(self, playback: PlaybackService) -> Metric:
         family = GaugeMetricFamily(
             "relaycast_viewers",
-            "Concurrent viewers of a live stream by protocol (hls, rtmp, srt); the plan's "
+            "Concurrent viewers of a live stream by protocol (hls, rtmp, srt, webrtc); the plan's "
             "maxClients counts them together.",
             labels=["stream_id", "protocol"],
         )
         for grant, stats in playback.snapshots():
-            for protocol, count in (("hls", stats.hls), ("rtmp", stats.rtmp), ("srt", stats.srt)):
+            counts = (
+                ("hls", stats.hls),
+                ("rtmp", stats.rtmp),
+                ("srt", stats.srt),
+                ("webrtc", stats.webrtc),
+            )
+            for protocol, count in counts:
                 family.add_metric([grant.stream_id, protocol], count)
         return family
 

@@ -26,6 +26,7 @@ from server.settings import (
     RtmpsSettings,
     SrtSettings,
     VodSettings,
+    WebRtcSettings,
 )
 
 ENV_PREFIX = "RELAYCAST_"
@@ -192,6 +193,7 @@ class Settings(_Section):
     hls: HlsSettings = HlsSettings()
     push: PushSettings = PushSettings()
     playback: PlaybackSettings = PlaybackSettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
     vod: VodSettings = VodSettings()

@@ -1,0 +1,131 @@
+"""What WHIP and WHEP share around aiortc: the peer connection, offers, codecs, candidates.
+
+aiortc is the maintained WebRTC stack for Python (ICE, DTLS-SRTP, RTP/RTCP, NACK,
+jitter buffer). We use it for the transport and keep media as the bus has it:
+received frames are taken *before* aiortc's decoder (:func:`tap_encoded_frames`) and
+sent frames are handed over already encoded (``av.Packet``, aiortc's pass-through path),
+so no video is ever decoded or encoded here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.sdp import SessionDescription
+
+VIDEO_MIME = "video/H264"
+AUDIO_MIME = "audio/opus"
+_RTX_MIME = "video/rtx"
+
+
+class BadOffer(ValueError):
+    """The SDP offer cannot be answered; the message says why, in one line."""
+
+
+def new_peer() -> RTCPeerConnection:
+    """A peer with no STUN/TURN servers: aiortc's default asks Google's STUN server,
+    which a server on a public address does not need and must not depend on."""
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+def check_offer(text: str, want: str) -> frozenset[str]:
+    """Parse an offer; return the kinds ("audio", "video") it sends or receives with a
+    codec we carry. ``want`` is "send" (WHIP: the peer sends) or "recv" (WHEP)."""
+    try:
+        description = SessionDescription.parse(text)
+    except Exception as exc:  # aiortc's parser raises whatever the bad line caused
+        raise BadOffer(f"malformed SDP offer: {type(exc).__name__}") from None
+    if not description.media:
+        raise BadOffer("the offer has no media section")
+    kinds: set[str] = set()
+    for media in description.media:
+        if media.kind not in ("audio", "video"):
+            continue
+        direction = media.direction or "sendrecv"
+        if want not in direction:  # "sendrecv" holds both
+            continue
+        mime = VIDEO_MIME if media.kind == "video" else AUDIO_MIME
+        if any(codec.mimeType.lower() == mime.lower() for codec in media.rtp.codecs):
+            kinds.add(media.kind)
+    if "video" not in kinds:
+        raise BadOffer("the offer has no H.264 video (relaycast carries H.264 over WebRTC)")
+    return frozenset(kinds)
+
+
+def prefer_codecs(transceivers: Iterable[RTCRtpTransceiver]) -> None:
+    """Answer H.264 (with RTX for retransmissions) and Opus only: aiortc would pick VP8
+    first, which neither the bus's outputs nor passthrough can use."""
+    for transceiver in transceivers:
+        capabilities = RTCRtpReceiver.getCapabilities(transceiver.kind)
+        if capabilities is None:
+            continue
+        wanted = (VIDEO_MIME, _RTX_MIME) if transceiver.kind == "video" else (AUDIO_MIME,)
+        codecs = [c for c in capabilities.codecs if c.mimeType in wanted]
+        transceiver.setCodecPreferences(codecs)
+
+
+def with_public_ips(sdp: str, public_ips: Iterable[str]) -> str:
+    """Each host candidate again on every public address, same port, lower priority:
+    behind 1:1 NAT the peer reaches the public address and the NAT forwards to ours."""
+    ips = list(public_ips)
+    if not ips:
+        return sdp
+    lines: list[str] = []
+    for line in sdp.split("\r\n"):
+        lines.append(line)
+        if not line.startswith("a=candidate:") or " typ host" not in line:
+            continue
+        fields = line[len("a=candidate:") :].split(" ")
+        if len(fields) < 8:
+            continue
+        for n, ip in enumerate(ips, start=1):
+            extra = [f"{fields[0]}{n}", fields[1], fields[2], str(max(1, int(fields[3]) - n))]
+            lines.append("a=candidate:" + " ".join([*extra, ip, *fields[5:]]))
+    return "\r\n".join(lines)
+
+
+FrameSink = Callable[[JitterFrame], None]
+
+
+class _EncodedFrames(queue.Queue[Any]):
+    """Stands in for the receiver's decoder queue: complete encoded frames go to
+    ``sink`` on the event loop; only the end marker reaches the (idle) decoder thread."""
+
+    def __init__(self, sink: FrameSink) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None)
+            return
+        _codec, frame = item
+        self._sink(frame)
+
+
+def tap_encoded_frames(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
+    """Route a receiver's reassembled frames (after the jitter buffer, NACK and RTX)
+    to ``sink`` instead of its decoder. Must run before the receiver starts, i.e.
+    right after ``setRemoteDescription``; tested against the pinned aiortc."""
+    attribute = "_RTCRtpReceiver__decoder_queue"
+    if not hasattr(receiver, attribute):
+        raise RuntimeError("this aiortc version has no decoder queue to tap")
+    setattr(receiver, attribute, _EncodedFrames(sink))
+
+
+async def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Send a PLI for every source the receiver hears."""
+    for source in receiver.getSynchronizationSources():
+        await receiver._send_rtcp_pli(source.source)
+
+
+async def close_quietly(pc: RTCPeerConnection) -> None:
+    """Close a peer; a failure while tearing down is not worth more than a shrug."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(pc.close(), 5.0)
