@@ -5,6 +5,11 @@ their status codes, and sessions end within the timeouts."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +17,14 @@ import pytest
 
 from tests.interop.conftest import Relaycast, wait_for
 from tests.interop.test_srt_ingest import probe_hls
-from tests.interop.webrtc_peers import WhipPublisher, delete, make_media
+from tests.interop.webrtc_peers import (
+    FileTrack,
+    WhepViewer,
+    WhipPublisher,
+    delete,
+    make_media,
+    post_sdp,
+)
 
 pytestmark = pytest.mark.interop
 
@@ -62,5 +74,175 @@ async def test_whip_publish_goes_live_with_h264_and_aac_in_hls(
             10,
             "DELETE to end the session",
         )
+    finally:
+        await publisher.close()
+
+
+def _offer(publisher: WhipPublisher) -> str:
+    return str(publisher.pc.localDescription.sdp)
+
+
+async def _offer_only(media: tuple[Path, Path]) -> WhipPublisher:
+    """A peer with a real offer that is never sent (for refusals and ICE timeouts)."""
+    publisher = WhipPublisher("http://unused", "", *media)
+    publisher.tracks.append(FileTrack("video", media[0], 90_000))
+    publisher.pc.addTransceiver(publisher.tracks[-1], direction="sendonly")
+    await publisher.pc.setLocalDescription(await publisher.pc.createOffer())
+    return publisher
+
+
+async def test_whip_refusals_have_their_status_codes(
+    relaycast: Relaycast, media: tuple[Path, Path]
+) -> None:
+    stream = relaycast.api.create_stream("whip-refusals", reconnectWindowSeconds=0)
+    key = stream["ingest"]["streamKey"]
+    url = relaycast.server.base + "/whip/live"
+    peer = await _offer_only(media)
+    try:
+        offer = _offer(peer)
+        post = lambda sdp, k: asyncio.to_thread(post_sdp, url, sdp, k)  # noqa: E731
+        assert (await post(offer, None)).status == 401
+        assert (await post(offer, "rk_wrong")).status == 401
+        assert (await post("v=0\r\nnonsense", key)).status == 400
+        audio_only = offer.replace("H264", "X264")  # no H.264 left in the offer
+        assert (await post(audio_only, key)).status == 400
+        request = urllib.request.Request(
+            url, data=b"{}", method="POST", headers={"Authorization": f"Bearer {key}"}
+        )
+        with pytest.raises(urllib.error.HTTPError) as err:
+            await asyncio.to_thread(urllib.request.urlopen, request, timeout=10)
+        assert err.value.code == 415
+        relaycast.api.ok("POST", f"/v1/live-streams/{stream['streamId']}/stop")
+        assert (await post(offer, key)).status == 403
+        relaycast.api.ok("POST", f"/v1/live-streams/{stream['streamId']}/start")
+        first = await post(offer, key)  # accepted, never connects: still holds the key
+        assert first.status == 201, first.body
+        second = await _offer_only(media)
+        try:
+            assert (await post(_offer(second), key)).status == 409
+        finally:
+            await second.close()
+        # nothing connects: the first session ends within the connect timeout (3 s)
+        started = time.monotonic()
+        await _wait(
+            lambda: relaycast.api.state(stream["streamId"]),
+            lambda s: s == "ended",
+            8,
+            "the unconnected WHIP session to end",
+        )
+        assert time.monotonic() - started < 6
+        assert "not connected within 3 s" in relaycast.log()
+    finally:
+        await peer.close()
+
+
+async def test_killed_whip_publisher_ends_its_session_within_the_idle_timeout(
+    relaycast: Relaycast, media: tuple[Path, Path]
+) -> None:
+    stream = relaycast.api.create_stream("whip-kill", reconnectWindowSeconds=0)
+    cmd = [
+        sys.executable, "-m", "tests.interop.webrtc_peers",
+        relaycast.server.base, stream["ingest"]["streamKey"], str(media[0]), str(media[1]),
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)  # noqa: ASYNC220 - a spawn
+    try:
+        assert proc.stdout is not None
+        assert (await asyncio.to_thread(proc.stdout.readline)).strip() == "201"
+        await _wait(
+            lambda: relaycast.api.state(stream["streamId"]),
+            lambda s: s == "live",
+            15,
+            "the WHIP stream to be live",
+        )
+        proc.kill()  # no DTLS close, no DELETE: only silence tells
+        killed = time.monotonic()
+        await _wait(
+            lambda: relaycast.api.state(stream["streamId"]),
+            lambda s: s == "ended",
+            10,
+            "the killed publisher's session to end",
+        )
+        assert time.monotonic() - killed < 2 + 3  # idle_timeout 2 s, plus polling slack
+        assert "no media for 2 s" in relaycast.log()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+async def test_whep_viewer_plays_video_and_the_publishers_opus_and_is_counted(
+    relaycast: Relaycast, media: tuple[Path, Path]
+) -> None:
+    stream = relaycast.api.create_stream("whep", reconnectWindowSeconds=0)
+    publisher = WhipPublisher(relaycast.server.base, stream["ingest"]["streamKey"], *media)
+    viewer = WhepViewer(stream["playback"]["whepUrl"])
+    try:
+        assert (await publisher.start()).status == 201
+        await _wait(
+            lambda: relaycast.api.state(stream["streamId"]),
+            lambda s: s == "live",
+            15,
+            "the WHIP stream to be live",
+        )
+        answer = await viewer.start()
+        assert answer.status == 201, answer.body
+        assert answer.location is not None
+        assert answer.location.startswith(f"/whep/{stream['edgeId']}/")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and (  # noqa: ASYNC110 - counters, not an event
+            viewer.frames["video"] < 60 or viewer.frames["audio"] < 50
+        ):
+            await asyncio.sleep(0.2)
+        assert viewer.frames["video"] >= 60, viewer.frames
+        assert viewer.frames["audio"] >= 50, viewer.frames
+        assert viewer.size == (320, 240)
+        viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership")
+        assert viewers["current"]["webrtc"] == 1
+        assert viewers["current"]["total"] >= 1
+        status = await asyncio.to_thread(delete, relaycast.server.base + answer.location)
+        assert status == 200
+        await _wait(
+            lambda: relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership"),
+            lambda v: v["current"]["webrtc"] == 0,
+            5,
+            "the WHEP viewer to be uncounted",
+        )
+    finally:
+        await viewer.close()
+        await publisher.close()
+
+
+async def test_whep_refuses_unknown_edges_and_private_streams_without_token(
+    relaycast: Relaycast, media: tuple[Path, Path]
+) -> None:
+    viewer = WhepViewer(relaycast.server.base + "/whep/nope")
+    try:
+        assert (await viewer.start()).status == 404
+    finally:
+        await viewer.close()
+    stream = relaycast.api.create_stream(
+        "whep-private", reconnectWindowSeconds=0, playbackPolicy="private"
+    )
+    publisher = WhipPublisher(relaycast.server.base, stream["ingest"]["streamKey"], *media)
+    try:
+        assert (await publisher.start()).status == 201
+        await _wait(
+            lambda: relaycast.api.state(stream["streamId"]),
+            lambda s: s == "live",
+            15,
+            "the WHIP stream to be live",
+        )
+        refused = WhepViewer(stream["playback"]["whepUrl"])
+        try:
+            assert (await refused.start()).status == 401
+        finally:
+            await refused.close()
+        token = relaycast.api.ok(
+            "POST", f"/v1/live-streams/{stream['streamId']}/playback-tokens", {}, status=201
+        )["token"]
+        allowed = WhepViewer(f"{stream['playback']['whepUrl']}?token={token}")
+        try:
+            assert (await allowed.start()).status == 201
+        finally:
+            await allowed.close()
     finally:
         await publisher.close()

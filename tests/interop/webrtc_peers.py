@@ -203,3 +203,17 @@ class WhepViewer:
         await self.pc.close()
         for task in self._tasks:
             task.cancel()
+
+
+async def _publish_forever(base: str, key: str, video: Path, audio: Path) -> None:
+    publisher = WhipPublisher(base, key, video, audio)
+    answer = await publisher.start()
+    print(answer.status, flush=True)
+    await asyncio.sleep(3600)
+
+
+if __name__ == "__main__":
+    # A publisher in its own process, for tests that kill it without a goodbye.
+    import sys
+
+    asyncio.run(_publish_forever(sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
