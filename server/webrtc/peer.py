@@ -15,8 +15,16 @@ import queue
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpTransceiver
+from aiortc import (
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
 from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
 VIDEO_MIME = "video/H264"
@@ -58,16 +66,29 @@ def check_offer(text: str, want: str) -> frozenset[str]:
     return frozenset(kinds)
 
 
-def prefer_codecs(transceivers: Iterable[RTCRtpTransceiver]) -> None:
-    """Answer H.264 (with RTX for retransmissions) and Opus only: aiortc would pick VP8
-    first, which neither the bus's outputs nor passthrough can use."""
-    for transceiver in transceivers:
-        capabilities = RTCRtpReceiver.getCapabilities(transceiver.kind)
-        if capabilities is None:
-            continue
-        wanted = (VIDEO_MIME, _RTX_MIME) if transceiver.kind == "video" else (AUDIO_MIME,)
-        codecs = [c for c in capabilities.codecs if c.mimeType in wanted]
-        transceiver.setCodecPreferences(codecs)
+def add_transceiver(
+    pc: RTCPeerConnection, kind: str, direction: str, track: MediaStreamTrack | None = None
+) -> RTCRtpTransceiver:
+    """A transceiver that answers H.264 (with RTX for retransmissions) or Opus only.
+
+    Created before ``setRemoteDescription``, which negotiates the codecs and takes the
+    first free transceiver of each kind: left to itself aiortc would pick VP8 first,
+    which neither the bus's outputs nor passthrough can use.
+    """
+    transceiver = pc.addTransceiver(track or kind, direction=direction)
+    capabilities = RTCRtpReceiver.getCapabilities(kind)
+    assert capabilities is not None  # audio and video always have some
+    wanted = (VIDEO_MIME, _RTX_MIME) if kind == "video" else (AUDIO_MIME,)
+    transceiver.setCodecPreferences([c for c in capabilities.codecs if c.mimeType in wanted])
+    return transceiver
+
+
+async def accept_offer(pc: RTCPeerConnection, offer: str) -> None:
+    """``setRemoteDescription``, with aiortc's refusals of the offer as ``BadOffer``."""
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+    except (ValueError, OperationError, InvalidAccessError, InvalidStateError) as exc:
+        raise BadOffer(f"the offer cannot be answered: {exc}") from None
 
 
 def with_public_ips(sdp: str, public_ips: Iterable[str]) -> str:

@@ -20,7 +20,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.bus import ConfigChange, EndOfStream, Reader
@@ -30,10 +30,11 @@ from server.playback import PlayTicket
 from server.webrtc.audio import OPUS_RATE
 from server.webrtc.h264 import frame_to_annexb, parameter_sets_annexb
 from server.webrtc.peer import (
+    accept_offer,
+    add_transceiver,
     check_offer,
     close_quietly,
     new_peer,
-    prefer_codecs,
     with_public_ips,
 )
 
@@ -164,16 +165,15 @@ class WhepSession:
             ticket = self.service.playback.open("webrtc", edge_id, token, self.remote)
             self.ticket = ticket
             self.log.bind(ticket.grant.stream_id)
-            await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-            prefer_codecs(self.pc.getTransceivers())
             video = BusVideoTrack(ticket.reader)
             video.on("ended", lambda: self.close("stream ended"))
-            self.pc.addTrack(video)
+            add_transceiver(self.pc, "video", "sendonly", video)
             stream_id = ticket.grant.stream_id
             if "audio" in kinds and self.service.sends_opus(stream_id):
                 self.audio = OpusTrack(self.service.settings.queue_max_frames)
-                self.pc.addTrack(self.audio)
+                add_transceiver(self.pc, "audio", "sendonly", self.audio)
                 self.service.opus.subscribe(stream_id, self.audio.push)
+            await accept_offer(self.pc, offer)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
         except BaseException:
             await self._teardown("negotiation failed")

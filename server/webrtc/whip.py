@@ -17,7 +17,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
 
 from server.ingest.manager import Claim
@@ -27,10 +27,11 @@ from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.webrtc.audio import OPUS_RATE, OpusTranscoder
 from server.webrtc.h264 import AnnexBVideo
 from server.webrtc.peer import (
+    accept_offer,
+    add_transceiver,
     check_offer,
     close_quietly,
     new_peer,
-    prefer_codecs,
     request_keyframe,
     tap_encoded_frames,
     with_public_ips,
@@ -81,8 +82,8 @@ class WhipSession:
         (nothing is left open then)."""
         kinds = check_offer(offer, "send")
         try:
-            await self.pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
-            self._tap_receivers()
+            self._tap_receivers(kinds)
+            await accept_offer(self.pc, offer)
             self.claim = await self.service.manager.claim(stream_key, self, "whip")
             self.log.bind(self.claim.live.grant.stream_id, self.claim.live.session_id)
             tracks = {TrackKind.VIDEO} | ({TrackKind.AUDIO} if "audio" in kinds else set())
@@ -98,12 +99,10 @@ class WhipSession:
         answer = self.pc.localDescription.sdp
         return with_public_ips(answer, (str(ip) for ip in self.service.settings.public_ips))
 
-    def _tap_receivers(self) -> None:
-        transceivers = self.pc.getTransceivers()
-        prefer_codecs(transceivers)
-        for transceiver in transceivers:
-            receiver = transceiver.receiver
-            if transceiver.kind == "video":
+    def _tap_receivers(self, kinds: frozenset[str]) -> None:
+        for kind in sorted(kinds, reverse=True):  # video first, as offers usually are
+            receiver = add_transceiver(self.pc, kind, "recvonly").receiver
+            if kind == "video":
                 self._video_receiver = receiver
                 tap_encoded_frames(receiver, self._video_frame)
             else:

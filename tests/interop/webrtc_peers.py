@@ -21,7 +21,6 @@ import av
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
-    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -84,15 +83,6 @@ class FileTrack(MediaStreamTrack):
         raise MediaStreamError
 
 
-def _prefer(pc: RTCPeerConnection, kind: str, mime: str) -> None:
-    capabilities = RTCRtpSender.getCapabilities(kind)
-    for transceiver in pc.getTransceivers():
-        if transceiver.kind == kind:
-            transceiver.setCodecPreferences(
-                [c for c in capabilities.codecs if c.mimeType in (mime, "video/rtx")]
-            )
-
-
 @dataclass
 class Answer:
     status: int
@@ -137,8 +127,9 @@ class WhipPublisher:
 
     async def start(self) -> Answer:
         self.tracks.append(FileTrack("video", self.video, 90_000))
+        # no codec preference: aiortc offers VP8 first, as browsers do; the server
+        # must answer H.264
         self.pc.addTransceiver(self.tracks[-1], direction="sendonly")
-        _prefer(self.pc, "video", "video/H264")
         if self.audio is not None:
             self.tracks.append(FileTrack("audio", self.audio, 48_000))
             self.pc.addTransceiver(self.tracks[-1], direction="sendonly")
@@ -171,7 +162,6 @@ class WhepViewer:
 
     async def start(self, audio: bool = True) -> Answer:
         self.pc.addTransceiver("video", direction="recvonly")
-        _prefer(self.pc, "video", "video/H264")
         if audio:
             self.pc.addTransceiver("audio", direction="recvonly")
         self.pc.on("track", self._track)
