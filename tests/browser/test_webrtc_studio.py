@@ -1,0 +1,141 @@
+"""WebRTC from the browser, end to end in Debian's Chromium with a fake camera and
+microphone: the studio's Go live publishes over WHIP (the stream goes live, HLS has
+H.264 and AAC), a second Chromium context plays it over WHEP, and a frame-clock
+drawn into a canvas-captured feed, read back in the WHEP player, measures
+glass-to-glass latency."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser.studio import Studio
+from tests.browser.test_studio import allow, create_stream, playing
+from tests.chromium import FLAGS, sync_browser
+from tests.interop.conftest import Relaycast, wait_for
+from tests.interop.test_srt_ingest import probe_hls
+
+pytestmark = [pytest.mark.interop, pytest.mark.serial]
+
+WEBRTC_FLAGS = [
+    *FLAGS,
+    "--autoplay-policy=no-user-gesture-required",
+    "--mute-audio",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # host candidates as addresses, not mDNS names (nothing resolves .local here)
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+]
+PAGES = Path(__file__).with_name("g2g.html")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_browser(WEBRTC_FLAGS) as chromium:
+        yield chromium
+
+
+@pytest.fixture
+def studio(browser: Any, relaycast: Relaycast, screenshots: Path) -> Iterator[Studio]:
+    opened = Studio.open(browser, relaycast.server.base, screenshots)
+    try:
+        yield opened
+    finally:
+        opened.close()
+    assert opened.errors == []
+
+
+def test_go_live_from_the_studio_and_watch_over_whep(
+    studio: Studio, browser: Any, relaycast: Relaycast, screenshots: Path
+) -> None:
+    page = studio.page
+    studio.sign_in(relaycast.api.key)
+    key = create_stream(studio, "browser live", window=0)
+    page.get_by_role("link", name="Open browser live →").click()
+    card = page.get_by_role("region", name="Go live")
+    card.get_by_label("Stream key").fill(key)
+    card.get_by_role("button", name="Go live").click()
+    page.locator("#golive-status", has_text="connected").wait_for(timeout=20_000)
+    page.locator("#state .badge.live").wait_for(timeout=20_000)
+    playing(studio, "#golive-preview")
+    page.locator("#health", has_text="whip").wait_for(timeout=10_000)
+    stream = next(
+        s
+        for s in relaycast.api.ok("GET", "/v1/live-streams?limit=100")["streams"]
+        if s["name"] == "browser live"
+    )
+    assert probe_hls(stream["playback"]["hlsUrl"]) == {"video": "h264", "audio": "aac"}
+    studio.shoot("stream-go-live")
+
+    viewer = Studio.open(browser, relaycast.server.base, screenshots)
+    try:
+        viewer.sign_in(relaycast.api.key)
+        viewer.go(f"#/streams/{stream['streamId']}", "Preview")
+        viewer.page.get_by_label("Play over").select_option("whep")
+        viewer.page.locator("#preview-status", has_text="Playing over WebRTC").wait_for(
+            timeout=20_000
+        )
+        playing(viewer, "#preview")
+        viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership")
+        assert viewers["current"]["webrtc"] == 1
+        viewer.shoot("stream-whep")
+        allow(viewer, "hls")  # the HLS preview it switched from may log its teardown
+        assert viewer.errors == []
+    finally:
+        viewer.close()
+
+    card.get_by_role("button", name="End broadcast").click()
+    wait_for(
+        lambda: relaycast.api.state(stream["streamId"]),
+        lambda s: s == "ended",
+        timeout=10,
+        what="the broadcast to end",
+    )
+
+
+def test_glass_to_glass_latency_over_whep(
+    browser: Any, relaycast: Relaycast, screenshots: Path
+) -> None:
+    """A canvas stamped with the wall clock each frame is published over WHIP; the WHEP
+    player decodes the stamp of each frame it shows; the two pages share one clock."""
+    stream = relaycast.api.create_stream("g2g", reconnectWindowSeconds=0)
+    base = relaycast.server.base
+    html = PAGES.read_text()
+    context = browser.new_context()
+    try:
+        # Served on the server's own origin, so /whip and /whep need no CORS.
+        context.route(
+            f"{base}/g2g.html", lambda route: route.fulfill(body=html, content_type="text/html")
+        )
+        publisher = context.new_page()
+        publisher.goto(f"{base}/g2g.html")
+        publisher.evaluate("key => window.publish(key)", stream["ingest"]["streamKey"])
+        relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
+        player = context.new_page()
+        player.goto(f"{base}/g2g.html")
+        player.evaluate("edge => window.watch(edge)", stream["edgeId"])
+        wait_for(
+            lambda: player.evaluate("window.samples.length"),
+            lambda n: n >= 200,
+            timeout=40,
+            what="200 frames read back in the WHEP player",
+            every=0.5,
+        )
+        samples = player.evaluate("window.samples")
+        player.screenshot(path=str(screenshots / "g2g-player.png"))
+    finally:
+        context.close()
+    latencies = sorted(samples[50:])  # past the start-up
+    p50 = statistics.median(latencies)
+    p95 = latencies[int(len(latencies) * 0.95) - 1]
+    record = {"frames": len(latencies), "p50_ms": round(p50, 1), "p95_ms": round(p95, 1)}
+    print(f"\nglass-to-glass over WHEP: {record}")
+    if os.environ.get("G2G_RESULT"):
+        Path(os.environ["G2G_RESULT"]).write_text(json.dumps(record))
+    assert 0 < p50 <= p95 <= 500, record  # the issue's target: p95 within 500 ms on loopback
