@@ -149,6 +149,7 @@ async def run(settings: Settings) -> None:
         media.srt,
         media.push,
         playback=media.playback,
+        webrtc=media.webrtc if settings.webrtc.enabled else None,
         webhook_results=app[WEBHOOKS].counters.copy,
     )
     app[METRICS].attach(sources, store)

@@ -216,8 +216,9 @@ class WebRtcSettings(_Section):
     max_offer_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
     # Seconds from the answer until ICE and DTLS must be connected; then the session ends.
     connect_timeout: float = Field(10.0, gt=0, le=120)
-    # Seconds a WHIP publisher may send no media before its session ends (abrupt close:
-    # a browser tab killed sends no DTLS close, ICE consent takes ~30 s to notice).
+    # Seconds a WHIP publisher may send no media, or a WHEP viewer no RTCP receiver
+    # report, before its session ends (abrupt close: a browser tab killed sends no DTLS
+    # close, ICE consent takes ~30 s to notice).
     idle_timeout: float = Field(5.0, gt=0, le=300)
     # Seconds without a keyframe before we ask the publisher for one (PLI): browsers send
     # keyframes only when asked, and HLS segments cut only at keyframes.

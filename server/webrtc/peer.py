@@ -146,6 +146,17 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> None:
         await receiver._send_rtcp_pli(source.source)
 
 
+async def receiver_report_stamp(pc: RTCPeerConnection) -> object:
+    """The newest RTCP receiver report our senders have heard, as an opaque stamp that
+    changes whenever another one arrives (None before the first): a viewer's browser
+    sends one about every second, and nothing once it is gone."""
+    stamps = []
+    for sender in pc.getSenders():
+        report = await sender.getStats()
+        stamps += [s.timestamp for s in report.values() if s.type == "remote-inbound-rtp"]
+    return max(stamps, default=None)
+
+
 async def close_quietly(pc: RTCPeerConnection) -> None:
     """Close a peer; a failure while tearing down is not worth more than a shrug."""
     with contextlib.suppress(Exception):

@@ -35,6 +35,7 @@ from server.webrtc.peer import (
     check_offer,
     close_quietly,
     new_peer,
+    receiver_report_stamp,
     with_public_ips,
 )
 
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
     from server.webrtc.service import WebRtcService
 
 log = logging.getLogger("relaycast.webrtc")
+# How often a viewer's receiver reports are looked at (browsers send about one a second).
+REPORTS_EVERY = 1.0
 
 _VIDEO_BASE = Fraction(1, TIMEBASE)
 _AUDIO_BASE = Fraction(1, OPUS_RATE)
@@ -191,10 +194,24 @@ class WhepSession:
             self.close(f"WebRTC connection {state}")
 
     async def _supervise(self) -> None:
-        timeout = self.service.settings.connect_timeout
-        await asyncio.sleep(timeout)
+        """ICE that never completes, and a viewer gone without a goodbye (a closed tab
+        sends no DTLS close and ICE consent takes ~30 s to expire, all the while counted
+        against maxClients): its receiver reports stop."""
+        settings = self.service.settings
+        await asyncio.sleep(settings.connect_timeout)
         if not self.connected:
-            self.close(f"not connected within {timeout:g} s")
+            self.close(f"not connected within {settings.connect_timeout:g} s")
+            return
+        stamp, heard = None, self.loop.time()
+        while True:
+            await asyncio.sleep(REPORTS_EVERY)
+            latest = await receiver_report_stamp(self.pc)
+            now = self.loop.time()
+            if latest != stamp:
+                stamp, heard = latest, now
+            elif now - heard > settings.idle_timeout:
+                self.close(f"no receiver reports for {settings.idle_timeout:g} s")
+                return
 
     def close(self, reason: str) -> None:
         """Idempotent: the viewer left, the stream ended, or the server stops."""
