@@ -59,7 +59,7 @@ class Ingest(ApiModel):
     rtmps_url: str | None = None
     srt_url: str
     whip_url: str = Field(
-        description="WHIP ingest (OBS 30+ \"Server\", the studio's Go live): POST an SDP "
+        description='WHIP ingest (OBS 30+ "Server", the studio\'s Go live): POST an SDP '
         "offer with the stream key as Bearer token."
     )
     stream_key: str | None = None
