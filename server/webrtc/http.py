@@ -5,6 +5,10 @@ that URL with an ``application/trickle-ice-sdpfrag`` to trickle candidates (204;
 an ICE restart gets 422, which RFC 9725 asks of a server that supports trickle but
 not restarts); ``DELETE`` it to end the session. Errors are aiohttp HTTP exceptions
 with a one-line reason; the app's error middleware turns them into problem JSON.
+
+CORS is open, as for HLS: a page on any origin may publish or play. Nothing rides on
+the browser's ambient credentials (the stream key or the playback token is in the
+request itself), so an open origin grants a page nothing its own code does not hold.
 """
 
 from __future__ import annotations
@@ -31,6 +35,17 @@ WEBRTC_SERVICE = web.AppKey("webrtc_service", WebRtcService)
 WEBRTC_THROTTLE = web.AppKey("webrtc_throttle", RefusalThrottle)
 SDP = "application/sdp"
 SDPFRAG = "application/trickle-ice-sdpfrag"
+_PATHS = ("/whip/", "/whep/")
+_CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Expose-Headers": "Location, Retry-After",
+}
+_PREFLIGHT = {
+    **_CORS,
+    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Max-Age": "600",
+}
 
 _PUBLISH_STATUS = {
     RefusalReason.UNKNOWN_KEY: web.HTTPUnauthorized,
@@ -144,6 +159,16 @@ async def _delete(request: web.Request, kind: type[Session]) -> web.Response:
     return web.Response(status=200)
 
 
+async def preflight(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers=_PREFLIGHT)
+
+
+async def _cors(request: web.Request, response: web.StreamResponse) -> None:
+    """Every WHIP/WHEP answer, refusals included: a page must be able to read why."""
+    if request.path.startswith(_PATHS):
+        response.headers.update(_CORS)
+
+
 async def whip_patch(request: web.Request) -> web.Response:
     return await _patch(request, WhipSession)
 
@@ -172,3 +197,11 @@ def mount(
     app.router.add_post("/whep/{edgeId}", whep_play)
     app.router.add_patch("/whep/{edgeId}/{sessionId}", whep_patch)
     app.router.add_delete("/whep/{edgeId}/{sessionId}", whep_delete)
+    for path in (
+        "/whip/live",
+        "/whip/live/{sessionId}",
+        "/whep/{edgeId}",
+        "/whep/{edgeId}/{sessionId}",
+    ):
+        app.router.add_route("OPTIONS", path, preflight)
+    app.on_response_prepare.append(_cors)

@@ -6,13 +6,16 @@ glass-to-glass latency."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import statistics
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -109,14 +112,27 @@ def test_go_live_from_the_studio_and_watch_over_whep(
     )
 
 
-def _page_on_server(browser: Any, base: str) -> tuple[Any, Any]:
-    """A page of g2g.html in its own context (its own peer connections), served on the
-    server's origin so that /whip and /whep need no CORS."""
-    html = PAGES.read_text()
+@pytest.fixture(scope="module")
+def elsewhere() -> Iterator[str]:
+    """Another origin than the server's, serving g2g.html: WHIP and WHEP go cross-origin,
+    as from a site that embeds a player or a go-live button."""
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(PAGES.parent))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/{PAGES.name}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def _page(browser: Any, url: str) -> tuple[Any, Any]:
+    """A page in its own context: its own peer connections."""
     context = browser.new_context()
-    context.route(f"{base}/g2g.html", lambda r: r.fulfill(body=html, content_type="text/html"))
     page = context.new_page()
-    page.goto(f"{base}/g2g.html")
+    page.goto(url)
     return context, page
 
 
@@ -129,20 +145,24 @@ def _gone(relaycast: Relaycast, context: Any, left: dict[str, int], what: str) -
 
 
 def test_glass_to_glass_latency_over_whep_then_abrupt_closes(
-    browser: Any, relaycast: Relaycast, screenshots: Path
+    browser: Any, relaycast: Relaycast, screenshots: Path, elsewhere: str
 ) -> None:
     """A canvas stamped with the wall clock each frame is published over WHIP; the WHEP
     player decodes the stamp of each frame it shows; the two pages share one clock.
+    Both pages are on another origin than the server (CORS).
     Then each browser context is closed without a goodbye: the server ends the viewer's
     session and then the publisher's within the timeouts, and nothing stays open."""
     stream = relaycast.api.create_stream("g2g", reconnectWindowSeconds=0)
     base = relaycast.server.base
-    sender, publisher = _page_on_server(browser, base)
-    viewer, player = _page_on_server(browser, base)
+    sender, publisher = _page(browser, elsewhere)
+    viewer, player = _page(browser, elsewhere)
     try:
-        publisher.evaluate("key => window.publish(key)", stream["ingest"]["streamKey"])
+        publisher.evaluate("a => window.publish(...a)", [base, stream["ingest"]["streamKey"]])
         relaycast.api.wait_state(stream["streamId"], "live", timeout=20)
-        player.evaluate("edge => window.watch(edge)", stream["edgeId"])
+        player.evaluate("a => window.watch(...a)", [base, stream["edgeId"]])
+        # the session URLs were readable cross-origin (Location is exposed)
+        assert publisher.evaluate("window.sessions")[0].startswith(f"{base}/whip/live/")
+        assert player.evaluate("window.sessions")[0].startswith(f"{base}/whep/")
         wait_for(
             lambda: player.evaluate("window.samples.length"),
             lambda n: n >= 200,
