@@ -50,11 +50,14 @@ def make_media(directory: Path, seconds: int = 20, gop: int = 30) -> tuple[Path,
 
 
 class FileTrack(MediaStreamTrack):
-    """Packets of one file, sent at their own pace (the first at once)."""
+    """Packets of one file, sent at their own pace (the first at once); with ``loop``,
+    the file again from its start when it ends (for as long as a benchmark needs)."""
 
-    def __init__(self, kind: str, path: Path, rate: int) -> None:
+    def __init__(self, kind: str, path: Path, rate: int, loop: bool = False) -> None:
         super().__init__()
         self.kind = kind
+        self._path = path
+        self._loop = loop
         self._container = av.open(str(path))
         self._packets = self._container.demux(self._container.streams[0])
         self._rate = rate
@@ -64,7 +67,7 @@ class FileTrack(MediaStreamTrack):
         self.sent = 0
 
     async def recv(self) -> Any:
-        for packet in self._packets:
+        while (packet := self._next_packet()) is not None:
             if packet.size == 0:
                 continue
             pts = self._count * self._step
@@ -81,6 +84,15 @@ class FileTrack(MediaStreamTrack):
             return out
         self.stop()
         raise MediaStreamError
+
+    def _next_packet(self) -> Any:
+        packet = next(self._packets, None)
+        if packet is None and self._loop:
+            self._container.close()
+            self._container = av.open(str(self._path))
+            self._packets = self._container.demux(self._container.streams[0])
+            packet = next(self._packets, None)
+        return packet
 
 
 @dataclass
@@ -124,14 +136,15 @@ class WhipPublisher:
     )
     answer: Answer | None = None
     tracks: list[FileTrack] = field(default_factory=list)
+    loop: bool = False
 
     async def start(self) -> Answer:
-        self.tracks.append(FileTrack("video", self.video, 90_000))
+        self.tracks.append(FileTrack("video", self.video, 90_000, self.loop))
         # no codec preference: aiortc offers VP8 first, as browsers do; the server
         # must answer H.264
         self.pc.addTransceiver(self.tracks[-1], direction="sendonly")
         if self.audio is not None:
-            self.tracks.append(FileTrack("audio", self.audio, 48_000))
+            self.tracks.append(FileTrack("audio", self.audio, 48_000, self.loop))
             self.pc.addTransceiver(self.tracks[-1], direction="sendonly")
         await self.pc.setLocalDescription(await self.pc.createOffer())
         offer = self.pc.localDescription.sdp
@@ -196,14 +209,15 @@ class WhepViewer:
 
 
 async def _publish_forever(base: str, key: str, video: Path, audio: Path) -> None:
-    publisher = WhipPublisher(base, key, video, audio)
+    publisher = WhipPublisher(base, key, video, audio, loop=True)
     answer = await publisher.start()
     print(answer.status, flush=True)
     await asyncio.sleep(3600)
 
 
 if __name__ == "__main__":
-    # A publisher in its own process, for tests that kill it without a goodbye.
+    # A publisher in its own process (its media looped), for tests that kill it without a
+    # goodbye and for the benchmark, whose CPU it must not share.
     import sys
 
     asyncio.run(_publish_forever(sys.argv[1], sys.argv[2], Path(sys.argv[3]), Path(sys.argv[4])))
