@@ -210,6 +210,11 @@ class WebRtcSettings(_Section):
     # Addresses put into our SDP answers as extra host candidates, beside the local
     # interfaces, for a server behind 1:1 NAT (the same UDP port on the public address).
     public_ips: list[IPvAnyAddress] = Field(default_factory=list, max_length=8)
+    # UDP ports for media (each session takes one on each server address); 0 and 0 =
+    # any ephemeral port. With a range, a firewall need open only it, and a session
+    # finding no free port in it gets 503.
+    udp_port_min: int = Field(0, ge=0, le=65535)
+    udp_port_max: int = Field(0, ge=0, le=65535)
     # WHIP and WHEP sessions open at once; more get 503.
     max_sessions: int = Field(100, ge=1, le=10_000)
     # Bytes of an SDP offer (or a trickle PATCH) we read; larger is refused with 413.
@@ -228,6 +233,21 @@ class WebRtcSettings(_Section):
     # Per-WHEP-viewer queue of packets waiting to be packetized and sent.
     queue_max_frames: int = Field(256, ge=64, le=65_536)
     queue_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> WebRtcSettings:
+        if (self.udp_port_min == 0) != (self.udp_port_max == 0):
+            raise ValueError("set both webrtc.udp_port_min and webrtc.udp_port_max, or neither")
+        if self.udp_port_min > self.udp_port_max:
+            raise ValueError("webrtc.udp_port_max must be at least webrtc.udp_port_min")
+        return self
+
+    @property
+    def udp_ports(self) -> range | None:
+        """The media port range, or None for ephemeral ports."""
+        if self.udp_port_min == 0:
+            return None
+        return range(self.udp_port_min, self.udp_port_max + 1)
 
 
 class RecordSettings(_Section):

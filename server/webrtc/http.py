@@ -20,7 +20,7 @@ from aiohttp import web
 from server.ingest.refusals import RefusalReason, Refused
 from server.ingest.throttle import RefusalThrottle
 from server.playback import PlayRefused
-from server.webrtc.peer import BadOffer
+from server.webrtc.peer import BadOffer, PortsExhausted
 from server.webrtc.service import (
     IceRestartUnsupported,
     Session,
@@ -100,7 +100,7 @@ async def whip_publish(request: web.Request) -> web.Response:
         session_id, answer = await service.publish(offer, key.strip(), _remote(request))
     except BadOffer as bad:
         raise web.HTTPBadRequest(text=str(bad)) from None
-    except TooManySessions as full:
+    except (TooManySessions, PortsExhausted) as full:
         raise web.HTTPServiceUnavailable(text=str(full)) from None
     except Refused as refused:
         if refused.reason is RefusalReason.UNKNOWN_KEY:
@@ -129,7 +129,7 @@ async def whep_play(request: web.Request) -> web.Response:
         session_id, answer = await service.play(offer, edge_id, token, _remote(request))
     except BadOffer as bad:
         raise web.HTTPBadRequest(text=str(bad)) from None
-    except TooManySessions as full:
+    except (TooManySessions, PortsExhausted) as full:
         raise web.HTTPServiceUnavailable(text=str(full)) from None
     except PlayRefused as refused:
         status = _PLAY_STATUS.get(refused.reason, web.HTTPForbidden)

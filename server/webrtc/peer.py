@@ -11,10 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import queue
+import secrets
+import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from aioice import Candidate, turn
+from aioice.candidate import candidate_foundation, candidate_priority
+from aioice.ice import Connection, StunProtocol
 from aiortc import (
     RTCConfiguration,
     RTCPeerConnection,
@@ -34,6 +40,10 @@ _RTX_MIME = "video/rtx"
 
 class BadOffer(ValueError):
     """The SDP offer cannot be answered; the message says why, in one line."""
+
+
+class PortsExhausted(RuntimeError):
+    """No UDP port of ``webrtc.udp_port_min..max`` was free for a session."""
 
 
 def new_peer() -> RTCPeerConnection:
@@ -144,6 +154,71 @@ async def request_keyframe(receiver: RTCRtpReceiver) -> None:
     """Send a PLI for every source the receiver hears."""
     for source in receiver.getSynchronizationSources():
         await receiver._send_rtcp_pli(source.source)
+
+
+def bind_in_range(pc: RTCPeerConnection, ports: range | None) -> None:
+    """Make the peer's host candidates bind inside ``ports`` instead of on ephemeral
+    ports, so that a firewall need open only ``webrtc.udp_port_min..max``.
+
+    aioice binds port 0 and has no setting for it, so each ICE connection's candidate
+    gathering is replaced by :func:`_host_candidates` (host candidates only: our peers
+    have no STUN or TURN server). Call after ``setRemoteDescription`` (which settles the
+    bundled transports) and before ``setLocalDescription`` (which gathers); tested
+    against the pinned aiortc and aioice.
+    """
+    if ports is None:
+        return
+    for transceiver in pc.getTransceivers():
+        transport = transceiver.sender.transport
+        if transport is None:
+            continue
+        connection = transport.transport.iceGatherer._connection
+        gather = functools.partial(_host_candidates, connection, ports)
+        connection.get_component_candidates = gather  # type: ignore[method-assign]
+
+
+async def _host_candidates(
+    connection: Connection, ports: range, component: int, addresses: list[str]
+) -> list[Candidate]:
+    loop = asyncio.get_running_loop()
+    candidates = []
+    for address in addresses:
+        start = secrets.randbelow(len(ports))  # concurrent sessions rarely collide
+        for n in range(len(ports)):
+            port = ports[(start + n) % len(ports)]
+            try:
+                transport, protocol = await loop.create_datagram_endpoint(
+                    lambda: StunProtocol(connection), local_addr=(address, port)
+                )
+            except OSError:
+                continue
+            break
+        else:
+            continue  # no free port on this address
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+        host, bound = transport.get_extra_info("sockname")[:2]
+        protocol.local_candidate = Candidate(
+            foundation=candidate_foundation("host", "udp", host),
+            component=component,
+            transport="udp",
+            priority=candidate_priority(component, "host"),
+            host=host,
+            port=bound,
+            type="host",
+        )
+        connection._protocols.append(protocol)
+        candidates.append(protocol.local_candidate)
+    return candidates
+
+
+def check_candidates(answer: str, ports: range | None) -> None:
+    """Raise ``PortsExhausted`` when a port range left the answer without a candidate."""
+    if ports is not None and "a=candidate:" not in answer:
+        raise PortsExhausted(
+            f"no free UDP port in webrtc.udp_port_min..max ({ports.start}-{ports.stop - 1})"
+        )
 
 
 async def receiver_report_stamp(pc: RTCPeerConnection) -> object:

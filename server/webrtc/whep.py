@@ -32,6 +32,8 @@ from server.webrtc.h264 import frame_to_annexb, parameter_sets_annexb
 from server.webrtc.peer import (
     accept_offer,
     add_transceiver,
+    bind_in_range,
+    check_candidates,
     check_offer,
     close_quietly,
     new_peer,
@@ -177,7 +179,9 @@ class WhepSession:
                 add_transceiver(self.pc, "audio", "sendonly", self.audio)
                 self.service.opus.subscribe(stream_id, self.audio.push)
             await accept_offer(self.pc, offer)
+            bind_in_range(self.pc, self.service.settings.udp_ports)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            check_candidates(self.pc.localDescription.sdp, self.service.settings.udp_ports)
         except BaseException:
             await self._teardown("negotiation failed")
             raise

@@ -29,6 +29,8 @@ from server.webrtc.h264 import AnnexBVideo
 from server.webrtc.peer import (
     accept_offer,
     add_transceiver,
+    bind_in_range,
+    check_candidates,
     check_offer,
     close_quietly,
     new_peer,
@@ -90,7 +92,9 @@ class WhipSession:
             self.claim.tracks(frozenset(tracks))
             if "audio" in kinds:
                 await self.transcoder.start(self._aac_config, self._aac_frame)
+            bind_in_range(self.pc, self.service.settings.udp_ports)
             await self.pc.setLocalDescription(await self.pc.createAnswer())
+            check_candidates(self.pc.localDescription.sdp, self.service.settings.udp_ports)
         except BaseException:
             await self._teardown("negotiation failed")
             raise

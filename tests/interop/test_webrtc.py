@@ -5,6 +5,7 @@ their status codes, and sessions end within the timeouts."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.interop.conftest import Relaycast, wait_for
+from tests.interop.conftest import Relaycast, StartRelaycast, wait_for
 from tests.interop.test_srt_ingest import probe_hls
 from tests.interop.webrtc_peers import (
     FileTrack,
@@ -244,5 +245,50 @@ async def test_whep_refuses_unknown_edges_and_private_streams_without_token(
             assert (await allowed.start()).status == 201
         finally:
             await allowed.close()
+    finally:
+        await publisher.close()
+
+
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("0.0.0.0", 0))
+        return int(probe.getsockname()[1])
+
+
+def _candidate_ports(sdp: str) -> set[int]:
+    return {int(line.split()[5]) for line in sdp.splitlines() if line.startswith("a=candidate:")}
+
+
+async def test_media_ports_stay_in_the_configured_range_and_a_full_range_gets_503(
+    start_relaycast: StartRelaycast, media: tuple[Path, Path]
+) -> None:
+    """One port: the publisher's candidates all use it (on every server address) and
+    its media flows through it; the next session finds none free and is refused."""
+    port = _free_udp_port()
+    server = start_relaycast(
+        env={
+            "RELAYCAST_WEBRTC__UDP_PORT_MIN": str(port),
+            "RELAYCAST_WEBRTC__UDP_PORT_MAX": str(port),
+        }
+    )
+    stream = server.api.create_stream("ports", reconnectWindowSeconds=0)
+    publisher = WhipPublisher(server.server.base, stream["ingest"]["streamKey"], *media)
+    try:
+        answer = await publisher.start()
+        assert answer.status == 201, answer.body
+        assert _candidate_ports(answer.body) == {port}
+        await _wait(
+            lambda: server.api.state(stream["streamId"]),
+            lambda s: s == "live",
+            15,
+            "the WHIP stream to be live through the one port",
+        )
+        viewer = WhepViewer(stream["playback"]["whepUrl"])
+        try:
+            refused = await viewer.start()
+            assert refused.status == 503, refused.body
+            assert f"no free UDP port in webrtc.udp_port_min..max ({port}-{port})" in refused.body
+        finally:
+            await viewer.close()
     finally:
         await publisher.close()

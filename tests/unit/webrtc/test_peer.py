@@ -6,10 +6,13 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
 
+from server.settings import WebRtcSettings
 from server.webrtc.peer import (
     BadOffer,
+    PortsExhausted,
     accept_offer,
     add_transceiver,
+    check_candidates,
     check_offer,
     new_peer,
     tap_encoded_frames,
@@ -101,3 +104,20 @@ async def test_the_tap_takes_encoded_frames_before_the_decoder() -> None:
         assert queue.get_nowait() is None
     finally:
         await pc.close()
+
+
+def test_port_range_settings_go_together_and_in_order() -> None:
+    assert WebRtcSettings().udp_ports is None
+    assert WebRtcSettings(udp_port_min=40000, udp_port_max=40002).udp_ports == range(40000, 40003)
+    with pytest.raises(ValueError, match="set both"):
+        WebRtcSettings(udp_port_min=40000)
+    with pytest.raises(ValueError, match="at least"):
+        WebRtcSettings(udp_port_min=40002, udp_port_max=40000)
+
+
+def test_an_answer_without_candidates_means_the_range_is_full() -> None:
+    answer = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n"
+    check_candidates(answer, None)  # ephemeral ports: not our call
+    check_candidates(answer + "a=candidate:1 1 udp 1 10.0.0.1 40000 typ host\r\n", range(1, 2))
+    with pytest.raises(PortsExhausted, match="40000-40001"):
+        check_candidates(answer, range(40000, 40002))
