@@ -1,6 +1,6 @@
 """WebRTC from the browser, end to end in Debian's Chromium with a fake camera and
 microphone: the studio's Go live publishes over WHIP (the stream goes live, HLS has
-H.264 and AAC), a second Chromium context plays it over WHEP, and a frame-clock
+H.264 and AAC), a second Chromium plays it over WHEP, and a frame-clock
 drawn into a canvas-captured feed, read back in the WHEP player, measures
 glass-to-glass latency."""
 
@@ -23,7 +23,7 @@ import pytest
 
 from tests.browser.studio import Studio
 from tests.browser.test_studio import allow, create_stream, playing
-from tests.chromium import FLAGS, sync_browser
+from tests.chromium import FLAGS, chromium, sync_browser
 from tests.interop.conftest import Relaycast, wait_for
 from tests.interop.test_srt_ingest import probe_hls
 
@@ -86,7 +86,11 @@ def test_go_live_from_the_studio_and_watch_over_whep(
     assert probe_hls(stream["playback"]["hlsUrl"]) == {"video": "h264", "audio": "aac"}
     studio.shoot("stream-go-live")
 
-    viewer = Studio.open(browser, relaycast.server.base, screenshots)
+    # a second Chromium (its own process, network stack and WebRTC engine) watches
+    other = browser.browser_type.launch(
+        executable_path=chromium(), args=WEBRTC_FLAGS, headless=True
+    )
+    viewer = Studio.open(other, relaycast.server.base, screenshots)
     try:
         viewer.sign_in(relaycast.api.key)
         viewer.go(f"#/streams/{stream['streamId']}", "Preview")
@@ -102,6 +106,7 @@ def test_go_live_from_the_studio_and_watch_over_whep(
         assert viewer.errors == []
     finally:
         viewer.close()
+        other.close()
 
     card.get_by_role("button", name="End broadcast").click()
     wait_for(
