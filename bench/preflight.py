@@ -59,6 +59,7 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
         needs.append(_browser())
     if "whip" in wanted:
         needs.append(_module("aiortc", "pip: aiortc (pip install -e .)"))
+        needs.append(_browser())
     return needs
 
 

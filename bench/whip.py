@@ -11,6 +11,7 @@ transcoder is one), minus the same server idle. Then WHEP viewers (aiortc, their
 process, counting what they receive without decoding it) join the WHIP stream in steps;
 per-viewer cost = (CPU with N viewers - CPU with none) / N. Target: the WHIP publisher
 costs <= 2 x the RTMP one; the per-viewer figure is recorded (no reference runs WHEP).
+Last, glass-to-glass over WHEP in Chromium (bench.g2g): target p95 <= 500 ms.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import procstat
+from bench.g2g import glass_to_glass
 from bench.media import SampleSpec, ensure_sample
 from bench.multistream import MsTiming
 from bench.scenarios import ROOT, Result, ScenarioConfig, Workers, line, log
 from bench.servers import Relaycast
 
 TARGET_RATIO = 2.0
+TARGET_G2G_MS = 500.0
 SERVER_ENV = {"RELAYCAST_SRT__PORT": "0"}
 SPEC = SampleSpec(bframes=0)
 
@@ -212,9 +215,35 @@ async def scenario_whip(cache: Path, config: ScenarioConfig) -> list[Result]:
         rtmp = await _rtmp(server, flv, timing)
         log(f"WHIP: one WHIP publisher, then WHEP viewers {', '.join(map(str, steps))}")
         whip, *watched = await _whip(server, h264, opus, timing, steps)
+        log("WHIP: glass-to-glass over WHEP in Chromium")
+        stream = _stream(server, "g2g")
+        g2g = await glass_to_glass(
+            server.http_base,
+            stream["ingest"]["streamKey"],
+            stream["playback"]["edgeId"],
+            frames=150 if config.quick else 900,
+            live=lambda: _wait_live(server, stream["streamId"]),
+        )
     finally:
         server.stop()
-    return _results(idle, rtmp, whip, watched, steps, config)
+    return [*_results(idle, rtmp, whip, watched, steps, config), _g2g(g2g, config)]
+
+
+def _g2g(figures: Result, config: ScenarioConfig) -> Result:
+    p95 = figures.get("p95_ms")
+    met = p95 is not None and p95 <= TARGET_G2G_MS
+    target = f"p95 <= {TARGET_G2G_MS:.0f} ms"
+    result = line("WHEP-G2G", {"quick": config.quick}, figures, None, None, target, met, config)
+    result["row"] = [
+        "WHEP glass-to-glass in Chromium (WHIP in, WHEP out, loopback), p50 / p95 ms",
+        f"{figures.get('p50_ms')} / {p95}" if p95 is not None else figures.get("error", "-"),
+        "-",
+        "-",
+        target,
+        "yes" if met else "**no**",
+        f"{figures.get('frames', 0)} frames, max {figures.get('max_ms')} ms",
+    ]
+    return result
 
 
 def _results(

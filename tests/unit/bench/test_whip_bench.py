@@ -7,8 +7,9 @@ import subprocess
 import sys
 from typing import Any
 
+from bench.g2g import summarize
 from bench.scenarios import ScenarioConfig
-from bench.whip import _results, tree_cpu
+from bench.whip import _g2g, _results, tree_cpu
 
 CONFIG = ScenarioConfig.make(quick=True)
 
@@ -40,3 +41,11 @@ def test_tree_cpu_includes_live_children() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_glass_to_glass_percentiles_and_target() -> None:
+    figures = summarize([float(ms) for ms in range(1, 101)])
+    assert figures == {"frames": 100, "p50_ms": 50.5, "p95_ms": 95.0, "max_ms": 100.0}
+    assert _g2g(figures, CONFIG)["met"]
+    assert not _g2g(summarize([600.0] * 10), CONFIG)["met"]
+    assert not _g2g(summarize([]), CONFIG)["met"]
