@@ -5,6 +5,7 @@ their status codes, and sessions end within the timeouts."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -137,10 +138,22 @@ async def test_whip_refusals_have_their_status_codes(
         await peer.close()
 
 
+def _workers(pid: int) -> set[int]:
+    """The server's worker processes (multiprocessing spawns), by pid."""
+    found = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            with contextlib.suppress(FileNotFoundError):
+                if "spawn_main" in Path(f"/proc/{child}/cmdline").read_text():
+                    found.add(int(child))
+    return found
+
+
 async def test_killed_whip_publisher_ends_its_session_within_the_idle_timeout(
     relaycast: Relaycast, media: tuple[Path, Path]
 ) -> None:
     stream = relaycast.api.create_stream("whip-kill", reconnectWindowSeconds=0)
+    workers_before = _workers(relaycast.server.proc.pid)
     cmd = [
         sys.executable, "-m", "tests.interop.webrtc_peers",
         relaycast.server.base, stream["ingest"]["streamKey"], str(media[0]), str(media[1]),
@@ -155,6 +168,8 @@ async def test_killed_whip_publisher_ends_its_session_within_the_idle_timeout(
             15,
             "the WHIP stream to be live",
         )
+        transcoder = _workers(relaycast.server.proc.pid) - workers_before
+        assert len(transcoder) == 1  # the session's Opus -> AAC worker
         proc.kill()  # no DTLS close, no DELETE: only silence tells
         killed = time.monotonic()
         await _wait(
@@ -165,6 +180,13 @@ async def test_killed_whip_publisher_ends_its_session_within_the_idle_timeout(
         )
         assert time.monotonic() - killed < 2 + 3  # idle_timeout 2 s, plus polling slack
         assert "no media for 2 s" in relaycast.log()
+        # nothing left behind: the session's Opus -> AAC worker process is gone too
+        await _wait(
+            lambda: _workers(relaycast.server.proc.pid) & transcoder,
+            lambda left: not left,
+            5,
+            "the session's transcoder process to exit",
+        )
     finally:
         proc.kill()
         proc.wait()
