@@ -132,6 +132,7 @@ export function goLiveSection(stream) {
   const source = select("source", [["camera", "Camera and microphone"], ["screen", "Screen"]], "camera");
   const local = h("video", { id: "golive-preview", muted: true, autoplay: true, playsinline: true });
   local.muted = true;
+  local.hidden = true; // shown while this browser is live
   const status = h("p", { class: "muted", id: "golive-status", role: "status" }, "Not live from this browser.");
   const start = h("button", { type: "button" }, "Go live");
   const end = h("button", { type: "button", disabled: true }, "End broadcast");
@@ -142,6 +143,7 @@ export function goLiveSection(stream) {
     media = null;
     publisher = null;
     local.srcObject = null;
+    local.hidden = true;
     start.disabled = false;
     end.disabled = true;
   };
@@ -155,6 +157,7 @@ export function goLiveSection(stream) {
     try {
       media = await capture(source.value);
       local.srcObject = media;
+      local.hidden = false;
       local.play().catch(() => {});
       status.textContent = "WebRTC: connecting";
       publisher = await whipPublish(samePath(stream.ingest.whipUrl), key.value.trim(), media,
