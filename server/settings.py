@@ -219,6 +219,9 @@ class WebRtcSettings(_Section):
     max_sessions: int = Field(100, ge=1, le=10_000)
     # Bytes of an SDP offer (or a trickle PATCH) we read; larger is refused with 413.
     max_offer_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    # Seconds an SDP offer (or trickle PATCH) body may take to arrive after its head;
+    # then 408 and the connection closes (a trickled body would hold its slot forever).
+    offer_timeout: float = Field(10.0, gt=0, le=300)
     # Seconds from the answer until ICE and DTLS must be connected; then the session ends.
     connect_timeout: float = Field(10.0, gt=0, le=120)
     # Seconds a WHIP publisher may send no media, or a WHEP viewer no RTCP receiver

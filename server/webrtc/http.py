@@ -67,13 +67,32 @@ async def _body(request: web.Request, content_type: str) -> str:
     limit = service.settings.max_offer_bytes
     if request.content_length is not None and request.content_length > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    data = await request.content.read(limit + 1)
+    data = await _read(request, limit, service.settings.offer_timeout)
     if len(data) > limit:
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         raise web.HTTPBadRequest(text="the body is not UTF-8") from None
+
+
+async def _read(request: web.Request, limit: int, seconds: float) -> bytes:
+    """The body up to ``limit`` + 1 bytes (one more tells it is too large), however many
+    pieces the network cuts it into, within ``seconds`` (else 408, connection closed)."""
+    data = bytearray()
+    try:
+        async with asyncio.timeout(seconds):
+            while len(data) <= limit:
+                piece = await request.content.read(limit + 1 - len(data))
+                if not piece:
+                    break
+                data += piece
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the body did not arrive within {seconds:g} s (webrtc.offer_timeout)",
+            headers={"Connection": "close"},
+        ) from None
+    return bytes(data)
 
 
 def _created(answer: str, location: str) -> web.Response:

@@ -33,7 +33,11 @@ pytestmark = pytest.mark.interop
 
 @pytest.fixture(scope="module")
 def relaycast_env() -> dict[str, str]:
-    return {"RELAYCAST_WEBRTC__CONNECT_TIMEOUT": "3", "RELAYCAST_WEBRTC__IDLE_TIMEOUT": "2"}
+    return {
+        "RELAYCAST_WEBRTC__CONNECT_TIMEOUT": "3",
+        "RELAYCAST_WEBRTC__IDLE_TIMEOUT": "2",
+        "RELAYCAST_WEBRTC__OFFER_TIMEOUT": "2",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -314,3 +318,46 @@ async def test_media_ports_stay_in_the_configured_range_and_a_full_range_gets_50
             await viewer.close()
     finally:
         await publisher.close()
+
+
+def _raw_post(base: str, key: str, length: int, pieces: list[bytes], pause: float) -> str:
+    """POST to /whip/live over a raw keep-alive socket, announcing ``length`` bytes and
+    sending ``pieces`` ``pause`` s apart, as a slow network delivers them; the status
+    line, and " (close)" when the server says it closes the connection."""
+    host, port = base.removeprefix("http://").split(":")
+    head = (
+        f"POST /whip/live HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/sdp\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port)), timeout=20) as sock:
+        sock.sendall(head)
+        for n, piece in enumerate(pieces):
+            if n:
+                time.sleep(pause)
+            sock.sendall(piece)
+        answer = sock.makefile("rb")
+        status = answer.readline().decode().strip()
+        headers = []
+        while line := answer.readline().strip():
+            headers.append(line.decode().lower())
+        return status + (" (close)" if "connection: close" in headers else "")
+
+
+async def test_an_offer_arriving_in_pieces_is_read_whole_and_a_stalled_one_gets_408(
+    relaycast: Relaycast, media: tuple[Path, Path]
+) -> None:
+    stream = relaycast.api.create_stream("whip-pieces", reconnectWindowSeconds=0)
+    key, base = stream["ingest"]["streamKey"], relaycast.server.base
+    peer = await _offer_only(media)
+    try:
+        offer = _offer(peer).encode()
+        pieces = [offer[: len(offer) // 2], offer[len(offer) // 2 :]]
+        whole = await asyncio.to_thread(_raw_post, base, key, len(offer), pieces, 0.3)
+        assert whole == "HTTP/1.1 201 Created"  # (kept alive)
+        # the body stops halfway: refused once webrtc.offer_timeout (2 s here) has passed
+        started = time.monotonic()
+        stalled = await asyncio.to_thread(_raw_post, base, key, len(offer), pieces[:1], 0)
+        assert stalled == "HTTP/1.1 408 Request Timeout (close)"
+        assert time.monotonic() - started < 2 + 3
+    finally:
+        await peer.close()
