@@ -102,6 +102,14 @@ def test_go_live_from_the_studio_and_watch_over_whep(
         viewers = relaycast.api.ok("GET", f"/v1/live-streams/{stream['streamId']}/viewership")
         assert viewers["current"]["webrtc"] == 1
         viewer.shoot("stream-whep")
+        # leaving the stream page ends its WHEP session at once (DELETE), not by timeout
+        viewer.page.get_by_role("link", name="Streams", exact=True).click()
+        wait_for(
+            lambda: webrtc_sessions(relaycast),
+            lambda n: n == {"whip": 1, "whep": 0},
+            timeout=3,
+            what="the WHEP session to end when its page is left",
+        )
         allow(viewer, "hls")  # the HLS preview it switched from may log its teardown
         assert viewer.errors == []
     finally:

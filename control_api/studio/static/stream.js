@@ -161,6 +161,12 @@ export async function streamPage(id) {
   const once = h("div", { id: "once" });
   const player = preview(stream);
   const goLive = goLiveSection(stream);
+  // Leaving the page ends what it started: a WHEP preview left open would stay counted
+  // as a viewer, and a broadcast (camera on) would have no End button any more.
+  window.addEventListener("hashchange", () => {
+    player.stop();
+    goLive.stop();
+  }, { once: true });
   const health = h("div", { id: "health" });
   const sessions = h("div", { id: "sessions" });
   const viewers = h("div", { id: "viewers" });

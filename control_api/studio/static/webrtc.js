@@ -180,5 +180,9 @@ export function goLiveSection(stream) {
     field("Source", source),
     h("div", { class: "row" }, start, end),
     local, status);
-  return { node, stop: () => publisher && publisher.stop() };
+  const stop = async () => {
+    if (publisher) await publisher.stop();
+    reset();
+  };
+  return { node, stop };
 }
