@@ -4,8 +4,8 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod,
-abr.
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, whip, hostile, upload,
+vod, abr.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -41,6 +41,7 @@ from bench.srt_scenarios import srt_scenarios
 from bench.summary import write_run
 from bench.upload import upload_scenario
 from bench.vod import vod_scenario
+from bench.whip import scenario_whip
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -155,6 +156,12 @@ SCENARIOS = [
         "play",
         "RTMP playback: server CPU per player at 10 and 50 players vs nginx-rtmp",
         lambda a, c, s: scenario_play(s, c),
+    ),
+    Scenario(
+        "whip",
+        "whip",
+        "WebRTC: server CPU of a WHIP publisher vs an RTMP one; per WHEP viewer",
+        lambda a, c, s: scenario_whip(a.cache, c),
     ),
     Scenario(
         "hostile",

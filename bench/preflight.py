@@ -57,6 +57,9 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
         needs.append(_program("srt-live-transmit", "apt: srt-tools"))
     if "hls" in wanted:
         needs.append(_browser())
+    if "whip" in wanted:
+        needs.append(_module("aiortc", "pip: aiortc (pip install -e .)"))
+        needs.append(_browser())
     return needs
 
 

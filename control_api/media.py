@@ -24,6 +24,7 @@ from server.playback import PlaybackService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 from server.transcode.service import TranscodeService
+from server.webrtc.service import WebRtcService
 
 log = logging.getLogger("relaycast")
 
@@ -45,6 +46,7 @@ class MediaPlane:
     recordings: LibraryRecordings
     playback: PlaybackService
     transcode: TranscodeService
+    webrtc: WebRtcService
 
     @classmethod
     def build(
@@ -78,7 +80,10 @@ class MediaPlane:
         rtmp.playback = playback
         srt = SrtIngestServer(ingest, settings.srt)
         srt.playback = playback
-        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback, transcode)
+        webrtc = WebRtcService(ingest, playback, settings.webrtc)
+        return cls(
+            registry, ingest, rtmp, hls, srt, push, record, recordings, playback, transcode, webrtc
+        )
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -99,6 +104,7 @@ class MediaPlane:
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:
+        await self.webrtc.close()
         await self.rtmp.close()
         await self.srt.close()
         await self.ingest.shutdown()

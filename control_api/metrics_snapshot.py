@@ -44,6 +44,12 @@ class DestinationStatuses(Protocol):
     def statuses(self) -> list[tuple[str, str, DestinationStatus]]: ...
 
 
+class WebRtcSessions(Protocol):
+    """What ``server.webrtc.service.WebRtcService`` offers the metrics layer."""
+
+    def counts(self) -> dict[str, int]: ...
+
+
 @dataclass
 class MediaSources:
     """The live objects the collector reads; the composition root fills it.
@@ -60,6 +66,7 @@ class MediaSources:
     srt: SrtIngestServer | None = None
     push: DestinationStatuses | None = None
     playback: PlaybackService | None = None
+    webrtc: WebRtcSessions | None = None
     webhook_results: Callable[[], Mapping[str, int]] | None = None
     transcode: TranscodeService | None = None
     clock: Callable[[], float] = time.monotonic
@@ -86,6 +93,8 @@ class SnapshotCollector(Collector):
         yield from self._hls()
         if self.sources.playback is not None:
             yield self._viewers(self.sources.playback)
+        if self.sources.webrtc is not None:
+            yield self._webrtc(self.sources.webrtc)
         yield self._auth_failures()
         if self.sources.webhook_results is not None:
             yield self._webhooks(self.sources.webhook_results())
@@ -357,13 +366,31 @@ class SnapshotCollector(Collector):
     def _viewers(self, playback: PlaybackService) -> Metric:
         family = GaugeMetricFamily(
             "relaycast_viewers",
-            "Concurrent viewers of a live stream by protocol (hls, rtmp, srt); the plan's "
+            "Concurrent viewers of a live stream by protocol (hls, rtmp, srt, webrtc); the plan's "
             "maxClients counts them together.",
             labels=["stream_id", "protocol"],
         )
         for grant, stats in playback.snapshots():
-            for protocol, count in (("hls", stats.hls), ("rtmp", stats.rtmp), ("srt", stats.srt)):
+            counts = (
+                ("hls", stats.hls),
+                ("rtmp", stats.rtmp),
+                ("srt", stats.srt),
+                ("webrtc", stats.webrtc),
+            )
+            for protocol, count in counts:
                 family.add_metric([grant.stream_id, protocol], count)
+        return family
+
+    def _webrtc(self, webrtc: WebRtcSessions) -> Metric:
+        """Open sessions, so that one a peer left without a goodbye shows until it
+        times out (and a leak shows as a count that never returns to 0)."""
+        family = GaugeMetricFamily(
+            "relaycast_webrtc_sessions",
+            "Open WebRTC sessions by kind (whip: publishers, whep: viewers), connected or not.",
+            labels=["kind"],
+        )
+        for kind, count in sorted(webrtc.counts().items()):
+            family.add_metric([kind], count)
         return family
 
     def _auth_failures(self) -> Metric:

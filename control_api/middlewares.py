@@ -52,7 +52,8 @@ async def error_middleware(request: web.Request, handler: HandlerT) -> web.Strea
         if exc.status < 400:
             raise
         headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
-        return Problem(exc.status, _detail(exc), headers=headers).response()
+        close = exc.headers.get("Connection", "").lower() == "close"  # e.g. a body cut off
+        return Problem(exc.status, _detail(exc), headers=headers, close_connection=close).response()
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal error; the server log has the details").response()

@@ -29,6 +29,7 @@ from control_api.viewers import SessionViewers
 from server.hls import http as hls_http
 from server.hls.player import mount_player
 from server.vod.player import mount_vod_player
+from server.webrtc import http as webrtc_http
 
 log = logging.getLogger("relaycast")
 
@@ -140,6 +141,8 @@ async def run(settings: Settings) -> None:
     hls_http.mount(app, media.hls)
     mount_player(app)
     mount_vod_player(app)
+    if settings.webrtc.enabled:
+        webrtc_http.mount(app, media.webrtc, media.rtmp.throttle)
     sources = MediaSources(
         media.ingest,
         media.registry,
@@ -148,6 +151,7 @@ async def run(settings: Settings) -> None:
         media.srt,
         media.push,
         playback=media.playback,
+        webrtc=media.webrtc if settings.webrtc.enabled else None,
         webhook_results=app[WEBHOOKS].counters.copy,
         transcode=media.transcode,
     )

@@ -27,6 +27,7 @@ from server.settings import (
     SrtSettings,
     TranscodeSettings,
     VodSettings,
+    WebRtcSettings,
 )
 
 ENV_PREFIX = "RELAYCAST_"
@@ -195,6 +196,7 @@ class Settings(_Section):
     hls: HlsSettings = HlsSettings()
     push: PushSettings = PushSettings()
     playback: PlaybackSettings = PlaybackSettings()
+    webrtc: WebRtcSettings = WebRtcSettings()
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
     transcode: TranscodeSettings = TranscodeSettings()

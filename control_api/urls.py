@@ -54,6 +54,15 @@ class Endpoints:
         """An SRT caller's playback URL (``,s=T`` appended for private streams)."""
         return f"{self.srt_url}?streamid=#!::r={self.rtmp_app}/{edge_id},m=request"
 
+    @property
+    def whip_url(self) -> str:
+        """OBS's WHIP "Server"; the stream key is the Bearer token."""
+        return f"{self.http_base}/whip/live"
+
+    def whep_url(self, edge_id: str) -> str:
+        """WHEP playback (``?token=T`` appended for private streams)."""
+        return f"{self.http_base}/whep/{edge_id}"
+
     def vod_hls_url(self, media_id: str) -> str:
         return f"{self.http_base}/vod/{media_id}/master.m3u8"
 

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, model_validator
 
 
 class _Section(BaseModel):
@@ -202,6 +202,56 @@ class PlaybackSettings(_Section):
     stall_timeout: float = Field(10.0, gt=0, le=300)
     # Seconds between a player's sends: what arrived meanwhile goes out in one write.
     batch_interval: float = Field(0.04, gt=0, le=1.0)
+
+
+class WebRtcSettings(_Section):
+    """WHIP ingest and WHEP playback (``/whip/live``, ``/whep/{edgeId}``) over aiortc."""
+
+    enabled: bool = True
+    # Addresses put into our SDP answers as extra host candidates, beside the local
+    # interfaces, for a server behind 1:1 NAT (the same UDP port on the public address).
+    public_ips: list[IPvAnyAddress] = Field(default_factory=list, max_length=8)
+    # UDP ports for media (each session takes one on each server address); 0 and 0 =
+    # any ephemeral port. With a range, a firewall need open only it, and a session
+    # finding no free port in it gets 503.
+    udp_port_min: int = Field(0, ge=0, le=65535)
+    udp_port_max: int = Field(0, ge=0, le=65535)
+    # WHIP and WHEP sessions open at once; more get 503.
+    max_sessions: int = Field(100, ge=1, le=10_000)
+    # Bytes of an SDP offer (or a trickle PATCH) we read; larger is refused with 413.
+    max_offer_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    # Seconds an SDP offer (or trickle PATCH) body may take to arrive after its head;
+    # then 408 and the connection closes (a trickled body would hold its slot forever).
+    offer_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds from the answer until ICE and DTLS must be connected; then the session ends.
+    connect_timeout: float = Field(10.0, gt=0, le=120)
+    # Seconds a WHIP publisher may send no media, or a WHEP viewer no RTCP receiver
+    # report, before its session ends (abrupt close: a browser tab killed sends no DTLS
+    # close, ICE consent takes ~30 s to notice).
+    idle_timeout: float = Field(5.0, gt=0, le=300)
+    # Seconds without a keyframe before we ask the publisher for one (PLI): browsers send
+    # keyframes only when asked, and HLS segments cut only at keyframes.
+    keyframe_interval: float = Field(2.0, ge=0.5, le=30)
+    # Opus frames queued for the AAC transcoder process before new ones are dropped.
+    audio_queue_bytes: int = Field(256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
+    # Per-WHEP-viewer queue of packets waiting to be packetized and sent.
+    queue_max_frames: int = Field(256, ge=64, le=65_536)
+    queue_max_bytes: int = Field(8 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024)
+
+    @model_validator(mode="after")
+    def _port_range(self) -> WebRtcSettings:
+        if (self.udp_port_min == 0) != (self.udp_port_max == 0):
+            raise ValueError("set both webrtc.udp_port_min and webrtc.udp_port_max, or neither")
+        if self.udp_port_min > self.udp_port_max:
+            raise ValueError("webrtc.udp_port_max must be at least webrtc.udp_port_min")
+        return self
+
+    @property
+    def udp_ports(self) -> range | None:
+        """The media port range, or None for ephemeral ports."""
+        if self.udp_port_min == 0:
+            return None
+        return range(self.udp_port_min, self.udp_port_max + 1)
 
 
 class RecordSettings(_Section):

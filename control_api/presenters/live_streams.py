@@ -16,7 +16,9 @@ from server.transcode.transcoder import RenditionStats
 
 
 def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) -> StreamOut:
-    ingest = Ingest(rtmp_url=ep.rtmp_url, rtmps_url=ep.rtmps_url, srt_url=ep.srt_url)
+    ingest = Ingest(
+        rtmp_url=ep.rtmp_url, rtmps_url=ep.rtmps_url, srt_url=ep.srt_url, whip_url=ep.whip_url
+    )
     if stream_key is not None:
         ingest.stream_key = stream_key
         ingest.rtmp_full_url = f"{ep.rtmp_url}/{stream_key}"
@@ -44,6 +46,7 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
             edge_id=row.edge_id,
             rtmp_url=ep.rtmp_play_url(row.edge_id),
             srt_url=ep.srt_play_url(row.edge_id),
+            whep_url=ep.whep_url(row.edge_id),
         ),
     )
 

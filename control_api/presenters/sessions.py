@@ -31,9 +31,11 @@ def session_out(
 
 def viewership_out(stats: ViewershipStats | None) -> Viewership:
     if stats is None:
-        current = CurrentViewers(hls=0, rtmp=0, srt=0, total=0)
+        current = CurrentViewers(hls=0, rtmp=0, srt=0, webrtc=0, total=0)
         return Viewership(current=current, peak_viewers=0, total_views=0, viewer_seconds=0.0)
-    current = CurrentViewers(hls=stats.hls, rtmp=stats.rtmp, srt=stats.srt, total=stats.total)
+    current = CurrentViewers(
+        hls=stats.hls, rtmp=stats.rtmp, srt=stats.srt, webrtc=stats.webrtc, total=stats.total
+    )
     return Viewership(
         current=current,
         peak_viewers=stats.peak_viewers,

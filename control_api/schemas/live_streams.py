@@ -58,6 +58,10 @@ class Ingest(ApiModel):
     rtmp_url: str
     rtmps_url: str | None = None
     srt_url: str
+    whip_url: str = Field(
+        description='WHIP ingest (OBS 30+ "Server", the studio\'s Go live): POST an SDP '
+        "offer with the stream key as Bearer token."
+    )
     stream_key: str | None = None
     rtmp_full_url: str | None = None
     srt_full_url: str | None = None
@@ -72,6 +76,10 @@ class Playback(ApiModel):
     srt_url: str = Field(
         description="SRT playback (MPEG-TS, the stream's passphrase if it has one); "
         "private streams add `,s=T` to the streamid."
+    )
+    whep_url: str = Field(
+        description="WHEP playback (WebRTC, H.264; Opus when published over WHIP): POST an "
+        "SDP offer; private streams add `?token=T`."
     )
 
 
@@ -130,6 +138,7 @@ class CurrentViewers(ApiModel):
     hls: int
     rtmp: int
     srt: int
+    webrtc: int = Field(0, description="WHEP (WebRTC) viewers.")
     total: int
 
 
@@ -172,7 +181,7 @@ class SrtHealth(ApiModel):
 
 
 class IngestHealth(ApiModel):
-    protocol: Literal["rtmp", "rtmps", "srt"]
+    protocol: Literal["rtmp", "rtmps", "srt", "whip"]
     remote_address: str
     connected_at: Timestamp
     encoder_connected: bool = Field(

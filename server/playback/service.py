@@ -137,7 +137,7 @@ class PlaybackService:
         if self._by_edge.get(live.grant.edge_id) is live:
             del self._by_edge[live.grant.edge_id]
         if self._latest.get(live.grant.stream_id) is live:
-            self._latest[live.grant.stream_id] = dataclasses.replace(stats, rtmp=0, srt=0)
+            self._latest[live.grant.stream_id] = dataclasses.replace(stats, rtmp=0, srt=0, webrtc=0)
         if self.sink is not None:
             await self.sink.session_viewers(live.session_id, stats)
 
@@ -147,7 +147,7 @@ class PlaybackService:
     # ------------------------------------------------------------ counts
 
     def players(self, edge_id: str) -> int:
-        """Open RTMP and SRT players of a live edge (HLS shares maxClients with them)."""
+        """Open RTMP, SRT and WebRTC players of a live edge (HLS shares maxClients with them)."""
         live = self._by_edge.get(edge_id)
         return live.viewership.players() if live is not None else 0
 
@@ -226,6 +226,8 @@ class PlaybackService:
                     )
         if protocol == "srt":
             self._check_ts(live.stream, grant)
+        elif protocol == "webrtc":
+            self._check_webrtc(live.stream, grant)
         hls = self._hls(edge_id).current
         limit = grant.max_clients
         if limit is not None and hls + live.viewership.players() >= limit:
@@ -251,6 +253,14 @@ class PlaybackService:
             if config is not None and config.codec not in TS_CODECS:
                 message = f"this stream is {config.codec}, which MPEG-TS output does not carry"
                 raise PlayRefused(RefusalReason.CODEC_UNSUPPORTED, message, grant)
+
+    @staticmethod
+    def _check_webrtc(stream: Stream, grant: StreamGrant) -> None:
+        """WHEP sends the bus's video as it is: H.264 only (what browsers all decode)."""
+        config = stream.video_config
+        if config is not None and config.codec != "h264":
+            message = f"this stream is {config.codec}; WebRTC playback sends H.264 only"
+            raise PlayRefused(RefusalReason.CODEC_UNSUPPORTED, message, grant)
 
     def _token_ok(self, edge_id: str, token: str) -> bool:
         key = self.playback_key

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROTOCOLS = ("hls", "rtmp", "srt")
+PROTOCOLS = ("hls", "rtmp", "srt", "webrtc")
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +23,11 @@ class ViewershipStats:
     peak_viewers: int
     total_views: int
     viewer_seconds: float
+    webrtc: int = 0  # WHEP viewers
 
     @property
     def total(self) -> int:
-        return self.hls + self.rtmp + self.srt
+        return self.hls + self.rtmp + self.srt + self.webrtc
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +82,7 @@ class Viewership:
             hls=hls.current,
             rtmp=self.players("rtmp"),
             srt=self.players("srt"),
+            webrtc=self.players("webrtc"),
             peak_viewers=self.peak,
             total_views=self.views + hls.views,
             viewer_seconds=round(self._closed_seconds + running + hls.seconds, 1),

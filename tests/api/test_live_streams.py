@@ -232,7 +232,7 @@ async def test_viewership_of_a_stream_not_live_is_all_zero(api: Api) -> None:
     got = await api.call("GET", f"/v1/live-streams/{s['streamId']}/viewership")
     assert got.status == 200
     assert got.json == {
-        "current": {"hls": 0, "rtmp": 0, "srt": 0, "total": 0},
+        "current": {"hls": 0, "rtmp": 0, "srt": 0, "webrtc": 0, "total": 0},
         "peakViewers": 0,
         "totalViews": 0,
         "viewerSeconds": 0.0,

@@ -298,7 +298,7 @@ def test_max_clients_counts_every_protocol_and_viewership_shows_them(
     path = f"/v1/live-streams/{stream_id}/viewership"
     seen = wait_for(
         lambda: relaycast.api.ok("GET", path),
-        lambda v: v["current"] == {"hls": 1, "rtmp": 1, "srt": 1, "total": 3},
+        lambda v: v["current"] == {"hls": 1, "rtmp": 1, "srt": 1, "webrtc": 0, "total": 3},
         20,
         "three viewers, one per protocol",
     )

@@ -2,6 +2,7 @@
 import * as api from "./api.js";
 import { ingestCard } from "./streams.js";
 import { destinationsSection } from "./destinations.js";
+import { goLiveSection, whepPlay } from "./webrtc.js";
 import {
   act, badge, bitrate, bytes, checkbox, confirmDialog, field, formError, h, mount, notice, poll,
   select, sparkline, when,
@@ -11,19 +12,44 @@ function preview(stream) {
   const video = h("video", { id: "preview", controls: true, muted: true, autoplay: true, playsinline: true });
   video.muted = true;
   const status = h("p", { class: "muted", id: "preview-status" }, "The preview starts when the stream is live.");
+  const mode = select("previewMode", [["hls", "HLS"], ["whep", "WebRTC (WHEP, sub-second)"]], "hls");
   let hls = null;
+  let whep = null;
+  let starting = false;
   const stop = () => {
     if (hls) hls.destroy();
     hls = null;
+    if (whep) whep.stop();
+    whep = null;
     video.removeAttribute("src");
+    video.srcObject = null;
+  };
+  const withToken = async (url) => {
+    if (stream.playbackPolicy !== "private") return url;
+    const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
+    return `${url}?token=${encodeURIComponent(minted.token)}`;
+  };
+  const startWhep = async () => {
+    const url = new URL(await withToken(stream.playback.whepUrl), location.href);
+    status.textContent = "WebRTC: connecting";
+    whep = await whepPlay(url.pathname + url.search, video, (state) => (status.textContent = `WebRTC: ${state}`));
   };
   const start = async () => {
-    if (hls || video.src) return;
-    let url = stream.playback.hlsUrl;
-    if (stream.playbackPolicy === "private") {
-      const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
-      url += `?token=${encodeURIComponent(minted.token)}`;
+    if (hls || whep || video.src || starting) return;
+    starting = true;
+    try {
+      if (mode.value === "whep") await startWhep();
+      else await startHls();
+    } finally {
+      starting = false;
     }
+  };
+  mode.addEventListener("change", () => {
+    stop();
+    if (stream.state === "live") start().catch((err) => (status.textContent = `Preview error: ${err.message}`));
+  });
+  const startHls = async () => {
+    const url = await withToken(stream.playback.hlsUrl);
     if (window.Hls && window.Hls.isSupported()) {
       hls = new window.Hls({ lowLatencyMode: stream.lowLatency, maxLiveSyncPlaybackRate: 1.1 });
       hls.on(window.Hls.Events.ERROR, (_, data) => {
@@ -40,8 +66,10 @@ function preview(stream) {
     status.textContent = "Live preview";
     video.play().catch(() => {});
   };
-  video.addEventListener("playing", () => (status.textContent = "Playing"));
-  return { node: h("section", { class: "card preview", "aria-label": "Preview" }, h("h2", {}, "Preview"), video, status), start, stop };
+  video.addEventListener("playing", () => (status.textContent = mode.value === "whep" ? "Playing over WebRTC" : "Playing"));
+  const node = h("section", { class: "card preview", "aria-label": "Preview" }, h("h2", {}, "Preview"),
+    field("Play over", mode), video, status);
+  return { node, start, stop, setStream: (s) => (stream = s) };
 }
 
 function healthView(health, samples) {
@@ -76,7 +104,7 @@ function healthView(health, samples) {
 function viewersView(v) {
   const c = v.current;
   const rows = [
-    ["Watching now", `${c.total} (HLS ${c.hls}, RTMP ${c.rtmp}, SRT ${c.srt})`],
+    ["Watching now", `${c.total} (HLS ${c.hls}, WebRTC ${c.webrtc}, RTMP ${c.rtmp}, SRT ${c.srt})`],
     ["Peak this session", v.peakViewers],
     ["Views", v.totalViews],
     ["Watch time", `${Math.round(v.viewerSeconds)} s`],
@@ -132,6 +160,13 @@ export async function streamPage(id) {
   const title = h("h1", {}, stream.name, " ", h("span", { id: "state" }, badge(stream.state)));
   const once = h("div", { id: "once" });
   const player = preview(stream);
+  const goLive = goLiveSection(stream);
+  // Leaving the page ends what it started: a WHEP preview left open would stay counted
+  // as a viewer, and a broadcast (camera on) would have no End button any more.
+  window.addEventListener("hashchange", () => {
+    player.stop();
+    goLive.stop();
+  }, { once: true });
   const health = h("div", { id: "health" });
   const sessions = h("div", { id: "sessions" });
   const viewers = h("div", { id: "viewers" });
@@ -180,6 +215,7 @@ export async function streamPage(id) {
     const doc = full || hl.state !== stream.state ? await api.get(base) : stream;
     const changed = full || doc.state !== stream.state || doc.enabled !== stream.enabled;
     stream = doc;
+    player.setStream(stream);
     title.querySelector("#state").replaceChildren(badge(stream.state),
       stream.enabled ? "" : h("span", { class: "badge disabled" }, "stopped"),
       stream.errorReason ? h("span", { class: "muted" }, ` ${stream.errorReason}`) : "");
@@ -202,15 +238,19 @@ export async function streamPage(id) {
     h("div", { class: "two" },
       player.node,
       h("section", { class: "card", "aria-label": "Health" }, h("h2", {}, "Health"), health)),
+    goLive.node,
     h("section", { class: "card", "aria-label": "Ingest" }, h("h2", {}, "Ingest"),
       h("dl", { class: "facts" },
         h("dt", {}, "RTMP server"), h("dd", {}, h("code", {}, stream.ingest.rtmpUrl)),
         h("dt", {}, "SRT"), h("dd", {}, h("code", {}, stream.ingest.srtUrl)),
+        h("dt", {}, "WHIP"), h("dd", {}, h("code", {}, stream.ingest.whipUrl)),
         h("dt", {}, "Playback (HLS)"), h("dd", {}, h("code", {}, stream.playback.hlsUrl)),
+        h("dt", {}, "Playback (WHEP)"), h("dd", {}, h("code", {}, stream.playback.whepUrl)),
         h("dt", {}, "Playback (RTMP)"), h("dd", {}, h("code", {}, stream.playback.rtmpUrl)),
         h("dt", {}, "Playback (SRT)"), h("dd", {}, h("code", {}, stream.playback.srtUrl))),
       h("p", { class: "muted" }, "The stream key is shown only at creation; rotate it to get a new one.",
-        stream.playbackPolicy === "private" ? " Private playback needs a token: ?token=T (HLS, RTMP) or ,s=T (SRT)." : "")),
+        " OBS 30+ over WebRTC: Service WHIP, Server the WHIP URL, Bearer Token the stream key.",
+        stream.playbackPolicy === "private" ? " Private playback needs a token: ?token=T (HLS, WHEP, RTMP) or ,s=T (SRT)." : "")),
     h("section", { class: "card", "aria-label": "Viewers" }, h("h2", {}, "Viewers"), viewers),
     destinations.node,
     h("section", { class: "card", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), sessions),

@@ -1,0 +1,216 @@
+"""One WHIP publisher: an aiortc peer whose received media goes onto the bus.
+
+It is a ``Publisher`` of the ingest manager like an RTMP or SRT connection, so stream
+keys, takeover, the reconnect window, HLS, recording and destinations apply unchanged.
+H.264 goes through as it arrived (reassembled by aiortc, never decoded); Opus is
+transcoded once to AAC in a worker process, and also handed as it is to WHEP viewers
+of the same stream (``OpusHub``), who need no transcoding at all.
+
+Timing: aiortc maps each track's RTP clock to start at 0 on its first frame. Both
+tracks are anchored at the arrival time of their first frame on one session clock,
+which keeps them in sync to within the network's jitter without waiting for RTCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc.jitterbuffer import JitterFrame
+
+from server.ingest.manager import Claim
+from server.logfields import MediaLog, new_connection_id
+from server.media.errors import MediaFormatError
+from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+from server.webrtc.audio import OPUS_RATE, OpusTranscoder
+from server.webrtc.h264 import AnnexBVideo
+from server.webrtc.peer import (
+    accept_offer,
+    add_transceiver,
+    bind_in_range,
+    check_candidates,
+    check_offer,
+    close_quietly,
+    new_peer,
+    request_keyframe,
+    tap_encoded_frames,
+    with_public_ips,
+)
+
+if TYPE_CHECKING:
+    from server.webrtc.service import WebRtcService
+
+log = logging.getLogger("relaycast.webrtc")
+
+SUPERVISE_EVERY = 0.25
+"""Seconds between checks of the connect, idle and keyframe deadlines."""
+
+
+class WhipSession:
+    """Implements ``server.ingest.ports.Publisher``."""
+
+    protocol = "whip"
+
+    def __init__(self, service: WebRtcService, session_id: str, remote: str) -> None:
+        self.service = service
+        self.session_id = session_id
+        self.remote = remote
+        self.connection_id = new_connection_id("whip")
+        self.log = MediaLog(log, self.connection_id)
+        self.loop = asyncio.get_running_loop()
+        self.pc: RTCPeerConnection = new_peer()
+        self.claim: Claim | None = None
+        self.video = AnnexBVideo()
+        settings = service.settings
+        self.transcoder = OpusTranscoder(settings.audio_queue_bytes)
+        self.started = self.loop.time()
+        self.connected = False
+        self.last_media = self.started
+        self.last_keyframe = self.started
+        self.last_pli = 0.0
+        self.bad_frames = 0
+        self._origin: float | None = None
+        self._anchors: dict[TrackKind, int] = {}
+        self._video_receiver: RTCRtpReceiver | None = None
+        self._closing: asyncio.Task[None] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+
+    # ------------------------------------------------------------ negotiation
+
+    async def negotiate(self, offer: str, stream_key: str) -> str:
+        """Claim the stream and answer the offer; raises ``BadOffer`` or ``Refused``
+        (nothing is left open then)."""
+        kinds = check_offer(offer, "send")
+        try:
+            self._tap_receivers(kinds)
+            await accept_offer(self.pc, offer)
+            self.claim = await self.service.manager.claim(stream_key, self, "whip")
+            self.log.bind(self.claim.live.grant.stream_id, self.claim.live.session_id)
+            tracks = {TrackKind.VIDEO} | ({TrackKind.AUDIO} if "audio" in kinds else set())
+            self.claim.tracks(frozenset(tracks))
+            if "audio" in kinds:
+                await self.transcoder.start(self._aac_config, self._aac_frame)
+            bind_in_range(self.pc, self.service.settings.udp_ports)
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            check_candidates(self.pc.localDescription.sdp, self.service.settings.udp_ports)
+        except BaseException:
+            await self._teardown("negotiation failed")
+            raise
+        self.pc.on("connectionstatechange", self._state_changed)
+        self._supervisor = self.loop.create_task(self._supervise())
+        answer = self.pc.localDescription.sdp
+        return with_public_ips(answer, (str(ip) for ip in self.service.settings.public_ips))
+
+    def _tap_receivers(self, kinds: frozenset[str]) -> None:
+        for kind in sorted(kinds, reverse=True):  # video first, as offers usually are
+            receiver = add_transceiver(self.pc, kind, "recvonly").receiver
+            if kind == "video":
+                self._video_receiver = receiver
+                tap_encoded_frames(receiver, self._video_frame)
+            else:
+                tap_encoded_frames(receiver, self._audio_frame)
+
+    # ------------------------------------------------------------ media
+
+    def _pts(self, track: TrackKind, rtp_ticks: int) -> int:
+        """Session ticks of a frame: its track's anchor plus its own RTP clock."""
+        anchor = self._anchors.get(track)
+        if anchor is None:
+            now = self.loop.time()
+            if self._origin is None:
+                self._origin = now
+            anchor = self._anchors[track] = round((now - self._origin) * TIMEBASE) - rtp_ticks
+        return anchor + rtp_ticks
+
+    def _video_frame(self, frame: JitterFrame) -> None:
+        claim = self.claim
+        if claim is None:
+            return
+        now = self.loop.time()
+        self.last_media = now
+        claim.received(len(frame.data), now)
+        try:
+            items = self.video.access_unit(frame.data, self._pts(TrackKind.VIDEO, frame.timestamp))
+        except MediaFormatError:
+            self.bad_frames += 1
+            return
+        for item in items:
+            if isinstance(item, CodecConfig):
+                claim.config(item)
+            else:
+                if item.keyframe:
+                    self.last_keyframe = now
+                claim.frame(item)
+
+    def _audio_frame(self, frame: JitterFrame) -> None:
+        claim = self.claim
+        if claim is None:
+            return
+        now = self.loop.time()
+        self.last_media = now
+        claim.received(len(frame.data), now)
+        pts = self._pts(TrackKind.AUDIO, frame.timestamp * TIMEBASE // OPUS_RATE)
+        self.transcoder.submit(pts, frame.data)
+        self.service.opus.publish(claim.live.grant.stream_id, pts, frame.data)
+
+    def _aac_config(self, config: CodecConfig) -> None:
+        if self.claim is not None:
+            self.claim.config(config)
+
+    def _aac_frame(self, frame: Frame) -> None:
+        if self.claim is not None:
+            self.claim.frame(frame)
+
+    # ------------------------------------------------------------ lifetime
+
+    def _state_changed(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self.connected = True
+            self.last_media = self.loop.time()
+        elif state in ("failed", "closed"):
+            self.close(f"WebRTC connection {state}")
+
+    async def _supervise(self) -> None:
+        """Deadlines no peer event reports: ICE that never completes, a publisher gone
+        silent (a killed tab sends no goodbye), and keyframes the bus needs."""
+        settings = self.service.settings
+        while True:
+            await asyncio.sleep(SUPERVISE_EVERY)
+            now = self.loop.time()
+            if not self.connected:
+                if now - self.started > settings.connect_timeout:
+                    self.close(f"not connected within {settings.connect_timeout:g} s")
+                    return
+                continue
+            if now - self.last_media > settings.idle_timeout:
+                self.close(f"no media for {settings.idle_timeout:g} s")
+                return
+            due = settings.keyframe_interval
+            if now - self.last_keyframe > due and now - self.last_pli > due:
+                self.last_pli = now
+                if self._video_receiver is not None:
+                    await request_keyframe(self._video_receiver)
+
+    def close(self, reason: str) -> None:
+        """Publisher.close (takeover, stop, rotation) and every other way a session ends;
+        idempotent."""
+        if self._closing is None:
+            self.log.info("whip %s: closing: %s", self.remote, reason)
+            self._closing = self.loop.create_task(self._teardown(reason))
+
+    async def wait_closed(self) -> None:
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
+
+    async def _teardown(self, reason: str) -> None:
+        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
+            self._supervisor.cancel()
+        if self.claim is not None:
+            self.service.manager.release(self.claim, reason)
+            self.claim = None
+        self.service.forget(self.session_id)
+        await self.transcoder.stop()
+        await close_quietly(self.pc)
