@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from control_api.channels import StoreChannels
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.recordings import LibraryRecordings
 from control_api.settings import Settings
@@ -21,6 +22,7 @@ from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
+from server.playout.service import PlayoutService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 
@@ -43,6 +45,7 @@ class MediaPlane:
     record: RecordService
     recordings: LibraryRecordings
     playback: PlaybackService
+    playout: PlayoutService
 
     @classmethod
     def build(
@@ -75,7 +78,11 @@ class MediaPlane:
         rtmp.playback = playback
         srt = SrtIngestServer(ingest, settings.srt)
         srt.playback = playback
-        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback)
+        channels = StoreChannels(
+            store, directory, MediaFiles(settings.server.data_dir), settings.playout
+        )
+        playout = PlayoutService(channels, ingest, settings.playout)
+        return cls(registry, ingest, rtmp, hls, srt, push, record, recordings, playback, playout)
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -96,6 +103,7 @@ class MediaPlane:
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:
+        await self.playout.close()  # first: channels keep their "on" for the next start
         await self.rtmp.close()
         await self.srt.close()
         await self.ingest.shutdown()

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, WEBHOOKS
+from control_api.appkeys import LIBRARY, PLAYBACK, PLAYOUT, RECORDER, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -129,6 +129,7 @@ async def run(settings: Settings) -> None:
     )
     app[RECORDER] = media.record
     app[PLAYBACK] = media.playback
+    app[PLAYOUT] = media.playout
     media.playback.sink = SessionViewers(store)
     await _reconcile(store)
     recovered = await media.recordings.recover(recordings_root(settings))
@@ -168,6 +169,9 @@ async def run(settings: Settings) -> None:
     scrape = await _metrics_listener(settings, app)
     try:
         await media.start(settings, endpoints)
+        resumed = await media.playout.resume()
+        if resumed:
+            log.warning("resumed %d channel(s) that were playing", resumed)
         host, port = settings.server.host, settings.server.http_port
         await GuardedSite(runner, host, port, _guard(settings)).start()
         endpoints.http_port = _bound_port(runner)

@@ -20,6 +20,7 @@ from server.settings import (
     HlsSettings,
     IngestSettings,
     PlaybackSettings,
+    PlayoutSettings,
     PushSettings,
     RecordSettings,
     RtmpSettings,
@@ -195,6 +196,7 @@ class Settings(_Section):
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
     vod: VodSettings = VodSettings()
+    playout: PlayoutSettings = PlayoutSettings()
     metrics: MetricsSettings = MetricsSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     webhooks: WebhookSettings = WebhookSettings()

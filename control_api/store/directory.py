@@ -71,8 +71,15 @@ class StoreDirectory:
     async def _grant(self, digest: str) -> StreamGrant | None:
         async with self._sessions() as s:
             row = await s.scalar(select(LiveStream).where(LiveStream.stream_key_hash == digest))
-        if row is None:
-            return None
+        return None if row is None else self.grant_of(row)
+
+    async def grant_for(self, stream_id: str) -> StreamGrant | None:
+        """The grant of a stream found by id (a channel's playout has no key to show)."""
+        async with self._sessions() as s:
+            row = await s.get(LiveStream, stream_id)
+        return None if row is None else self.grant_of(row)
+
+    def grant_of(self, row: LiveStream) -> StreamGrant:
         return StreamGrant(
             stream_id=row.id,
             environment_id=row.environment_id,

@@ -1,0 +1,224 @@
+"""The playout worker process: open items with PyAV, conform them, encode, send Frames.
+
+Runs in its own process (``server.encode.process.WorkerProcess``) so decoding and
+encoding never hold the event loop. It keeps one ``Timeline`` across the items it is
+given, so item after item continues the same output clock; it does no pacing: the
+pipe to the event loop fills and ``send`` blocks, which is the back-pressure.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from multiprocessing.connection import Connection
+from typing import Any
+
+import av
+
+from server.encode.audio import AudioEncoder
+from server.encode.conform import letterbox
+from server.encode.profile import AudioProfile, VideoProfile
+from server.encode.video import VideoEncoder
+from server.media.frame import TIMEBASE, Frame
+from server.playout.messages import Batch, Configs, Drained, Ended, Finish, Play, Started
+from server.playout.ports import Profile
+from server.playout.timeline import AUDIO_LAG_WITH_TRACK, FrameRate, Timeline
+
+log = logging.getLogger("relaycast.playout")
+
+BATCH_FRAMES = 16
+"""Frames per message: fewer pickles per second, still a small share of the look-ahead."""
+
+
+class ItemBroken(Exception):
+    """The item cannot be played (no video, unreadable, decode error)."""
+
+
+def main(conn: Connection, profile: Profile, encoder: str, preset: str) -> None:
+    """Child entry (``WorkerProcess`` target): serve ``Play``/``Finish`` until EOF."""
+    _Worker(conn, profile, encoder, preset).serve()
+
+
+class _Worker:
+    def __init__(self, conn: Connection, profile: Profile, encoder: str, preset: str) -> None:
+        self.conn = conn
+        self.video_profile = VideoProfile(
+            profile.width,
+            profile.height,
+            Fraction(profile.fps),
+            profile.video_bitrate,
+            encoder=encoder,
+            preset=preset,
+        )
+        self.audio_profile = AudioProfile(bitrate=profile.audio_bitrate)
+        self.fps = profile.fps
+        self.gen = -1
+        self.timeline = Timeline(profile.fps, 0, 0)
+        self.venc: VideoEncoder | None = None
+        self.aenc: AudioEncoder | None = None
+        self.out: list[Frame] = []
+
+    def serve(self) -> None:
+        message: Any = self.conn.recv()
+        while True:
+            if isinstance(message, Play):
+                message = self.play(message)
+            elif isinstance(message, Finish):
+                self.finish(message)
+                message = None
+            if message is None:
+                message = self.conn.recv()
+
+    # ------------------------------------------------------------ items
+
+    def play(self, play: Play) -> object | None:
+        """Play one item; returns a message that interrupted it (a new generation)."""
+        if play.fresh or self.venc is None or play.gen != self.gen:
+            self.gen = play.gen
+            self.venc = VideoEncoder(self.video_profile)
+            self.aenc = AudioEncoder(self.audio_profile)
+            self.aenc.reset(play.audio_at)
+            self.timeline = Timeline(self.fps, play.video_at, play.audio_at)
+            self.conn.send(Configs(self.gen, self.venc.config, self.aenc.config))
+        error = None
+        try:
+            interrupted = self._item(play)
+        except (ItemBroken, av.FFmpegError, OSError, ValueError) as exc:
+            interrupted, error = None, _reason(exc)
+        if interrupted is not None:
+            self.out.clear()
+            return interrupted
+        self._silence(self.timeline.close_item())
+        self._send(force=True)
+        self.conn.send(Ended(self.gen, play.item_id, self.timeline.video_end, error))
+        return None
+
+    def _item(self, play: Play) -> object | None:
+        with av.open(play.path) as container:
+            if not container.streams.video:
+                raise ItemBroken("no video track")
+            video = container.streams.video[0]
+            video.thread_type = "AUTO"
+            audio = container.streams.audio[0] if container.streams.audio else None
+            if play.start > 0:
+                container.seek(int(play.start * av.time_base))
+            self.conn.send(Started(self.gen, play.item_id, self.timeline.video_end, play.start))
+            item = _Item(self, play.start, has_audio=audio is not None)
+            streams = [video] if audio is None else [video, audio]
+            for packet in container.demux(*streams):
+                for frame in packet.decode():
+                    if isinstance(frame, av.VideoFrame):
+                        item.video(frame)
+                    elif isinstance(frame, av.AudioFrame):
+                        item.audio(frame)
+                self._send()
+                if self.conn.poll():
+                    interrupting: object = self.conn.recv()
+                    return interrupting
+            item.close()
+        return None
+
+    def finish(self, finish: Finish) -> None:
+        if self.venc is not None and self.aenc is not None and finish.gen == self.gen:
+            self.out.extend(self.venc.flush())
+            self.out.extend(self.aenc.flush())
+            self._send(force=True)
+        self.conn.send(Drained(finish.gen))
+
+    # ------------------------------------------------------------ output
+
+    def _silence(self, ticks: int) -> None:
+        if ticks > 0 and self.aenc is not None:
+            self.out.extend(self.aenc.silence(ticks))
+
+    def _send(self, force: bool = False) -> None:
+        if self.out and (force or len(self.out) >= BATCH_FRAMES):
+            self.conn.send(Batch(self.gen, self.out))
+            self.out = []
+
+
+class _Item:
+    """One item's conforming: frame rate by timestamp, letterbox, audio kept level."""
+
+    def __init__(self, worker: _Worker, start: float, has_audio: bool) -> None:
+        self.w = worker
+        self.start = start
+        self.has_audio = has_audio
+        self.origin = worker.timeline.video_end  # the item's time ``start`` is shown here
+        self.rate = FrameRate(worker.fps)
+        self.current: av.VideoFrame | None = None
+        self.boxed: av.VideoFrame | None = None
+        self.last_end = 0.0
+        self.first = True
+        profile = worker.audio_profile
+        layout = "stereo" if profile.channels == 2 else "mono"
+        self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=profile.sample_rate)
+
+    def video(self, frame: av.VideoFrame) -> None:
+        if frame.time is None:
+            return
+        t = frame.time - self.start
+        count = self.rate.frame(t)
+        if count:
+            self._show(self.current if self.current is not None else frame, count)
+        if self.current is not frame:
+            self.current, self.boxed = frame, None
+        duration = (
+            float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0
+        )
+        self.last_end = max(self.last_end, t + (duration or 1 / self.w.fps))
+
+    def _show(self, frame: av.VideoFrame, count: int) -> None:
+        w = self.w
+        assert w.venc is not None
+        if frame is not self.current or self.boxed is None:
+            boxed = letterbox(frame, w.video_profile.width, w.video_profile.height)
+            if frame is self.current:
+                self.boxed = boxed
+        else:
+            boxed = self.boxed
+        for _ in range(count):
+            w.out.extend(w.venc.encode(boxed, w.timeline.take_slot(), keyframe=self.first))
+            self.first = False
+        self._level()
+
+    def _level(self) -> None:
+        """Keep the audio near the video: silence for an item without audio, or where
+        the item's audio has fallen far behind (a gap)."""
+        lag = round(AUDIO_LAG_WITH_TRACK * TIMEBASE) if self.has_audio else 0
+        self.w._silence(self.w.timeline.silence_until(self.w.timeline.video_end - lag))
+
+    def audio(self, frame: av.AudioFrame) -> None:
+        if frame.time is None or frame.sample_rate <= 0:
+            return
+        t = frame.time - self.start
+        if t + frame.samples / frame.sample_rate <= 0:
+            return  # before the resume point
+        target = self.origin + Fraction(t).limit_denominator(10**6) * TIMEBASE
+        verdict, silence = self.w.timeline.audio_verdict(Fraction(target))
+        if verdict == "drop":
+            return
+        self.w._silence(silence)
+        self._feed(self.resampler.resample(frame))
+
+    def _feed(self, frames: list[av.AudioFrame]) -> None:
+        w = self.w
+        assert w.aenc is not None
+        for resampled in frames:
+            w.timeline.audio_fed(resampled.samples, resampled.sample_rate)
+            w.out.extend(w.aenc.encode(resampled))
+
+    def close(self) -> None:
+        """The item's end: the last frame fills up to it, the audio's tail is fed."""
+        if self.current is not None:
+            count = self.rate.end(self.last_end)
+            if count:
+                self._show(self.current, count)
+        if self.has_audio:
+            self._feed(self.resampler.resample(None))
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for the webhook and the log (no file system paths beyond the message)."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
