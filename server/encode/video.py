@@ -94,7 +94,7 @@ class VideoEncoder:
 
 def _config(extradata: bytes, profile: VideoProfile) -> CodecConfig:
     """avcC from the encoder's global header (Annex B SPS/PPS from libx264, or already
-    an avcC record from some hardware encoders)."""
+    an avcC record from some hardware encoders); the frame rate is the profile's."""
     if extradata[:1] == b"\x01":
         config = h264.config_from_avcc(extradata)
     else:
@@ -102,6 +102,6 @@ def _config(extradata: bytes, profile: VideoProfile) -> CodecConfig:
         if not sps or not pps:
             raise ValueError(f"{profile.encoder} gave no SPS/PPS in its global header")
         config = h264.config_from_parameter_sets(sps, pps)
-    if config.fps is None:
-        config = replace(config, fps=float(profile.fps))
-    return config
+    # The SPS timing is in the encoder's 90 kHz time base (it reads as 90000 fps); the
+    # profile's rate is what the frames really come at, and what plan checks compare.
+    return replace(config, fps=float(profile.fps))
