@@ -189,7 +189,9 @@ class SrtHealth(ApiModel):
 
 
 class IngestHealth(ApiModel):
-    protocol: Literal["rtmp", "rtmps", "srt"]
+    protocol: Literal["rtmp", "rtmps", "srt", "playout"] = Field(
+        description="How the media arrives; `playout` for a channel playing its queue."
+    )
     remote_address: str
     connected_at: Timestamp
     encoder_connected: bool = Field(
