@@ -148,6 +148,7 @@ async def run(settings: Settings) -> None:
         media.push,
         playback=media.playback,
         webhook_results=app[WEBHOOKS].counters.copy,
+        playout=media.playout,
     )
     app[METRICS].attach(sources, store)
     recorder.start()

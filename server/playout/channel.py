@@ -365,7 +365,7 @@ class ChannelRun:
             self._more.set()
 
     async def _ended(self, ended: Ended) -> None:
-        planned = self._decoding
+        gen, planned = self._gen, self._decoding
         if planned is None or planned.entry.item_id != ended.item_id:
             return
         if ended.error is not None:
@@ -377,6 +377,8 @@ class ChannelRun:
             self._finish()
             return
         entries = await self.directory.queue(self.stream_id)
+        if gen != self._gen:
+            return  # a skip or removal while the queue was read: that cut decides
         entry = planned.entry
         nxt, wrapped = picker.following(entries, entry.item_id, entry.position, self.channel.loop)
         if nxt is None:

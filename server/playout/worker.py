@@ -20,6 +20,7 @@ from server.encode.conform import letterbox
 from server.encode.profile import AudioProfile, VideoProfile
 from server.encode.video import VideoEncoder
 from server.media.frame import TIMEBASE, Frame
+from server.playout.interleave import Interleaver
 from server.playout.messages import Batch, Configs, Drained, Ended, Finish, Play, Started
 from server.playout.ports import Profile
 from server.playout.timeline import AUDIO_LAG_WITH_TRACK, FrameRate, Timeline
@@ -57,6 +58,10 @@ class _Worker:
         self.venc: VideoEncoder | None = None
         self.aenc: AudioEncoder | None = None
         self.out: list[Frame] = []
+        """What the encoders gave, not yet in timestamp order."""
+        self.mux = Interleaver()
+        self.ready: list[Frame] = []
+        """In order across tracks, waiting to fill a batch."""
 
     def serve(self) -> None:
         message: Any = self.conn.recv()
@@ -79,14 +84,15 @@ class _Worker:
             self.aenc = AudioEncoder(self.audio_profile)
             self.aenc.reset(play.audio_at)
             self.timeline = Timeline(self.fps, play.video_at, play.audio_at)
+            self._discard()
             self.conn.send(Configs(self.gen, self.venc.config, self.aenc.config))
         error = None
         try:
             interrupted = self._item(play)
         except (ItemBroken, av.FFmpegError, OSError, ValueError) as exc:
-            interrupted, error = None, _reason(exc)
+            interrupted, error = None, _reason(exc, play.path)
         if interrupted is not None:
-            self.out.clear()
+            self._discard()
             return interrupted
         self._silence(self.timeline.close_item())
         self._send(force=True)
@@ -122,7 +128,7 @@ class _Worker:
         if self.venc is not None and self.aenc is not None and finish.gen == self.gen:
             self.out.extend(self.venc.flush())
             self.out.extend(self.aenc.flush())
-            self._send(force=True)
+            self._send(force=True, drain=True)
         self.conn.send(Drained(finish.gen))
 
     # ------------------------------------------------------------ output
@@ -131,10 +137,21 @@ class _Worker:
         if ticks > 0 and self.aenc is not None:
             self.out.extend(self.aenc.silence(ticks))
 
-    def _send(self, force: bool = False) -> None:
-        if self.out and (force or len(self.out) >= BATCH_FRAMES):
-            self.conn.send(Batch(self.gen, self.out))
+    def _send(self, force: bool = False, drain: bool = False) -> None:
+        """Batch what is in order; ``drain``: everything (the encoders are flushed)."""
+        if self.out:
+            self.mux.add(self.out)
             self.out = []
+        self.ready.extend(self.mux.drain() if drain else self.mux.ready())
+        if self.ready and (force or len(self.ready) >= BATCH_FRAMES):
+            self.conn.send(Batch(self.gen, self.ready))
+            self.ready = []
+
+    def _discard(self) -> None:
+        """A new generation: what the old one encoded is never sent."""
+        self.out.clear()
+        self.mux.clear()
+        self.ready.clear()
 
 
 class _Item:
@@ -218,7 +235,8 @@ class _Item:
             self._feed(self.resampler.resample(None))
 
 
-def _reason(exc: BaseException) -> str:
-    """One line for the webhook and the log (no file system paths beyond the message)."""
+def _reason(exc: BaseException, path: str) -> str:
+    """One line for the webhook and the log; the server's file system path (FFmpeg puts
+    it in its messages) is not for webhook receivers."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:300]
+    return text.replace(repr(path), "the file").replace(path, "the file")[:300]

@@ -4,9 +4,11 @@ HLS output looks like when read back with PyAV (a real demuxer and decoder)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import subprocess
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,10 +16,22 @@ from typing import Any
 import av
 
 from tests.conftest import require_program
-from tests.interop.conftest import Api, wait_for
+from tests.interop.conftest import Api, Relaycast, wait_for
 
 PROFILE = {"width": 320, "height": 180, "fps": 25, "videoBitrate": 400_000}
 FRAME = 1 / 25
+
+
+@contextlib.contextmanager
+def server_log_on_failure(relaycast: Relaycast) -> Iterator[None]:
+    """A failing step prints the server's recent playout and ingest lines (pytest shows
+    them with the failure): timing failures are otherwise hard to read."""
+    try:
+        yield
+    except BaseException:
+        lines = relaycast.log().splitlines()
+        print("\n".join(line for line in lines if "relaycast." in line)[-6000:])
+        raise
 
 
 def make_item(path: Path, size: str, rate: int, seconds: float, audio: str | None) -> Path:

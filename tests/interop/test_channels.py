@@ -6,6 +6,7 @@ from __future__ import annotations
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,11 +16,13 @@ from tests.interop.channel_helpers import (
     make_channel,
     make_item,
     now_playing,
+    server_log_on_failure,
     three_items,
     upload,
     watch,
 )
-from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish, wait_for
+from tests.interop.conftest import Api, Peers, StartRelaycast, ffmpeg_publish, wait_for
+from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
@@ -109,3 +112,70 @@ def test_an_encoder_takes_over_and_the_queue_resumes_where_it_stopped(
 def _text(url: str) -> str:
     with urllib.request.urlopen(url, timeout=10) as resp:
         return str(resp.read().decode())
+
+
+LOCAL_HOOKS = {"RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}
+
+
+def test_queue_edits_during_playout_and_a_broken_item(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    """Skip, a broken file, a reorder, removing the item on air, and the end of the
+    queue, each seen in ``nowPlaying``, the webhooks, the log and the metrics."""
+    relaycast = start_relaycast(env=LOCAL_HOOKS)
+    api = relaycast.api
+    a, broken, b, c = (
+        upload(api, make_item(tmp_path / f"{name}.mp4", "320x180", 25, 4, "48000:stereo"))
+        for name in "abcd"
+    )
+    [path] = (relaycast.data_dir / "media").glob(f"*/{broken}*")
+    path.write_bytes(b"not a video any more" * 100)  # unreadable from now on
+    with Receiver() as receiver, server_log_on_failure(relaycast):
+        api.ok(
+            "POST",
+            "/v1/webhooks",
+            {"url": receiver.url, "events": ["channel.item.started", "channel.item.failed"]},
+            201,
+        )
+        stream = make_channel(api, [a, broken, b, c], loop=False)
+        sid = stream["streamId"]
+        base = f"/v1/live-streams/{sid}/queue"
+        items = {i["mediaId"]: i["itemId"] for i in api.ok("GET", base)["items"]}
+        api.ok("POST", f"/v1/live-streams/{sid}/start")
+        on_air = _wait_on_air(api, sid, items[a])
+        assert on_air["positionSeconds"] < 4
+        api.ok("POST", f"{base}/skip", status=204)  # a → (broken, skipped) → b
+        _wait_on_air(api, sid, items[b])
+        metrics = _text(f"{relaycast.server.base}/metrics")
+        for name, value in (("items_failed", 1), ("skips", 1), ("items_started", 2)):
+            assert f'relaycast_channel_{name}_total{{stream_id="{sid}"}} {value}.0' in metrics
+        again = api.ok("POST", base, {"mediaId": a}, 201)  # appended after c ...
+        api.ok("PATCH", f"{base}/{again['itemId']}", {"position": again["position"] - 1})
+        _wait_on_air(api, sid, again["itemId"], timeout=10)  # ... moved before c: plays next
+        api.ok("DELETE", f"{base}/{again['itemId']}", status=204)  # on air: c at once
+        _wait_on_air(api, sid, items[c], timeout=3)
+        api.wait_state(sid, "ended", timeout=15)  # the queue is over: so is the session
+        hooks = wait_for(receiver.received, lambda r: len(r) >= 5, 10, "the item webhooks")
+    events = [(r.json["type"], r.json["data"]["itemId"]) for r in hooks]
+    assert events == [
+        ("channel.item.started", items[a]),
+        ("channel.item.failed", items[broken]),
+        ("channel.item.started", items[b]),
+        ("channel.item.started", again["itemId"]),
+        ("channel.item.started", items[c]),
+    ]
+    failed = hooks[1].json["data"]
+    assert failed["mediaId"] == broken and failed["streamId"] == sid and failed["error"]
+    assert f"item {items[broken]} (media {broken}) skipped" in relaycast.log()
+
+
+def _wait_on_air(api: Api, stream_id: str, item_id: str, timeout: float = 15) -> dict[str, Any]:
+    playing = wait_for(
+        lambda: now_playing(api, stream_id),
+        lambda p: p is not None and p["itemId"] == item_id,
+        timeout,
+        f"item {item_id} on air",
+        every=0.05,
+    )
+    assert playing is not None
+    return playing
