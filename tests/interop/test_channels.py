@@ -3,6 +3,9 @@ stream, read back over HLS with PyAV."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -179,3 +182,57 @@ def _wait_on_air(api: Api, stream_id: str, item_id: str, timeout: float = 15) ->
     )
     assert playing is not None
     return playing
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                found.add(int(stat.parent.name))
+    return found
+
+
+def test_kill_9_mid_item_and_the_restart_resumes_within_5_s_of_the_position(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    first = start_relaycast()
+    api = first.api
+    long_item = upload(api, make_item(tmp_path / "long.mp4", "320x180", 25, 40, "48000:stereo"))
+    stream = make_channel(api, [long_item], loop=True)
+    sid = stream["streamId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(first):
+        wait_for(
+            lambda: now_playing(api, sid),
+            lambda playing: playing is not None and playing["positionSeconds"] >= 7,
+            30,
+            "seven seconds of the item on air",
+        )
+    workers = _children(first.server.proc.pid)
+    assert workers, "playout runs in a worker process"
+    before = now_playing(api, sid)
+    assert before is not None
+    first.server.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    wait_for(
+        lambda: {pid for pid in workers if Path(f"/proc/{pid}").exists()},
+        lambda left: not left,
+        10,
+        "the orphaned worker to exit",
+    )
+    second = start_relaycast(key=api.key)
+    with server_log_on_failure(second):
+        after = wait_for(
+            lambda: now_playing(second.api, sid),
+            lambda playing: playing is not None,
+            20,
+            "the channel back on air after the restart",
+        )
+    assert after is not None and after["itemId"] == before["itemId"]
+    # the first look after the restart: where it resumed (the save before the kill)
+    assert abs(after["positionSeconds"] - before["positionSeconds"]) <= 5, (before, after)
+    assert time.monotonic() - killed < 30
+    assert "resumed 1 channel(s)" in second.log()
+    second.api.wait_state(sid, "live", timeout=10)
