@@ -25,6 +25,13 @@ from tests.interop.channel_helpers import (
     watch,
 )
 from tests.interop.conftest import Api, Peers, StartRelaycast, ffmpeg_publish, wait_for
+from tests.interop.test_multistream import (
+    Destinations,
+    codecs,
+    free_port,
+    probe,
+    start_nginx,
+)
 from tests.webhook_receiver import Receiver
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
@@ -236,3 +243,40 @@ def test_kill_9_mid_item_and_the_restart_resumes_within_5_s_of_the_position(
     assert time.monotonic() - killed < 30
     assert "resumed 1 channel(s)" in second.log()
     second.api.wait_state(sid, "live", timeout=10)
+
+
+def test_an_rtmp_destination_sees_one_publish_across_item_changes_and_a_loop(
+    start_relaycast: StartRelaycast, tmp_path: Path, peers: Peers
+) -> None:
+    relaycast = start_relaycast()
+    api = relaycast.api
+    media = [upload(api, path) for path in three_items(tmp_path, seconds=2.5)]
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    start_nginx(peers, prefix, [port], ["live"])
+    stream = make_channel(api, media, loop=True)
+    sid = stream["streamId"]
+    dests = Destinations(relaycast, sid)
+    dest = dests.create(f"rtmp://127.0.0.1:{port}/live", "channelkey")["destinationId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(relaycast):
+        dests.wait([dest], "active", 20)
+        loops = wait_for(
+            lambda: now_playing(api, sid),
+            lambda playing: playing is not None and playing["mediaId"] == media[1],
+            20,
+            "the second item",
+        )
+        assert loops is not None
+        wait_for(
+            lambda: now_playing(api, sid),
+            lambda playing: playing is not None and playing["mediaId"] == media[0],
+            20,
+            "the loop back to the first item",
+        )
+        pulled = probe(f"rtmp://127.0.0.1:{port}/live/channelkey")
+        assert {"h264", "aac"} <= codecs(pulled)
+    status = dests.get(dest)["status"]
+    assert status["state"] == "active" and status["reconnects"] == 0, status
+    publishes = (prefix / "error.log").read_text().count("publish: name='channelkey'")
+    assert publishes == 1, "nginx-rtmp saw the channel publish once"
