@@ -8,6 +8,7 @@ import signal
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,27 @@ def test_an_rtmp_destination_sees_one_publish_across_item_changes_and_a_loop(
     assert status["state"] == "active" and status["reconnects"] == 0, status
     publishes = (prefix / "error.log").read_text().count("publish: name='channelkey'")
     assert publishes == 1, "nginx-rtmp saw the channel publish once"
+
+
+def test_a_short_schedule_goes_live_at_its_start_and_ends_at_its_end(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    relaycast = start_relaycast()
+    api = relaycast.api
+    media = upload(api, make_item(tmp_path / "a.mp4", "320x180", 25, 3, "48000:stereo"))
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=6)
+    end = start + timedelta(seconds=8)
+    stream = make_channel(
+        api, [media], loop=True, scheduledStart=start.isoformat(), scheduledEnd=end.isoformat()
+    )
+    sid = stream["streamId"]
+    assert api.state(sid) == "idle"
+    with server_log_on_failure(relaycast):
+        api.wait_state(sid, "live", timeout=20)
+        went_live = datetime.now(UTC)
+        assert start <= went_live <= start + timedelta(seconds=4), (start, went_live)
+        assert api.state(sid) == "live" and datetime.now(UTC) < end
+        api.wait_state(sid, "ended", timeout=15)
+        ended = datetime.now(UTC)
+    assert end <= ended <= end + timedelta(seconds=4), (end, ended)
+    assert "(schedule)" in relaycast.log()
