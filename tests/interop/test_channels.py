@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -305,3 +306,29 @@ def test_a_short_schedule_goes_live_at_its_start_and_ends_at_its_end(
         ended = datetime.now(UTC)
     assert end <= ended <= end + timedelta(seconds=4), (end, ended)
     assert "(schedule)" in relaycast.log()
+
+
+def test_the_readme_channel_walkthrough_runs_as_written(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    relaycast = start_relaycast()
+    make_item(tmp_path / "intro.mp4", "640x360", 30, 3, "48000:stereo")
+    make_item(tmp_path / "show.mp4", "1280x720", 25, 3, "44100:mono")
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- curl-channel -->", 2)[1]
+    script = f"cd {tmp_path}\n" + block.split("```bash", 1)[1].split("```", 1)[0]
+    env = {"RELAYCAST": relaycast.server.base, "KEY": relaycast.api.key, "PATH": "/usr/bin:/bin"}
+    with server_log_on_failure(relaycast):
+        done = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", script],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=90,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert '"nowPlaying":{"itemId":"qi_' in done.stdout, done.stdout
+    assert "h264,640,360" in done.stdout and "aac" in done.stdout, done.stdout
+    [stream] = relaycast.api.ok("GET", "/v1/live-streams")["streams"]
+    assert stream["source"] == "queue" and stream["state"] == "ended"
+    assert not (tmp_path / "channel.json").exists()
