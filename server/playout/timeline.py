@@ -22,9 +22,11 @@ AUDIO_LAG_WITH_TRACK = 2.0
 """Seconds an item's own audio may trail its video before the gap is filled with
 silence (a file's audio and video packets are interleaved this loosely at most)."""
 
-AUDIO_OVERLAP_DROP = 0.1
-"""Seconds of overlap with what was already encoded past which an audio frame is
-dropped (an item whose audio jumps back), rather than pushing the audio late."""
+AUDIO_OVERLAP_DROP = AAC_FRAME_TICKS / 2 / TIMEBASE
+"""Seconds (half an AAC frame) the encoded audio may run ahead of where an item's audio
+frame belongs before that frame is dropped. Files' audio often outlasts their video by a
+frame or two (AAC padding, rounding); a looser bound let that surplus pile up item after
+item (a 24 h simulation drifted past a video frame within the first hour)."""
 
 
 class Timeline:
