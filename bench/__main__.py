@@ -4,7 +4,8 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod.
+bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, hostile, upload, vod,
+channel.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
+from bench.channel import channel_scenario
 from bench.hls_scenarios import run_hls
 from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
@@ -165,6 +167,12 @@ SCENARIOS = [
         "vod",
         "VOD: 200 concurrent GETs of one cached segment of an uploaded file, p95 latency",
         lambda a, c, s: vod_scenario(s, a.quick),
+    ),
+    Scenario(
+        "channel",
+        "channel",
+        "24/7 channel playout: CPU of one conformed channel vs ffmpeg -re concat; A/V drift",
+        lambda a, c, s: channel_scenario(a.quick),
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
