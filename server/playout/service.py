@@ -61,8 +61,10 @@ class PlayoutService:
         return None
 
     async def stop(self, stream_id: str) -> None:
-        await self.directory.set_on(stream_id, False, None)
+        """Stop playing; the next start begins at the top of the queue. The run goes
+        first: its last save of the position would otherwise land after the reset."""
         await self._stop_run(stream_id)
+        await self.directory.set_on(stream_id, False, None)
 
     def on_air(self, stream_id: str) -> OnAir | None:
         run = self._runs.get(stream_id)

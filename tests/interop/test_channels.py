@@ -75,6 +75,14 @@ def test_three_different_items_play_in_order_as_one_continuous_stream(
     api.ok("POST", f"/v1/live-streams/{stream_id}/stop")
     api.wait_state(stream_id, "ended", timeout=10)  # the session is over, as for an encoder
     assert now_playing(api, stream_id) is None
+    api.ok("POST", f"/v1/live-streams/{stream_id}/start")  # again: a new session, from the top
+    again = wait_for(
+        lambda: now_playing(api, stream_id), lambda p: p is not None, 15, "playing again"
+    )
+    assert again is not None and again["mediaId"] == media[0] and again["positionSeconds"] < 2
+    api.wait_state(stream_id, "live", timeout=10)
+    assert api.sessions(stream_id)["total"] == 2
+    api.ok("POST", f"/v1/live-streams/{stream_id}/stop")
 
 
 def test_an_encoder_takes_over_and_the_queue_resumes_where_it_stopped(
