@@ -225,7 +225,7 @@ def _cpu_line(ours: float, ffmpeg: float, window: float) -> dict[str, Any]:
 
 def _drift_line(hours: float) -> dict[str, Any]:
     drift = simulate(hours)
-    met = drift.worst_skew < drift.frame and drift.worst_boundary <= drift.frame + 1e-9
+    met = drift.worst_skew < drift.frame and drift.worst_boundary < drift.frame
     return {
         "scenario": "CHANNEL-DRIFT",
         "params": {"hours": hours, "items": drift.items},

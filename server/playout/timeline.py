@@ -114,7 +114,9 @@ class FrameRate:
         return count
 
     def end(self, t: float) -> int:
-        """Slots the last frame fills so the item lasts until ``t`` (at least one)."""
-        count = max(1 if self._seen else 0, self._slots_before(t) - self.filled)
+        """Slots the last frame fills so the item lasts until ``t``: none when no slot
+        falls in its time (it is dropped, as converting 30 to 25 fps drops one frame in
+        six), one for an item that has shown nothing yet (a single picture)."""
+        count = max(1 if self._seen and not self.filled else 0, self._slots_before(t) - self.filled)
         self.filled += count
         return count

@@ -9,6 +9,7 @@ pipe to the event loop fills and ``send`` blocks, which is the back-pressure.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from fractions import Fraction
 from multiprocessing.connection import Connection
 from typing import Any
@@ -19,7 +20,7 @@ from server.encode.audio import AudioEncoder
 from server.encode.conform import letterbox
 from server.encode.profile import AudioProfile, VideoProfile
 from server.encode.video import VideoEncoder
-from server.media.frame import TIMEBASE, Frame
+from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.playout.interleave import Interleaver
 from server.playout.messages import Batch, Configs, Drained, Ended, Finish, Play, Started
 from server.playout.ports import Profile
@@ -62,6 +63,11 @@ class _Worker:
         self.mux = Interleaver()
         self.ready: list[Frame] = []
         """In order across tracks, waiting to fill a batch."""
+        self.starts: deque[Started] = deque()
+        """Items begun whose first picture has not left yet: each ``Started`` goes out
+        just before it, after the previous item's last frames (still in the encoder
+        when the new item is opened), so the event loop changes ``nowPlaying`` and
+        cuts a skip at the picture where the item really begins."""
 
     def serve(self) -> None:
         message: Any = self.conn.recv()
@@ -91,6 +97,7 @@ class _Worker:
             interrupted = self._item(play)
         except (ItemBroken, av.FFmpegError, OSError, ValueError) as exc:
             interrupted, error = None, _reason(exc, play.path)
+            self._never_shown(play.item_id)
         if interrupted is not None:
             self._discard()
             return interrupted
@@ -108,7 +115,7 @@ class _Worker:
             audio = container.streams.audio[0] if container.streams.audio else None
             if play.start > 0:
                 container.seek(int(play.start * av.time_base))
-            self.conn.send(Started(self.gen, play.item_id, self.timeline.video_end, play.start))
+            self.starts.append(Started(self.gen, play.item_id, self.timeline.video_end, play.start))
             item = _Item(self, play.start, has_audio=audio is not None)
             streams = [video] if audio is None else [video, audio]
             for packet in container.demux(*streams):
@@ -142,16 +149,33 @@ class _Worker:
         if self.out:
             self.mux.add(self.out)
             self.out = []
-        self.ready.extend(self.mux.drain() if drain else self.mux.ready())
-        if self.ready and (force or len(self.ready) >= BATCH_FRAMES):
+        for frame in self.mux.drain() if drain else self.mux.ready():
+            starts = self.starts
+            while starts and frame.track is TrackKind.VIDEO and frame.pts >= starts[0].video_pts:
+                self._batch()
+                self.conn.send(starts.popleft())
+            self.ready.append(frame)
+        if force or len(self.ready) >= BATCH_FRAMES:
+            self._batch()
+        if drain:
+            while self.starts:
+                self.conn.send(self.starts.popleft())
+
+    def _batch(self) -> None:
+        if self.ready:
             self.conn.send(Batch(self.gen, self.ready))
             self.ready = []
+
+    def _never_shown(self, item_id: str) -> None:
+        """A broken item whose first picture never left is not announced as on air."""
+        self.starts = deque(s for s in self.starts if s.item_id != item_id)
 
     def _discard(self) -> None:
         """A new generation: what the old one encoded is never sent."""
         self.out.clear()
         self.mux.clear()
         self.ready.clear()
+        self.starts.clear()
 
 
 class _Item:
