@@ -258,16 +258,47 @@ class ChannelRun:
             self._claim.live.stream.mark_discontinuity()
         self._resumed = True
         self._claim.tracks(frozenset({TrackKind.VIDEO, TrackKind.AUDIO}))
-        entries = await self.directory.queue(self.stream_id)
-        if not entries:
-            self.end_reason = "queue is empty"
+        while True:
+            entries = await self.directory.queue(self.stream_id)
+            if not entries:
+                self.end_reason = "queue is empty"
+                return False
+            entry, start = picker.resume_point(entries, self.state)
+            await self._start_worker()
+            self._pacer.reset()
+            video_at, audio_at = self._next_pts()
+            self._play(
+                _Planned(entry, self.state.loops), start, fresh=True, at=(video_at, audio_at)
+            )
+            try:
+                return await self._pump()
+            except (WorkerGone, TimeoutError) as exc:
+                if self._stopping or not await self._worker_lost(exc):
+                    return False
+
+    async def _worker_lost(self, exc: Exception) -> bool:
+        """The worker died (FFmpeg crashed on a file) or hung: the item it was decoding
+        fails like a broken one, and a new worker goes on with the next item in the same
+        session. False when there is nothing left to play."""
+        planned = self._decoding or (
+            _Planned(self._current.entry, self._current.loops) if self._current else None
+        )
+        what = "stopped answering" if isinstance(exc, TimeoutError) else "died"
+        log.warning("channel %s: playout worker %s; starting a new one", self.stream_id, what)
+        if planned is None:
+            return True
+        self._failed(planned.entry, f"the playout worker {what} on this item")
+        if self._failures >= self.settings.max_failures_in_row:
+            self.end_reason = f"{self._failures} items in a row failed"
             return False
-        entry, start = picker.resume_point(entries, self.state)
-        await self._start_worker()
-        self._pacer.reset()
-        video_at, audio_at = self._next_pts()
-        self._play(_Planned(entry, self.state.loops), start, fresh=True, at=(video_at, audio_at))
-        return await self._pump()
+        entries = await self.directory.queue(self.stream_id)
+        entry = planned.entry
+        nxt, wrapped = picker.following(entries, entry.item_id, entry.position, self.channel.loop)
+        if nxt is None:
+            self.end_reason = "queue finished"
+            return False
+        self.state = PlayoutState(nxt.item_id, 0.0, planned.loops + wrapped)
+        return True
 
     async def _start_worker(self) -> None:
         profile = self.channel.profile
@@ -311,6 +342,7 @@ class ChannelRun:
             self._worker = None
 
     async def _teardown(self) -> None:
+        self._stopping = True  # our own disconnect below is not a takeover
         if self.ingest.fallbacks.get(self.stream_id) is self:
             del self.ingest.fallbacks[self.stream_id]
         await self._stop_worker()

@@ -4,6 +4,7 @@ stream, read back over HLS with PyAV."""
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import subprocess
 import time
@@ -340,3 +341,41 @@ def test_the_readme_channel_walkthrough_runs_as_written(
     [stream] = relaycast.api.ok("GET", "/v1/live-streams")["streams"]
     assert stream["source"] == "queue" and stream["state"] == "ended"
     assert not (tmp_path / "channel.json").exists()
+
+
+def test_a_dead_worker_fails_its_item_and_a_new_one_goes_on_in_the_same_session(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    """FFmpeg crashing on a file takes the worker process down: simulated with SIGKILL."""
+    relaycast = start_relaycast()
+    api = relaycast.api
+    first, second = (
+        upload(api, make_item(tmp_path / f"{n}.mp4", "320x180", 25, 20, "48000:stereo"))
+        for n in "ab"
+    )
+    stream = make_channel(api, [first, second], loop=False)
+    sid = stream["streamId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(relaycast):
+        wait_for(
+            lambda: now_playing(api, sid),
+            lambda p: p is not None and p["positionSeconds"] >= 2,
+            20,
+            "the first item on air",
+        )
+        [worker] = [
+            pid
+            for pid in _children(relaycast.server.proc.pid)
+            if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        os.kill(worker, signal.SIGKILL)
+        playing = wait_for(
+            lambda: now_playing(api, sid),
+            lambda p: p is not None and p["mediaId"] == second,
+            15,
+            "the second item on air",
+        )
+    assert playing is not None
+    assert "playout worker died; starting a new one" in relaycast.log()
+    assert f"(media {first}) skipped" in relaycast.log()
+    assert api.state(sid) == "live" and api.sessions(sid)["total"] == 1
