@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from control_api.appkeys import ENDPOINTS, INGEST, PLAYBACK, PLAYOUT, RECORDER, SETTINGS, STORE
+from control_api.channel_fields import channel_fields, patched_schedule
 from control_api.presenters.live_streams import ingest_health, stream_out
 from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
 from control_api.router import Call
 from control_api.routes import api
-from control_api.routes.channel_fields import channel_fields, patched_schedule
 from control_api.schemas.common import PageQuery
 from control_api.schemas.live_streams import (
     PlaybackToken,
