@@ -256,7 +256,7 @@ def test_kill_9_mid_item_and_the_restart_resumes_within_5_s_of_the_position(
     second.api.wait_state(sid, "live", timeout=10)
 
 
-def test_an_rtmp_destination_sees_one_publish_across_item_changes_and_a_loop(
+def test_an_rtmp_destination_sees_one_publish_across_items_a_loop_and_a_takeover(
     start_relaycast: StartRelaycast, tmp_path: Path, peers: Peers
 ) -> None:
     relaycast = start_relaycast()
@@ -287,10 +287,17 @@ def test_an_rtmp_destination_sees_one_publish_across_item_changes_and_a_loop(
         )
         pulled = probe(f"rtmp://127.0.0.1:{port}/live/channelkey")
         assert {"h264", "aac"} <= codecs(pulled)
+        # an encoder takes over for a few seconds, then the queue again
+        encoder = peers.start("ffmpeg", ffmpeg_publish(relaycast.publish_url(stream), 4))
+        wait_for(lambda: now_playing(api, sid), lambda p: p is None, 10, "the takeover")
+        assert encoder.wait(30) == 0, encoder.output()
+        wait_for(lambda: now_playing(api, sid), bool, 15, "the queue back on air")
+        sent = dests.get(dest)["status"]["bytesSent"]
+        wait_for(lambda: dests.get(dest)["status"]["bytesSent"], lambda b: b > sent, 10, "bytes")
     status = dests.get(dest)["status"]
     assert status["state"] == "active" and status["reconnects"] == 0, status
     publishes = (prefix / "error.log").read_text().count("publish: name='channelkey'")
-    assert publishes == 1, "nginx-rtmp saw the channel publish once"
+    assert publishes == 1, "nginx-rtmp saw one publish across items, a loop and a takeover"
 
 
 def test_a_short_schedule_goes_live_at_its_start_and_ends_at_its_end(
