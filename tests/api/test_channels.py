@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from control_api.credentials import new_id
+from control_api.store.directory import StoreDirectory
 from control_api.store.environments import DEFAULT_ENVIRONMENT
 from control_api.store.models import Media
 from control_api.store.uploads import media_path
@@ -206,3 +207,24 @@ async def test_channel_events_can_be_subscribed(api: Api, event: str) -> None:
         body={"url": "https://example.com/hook", "events": [event]},
     )
     assert reply.status == 201, reply.text
+
+
+async def test_a_session_ending_between_scheduled_windows_leaves_the_channel_idle(
+    api: Api,
+) -> None:
+    """api.md: outside its schedule a channel is idle; a one-off window's end is final."""
+    now = datetime.now(UTC)
+    start = (now - timedelta(minutes=30)).isoformat()
+    end = (now - timedelta(minutes=1)).isoformat()
+    daily = await channel(api, scheduledStart=start, scheduledEnd=end, scheduleRepeat="daily")
+    once = await channel(api, scheduledStart=start, scheduledEnd=end)
+    directory = StoreDirectory(api.store.sessions, events=api.store.events)
+    encoder = await api.new_stream()
+    for stream in (daily, once, encoder):
+        session = await directory.session_opened(stream["streamId"], "playout", "queue", now)
+        await directory.session_closed(stream["streamId"], session, now, 10, None)
+    states = [
+        (await api.call("GET", f"/v1/live-streams/{s['streamId']}")).json["state"]
+        for s in (daily, once, encoder)
+    ]
+    assert states == ["idle", "ended", "ended"]
