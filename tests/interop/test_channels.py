@@ -212,8 +212,9 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_kill_9_mid_item_and_the_restart_resumes_within_5_s_of_the_position(
-    start_relaycast: StartRelaycast, tmp_path: Path
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "term"])
+def test_a_restart_mid_item_resumes_within_5_s_of_the_position(
+    start_relaycast: StartRelaycast, tmp_path: Path, sig: signal.Signals
 ) -> None:
     first = start_relaycast()
     api = first.api
@@ -232,7 +233,7 @@ def test_kill_9_mid_item_and_the_restart_resumes_within_5_s_of_the_position(
     assert workers, "playout runs in a worker process"
     before = now_playing(api, sid)
     assert before is not None
-    first.server.stop(signal.SIGKILL)
+    first.server.stop(sig)
     killed = time.monotonic()
     wait_for(
         lambda: {pid for pid in workers if Path(f"/proc/{pid}").exists()},
