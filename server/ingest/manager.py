@@ -120,6 +120,10 @@ class Claim:
             self.config(completed)
 
 
+TAKEN_OVER = "taken over by an encoder"
+"""The reason a yielding publisher (playout) is closed with when an encoder arrives."""
+
+
 def _yields(publisher: Publisher) -> bool:
     """Playout gives way to an encoder publishing with the channel's key."""
     return bool(getattr(publisher, "yields_to_encoder", False))
@@ -195,7 +199,7 @@ class IngestManager:
                 publisher.protocol,
                 extra=live.log_fields(publisher),
             )
-            live.publisher.close("taken over by an encoder")
+            live.publisher.close(TAKEN_OVER)
             live.stream.mark_discontinuity()
         elif live.publisher is not None:
             silent = self.clock() - live.meter.last_activity

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from server.encode.process import WorkerGone, WorkerProcess
-from server.ingest.manager import Claim, IngestManager
+from server.ingest.manager import TAKEN_OVER, Claim, IngestManager
 from server.ingest.refusals import RefusalReason, Refused
 from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.playout import picker, worker
@@ -161,14 +161,19 @@ class ChannelRun:
         self._resume.set()
 
     def _closed(self, reason: str) -> None:
-        """Ingest closed our publisher: a takeover (wait for the encoder to leave) or
-        the session is over (stop, shutdown: the service stops the run)."""
+        """Ingest closed our publisher. A takeover: wait for the encoder to leave.
+        Anything else while we still play (a forced key rotation): claim the stream
+        again at once, in the same session. A stop or shutdown stops the run first."""
         if self._stopping:
             return
-        log.info("channel %s: playout paused (%s)", self.stream_id, reason)
-        self.stats.takeovers += 1
         self._yielded = True
         self._interrupt.set()
+        if reason == TAKEN_OVER:
+            log.info("channel %s: playout paused (%s)", self.stream_id, reason)
+            self.stats.takeovers += 1
+        else:
+            log.info("channel %s: playout disconnected (%s); resuming", self.stream_id, reason)
+            self._resume.set()
 
     def skip(self) -> bool:
         if self._current is None or self._yielded or self._stopping or self._worker is None:

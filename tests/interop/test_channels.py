@@ -387,3 +387,28 @@ def test_a_dead_worker_fails_its_item_and_a_new_one_goes_on_in_the_same_session(
     assert "playout worker died; starting a new one" in relaycast.log()
     assert f"(media {first}) skipped" in relaycast.log()
     assert api.state(sid) == "live" and api.sessions(sid)["total"] == 1
+
+
+def test_a_forced_key_rotation_does_not_stop_the_channel(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    """Forcing a new key disconnects the publisher: for a channel that is its own
+    playout, which must come straight back (it waited for an encoder that never came)."""
+    relaycast = start_relaycast()
+    api = relaycast.api
+    media = upload(api, make_item(tmp_path / "a.mp4", "320x180", 25, 10, "48000:stereo"))
+    stream = make_channel(api, [media], loop=True)
+    sid = stream["streamId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(relaycast):
+        before = wait_for(
+            lambda: now_playing(api, sid), lambda p: p is not None, 20, "the item on air"
+        )
+        assert before is not None
+        api.ok("POST", f"/v1/live-streams/{sid}/rotate-key?force=true")
+        time.sleep(0.5)
+        after = wait_for(
+            lambda: now_playing(api, sid), lambda p: p is not None, 10, "the item back on air"
+        )
+    assert after is not None and after["itemId"] == before["itemId"]
+    assert api.state(sid) == "live" and api.sessions(sid)["total"] == 1
