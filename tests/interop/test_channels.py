@@ -412,3 +412,41 @@ def test_a_forced_key_rotation_does_not_stop_the_channel(
         )
     assert after is not None and after["itemId"] == before["itemId"]
     assert api.state(sid) == "live" and api.sessions(sid)["total"] == 1
+
+
+def test_a_recorded_channel_becomes_a_media_item(
+    start_relaycast: StartRelaycast, tmp_path: Path
+) -> None:
+    relaycast = start_relaycast(env={"RELAYCAST_RECORDING__MIN_FREE_BYTES": "0"})
+    api = relaycast.api
+    media = upload(api, make_item(tmp_path / "a.mp4", "320x180", 25, 3, "48000:stereo"))
+    stream = make_channel(api, [media], loop=True, recording=True)
+    sid = stream["streamId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(relaycast):
+        wait_for(
+            lambda: now_playing(api, sid),
+            lambda p: p is not None and p["positionSeconds"] >= 1,
+            20,
+            "a few seconds on air",
+        )
+        time.sleep(4)
+        api.ok("POST", f"/v1/live-streams/{sid}/stop")
+        recorded = wait_for(
+            lambda: [
+                m
+                for m in api.ok("GET", "/v1/media?limit=100")["media"]
+                if m["source"] == "recording"
+            ],
+            lambda items: bool(items) and items[0]["status"] == "ready",
+            40,
+            "the recording to be ready",
+            every=0.5,
+        )
+    item = recorded[0]
+    assert item["video"]["width"] == PROFILE["width"] and item["audio"]["sampleRate"] == 48000
+    assert item["durationSeconds"] >= 4
+
+
+def _media(api: Api) -> list[dict[str, Any]]:
+    return list(api.ok("GET", "/v1/media?limit=100")["media"])
