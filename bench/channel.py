@@ -8,8 +8,9 @@ concat demuxer in real time (``-re``), scaling and padding to the same size, con
 to the same rate, encoding with the same x264 options (``server.encode.video.
 x264_options``) and writing HLS. CPU is measured over the same window after the same
 warm-up: the relaycast server and all its processes (the playout worker) against the
-ffmpeg process. Target: relaycast / ffmpeg <= 1.1. Items that already match the
-profile are re-encoded too (there is no remux path), so there is no remux figure.
+ffmpeg process. Target: relaycast / ffmpeg <= 1.1. A second relaycast run plays two
+items that already are the profile, which are remuxed (``server.playout.remux``):
+target <= 0.2 x the conformed channel's CPU.
 
 A second line is the A/V drift after a day of playout simulated at full speed
 (``bench.channel_drift``): at most one output frame.
@@ -37,13 +38,19 @@ from server.settings import PlayoutSettings
 from tests.serverproc import ServerProcess, start_server
 
 TARGET_RATIO = 1.1
-ITEMS = (("a.mp4", "1280x720", 30), ("b.mp4", "960x540", 25))
+TARGET_REMUX = 0.2
+ITEMS = (("a.mp4", "960x540", 25), ("b.mp4", "640x360", 30))
+"""Conformed: neither is the default profile (1280x720, 30 fps)."""
+REMUX_ITEMS = (("c.mp4", "1280x720", 30), ("d.mp4", "1280x720", 30))
+"""Remuxed: the profile exactly (x264 ultrafast has no B-frames; AAC 48 kHz stereo)."""
 
 
-def make_items(root: Path, seconds: float) -> list[Path]:
+def make_items(
+    root: Path, seconds: float, items: tuple[tuple[str, str, int], ...] = ITEMS
+) -> list[Path]:
     """Test pattern and tone, x264 ultrafast: cheap to make, real H.264/AAC to decode."""
     paths = []
-    for name, size, rate in ITEMS:
+    for name, size, rate in items:
         path = root / name
         cmd = [
             "ffmpeg",
@@ -223,6 +230,29 @@ def _cpu_line(ours: float, ffmpeg: float, window: float) -> dict[str, Any]:
     }
 
 
+def _remux_line(remuxed: float, conformed: float, window: float) -> dict[str, Any]:
+    ratio = remuxed / conformed if conformed > 0 else None
+    met = ratio is not None and ratio <= TARGET_REMUX
+    return {
+        "scenario": "CHANNEL-REMUX",
+        "params": {"items": [f"{s}@{r}" for _, s, r in REMUX_ITEMS], "window_s": window},
+        "relaycast": {"cpu_s_per_s": round(remuxed, 3)},
+        "reference": {"conformed_cpu_s_per_s": round(conformed, 3)},
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "target": f"remuxed / conformed <= {TARGET_REMUX:g}",
+        "met": met,
+        "row": [
+            "channel: items that are the profile (remuxed), CPU s/s, vs the conformed channel",
+            f"{remuxed:.3f}",
+            f"{conformed:.2f}",
+            f"{ratio:.2f}" if ratio is not None else "-",
+            f"<= {TARGET_REMUX:g}",
+            "yes" if met else "**no**",
+            "whole server + playout worker in both",
+        ],
+    }
+
+
 def _drift_line(hours: float) -> dict[str, Any]:
     drift = simulate(hours)
     met = drift.worst_skew < drift.frame and drift.worst_boundary < drift.frame
@@ -253,11 +283,17 @@ async def channel_scenario(quick: bool) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="relaycast-channel-bench-"))
     try:
         items = await asyncio.to_thread(make_items, workdir, seconds)
-        ours = await asyncio.to_thread(run_relaycast, workdir, items, warmup, window)
+        ours = await asyncio.to_thread(run_relaycast, workdir / "conformed", items, warmup, window)
         ffmpeg = await asyncio.to_thread(run_reference, workdir, items, warmup, window, seconds)
+        same = await asyncio.to_thread(make_items, workdir, seconds, REMUX_ITEMS)
+        remuxed = await asyncio.to_thread(run_relaycast, workdir / "remuxed", same, warmup, window)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    lines = [_cpu_line(ours, ffmpeg, window), _drift_line(2.0 if quick else 24.0)]
+    lines = [
+        _cpu_line(ours, ffmpeg, window),
+        _remux_line(remuxed, ours, window),
+        _drift_line(2.0 if quick else 24.0),
+    ]
     for line in lines:
         line["machine"] = machine()
         line["at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

@@ -503,11 +503,12 @@ class ChannelRun:
             self.state = PlayoutState(planned.entry.item_id, item.start, planned.loops)
             self.stats.items_started += 1
             log.info(
-                "channel %s: on air item %s (media %s) at %.1fs",
+                "channel %s: on air item %s (media %s) at %.1fs%s",
                 self.stream_id,
                 planned.entry.item_id,
                 planned.entry.media_id,
                 item.start,
+                ", remuxed" if item.remuxed else "",
             )
             self._tasks.spawn(self.directory.item_started(self.stream_id, planned.entry))
 

@@ -49,6 +49,8 @@ class Started:
     item_id: str
     video_pts: int
     start: float
+    remuxed: bool = False
+    """Its packets go out as they are (``server.playout.remux``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import replace
 from fractions import Fraction
 from multiprocessing.connection import Connection
 from typing import Any
@@ -20,7 +21,9 @@ from server.encode.audio import AudioEncoder
 from server.encode.conform import letterbox
 from server.encode.profile import AudioProfile, VideoProfile
 from server.encode.video import VideoEncoder
-from server.media.frame import TIMEBASE, Frame, TrackKind
+from server.media import h264
+from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+from server.playout import remux
 from server.playout.interleave import Interleaver
 from server.playout.messages import Batch, Configs, Drained, Ended, Finish, Play, Started
 from server.playout.ports import Profile
@@ -58,6 +61,10 @@ class _Worker:
         self.timeline = Timeline(profile.fps, 0, 0)
         self.venc: VideoEncoder | None = None
         self.aenc: AudioEncoder | None = None
+        self.configs: Configs | None = None
+        """The codec configs last sent (the encoders', or a remuxed item's)."""
+        self.param_sets = b""
+        """Their SPS and PPS, length-prefixed, put in front of every keyframe."""
         self.out: list[Frame] = []
         """What the encoders gave, not yet in timestamp order."""
         self.mux = Interleaver()
@@ -84,14 +91,12 @@ class _Worker:
 
     def play(self, play: Play) -> object | None:
         """Play one item; returns a message that interrupted it (a new generation)."""
-        if play.fresh or self.venc is None or play.gen != self.gen:
+        if play.fresh or play.gen != self.gen:
             self.gen = play.gen
-            self.venc = VideoEncoder(self.video_profile)
-            self.aenc = AudioEncoder(self.audio_profile)
-            self.aenc.reset(play.audio_at)
+            self.venc = self.aenc = None
+            self.configs = None
             self.timeline = Timeline(self.fps, play.video_at, play.audio_at)
             self._discard()
-            self.conn.send(Configs(self.gen, self.venc.config, self.aenc.config))
         error = None
         try:
             interrupted = self._item(play)
@@ -111,8 +116,16 @@ class _Worker:
             if not container.streams.video:
                 raise ItemBroken("no video track")
             video = container.streams.video[0]
-            video.thread_type = "AUTO"
             audio = container.streams.audio[0] if container.streams.audio else None
+            config = (
+                remux.matching(video, audio, self.video_profile, self.audio_profile.bitrate)
+                if play.start == 0
+                else None
+            )
+            if config is not None and audio is not None:
+                return self._remux(play, container, video, audio, config)
+            self._encoders()
+            video.thread_type = "AUTO"
             if play.start > 0:
                 container.seek(int(play.start * av.time_base))
             self.starts.append(Started(self.gen, play.item_id, self.timeline.video_end, play.start))
@@ -131,10 +144,56 @@ class _Worker:
             item.close()
         return None
 
+    def _encoders(self) -> None:
+        """Encoders for a conformed item: new ones after a remuxed item (its frames went
+        out as they were; the encoders' own config comes back)."""
+        if self.venc is None or self.aenc is None:
+            self._send(force=True, drain=True)  # a remuxed item's last frames, its config
+            self.venc = VideoEncoder(self.video_profile)
+            self.aenc = AudioEncoder(self.audio_profile)
+            self.aenc.reset(round(self.timeline.audio_end))
+        self._announce(Configs(self.gen, self.venc.config, self.aenc.config))
+
+    def _announce(self, configs: Configs) -> None:
+        if configs != self.configs:
+            self.configs = configs
+            self.param_sets = in_band(configs.video)
+            self.conn.send(configs)
+
+    def _remux(
+        self,
+        play: Play,
+        container: av.container.InputContainer,
+        video: av.VideoStream,
+        audio: av.AudioStream,
+        config: CodecConfig,
+    ) -> object | None:
+        """An item that already is the profile: its packets go out as they are, on the
+        channel's timeline (no decoding, no encoding)."""
+        if self.venc is not None and self.aenc is not None:
+            self.out.extend(self.venc.flush())  # the previous item's last frames
+            end = round(self.timeline.audio_end)  # past it: the AAC encoder's padding
+            self.out.extend(f for f in self.aenc.flush() if f.pts < end)
+        self._send(force=True, drain=True)
+        self.venc = self.aenc = None
+        self._announce(Configs(self.gen, config, remux.encoder_config(self.audio_profile)))
+        self.starts.append(Started(self.gen, play.item_id, self.timeline.video_end, 0.0, True))
+        item = remux.Remuxed(self.timeline, self.audio_profile.bitrate)
+        for packet in container.demux(video, audio):
+            self.out.extend(item.video(packet) if packet.stream is video else item.audio(packet))
+            self._send()
+            if self.conn.poll():
+                interrupting: object = self.conn.recv()
+                return interrupting
+        self.out.extend(item.close())
+        return None
+
     def finish(self, finish: Finish) -> None:
-        if self.venc is not None and self.aenc is not None and finish.gen == self.gen:
-            self.out.extend(self.venc.flush())
-            self.out.extend(self.aenc.flush())
+        if finish.gen == self.gen:
+            if self.venc is not None:
+                self.out.extend(self.venc.flush())
+            if self.aenc is not None:
+                self.out.extend(self.aenc.flush())
             self._send(force=True, drain=True)
         self.conn.send(Drained(finish.gen))
 
@@ -147,7 +206,7 @@ class _Worker:
     def _send(self, force: bool = False, drain: bool = False) -> None:
         """Batch what is in order; ``drain``: everything (the encoders are flushed)."""
         if self.out:
-            self.mux.add(self.out)
+            self.mux.add([self._with_param_sets(f) for f in self.out])
             self.out = []
         for frame in self.mux.drain() if drain else self.mux.ready():
             starts = self.starts
@@ -160,6 +219,13 @@ class _Worker:
         if drain:
             while self.starts:
                 self.conn.send(self.starts.popleft())
+
+    def _with_param_sets(self, frame: Frame) -> Frame:
+        """Keyframes carry SPS/PPS in band: a player that keeps the first codec config
+        across a remuxed item's (FFmpeg's HLS reader does) still decodes after it."""
+        if frame.keyframe and frame.track is TrackKind.VIDEO and self.param_sets:
+            return replace(frame, payload=self.param_sets + frame.payload)
+        return frame
 
     def _batch(self) -> None:
         if self.ready:
@@ -264,3 +330,9 @@ def _reason(exc: BaseException, path: str) -> str:
     it in its messages) is not for webhook receivers."""
     text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     return text.replace(repr(path), "the file").replace(path, "the file")[:300]
+
+
+def in_band(config: CodecConfig) -> bytes:
+    """SPS and PPS of an avcC config as 4-byte length-prefixed NAL units."""
+    avcc = h264.parse_avcc(config.extradata)
+    return b"".join(len(nal).to_bytes(4, "big") + nal for nal in (*avcc.sps, *avcc.pps))

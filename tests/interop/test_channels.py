@@ -450,3 +450,42 @@ def test_a_recorded_channel_becomes_a_media_item(
 
 def _media(api: Api) -> list[dict[str, Any]]:
     return list(api.ok("GET", "/v1/media?limit=100")["media"])
+
+
+def test_items_that_are_the_profile_are_remuxed_between_conformed_ones(
+    start_relaycast: StartRelaycast, tmp_path: Path, peers: Peers
+) -> None:
+    """Remuxed, conformed, remuxed, and a loop: one HLS timeline at one size, and one
+    unbroken publish to an nginx-rtmp destination across the codec config changes."""
+    relaycast = start_relaycast()
+    api = relaycast.api
+    size, fps = f"{PROFILE['width']}x{PROFILE['height']}", int(PROFILE["fps"])
+    items = [
+        make_item(tmp_path / "same1.mp4", size, fps, 2.5, "48000:stereo"),
+        make_item(tmp_path / "other.mp4", "400x300", 24, 2.5, "44100:mono"),
+        make_item(tmp_path / "same2.mp4", size, fps, 2.5, "48000:stereo"),
+    ]
+    media = [upload(api, path) for path in items]
+    port = free_port()
+    prefix = tmp_path / "nginx"
+    start_nginx(peers, prefix, [port], ["live"])
+    stream = make_channel(api, media, loop=True)
+    sid = stream["streamId"]
+    dests = Destinations(relaycast, sid)
+    dest = dests.create(f"rtmp://127.0.0.1:{port}/live", "remuxkey")["destinationId"]
+    api.ok("POST", f"/v1/live-streams/{sid}/start")
+    with server_log_on_failure(relaycast):
+        api.wait_state(sid, "live", timeout=20)
+        watched = watch(stream["playback"]["hlsUrl"], 9.0)
+        pulled = probe(f"rtmp://127.0.0.1:{port}/live/remuxkey")
+        assert {"h264", "aac"} <= codecs(pulled)
+    log = relaycast.log()
+    assert log.count(", remuxed") >= 2 and f"(media {media[1]}) at 0.0s\n" in log
+    assert watched.sizes == {(PROFILE["width"], PROFILE["height"])}
+    gaps = watched.video_gaps()
+    assert min(gaps) > 0 and max(gaps) <= FRAME + 0.002, (min(gaps), max(gaps))
+    audio_gaps = watched.audio_gaps()
+    assert min(audio_gaps) > 0 and max(audio_gaps) <= 0.03, (min(audio_gaps), max(audio_gaps))
+    status = dests.get(dest)["status"]
+    assert status["state"] == "active" and status["reconnects"] == 0, status
+    assert (prefix / "error.log").read_text().count("publish: name='remuxkey'") == 1
