@@ -5,7 +5,7 @@
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
 bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, whip, hostile, upload,
-vod, abr.
+vod, abr, channel.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -27,6 +27,7 @@ from datetime import date
 from pathlib import Path
 
 from bench.abr import scenario_abr
+from bench.channel import channel_scenario
 from bench.hls_scenarios import run_hls
 from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
@@ -180,6 +181,12 @@ SCENARIOS = [
         "vod",
         "VOD: 200 concurrent GETs of one cached segment of an uploaded file, p95 latency",
         lambda a, c, s: vod_scenario(s, a.quick),
+    ),
+    Scenario(
+        "channel",
+        "channel",
+        "24/7 channel playout: CPU of one conformed channel vs ffmpeg -re concat; A/V drift",
+        lambda a, c, s: channel_scenario(a.quick),
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}

@@ -22,6 +22,7 @@ from control_api.webhooks.dispatcher import Dispatcher
 from server.hls.http import HLS_SERVICE as HLS_SERVICE
 from server.ingest.manager import IngestManager
 from server.playback import PlaybackService
+from server.playout.service import PlayoutService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 from server.transcode.service import TranscodeService
@@ -42,6 +43,7 @@ PUSH = web.AppKey("push", PushManager)
 TRANSCODE = web.AppKey("transcode", TranscodeService)  # set by ``relaycast serve``
 RECORDER = web.AppKey("recorder", RecordService)  # set by ``relaycast serve`` (not API-only apps)
 PLAYBACK = web.AppKey("playback", PlaybackService)  # likewise
+PLAYOUT = web.AppKey("playout", PlayoutService)  # likewise
 OPENAPI = web.AppKey("openapi", dict[str, str])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LAST_USED = web.AppKey("last_used", LastUsed)

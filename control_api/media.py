@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from control_api.channels import StoreChannels
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.recordings import LibraryRecordings
 from control_api.settings import Settings
@@ -21,6 +22,7 @@ from server.ingest.ports import RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
+from server.playout.service import PlayoutService
 from server.push.manager import PushManager
 from server.record.service import RecordService
 from server.transcode.service import TranscodeService
@@ -47,6 +49,7 @@ class MediaPlane:
     playback: PlaybackService
     transcode: TranscodeService
     webrtc: WebRtcService
+    playout: PlayoutService
 
     @classmethod
     def build(
@@ -81,9 +84,14 @@ class MediaPlane:
         srt = SrtIngestServer(ingest, settings.srt)
         srt.playback = playback
         webrtc = WebRtcService(ingest, playback, settings.webrtc)
-        return cls(
-            registry, ingest, rtmp, hls, srt, push, record, recordings, playback, transcode, webrtc
+        channels = StoreChannels(
+            store, directory, MediaFiles(settings.server.data_dir), settings.playout
         )
+        playout = PlayoutService(channels, ingest, settings.playout)
+        return cls(
+            registry, ingest, rtmp, hls, srt, push, record, recordings, playback, transcode,
+            webrtc, playout,
+        )  # fmt: skip
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
@@ -104,6 +112,7 @@ class MediaPlane:
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:
+        await self.playout.close()  # first: channels keep their "on" for the next start
         await self.webrtc.close()
         await self.rtmp.close()
         await self.srt.close()

@@ -32,10 +32,17 @@ from server.ingest.manager import IngestManager
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
+from server.playout.channel import ChannelStats
 from server.push.status import DestinationStatus, PushState
 from server.transcode.service import TranscodeService
 
 STATES = ("idle", "connecting", "live", "ended", "error")
+
+
+class ChannelFigures(Protocol):
+    """What ``server.playout.service.PlayoutService`` offers the metrics layer."""
+
+    def stats(self) -> dict[str, ChannelStats]: ...
 
 
 class DestinationStatuses(Protocol):
@@ -69,6 +76,7 @@ class MediaSources:
     webrtc: WebRtcSessions | None = None
     webhook_results: Callable[[], Mapping[str, int]] | None = None
     transcode: TranscodeService | None = None
+    playout: ChannelFigures | None = None
     clock: Callable[[], float] = time.monotonic
 
 
@@ -95,6 +103,8 @@ class SnapshotCollector(Collector):
             yield self._viewers(self.sources.playback)
         if self.sources.webrtc is not None:
             yield self._webrtc(self.sources.webrtc)
+        if self.sources.playout is not None:
+            yield from self._channels(self.sources.playout.stats())
         yield self._auth_failures()
         if self.sources.webhook_results is not None:
             yield self._webhooks(self.sources.webhook_results())
@@ -392,6 +402,30 @@ class SnapshotCollector(Collector):
         for kind, count in sorted(webrtc.counts().items()):
             family.add_metric([kind], count)
         return family
+
+    def _channels(self, stats: Mapping[str, ChannelStats]) -> Iterator[Metric]:
+        """Per playing channel, the playout's own counters (since it last started)."""
+        labels = ["stream_id"]
+        counters = {
+            "items_started": "Queue items put on air.",
+            "items_failed": "Queue items skipped because they could not be played.",
+            "skips": "Items ended early by a skip or by removing the item on air.",
+            "takeovers": "Times an encoder took the channel over.",
+            "underruns": "Times the encoded look-ahead ran dry and the clock was re-anchored.",
+        }
+        for name, text in counters.items():
+            family = CounterMetricFamily(f"relaycast_channel_{name}", text, labels=labels)
+            for stream_id, figures in stats.items():
+                family.add_metric([stream_id], getattr(figures, name))
+            yield family
+        buffered = GaugeMetricFamily(
+            "relaycast_channel_buffered_seconds",
+            "Encoded media held ahead of real time (bounded by playout.lookahead_seconds).",
+            labels=labels,
+        )
+        for stream_id, figures in stats.items():
+            buffered.add_metric([stream_id], figures.buffered_seconds)
+        yield buffered
 
     def _auth_failures(self) -> Metric:
         family = CounterMetricFamily(

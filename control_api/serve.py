@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, TRANSCODE, WEBHOOKS
+from control_api.appkeys import LIBRARY, PLAYBACK, PLAYOUT, RECORDER, TRANSCODE, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -132,6 +132,7 @@ async def run(settings: Settings) -> None:
     app[TRANSCODE] = media.transcode
     media.push.renditions = media.transcode.rendition_stream
     app[PLAYBACK] = media.playback
+    app[PLAYOUT] = media.playout
     media.playback.sink = SessionViewers(store)
     await _reconcile(store)
     recovered = await media.recordings.recover(recordings_root(settings))
@@ -154,6 +155,7 @@ async def run(settings: Settings) -> None:
         webrtc=media.webrtc if settings.webrtc.enabled else None,
         webhook_results=app[WEBHOOKS].counters.copy,
         transcode=media.transcode,
+        playout=media.playout,
     )
     app[METRICS].attach(sources, store)
     recorder.start()
@@ -175,6 +177,9 @@ async def run(settings: Settings) -> None:
     scrape = await _metrics_listener(settings, app)
     try:
         await media.start(settings, endpoints)
+        resumed = await media.playout.resume()
+        if resumed:
+            log.warning("resumed %d channel(s) that were playing", resumed)
         host, port = settings.server.host, settings.server.http_port
         await GuardedSite(runner, host, port, _guard(settings)).start()
         endpoints.http_port = _bound_port(runner)

@@ -20,6 +20,7 @@ from server.settings import (
     HlsSettings,
     IngestSettings,
     PlaybackSettings,
+    PlayoutSettings,
     PushSettings,
     RecordSettings,
     RtmpSettings,
@@ -201,6 +202,7 @@ class Settings(_Section):
     recording: RecordingSettings = RecordingSettings()
     transcode: TranscodeSettings = TranscodeSettings()
     vod: VodSettings = VodSettings()
+    playout: PlayoutSettings = PlayoutSettings()
     metrics: MetricsSettings = MetricsSettings()
     diagnostics: DiagnosticsSettings = DiagnosticsSettings()
     webhooks: WebhookSettings = WebhookSettings()

@@ -339,3 +339,29 @@ class TranscodeSettings(_Section):
             return len(os.sched_getaffinity(0))
         except AttributeError:  # not on Linux
             return os.cpu_count() or 1
+
+
+class PlayoutSettings(_Section):
+    """24/7 channels: the default output profile and the playout engine's bounds."""
+
+    # Default output profile of a channel that does not set its own ``profile``.
+    width: int = Field(1280, ge=16, le=7680, multiple_of=2)
+    height: int = Field(720, ge=16, le=4320, multiple_of=2)
+    fps: int = Field(30, ge=1, le=120)
+    video_bitrate: int = Field(3_000_000, ge=100_000, le=100_000_000)
+    audio_bitrate: int = Field(128_000, ge=32_000, le=512_000)
+    # Video encoder (libx264 everywhere; a hardware encoder when the local FFmpeg has it).
+    encoder: str = Field("libx264", min_length=1, max_length=32)
+    preset: str = Field("veryfast", min_length=1, max_length=32)
+    # Seconds of encoded media held ahead of the real-time clock: what absorbs a slow
+    # decode, and the most a queue change waits for the next item boundary beyond that.
+    lookahead_seconds: float = Field(1.0, ge=0.2, le=10.0)
+    # Seconds between saves of the playout position (item, offset, loop count):
+    # the most a restart or a crash replays.
+    save_interval: float = Field(2.0, ge=0.5, le=60.0)
+    # Seconds between looks at the channels' schedules.
+    schedule_interval: float = Field(1.0, ge=0.2, le=60.0)
+    # Seconds a worker process may take to start, or to answer, before it is killed.
+    worker_timeout: float = Field(20.0, ge=1.0, le=300.0)
+    # Broken items in a row after which the channel ends instead of trying the next.
+    max_failures_in_row: int = Field(10, ge=1, le=1000)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from control_api.schemas.channels import ProfileOut
 from control_api.schemas.live_streams import (
     Ingest,
     IngestHealth,
@@ -23,7 +24,7 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
         ingest.stream_key = stream_key
         ingest.rtmp_full_url = f"{ep.rtmp_url}/{stream_key}"
         ingest.srt_full_url = ep.srt_full_url(stream_key)
-    return StreamOut(
+    out = StreamOut(
         stream_id=row.id,
         edge_id=row.edge_id,
         name=row.name,
@@ -49,6 +50,13 @@ def stream_out(row: LiveStream, ep: Endpoints, stream_key: str | None = None) ->
             whep_url=ep.whep_url(row.edge_id),
         ),
     )
+    if row.source == "queue":
+        out.source = "queue"
+        out.loop = row.loop
+        out.scheduled_start, out.scheduled_end = row.scheduled_start, row.scheduled_end
+        out.schedule_repeat = row.schedule_repeat  # type: ignore[assignment]
+        out.profile = ProfileOut.model_validate(row.profile) if row.profile else None
+    return out
 
 
 def rendition_health(stats: RenditionStats) -> RenditionHealth:

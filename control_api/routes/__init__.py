@@ -21,6 +21,7 @@ from control_api.routes import (  # noqa: E402,F401 - registering routes is the 
     live_streams,
     media,
     meta,
+    queue,
     sessions,
     tags,
     tasks,

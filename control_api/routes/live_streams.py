@@ -10,11 +10,13 @@ from control_api.appkeys import (
     ENDPOINTS,
     INGEST,
     PLAYBACK,
+    PLAYOUT,
     RECORDER,
     SETTINGS,
     STORE,
     TRANSCODE,
 )
+from control_api.channel_fields import channel_fields, patched_schedule
 from control_api.presenters.live_streams import ingest_health, rendition_health, stream_out
 from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
@@ -67,7 +69,8 @@ async def create_live_stream(call: Call[StreamCreate, None]) -> StreamOut:
         raise validation("plan", f"unknown plan; one of {', '.join(sorted(settings.plans))}")
     if region not in settings.regions:
         raise validation("region", f"unknown region; one of {', '.join(settings.regions)}")
-    fields = body.model_dump(exclude={"plan", "region"}, exclude_none=True)
+    fields = body.model_dump(exclude={"plan", "region", "profile"}, exclude_none=True)
+    fields.update(channel_fields(body, settings.playout))
     row, key = await call.request.app[STORE].live_streams.create(
         call.env, {**fields, "plan": plan, "region": region}
     )
@@ -115,6 +118,8 @@ async def get_live_stream(call: Call[None, None]) -> StreamOut:
 )
 async def update_live_stream(call: Call[StreamPatch, None]) -> StreamOut:
     fields = call.body.model_dump(exclude_unset=True)
+    if fields.keys() & {"loop", "scheduled_start", "scheduled_end", "schedule_repeat"}:
+        patched_schedule(await _stream(call), fields)
     row = await call.request.app[STORE].live_streams.update(call.env, call.path("streamId"), fields)
     if row is None:
         raise not_found("live stream", call.path("streamId"))
@@ -187,6 +192,9 @@ async def _set_enabled(call: Call[None, None], enabled: bool) -> LiveStream:
 )
 async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     row = await _set_enabled(call, False)
+    playout = call.request.app.get(PLAYOUT)
+    if playout is not None and row.source == "queue":
+        await playout.stop(row.id)
     await call.request.app[INGEST].disconnect(row.id, end_session=True, reason="stream stopped")
     # read again: ending the session (publisher or reconnect window) changed the state
     return stream_out(await _stream(call), call.request.app[ENDPOINTS])
@@ -195,13 +203,20 @@ async def stop_live_stream(call: Call[None, None]) -> StreamOut:
 @api.route(
     "POST",
     "/v1/live-streams/{streamId}/start",
-    summary="Allow ingest again",
+    summary="Allow ingest again; a channel starts playing its queue now",
     tag="live-streams",
     response=StreamOut,
-    errors=(404,),
+    errors=(404, 409),
 )
 async def start_live_stream(call: Call[None, None]) -> StreamOut:
-    return stream_out(await _set_enabled(call, True), call.request.app[ENDPOINTS])
+    row = await _set_enabled(call, True)
+    playout = call.request.app.get(PLAYOUT)
+    if playout is not None and row.source == "queue":
+        problem = await playout.start(row.id)
+        if problem is not None:
+            raise conflict(problem)
+        row = await _stream(call)
+    return stream_out(row, call.request.app[ENDPOINTS])
 
 
 @api.route(

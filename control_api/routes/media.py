@@ -10,7 +10,7 @@ from control_api.appkeys import ENDPOINTS, LIBRARY, STORE
 from control_api.media_library.importer import IMPORT_TASK
 from control_api.presenters.media import media_out
 from control_api.presenters.tasks import task_out
-from control_api.problems import not_found
+from control_api.problems import conflict, not_found
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.live_streams import PlaybackToken, PlaybackTokenCreate
@@ -88,10 +88,17 @@ async def update_media(call: Call[MediaPatch, None]) -> MediaOut:
     summary="Delete a media item and its file",
     tag="media",
     status=204,
-    errors=(404,),
+    errors=(404, 409),
 )
 async def delete_media(call: Call[None, None]) -> None:
     library = call.request.app[LIBRARY]
+    channel = await library.store.queue.live_channel_with(call.env, call.path("mediaId"))
+    if channel is not None:
+        raise conflict(
+            f"media item {call.path('mediaId')!r} is queued on live channel "
+            f"{channel.name!r} ({channel.id}); remove it from the queue or stop the channel first"
+        )
+    await library.store.queue.forget_media(call.env, call.path("mediaId"))
     row = await library.store.media.delete(call.env, call.path("mediaId"))
     if row is None:
         raise not_found("media item", call.path("mediaId"))

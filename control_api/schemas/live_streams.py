@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
+from control_api.schemas.channels import ProfileIn, ProfileOut, Repeat, ScheduleTime, Source
 from control_api.schemas.common import (
     ApiModel,
     IntegralFloat,
@@ -43,6 +44,12 @@ class StreamCreate(RequestModel):
     srt_passphrase: Passphrase | SkipJsonSchema[None] = None
     plan: Label | SkipJsonSchema[None] = None
     region: Label | SkipJsonSchema[None] = None
+    source: Source = Field("encoder", description='"queue" makes the stream a 24/7 channel.')
+    loop: bool = False
+    scheduled_start: ScheduleTime | SkipJsonSchema[None] = None
+    scheduled_end: ScheduleTime | SkipJsonSchema[None] = None
+    schedule_repeat: Repeat = "none"
+    profile: ProfileIn | SkipJsonSchema[None] = None
 
 
 class StreamPatch(RequestModel):
@@ -52,6 +59,10 @@ class StreamPatch(RequestModel):
     recording: bool | SkipJsonSchema[None] = None
     reconnect_window_seconds: WindowSeconds | SkipJsonSchema[None] = None
     playback_policy: PlaybackPolicy | SkipJsonSchema[None] = None
+    loop: bool | SkipJsonSchema[None] = None
+    scheduled_start: ScheduleTime | SkipJsonSchema[None] = None
+    scheduled_end: ScheduleTime | SkipJsonSchema[None] = None
+    schedule_repeat: Repeat | SkipJsonSchema[None] = None
 
 
 class Ingest(ApiModel):
@@ -100,6 +111,12 @@ class StreamOut(ApiModel):
     started_at: Timestamp | None = None
     ended_at: Timestamp | None = None
     error_reason: str | None = None
+    source: Source = "encoder"
+    loop: bool | None = None
+    scheduled_start: Timestamp | None = None
+    scheduled_end: Timestamp | None = None
+    schedule_repeat: Repeat | None = None
+    profile: ProfileOut | None = None
     ingest: Ingest
     playback: Playback
 
@@ -181,7 +198,9 @@ class SrtHealth(ApiModel):
 
 
 class IngestHealth(ApiModel):
-    protocol: Literal["rtmp", "rtmps", "srt", "whip"]
+    protocol: Literal["rtmp", "rtmps", "srt", "whip", "playout"] = Field(
+        description="How the media arrives; `playout` for a channel playing its queue."
+    )
     remote_address: str
     connected_at: Timestamp
     encoder_connected: bool = Field(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_api.store.api_keys import ApiKeyRepo
+from control_api.store.channels import ChannelRepo
 from control_api.store.db import make_engine, make_sessionmaker, migrate
 from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
@@ -14,6 +15,7 @@ from control_api.store.folders import FolderRepo
 from control_api.store.ingest_failures import IngestFailureRepo
 from control_api.store.live_streams import LiveStreamRepo
 from control_api.store.media import MediaRepo
+from control_api.store.queue import QueueRepo
 from control_api.store.secrets import signing_key
 from control_api.store.sessions import SessionRepo
 from control_api.store.tags import TagRepo
@@ -41,6 +43,8 @@ class Store:
         self.tasks = TaskRepo(self.sessions)
         self.ingest_failures = IngestFailureRepo(self.sessions)
         self.webhooks = WebhookRepo(self.sessions)
+        self.queue = QueueRepo(self.sessions)
+        self.channels = ChannelRepo(self.sessions)
         self.events = EventHub()
         """Committed changes are announced here (webhooks listen); see control_api.webhooks."""
 

@@ -19,6 +19,7 @@ from control_api.store.models import LiveStream, StreamSession
 from control_api.webhooks.events import EventType
 from control_api.webhooks.hub import EventHub
 from server.bus import PlanLimits, StreamGrant
+from server.playout.schedule import Schedule, next_window
 
 
 class StoreDirectory:
@@ -71,8 +72,15 @@ class StoreDirectory:
     async def _grant(self, digest: str) -> StreamGrant | None:
         async with self._sessions() as s:
             row = await s.scalar(select(LiveStream).where(LiveStream.stream_key_hash == digest))
-        if row is None:
-            return None
+        return None if row is None else self.grant_of(row)
+
+    async def grant_for(self, stream_id: str) -> StreamGrant | None:
+        """The grant of a stream found by id (a channel's playout has no key to show)."""
+        async with self._sessions() as s:
+            row = await s.get(LiveStream, stream_id)
+        return None if row is None else self.grant_of(row)
+
+    def grant_of(self, row: LiveStream) -> StreamGrant:
         return StreamGrant(
             stream_id=row.id,
             environment_id=row.environment_id,
@@ -131,7 +139,19 @@ class StoreDirectory:
             stream = await s.get(LiveStream, stream_id)
             if stream is None:
                 return
-            stream.state = "error" if error else "ended"
+            stream.state = "error" if error else _state_after_session(stream, at)
             stream.ended_at, stream.error_reason = at, error
         ended: EventType = "stream.error" if error else "stream.ended"
         self._events.emit(ended, stream.environment_id, stream)
+
+
+def _state_after_session(stream: LiveStream, at: datetime) -> str:
+    """``ended``, except for a channel whose schedule has a window still to come: it is
+    ``idle`` until then (api.md: outside its schedule a channel is idle)."""
+    if stream.source != "queue" or stream.scheduled_start is None:
+        return "ended"
+    schedule = Schedule(stream.scheduled_start, stream.scheduled_end, stream.schedule_repeat)  # type: ignore[arg-type]
+    window = next_window(schedule, at)
+    return (
+        "idle" if window is not None and window.start is not None and window.start > at else "ended"
+    )

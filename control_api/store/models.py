@@ -96,6 +96,35 @@ class LiveStream(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # Channels (``source == "queue"``): what plays, when, and in which profile.
+    source: Mapped[str] = mapped_column(String(8), default="encoder", server_default="encoder")
+    loop: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    scheduled_start: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    scheduled_end: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    schedule_repeat: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
+    profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # Playout state, saved every few seconds: a restart resumes the channel from here.
+    playout_on: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    playout_window_start: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    """The schedule window the channel last started in: it plays each window once."""
+    playout_item_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    playout_position: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    playout_loops: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    playout_saved_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class QueueItem(Base):
+    """One entry of a channel's queue; ``position`` is dense, 0-based, per stream."""
+
+    __tablename__ = "queue_items"
+    __table_args__ = (Index("ix_queue_items_stream_position", "stream_id", "position"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    environment_id: Mapped[str] = mapped_column(ForeignKey("environments.id"), index=True)
+    stream_id: Mapped[str] = mapped_column(ForeignKey("live_streams.id", ondelete="CASCADE"))
+    media_id: Mapped[str] = mapped_column(ForeignKey("media.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class StreamSession(Base):

@@ -19,6 +19,8 @@ EventType = Literal[
     "media.ready",
     "task.failed",
     "recording.ready",
+    "channel.item.started",
+    "channel.item.failed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

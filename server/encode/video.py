@@ -94,7 +94,7 @@ class VideoEncoder:
 
 def _config(extradata: bytes, profile: VideoProfile) -> CodecConfig:
     """avcC from the encoder's global header (Annex B SPS/PPS from libx264, or already
-    an avcC record from some hardware encoders)."""
+    an avcC record from some hardware encoders); the frame rate is the profile's."""
     if extradata[:1] == b"\x01":
         config = h264.config_from_avcc(extradata)
     else:

@@ -27,7 +27,13 @@ from server.ingest.health import (
     audio_figures,
     video_figures,
 )
-from server.ingest.ports import Publisher, RefusalSink, StreamDirectory, StreamObserver
+from server.ingest.ports import (
+    Fallback,
+    Publisher,
+    RefusalSink,
+    StreamDirectory,
+    StreamObserver,
+)
 from server.ingest.refusals import RefusalReason, RefusalReporter, Refused
 from server.ingest.sessions import Live, OpenSession, connection_id
 from server.logsample import SampledLog
@@ -114,6 +120,15 @@ class Claim:
             self.config(completed)
 
 
+TAKEN_OVER = "taken over by an encoder"
+"""The reason a yielding publisher (playout) is closed with when an encoder arrives."""
+
+
+def _yields(publisher: Publisher) -> bool:
+    """Playout gives way to an encoder publishing with the channel's key."""
+    return bool(getattr(publisher, "yields_to_encoder", False))
+
+
 class IngestManager:
     def __init__(
         self,
@@ -131,6 +146,8 @@ class IngestManager:
         sampled = SampledLog(log, settings.refusal_log_per_second, "refused-publish lines", clock)
         self.refusals = RefusalReporter(sampled, refusal_sinks)
         self.observers: list[StreamObserver] = list(observers)
+        self.fallbacks: dict[str, Fallback] = {}
+        """Per stream id, what publishes when its encoder leaves (a channel's playout)."""
         self._live: dict[str, Live] = {}
         self._tasks = BackgroundTasks(log, "ingest bookkeeping failed")
 
@@ -153,6 +170,20 @@ class IngestManager:
         grant = await self.directory.authorize(stream_key)
         if grant is None:
             raise self._refuse(publisher, attempted, _refused(RefusalReason.UNKNOWN_KEY), None)
+        return await self.claim_grant(grant, publisher, attempted, check)
+
+    async def claim_grant(
+        self,
+        grant: StreamGrant,
+        publisher: Publisher,
+        attempted: str = "",
+        check: Callable[[StreamGrant], Refused | None] | None = None,
+    ) -> Claim:
+        """``claim`` for a grant already resolved: a channel's playout has no key to show.
+
+        A publisher that ``yields_to_encoder`` (playout) is replaced at once by one that
+        does not (live takeover); the stream's fallback gets it back when that one goes.
+        """
         if not grant.enabled:
             raise self._refuse(publisher, attempted, _refused(RefusalReason.STOPPED), grant)
         failed = check(grant) if check is not None else None
@@ -161,7 +192,16 @@ class IngestManager:
         live = self._live.get(grant.stream_id)
         if live is None:
             return await self._open(grant, publisher)
-        if live.publisher is not None:
+        if live.publisher is not None and _yields(live.publisher) and not _yields(publisher):
+            log.info(
+                "stream %s: %s publisher takes over from playout",
+                grant.stream_id,
+                publisher.protocol,
+                extra=live.log_fields(publisher),
+            )
+            live.publisher.close(TAKEN_OVER)
+            live.stream.mark_discontinuity()
+        elif live.publisher is not None:
             silent = self.clock() - live.meter.last_activity
             if silent < self.settings.takeover_silence_seconds:
                 raise self._refuse(publisher, attempted, _refused(RefusalReason.IN_USE), grant)
@@ -275,6 +315,10 @@ class IngestManager:
             reason,
             extra=live.log_fields(claim.publisher),
         )
+        fallback = self.fallbacks.get(live.grant.stream_id)
+        if fallback is not None and not _yields(claim.publisher):
+            fallback.publisher_left()  # the channel's queue takes the session back
+            return
         if not live.live or window <= 0:
             self._tasks.spawn(self._end(live, reason))
             return

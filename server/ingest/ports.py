@@ -73,3 +73,10 @@ class Publisher(Protocol):
 
     def close(self, reason: str) -> None:
         """Disconnect now (takeover, stop, forced key rotation); idempotent."""
+
+
+class Fallback(Protocol):
+    """What publishes a stream when its encoder leaves (a channel's queue)."""
+
+    def publisher_left(self) -> None:
+        """The encoder that took over is gone: publish again, in the same session."""

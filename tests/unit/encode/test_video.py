@@ -33,6 +33,14 @@ def test_config_is_the_profile_size_and_frames_are_avcc() -> None:
         assert split_length_prefixed(f.payload), "payload is 4-byte length-prefixed NAL units"
 
 
+@pytest.mark.parametrize("fps", [25, 30, 60])
+def test_config_frame_rate_is_the_profiles(fps: int) -> None:
+    """The SPS timing of a 90 kHz encoder says 90000 fps; ingest's plan check read that
+    and refused every channel ("frame rate 90000 exceeds the plan's 60")."""
+    profile = VideoProfile(width=320, height=240, fps=Fraction(fps), bitrate=400_000)
+    assert VideoEncoder(profile).config.fps == fps
+
+
 def test_keyframes_only_where_forced_and_at_start() -> None:
     frames = _encode(VideoEncoder(PROFILE), 20, {7, 15})
     assert [i for i, f in enumerate(frames) if f.keyframe] == [0, 7, 15]
