@@ -332,7 +332,7 @@ class SnapshotCollector(Collector):
         family = CounterMetricFamily(
             "relaycast_auth_failures",
             "Refused publishes (by ingest protocol and refusal reason) and API/playback "
-            "authentication failures (protocol http or hls).",
+            "authentication failures (protocol http, hls or vod).",
             labels=["protocol", "reason"],
         )
         counts: Counter[tuple[str, str]] = Counter(self.http_auth_failures)

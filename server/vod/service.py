@@ -161,15 +161,27 @@ class VodService:
 
     async def item(self, media_id: str) -> VodItem | None:
         """The catalog's answer, remembered for ``lookup_cache_seconds`` so a player's
-        burst of segment requests costs one database query."""
-        now = time.monotonic()
+        burst of segment requests costs one database query. Requests that miss together
+        (a cold item, or the answer just expired under 200 viewers) share one query: a
+        query each would stall every one of them behind hundreds of database trips."""
         hit = self._items.get(media_id)
-        if isinstance(hit, tuple) and hit[0] > now:
+        if isinstance(hit, tuple) and hit[0] > time.monotonic():
             cached: VodItem | None = hit[1]
             return cached
+        key = ("item", media_id)
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask(media_id))
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(key, None))
+        found: VodItem | None = await asyncio.shield(pending)
+        return found
+
+    async def _ask(self, media_id: str) -> VodItem | None:
         found = await self.catalog.vod_item(media_id)
         if self.settings.lookup_cache_seconds > 0:
-            self._items.put(media_id, (now + self.settings.lookup_cache_seconds, found))
+            expires = time.monotonic() + self.settings.lookup_cache_seconds
+            self._items.put(media_id, (expires, found))
         return found
 
     async def playlists(self, item: VodItem) -> Playlists:

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from control_api.metrics import METRICS, MediaSources, Metrics
 from control_api.settings import SettingsError, load_settings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
+from control_api.store.models import Media
 from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls import http as hls_http
@@ -416,6 +418,29 @@ async def test_a_bad_playback_token_counts_as_an_hls_auth_failure(plane: Plane) 
     assert value(samples, "relaycast_hls_requests_total", kind="media", status="401") == 2
     plane.ingest.registry.remove("ls_private")
     await plane.hls.close()
+
+
+async def test_vod_playback_is_not_an_api_request_and_a_401_is_a_vod_auth_failure(
+    plane: Plane,
+) -> None:
+    environment = (await plane.store.environments.ensure("default"))[0].id
+    private = Media(
+        id="med_00000000000000000000000a",
+        environment_id=environment,
+        name="x",
+        status="ready",
+        source="upload",
+        filename="x.mp4",
+        path="x/x.mp4",
+        created_at=datetime.now(UTC),
+    )
+    await plane.store.media.add(private)
+    assert (await plane.get(f"/vod/{private.id}/seg0.m4s"))[0] == 401
+    assert (await plane.get("/vod/med_00000000000000000000000b/master.m3u8"))[0] == 404
+    samples = await plane.scrape()
+    assert value(samples, "relaycast_auth_failures_total", protocol="vod", reason="invalid-token")
+    routes = {dict(labels).get("route") for (n, labels) in samples if "_api_" in n}
+    assert not any(route and route.startswith("/vod/") for route in routes), routes
 
 
 async def test_unknown_methods_share_one_label(plane: Plane) -> None:

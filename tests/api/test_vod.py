@@ -176,6 +176,25 @@ async def test_private_items_need_a_token_for_this_item(api: Api, files: dict[st
     assert no_key.status == 401
 
 
+async def test_a_cached_segment_of_a_private_item_still_needs_its_token(
+    api: Api, files: dict[str, Path]
+) -> None:
+    """The cached-segment path answers from memory, but never before the token check."""
+    item = await ready_item(api, files["av"], policy="private")
+    reply = await api.call("POST", f"/v1/media/{item['mediaId']}/playback-tokens", body={})
+    token = reply.json["token"]
+    segment = item["playback"]["hlsUrl"].replace("master.m3u8", "seg1.m4s")
+    status, _, first = await get(api, f"{segment}?token={token}")  # cut and cached
+    assert status == 200 and first
+    replies = await asyncio.gather(
+        *(get(api, segment) for _ in range(10)),
+        *(get(api, f"{segment}?token=forged") for _ in range(10)),
+        *(get(api, f"{segment}?token={token}") for _ in range(10)),
+    )
+    assert [r[0] for r in replies[:20]] == [401] * 20
+    assert all(r[0] == 200 and r[2] == first for r in replies[20:])
+
+
 async def test_segments_are_read_once_and_cached(api: Api, files: dict[str, Path]) -> None:
     item = await ready_item(api, files["av"])
     service = api.http_app[VOD_SERVICE]
