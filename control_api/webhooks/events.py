@@ -19,6 +19,7 @@ EventType = Literal[
     "media.ready",
     "task.failed",
     "recording.ready",
+    "recording.failed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

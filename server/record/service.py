@@ -23,7 +23,7 @@ from server.settings import RecordSettings
 from server.tasks import BackgroundTasks
 
 from .disk import Opener, open_os_file
-from .ports import RecordingCatalog
+from .ports import RecordingCatalog, RecordingFailure
 from .recording import Recording
 
 log = logging.getLogger("relaycast.record")
@@ -56,10 +56,10 @@ class RecordService:
             return
         refusal = self._refusal()
         if refusal is not None:
-            self._warn(grant.stream_id, refusal)
             log.warning(
                 "stream %s: %s", grant.stream_id, refusal, extra=media_fields(grant.stream_id)
             )
+            self._fail(RecordingFailure(grant.stream_id, session_id, grant.environment_id, refusal))
             return
         recording = Recording(
             stream,
@@ -71,7 +71,9 @@ class RecordService:
             settings=self.settings,
             opener=self.opener,
             executor=self._writer,
-            on_failure=lambda text: self._warn(grant.stream_id, text),
+            on_failure=lambda text: self._fail(
+                RecordingFailure(grant.stream_id, session_id, grant.environment_id, text)
+            ),
         )
         self._recordings[grant.stream_id] = recording
         task = self._tasks.spawn(self._run(recording), name=f"record-{grant.stream_id}")
@@ -91,8 +93,10 @@ class RecordService:
             )
         return None
 
-    def _warn(self, stream_id: str, text: str) -> None:
-        self._warnings[stream_id] = text
+    def _fail(self, failure: RecordingFailure) -> None:
+        """The stream's health warning until its next session, and the catalog's event."""
+        self._warnings[failure.stream_id] = failure.reason
+        self.catalog.recording_failed(failure)
 
     async def _run(self, recording: Recording) -> None:
         try:

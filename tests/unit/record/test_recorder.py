@@ -15,7 +15,7 @@ from server.hls.packager import HlsService
 from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.record.disk import FileSink, Opener, OsFile, open_os_file
 from server.record.manifest import left_behind
-from server.record.ports import FinishedRecording
+from server.record.ports import FinishedRecording, RecordingFailure
 from server.record.service import RecordService
 from server.record.trim import trim_to_whole, whole_length
 from server.settings import HlsSettings, RecordSettings
@@ -28,9 +28,13 @@ SESSION = "ses_1"
 class Catalog:
     def __init__(self) -> None:
         self.finished: list[FinishedRecording] = []
+        self.failures: list[RecordingFailure] = []
 
     async def recording_finished(self, recording: FinishedRecording) -> None:
         self.finished.append(recording)
+
+    def recording_failed(self, failure: RecordingFailure) -> None:
+        self.failures.append(failure)
 
 
 def grant(recording: bool = True) -> StreamGrant:
@@ -124,6 +128,13 @@ async def test_too_little_free_space_refuses_with_a_warning(tmp_path: Path) -> N
     service.stream_opened(grant(), stream, SESSION)
     assert stream.readers == ()
     assert "recording.min_free_bytes" in service.warnings("st_1")[0]
+    [failure] = catalog.failures
+    assert (failure.stream_id, failure.session_id, failure.environment_id) == (
+        "st_1",
+        SESSION,
+        "env_1",
+    )
+    assert failure.reason == service.warnings("st_1")[0]
 
 
 class FullDisk:
@@ -167,6 +178,7 @@ async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     assert service.recording("st_1") is None  # stopped, and its files handed over
     [warning] = service.warnings("st_1")
     assert "No space left on device" in warning
+    assert catalog.failures == [RecordingFailure("st_1", SESSION, "env_1", warning)]  # once
     segments = packager.segmenter.stats().segments
     await publish(stream, source, shifted(source.frames, 4 * TIMEBASE))
     await asyncio.sleep(0.2)
