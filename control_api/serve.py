@@ -28,6 +28,7 @@ from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
 from server.hls import http as hls_http
 from server.hls.player import mount_player
+from server.vod.http import VOD_SERVICE
 from server.vod.player import mount_vod_player
 
 log = logging.getLogger("relaycast")
@@ -146,6 +147,8 @@ async def run(settings: Settings) -> None:
         media.srt,
         media.push,
         playback=media.playback,
+        record=media.record,
+        vod=app[VOD_SERVICE],
         webhook_results=app[WEBHOOKS].counters.copy,
     )
     app[METRICS].attach(sources, store)

@@ -58,6 +58,11 @@ class Recording:
         self.failure: str | None = None
 
     @property
+    def bytes_written(self) -> int:
+        """Bytes on disk so far (what the writer thread has finished writing)."""
+        return self._disk.written
+
+    @property
     def dropped_frames(self) -> int:
         """Frames lost to a slow disk (bus) or unusable for the file (muxer)."""
         return self._reader.dropped_frames + self._muxer.dropped

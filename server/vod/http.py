@@ -14,7 +14,7 @@ from aiohttp import web
 
 from server.hls import tokens
 from server.hls.http import PLAYLIST, TYPES
-from server.hls.names import ResourceKind, parse_name
+from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.playlist import with_suffix
 
 from .service import VodItem, VodService
@@ -50,9 +50,25 @@ def _token_ok(service: VodService, item: VodItem, token: str) -> bool:
 
 
 async def vod(request: web.Request) -> web.StreamResponse:
+    """Counted by resource kind and status (``relaycast_vod_requests_total``): VOD is
+    playback, kept out of the API's per-route request metrics."""
     service = request.app[VOD_SERVICE]
-    item = await _item(request, service)
     name = request.match_info["name"]
+    resource = parse_name(name)
+    kind = "mp4" if name == MP4_NAME else resource.kind.value if resource else "other"
+    try:
+        response = await _serve(request, service, name, resource)
+    except web.HTTPException as exc:
+        service.requests[(kind, exc.status)] += 1
+        raise
+    service.requests[(kind, response.status)] += 1
+    return response
+
+
+async def _serve(
+    request: web.Request, service: VodService, name: str, resource: Resource | None
+) -> web.StreamResponse:
+    item = await _item(request, service)
     cache = _PRIVATE if item.private else _PUBLIC
     if name == MP4_NAME:
         if item.mp4 is None:
@@ -60,7 +76,6 @@ async def vod(request: web.Request) -> web.StreamResponse:
                 text="this media item has no MP4 (its codecs need another container)"
             )
         return web.FileResponse(item.mp4, headers={**_headers(cache), "Content-Type": "video/mp4"})
-    resource = parse_name(name)
     if resource is None or resource.kind is ResourceKind.PART or resource.extension == "ts":
         raise web.HTTPNotFound(text=f"{name} is not a VOD resource")
     try:

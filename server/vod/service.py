@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -158,6 +158,7 @@ class VodService:
         self._items = _Lru(settings.index_cache_items)
         self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.reads = 0  # file reads done (scans and segments), for tests and metrics
+        self.requests: Counter[tuple[str, int]] = Counter()  # (resource kind, status)
 
     async def item(self, media_id: str) -> VodItem | None:
         """The catalog's answer, remembered for ``lookup_cache_seconds`` so a player's

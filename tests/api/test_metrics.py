@@ -30,7 +30,7 @@ from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.store.models import Media
 from control_api.urls import Endpoints
-from server.bus import Registry
+from server.bus import Registry, Stream, StreamGrant
 from server.hls import http as hls_http
 from server.hls.packager import HlsService, PlaybackInfo
 from server.ingest.manager import Claim, IngestManager
@@ -39,7 +39,13 @@ from server.ingest.rtmp import RtmpIngestServer
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.push.status import DestinationStatus, PushState
+from server.record.service import RecordService
+from server.settings import RecordSettings
+from server.vod.http import VOD_SERVICE
 from tests.unit.ingest.test_rtmp_ingest import publish as rtmp_publish
+from tests.unit.media.avsource import media
+from tests.unit.record.test_recorder import Catalog as RecCatalog
+from tests.unit.record.test_recorder import publish as rec_publish
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -119,7 +125,7 @@ async def make_plane(tmp_path: Path) -> AsyncIterator[PlaneFactory]:
         app = build_app(settings, store, endpoints, await store.token_signing_key(), ingest)
         hls_http.mount(app, hls)
         rtmp = RtmpIngestServer(ingest, settings.rtmp)
-        app[METRICS].attach(MediaSources(ingest, registry, hls, rtmp), store)
+        app[METRICS].attach(MediaSources(ingest, registry, hls, rtmp, vod=app[VOD_SERVICE]), store)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -439,8 +445,32 @@ async def test_vod_playback_is_not_an_api_request_and_a_401_is_a_vod_auth_failur
     assert (await plane.get("/vod/med_00000000000000000000000b/master.m3u8"))[0] == 404
     samples = await plane.scrape()
     assert value(samples, "relaycast_auth_failures_total", protocol="vod", reason="invalid-token")
+    assert value(samples, "relaycast_vod_requests_total", kind="segment", status="401") == 1
+    assert value(samples, "relaycast_vod_requests_total", kind="master", status="404") == 1
     routes = {dict(labels).get("route") for (n, labels) in samples if "_api_" in n}
     assert not any(route and route.startswith("/vod/") for route in routes), routes
+
+
+async def test_the_recorder_families(plane: Plane, tmp_path: Path) -> None:
+    recorder = RecordService(tmp_path / "rec", RecordSettings(min_free_bytes=0), RecCatalog())
+    assert plane.metrics.collector is not None
+    plane.metrics.collector.sources.record = recorder
+    samples = await plane.scrape()
+    assert value(samples, "relaycast_recordings_active") == 0
+    assert value(samples, "relaycast_recording_bytes_written_total") == 0
+    stream = Stream("ls_rec")
+    recorder.stream_opened(StreamGrant("ls_rec", "env_1", True, 2, recording=True), stream, "s")
+    await rec_publish(stream, media(seconds=2))
+    assert value(await plane.scrape(), "relaycast_recordings_active") == 1
+    stream.end("done")
+    await recorder.close()
+    samples = await plane.scrape()
+    stats = recorder.stats()
+    assert stats.bytes_written > 10_000
+    assert value(samples, "relaycast_recordings_active") == 0
+    assert value(samples, "relaycast_recording_bytes_written_total") == stats.bytes_written
+    assert value(samples, "relaycast_recording_write_errors_total") == 0
+    assert value(samples, "relaycast_recording_frames_dropped_total") == 0
 
 
 async def test_unknown_methods_share_one_label(plane: Plane) -> None:

@@ -16,7 +16,7 @@ from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.record.disk import FileSink, Opener, OsFile, open_os_file
 from server.record.manifest import left_behind
 from server.record.ports import FinishedRecording, RecordingFailure
-from server.record.service import RecordService
+from server.record.service import RecordService, RecordStats
 from server.record.trim import trim_to_whole, whole_length
 from server.settings import HlsSettings, RecordSettings
 from tests.unit.media.avsource import Media, decode_all, media
@@ -93,6 +93,28 @@ async def test_a_reconnect_continues_the_same_file_on_one_timeline(tmp_path: Pat
     assert len(set(video)) == len(video)  # the second half follows the first, no overlap
     assert abs(seconds(video, TIMEBASE) - 8) < 0.1
     assert got["decoded"]["audio"] >= 2 * len(source.track(TrackKind.AUDIO)) - 4
+
+
+async def test_stats_count_running_recordings_and_every_byte_written(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    running: list[RecordStats] = []
+
+    async def body(stream: Stream) -> None:
+        await publish(stream, source)
+        running.append(service.stats())
+
+    service = RecordService(tmp_path / "rec", SETTINGS, Catalog())
+    stream = Stream("st_1")
+    service.stream_opened(grant(), stream, SESSION)
+    await body(stream)
+    stream.end("done")
+    await service.close()
+    assert running[0].active == 1
+    [directory] = (tmp_path / "rec" / "st_1").iterdir()
+    on_disk = sum(f.stat().st_size for f in directory.iterdir())
+    assert service.stats() == RecordStats(
+        active=0, bytes_written=on_disk, write_errors=0, dropped_frames=0
+    )
 
 
 async def test_a_resolution_change_starts_a_new_part(tmp_path: Path) -> None:
@@ -189,6 +211,8 @@ async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     await hls.close()
     [done] = catalog.finished
     part = done.parts[0]
+    stats = service.stats()
+    assert (stats.active, stats.write_errors) == (0, 1) and 0 < stats.bytes_written <= 60_000
     assert whole_length(part) < part.stat().st_size  # a half-written fragment ...
     trim_to_whole(part)  # ... that finishing the recording cuts off
     assert decode_all(part.read_bytes())["errors"] == []
@@ -226,6 +250,7 @@ async def test_a_slow_disk_costs_frames_not_the_publisher(tmp_path: Path) -> Non
     gate.set()
     stream.end("done")
     await service.close()
+    assert service.stats().dropped_frames == recording.dropped_frames > 0
     [done] = catalog.finished
     assert decode_all(done.parts[0].read_bytes())["errors"] == []
 
