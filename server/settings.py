@@ -151,6 +151,9 @@ class VodSettings(_Section):
     # player's burst of segment requests costs one database query. A deleted item or a
     # policy change is seen this much later at most.
     lookup_cache_seconds: float = Field(2.0, ge=0, le=60)
+    # Seconds a viewer may take no bytes of a cached segment before its connection is
+    # closed (the segment is sent from memory, so a stalled reader holds no buffer).
+    send_stall_timeout: float = Field(30.0, gt=0, le=600)
 
 
 class PushSettings(_Section):

@@ -8,7 +8,9 @@ while it is being sent still ends that response whole.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import cast
 
 from aiohttp import web
 
@@ -17,6 +19,8 @@ from server.hls.http import PLAYLIST, TYPES
 from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.playlist import with_suffix
 
+from . import sendfile
+from .sendfile import SegmentFile, zero_copy_socket
 from .service import VodItem, VodService
 from .source import UnreadableFile, UnsupportedCodec
 
@@ -92,8 +96,9 @@ async def _serve(
                 body=playlists.init, content_type=TYPES["mp4"], headers=_headers(cache)
             )
         if resource.kind is ResourceKind.SEGMENT and resource.number < len(playlists.layout.spans):
-            body = await service.segment(item, playlists, resource.number)
-            return await _send(request, body, TYPES["m4s"], _headers(cache))
+            file = await service.segment(item, playlists, resource.number)
+            stall = service.settings.send_stall_timeout
+            return await _send(request, file, stall, _headers(cache))
     except UnsupportedCodec as exc:
         raise web.HTTPUnsupportedMediaType(text=f"{exc} (codec: {exc.codec})") from None
     except UnreadableFile as exc:
@@ -102,17 +107,22 @@ async def _serve(
 
 
 async def _send(
-    request: web.Request, body: bytes, content_type: str, headers: dict[str, str]
+    request: web.Request, file: SegmentFile, stall: float, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """A cached segment as its own write after the headers: ``web.Response`` joins
-    headers and body into one new bytes object (on Python < 3.12.9), a copy of every
-    segment for every viewer."""
+    """A cached segment: headers through aiohttp, the body by sendfile from its memory
+    file, so no viewer costs a copy of it (where the connection allows; TLS does not)."""
+    headers = {**headers, "Content-Type": TYPES["m4s"]}
     if request.method == "HEAD":
-        return web.Response(body=body, content_type=content_type, headers=headers)
-    response = web.StreamResponse(headers={**headers, "Content-Type": content_type})
-    response.content_length = len(body)
+        return web.Response(body=file.read(), headers=headers)
+    response = web.StreamResponse(headers=headers)
+    response.content_length = file.size
     await response.prepare(request)
-    await response.write(body)
+    transport = request.transport
+    sock = zero_copy_socket(transport) if transport is not None else None
+    if transport is None or sock is None:
+        await response.write(file.read())
+    elif not await sendfile.send(cast(asyncio.WriteTransport, transport), sock, file, stall):
+        return response  # the viewer went away: aiohttp ends the connection
     await response.write_eof()
     return response
 

@@ -34,6 +34,7 @@ from server.settings import VodSettings
 
 from . import source
 from .index import target_duration
+from .sendfile import SegmentFile
 from .source import Layout, UnreadableFile, UnsupportedCodec
 
 T = TypeVar("T")
@@ -203,13 +204,16 @@ class VodService:
         assert isinstance(found, Playlists)
         return found
 
-    async def segment(self, item: VodItem, playlists: Playlists, number: int) -> bytes:
+    async def segment(self, item: VodItem, playlists: Playlists, number: int) -> SegmentFile:
+        """Cut once and kept in a memory file, so every viewer is sent it by sendfile."""
         key = ("segment", str(item.source), number)
         layout = playlists.layout
-        found = await self._cached(
-            key, self._segments, lambda: source.segment(item.source, layout, number), len
-        )
-        assert isinstance(found, bytes)
+
+        def cut() -> SegmentFile:
+            return SegmentFile(source.segment(item.source, layout, number))
+
+        found = await self._cached(key, self._segments, cut, lambda f: f.size)
+        assert isinstance(found, SegmentFile)
         return found
 
     async def _cached(

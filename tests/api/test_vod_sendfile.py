@@ -1,0 +1,140 @@
+"""Cached VOD segments leave by sendfile from memory, whole and in order, over real sockets.
+
+The segments are large (a 720p file at a high bitrate, about 1 MB each) so a viewer with
+a small receive buffer makes the server wait for the socket, and one that stops reading
+makes it give up after ``vod.send_stall_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.api.conftest import Api, ApiFactory
+from tests.api.vod_helpers import H264, ffmpeg, get, ready_item
+
+pytestmark = pytest.mark.serial
+
+BIG = ["-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25", *H264, "-crf", "8"]
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return ffmpeg(tmp_path_factory.mktemp("vodsf") / "big.mp4", *BIG, seconds=4)
+
+
+async def _segment_url(api: Api, path: Path) -> str:
+    item = await ready_item(api, path)
+    await get(api, item["playback"]["hlsUrl"])
+    return str(item["playback"]["hlsUrl"]).replace("master.m3u8", "seg1.m4s")
+
+
+def _raw_get(url: str, rcvbuf: int = 0) -> socket.socket:
+    parts = urlsplit(url)
+    sock = socket.socket()
+    if rcvbuf:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(10)
+    sock.connect((parts.hostname or "127.0.0.1", parts.port or 80))
+    sock.sendall(f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode())
+    return sock
+
+
+def _read_response(sock: socket.socket, pause: float = 0.0) -> bytes:
+    """One response's body, read in 16 KiB steps with ``pause`` seconds between them."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(16384)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        if pause:
+            time.sleep(pause)
+        chunk = sock.recv(min(16384, length - len(body)))
+        assert chunk, "connection closed mid-body"
+        body += chunk
+    return body
+
+
+async def test_cached_segments_go_out_by_sendfile_whole_and_in_order(
+    api: Api, big_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent: list[int] = []
+    real = os.sendfile
+
+    def counting(out: int, in_fd: int, offset: int | None, count: int) -> int:
+        done = real(out, in_fd, offset, count)
+        sent.append(done)
+        return done
+
+    monkeypatch.setattr(os, "sendfile", counting)
+    url = await _segment_url(api, big_file)
+    status, _, expected = await get(api, url)
+    assert status == 200 and len(expected) > 500_000
+    sock = await asyncio.to_thread(_raw_get, url)
+    try:  # two responses on one keep-alive connection, each whole and in order
+        assert await asyncio.to_thread(_read_response, sock) == expected
+        sock.sendall(f"GET {urlsplit(url).path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+        assert await asyncio.to_thread(_read_response, sock) == expected
+    finally:
+        sock.close()
+    assert sum(sent) == 3 * len(expected)
+
+
+async def test_a_slow_viewer_gets_every_byte(api: Api, big_file: Path) -> None:
+    url = await _segment_url(api, big_file)
+    expected = (await get(api, url))[2]
+    sock = await asyncio.to_thread(_raw_get, url, 4096)
+    try:
+        assert await asyncio.to_thread(_read_response, sock, 0.001) == expected
+    finally:
+        sock.close()
+
+
+async def test_a_viewer_who_stops_reading_is_cut_after_the_stall_timeout(
+    make_api: ApiFactory, big_file: Path
+) -> None:
+    api = await make_api(vod={"send_stall_timeout": 0.5})
+    url = await _segment_url(api, big_file)
+    expected = len((await get(api, url))[2])
+    sock = await asyncio.to_thread(_raw_get, url, 4096)
+    try:
+        await asyncio.sleep(2.0)  # the server gives up on this reader after 0.5 s
+
+        def drain() -> int:
+            got = 0
+            try:
+                while chunk := sock.recv(65536):
+                    got += len(chunk)
+            except ConnectionResetError:
+                pass
+            return got
+
+        assert await asyncio.to_thread(drain) < expected
+    finally:
+        sock.close()
+    assert (await get(api, url))[0] == 200
+
+
+async def test_a_viewer_hanging_up_mid_segment_is_no_error(
+    api: Api, big_file: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = await _segment_url(api, big_file)
+    expected = (await get(api, url))[2]
+    caplog.set_level(logging.WARNING)
+    for _ in range(5):
+        sock = await asyncio.to_thread(_raw_get, url, 4096)
+        await asyncio.to_thread(sock.recv, 1000)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        sock.close()  # RST with most of the segment unsent
+    await asyncio.sleep(0.2)
+    assert (await get(api, url))[2] == expected
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
