@@ -32,7 +32,7 @@ def fragmented_mp4(tmp_path: Path) -> Path:
     items.append(EndOfStream())
     out = [o for item in items for o in muxer.feed(item)]
     path = tmp_path / "recorded.mp4"
-    path.write_bytes(b"".join(o.init if isinstance(o, NewFile) else o for o in out))
+    path.write_bytes(b"".join(o.init if isinstance(o, NewFile) else b"".join(o) for o in out))
     return path
 
 

@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import errno
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from server.bus import Stream, StreamGrant
@@ -166,13 +166,14 @@ class FullDisk:
         self._file = OsFile(path)
         self._room = room
 
-    def write(self, data: bytes) -> None:
+    def write(self, pieces: Sequence[bytes]) -> None:
+        data = b"".join(pieces)
         if len(data) > self._room[0]:
-            self._file.write(data[: self._room[0]])
+            self._file.write([data[: self._room[0]]])
             self._room[0] = 0
             raise OSError(errno.ENOSPC, "No space left on device")
         self._room[0] -= len(data)
-        self._file.write(data)
+        self._file.write(pieces)
 
     def close(self) -> None:
         self._file.close()
@@ -223,9 +224,9 @@ class SlowDisk:
         self._file = OsFile(path)
         self._gate = gate
 
-    def write(self, data: bytes) -> None:
+    def write(self, pieces: Sequence[bytes]) -> None:
         self._gate.wait(5)
-        self._file.write(data)
+        self._file.write(pieces)
 
     def close(self) -> None:
         self._file.close()
