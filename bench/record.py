@@ -6,10 +6,14 @@ The server packages HLS in both runs, so the difference is what recording costs:
 bus reader per stream, fragment building and the writes (on the recorder's threads,
 counted in the process CPU). Target: recording on <= 1.15 x recording off. The
 recordings are finished (probed, remuxed) after the measured window, not inside it.
+At the window's end, ``/metrics`` gives what the recorder wrote against what ingest
+received: near 1 when every stream is written at its bitrate (it trails by the
+fragment being built, about ``recording.fragment_seconds`` to a GOP per stream).
 """
 
 from __future__ import annotations
 
+import urllib.request
 from pathlib import Path
 
 from bench.multistream import MsTiming, run_publishers
@@ -36,9 +40,28 @@ async def _run(sample: Path, timing: MsTiming, recording: bool) -> Result:
     try:
         log(f"RECORD: {STREAMS} publishers, recording {'on' if recording else 'off'}")
         urls = _streams(server, recording)
-        return await run_publishers(server.pid, urls, sample, timing, timing.window)
+        written = (lambda: _written(server)) if recording else None
+        return await run_publishers(server.pid, urls, sample, timing, timing.window, written)
     finally:
         server.stop()
+
+
+def _written(server: Relaycast) -> dict[str, float]:
+    with urllib.request.urlopen(server.http_base + "/metrics", timeout=30) as response:
+        return written_share(response.read().decode())
+
+
+def written_share(metrics: str) -> dict[str, float]:
+    """Bytes the recorder wrote and bytes ingest received (every stream), from the
+    Prometheus text of ``/metrics``."""
+    totals = {"relaycast_recording_bytes_written_total": 0.0, "relaycast_ingest_bytes_total": 0.0}
+    for row in metrics.splitlines():
+        name = row.split("{", 1)[0].split(" ", 1)[0]
+        if name in totals:
+            totals[name] += float(row.rsplit(" ", 1)[1])
+    written, received = totals.values()
+    share = round(written / received, 3) if received else 0.0
+    return {"recorded_bytes": written, "ingest_bytes": received, "written_per_ingest": share}
 
 
 async def scenario_record(sample: Path, config: ScenarioConfig) -> list[Result]:
@@ -59,6 +82,7 @@ async def scenario_record(sample: Path, config: ScenarioConfig) -> list[Result]:
         f"{ratio:.2f}" if ratio is not None else "-",
         target,
         "yes" if met else "**no**",
-        f"RSS {on['rss_mib']:.0f} MiB (off {off['rss_mib']:.0f})",
+        f"RSS {on['rss_mib']:.0f} MiB (off {off['rss_mib']:.0f}); written/ingest "
+        f"{on['while_live']['written_per_ingest']:.2f}",
     ]
     return [result]

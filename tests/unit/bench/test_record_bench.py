@@ -1,0 +1,23 @@
+"""The record benchmark's write check: recorder bytes against ingest bytes, from /metrics."""
+
+from __future__ import annotations
+
+from bench.record import written_share
+
+METRICS = """# HELP relaycast_ingest_bytes_total this session's bytes received
+# TYPE relaycast_ingest_bytes_total counter
+relaycast_ingest_bytes_total{stream_id="st_1"} 1000
+relaycast_ingest_bytes_total{stream_id="st_2"} 3000
+relaycast_ingest_bytes_total_created{stream_id="st_2"} 1.7e9
+# TYPE relaycast_recording_bytes_written_total counter
+relaycast_recording_bytes_written_total 3.6e3
+"""
+
+
+def test_written_share_sums_every_stream() -> None:
+    assert written_share(METRICS) == {
+        "recorded_bytes": 3600.0,
+        "ingest_bytes": 4000.0,
+        "written_per_ingest": 0.9,
+    }
+    assert written_share("")["written_per_ingest"] == 0.0
