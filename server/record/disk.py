@@ -43,12 +43,14 @@ class OsFile:
 
     def write(self, pieces: Sequence[bytes]) -> None:
         views = [memoryview(p) for p in pieces if p]
-        while views:
-            done = os.writev(self._fd, views[:_IOV_MAX])
-            while views and done >= len(views[0]):
-                done -= len(views.pop(0))
+        first = 0  # views before this one are written
+        while first < len(views):
+            done = os.writev(self._fd, views[first : first + _IOV_MAX])
+            while first < len(views) and done >= len(views[first]):
+                done -= len(views[first])
+                first += 1
             if done:
-                views[0] = views[0][done:]
+                views[first] = views[first][done:]
 
     def close(self) -> None:
         try:

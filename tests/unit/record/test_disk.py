@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
+
+import pytest
 
 from server.bus.items import ConfigChange, EndOfStream
 from server.media.frame import TIMEBASE, TrackKind
@@ -33,3 +37,17 @@ def test_fragments_carry_the_frames_own_payloads_and_decode() -> None:
     got = decode_all(init + b"".join(b"".join(f) for f in fragments))
     videos = [f for f in source.frames if f.track is TrackKind.VIDEO]
     assert got["errors"] == [] and got["decoded"]["video"] == len(videos)
+
+
+def test_os_file_finishes_short_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.writev
+
+    def short(fd: int, buffers: Sequence[bytes | memoryview]) -> int:
+        return real(fd, [memoryview(b"".join(buffers))[:7]])  # a disk taking 7 bytes a call
+
+    monkeypatch.setattr(os, "writev", short)
+    pieces = [b"moof-and-mdat", b"", b"a" * 20, b"bc", b"d" * 5]
+    file = OsFile(tmp_path / "f")
+    file.write(pieces)
+    file.close()
+    assert (tmp_path / "f").read_bytes() == b"".join(pieces)
