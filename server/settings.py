@@ -143,6 +143,9 @@ class VodSettings(_Section):
 
     # Bytes of media segments and init segments kept in memory (least recently used go).
     segment_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    # Segments kept at most, whatever their size: each is an open memory file (one file
+    # descriptor), sent to viewers with sendfile.
+    segment_cache_files: int = Field(512, ge=1, le=100_000)
     # Files whose keyframe index and playlists are kept in memory.
     index_cache_items: int = Field(256, ge=1, le=100_000)
     # Worker threads reading files (keyframe scans, segments); more requests wait.

@@ -67,10 +67,11 @@ class Playlists:
 
 
 class _Lru:
-    """LRU map bounded by a total weight (bytes, or 1 per entry)."""
+    """LRU map bounded by a total weight (bytes, or 1 per entry) and a number of entries."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_items: int | None = None) -> None:
         self.capacity = capacity
+        self.max_items = max_items
         self.weight = 0
         self._items: OrderedDict[object, tuple[object, int]] = OrderedDict()
 
@@ -89,7 +90,9 @@ class _Lru:
             self.weight -= old[1]
         self._items[key] = (value, weight)
         self.weight += weight
-        while self.weight > self.capacity:
+        while self.weight > self.capacity or (
+            self.max_items is not None and len(self._items) > self.max_items
+        ):
             _, (_, dropped) = self._items.popitem(last=False)
             self.weight -= dropped
 
@@ -155,7 +158,8 @@ class VodService:
         self.playback_key = playback_key  # signs the tokens of private items
         self._pool: ThreadPoolExecutor | None = None
         self._playlists = _Lru(settings.index_cache_items)
-        self._segments = _Lru(settings.segment_cache_bytes)
+        # each cached segment is an open memory file: bounded in bytes and in descriptors
+        self._segments = _Lru(settings.segment_cache_bytes, settings.segment_cache_files)
         self._items = _Lru(settings.index_cache_items)
         self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.reads = 0  # file reads done (scans and segments), for tests and metrics

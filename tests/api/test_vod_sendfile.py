@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from server.vod.http import VOD_SERVICE
 from tests.api.conftest import Api, ApiFactory
 from tests.api.vod_helpers import H264, ffmpeg, get, ready_item
 
@@ -138,3 +139,16 @@ async def test_a_viewer_hanging_up_mid_segment_is_no_error(
     await asyncio.sleep(0.2)
     assert (await get(api, url))[2] == expected
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_the_segment_cache_keeps_at_most_segment_cache_files(
+    make_api: ApiFactory, big_file: Path
+) -> None:
+    api = await make_api(vod={"segment_cache_files": 1})
+    service = api.http_app[VOD_SERVICE]
+    first = await _segment_url(api, big_file)
+    second = first.replace("seg1.m4s", "seg0.m4s")
+    before = service.reads
+    for url in (first, second, first):  # the second evicts the first: one file at most
+        assert (await get(api, url))[0] == 200
+    assert service.reads == before + 3
