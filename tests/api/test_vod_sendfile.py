@@ -8,18 +8,23 @@ makes it give up after ``vod.send_stall_timeout``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import os
 import socket
 import time
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from bench.vod import upload
 from server.vod.http import VOD_SERVICE
 from tests.api.conftest import Api, ApiFactory
 from tests.api.vod_helpers import H264, ffmpeg, get, ready_item
+from tests.serverproc import start_server
 
 pytestmark = pytest.mark.serial
 
@@ -152,3 +157,58 @@ async def test_the_segment_cache_keeps_at_most_segment_cache_files(
     for url in (first, second, first):  # the second evicts the first: one file at most
         assert (await get(api, url))[0] == 200
     assert service.reads == before + 3
+
+
+def _ready_public(base: str, key: str, path: Path) -> str:
+    """Upload ``path`` to a server process, wait until ready, make it public: its id."""
+    media_id = upload(base, key, path)
+    auth = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for _ in range(300):
+        with urllib.request.urlopen(
+            urllib.request.Request(f"{base}/v1/media/{media_id}", headers=auth), timeout=10
+        ) as resp:
+            if json.load(resp)["status"] == "ready":
+                break
+        time.sleep(0.1)
+    patch = urllib.request.Request(
+        f"{base}/v1/media/{media_id}",
+        data=b'{"playbackPolicy": "public"}',
+        method="PATCH",
+        headers=auth,
+    )
+    urllib.request.urlopen(patch, timeout=10).close()
+    return media_id
+
+
+def test_under_uvloop_slow_viewers_get_every_byte_and_stalled_ones_are_cut(
+    tmp_path: Path, big_file: Path
+) -> None:
+    """``relaycast serve`` runs uvloop, whose transports refuse ``add_writer`` on their
+    own descriptor: the sendfile path waits on a duplicate, checked here for real."""
+    server = start_server(tmp_path / "data", env={"RELAYCAST_VOD__SEND_STALL_TIMEOUT": "1"})
+    try:
+        assert server.bootstrap_key
+        media_id = _ready_public(server.base, server.bootstrap_key, big_file)
+        url = f"{server.base}/vod/{media_id}/seg1.m4s"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            expected = resp.read()
+        slow = _raw_get(url, 4096)
+        try:
+            assert _read_response(slow, 0.001) == expected
+        finally:
+            slow.close()
+        stalled = _raw_get(url, 4096)
+        try:
+            time.sleep(3)  # the server gives up on this reader after 1 s
+            got = 0
+            with contextlib.suppress(ConnectionResetError):
+                while chunk := stalled.recv(65536):
+                    got += len(chunk)
+            assert got < len(expected)
+        finally:
+            stalled.close()
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            assert resp.read() == expected
+        assert "Traceback" not in "".join(server.stderr)
+    finally:
+        server.stop()
