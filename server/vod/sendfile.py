@@ -68,12 +68,14 @@ async def send(
                 try:
                     sent = os.sendfile(out, file.fd, offset, file.size - offset)
                 except BlockingIOError:
-                    sent = 0
+                    sent = -1
                 except OSError:  # EPIPE, ECONNRESET: the viewer hung up
+                    sent = 0
+                if sent == 0:  # gone, or (never for a memory file) nothing left to send
                     transport.abort()
                     return False
-                offset += sent
-                if sent:
+                if sent > 0:
+                    offset += sent
                     continue
             if not await _writable(loop, out, transport, stall):
                 transport.abort()
