@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.record import written_share
+from bench.record import median_run, written_share
 
 METRICS = """# HELP relaycast_ingest_bytes_total this session's bytes received
 # TYPE relaycast_ingest_bytes_total counter
@@ -21,3 +21,10 @@ def test_written_share_sums_every_stream() -> None:
         "written_per_ingest": 0.9,
     }
     assert written_share("")["written_per_ingest"] == 0.0
+
+
+def test_the_median_run_stands_for_its_side() -> None:
+    runs = [{"cpu_ms_per_s": v, "id": i} for i, v in enumerate([70.0, 50.0, 55.0])]
+    assert median_run(runs)["id"] == 2
+    assert median_run(runs[:2])["id"] == 1  # an even count takes the lower middle
+    assert median_run(runs[:1])["id"] == 0
