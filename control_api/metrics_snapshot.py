@@ -4,9 +4,10 @@ Nothing here counts anything: every number is read, when Prometheus scrapes, fro
 the object that the API reads too — ``IngestManager.health`` (the stream health
 endpoint), bus stream stats, SRT link stats through ``SrtLinkFigures`` (the health
 endpoint's SRT block), the push manager's destination statuses, the HLS service's
-counters, the refusal counters, the stream states in the database. So a graph can
-never disagree with the API. Labels: stream and destination ids, protocol, reason,
-reader kind, HLS resource kind and status; never keys, remote addresses or ports.
+counters, the refusal counters, the recorder's totals, the stream states in the
+database, the VOD service's request counts. So a graph can never disagree with the
+API. Labels: stream and destination ids, protocol, reason, reader kind, HLS resource
+kind and status; never keys, remote addresses or ports.
 """
 
 from __future__ import annotations
@@ -34,7 +35,9 @@ from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
 from server.playout.channel import ChannelStats
 from server.push.status import DestinationStatus, PushState
+from server.record.service import RecordService, RecordStats
 from server.transcode.service import TranscodeService
+from server.vod.service import VodService
 
 STATES = ("idle", "connecting", "live", "ended", "error")
 
@@ -74,6 +77,8 @@ class MediaSources:
     push: DestinationStatuses | None = None
     playback: PlaybackService | None = None
     webrtc: WebRtcSessions | None = None
+    record: RecordService | None = None
+    vod: VodService | None = None
     webhook_results: Callable[[], Mapping[str, int]] | None = None
     transcode: TranscodeService | None = None
     playout: ChannelFigures | None = None
@@ -106,6 +111,10 @@ class SnapshotCollector(Collector):
         if self.sources.playout is not None:
             yield from self._channels(self.sources.playout.stats())
         yield self._auth_failures()
+        if self.sources.record is not None:
+            yield from self._recordings(self.sources.record.stats())
+        if self.sources.vod is not None:
+            yield self._vod(self.sources.vod)
         if self.sources.webhook_results is not None:
             yield self._webhooks(self.sources.webhook_results())
         if self.sources.transcode is not None:
@@ -427,11 +436,40 @@ class SnapshotCollector(Collector):
             buffered.add_metric([stream_id], figures.buffered_seconds)
         yield buffered
 
+    def _recordings(self, stats: RecordStats) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "relaycast_recordings_active", "Sessions being recorded now.", value=stats.active
+        )
+        for name, text, count in (
+            ("bytes_written", "Bytes the recorder wrote to disk.", stats.bytes_written),
+            (
+                "write_errors",
+                "Recordings stopped by a failed write (disk full, I/O error).",
+                stats.write_errors,
+            ),
+            (
+                "frames_dropped",
+                "Frames the recorder lost to a slow disk (dropped to the next keyframe).",
+                stats.dropped_frames,
+            ),
+        ):
+            yield CounterMetricFamily(f"relaycast_recording_{name}", text, value=count)
+
+    def _vod(self, vod: VodService) -> Metric:
+        family = CounterMetricFamily(
+            "relaycast_vod_requests",
+            "VOD playback requests (master, media, init, segment, mp4) by HTTP status.",
+            labels=["kind", "status"],
+        )
+        for (kind, status), count in sorted(vod.requests.items()):
+            family.add_metric([kind, str(status)], count)
+        return family
+
     def _auth_failures(self) -> Metric:
         family = CounterMetricFamily(
             "relaycast_auth_failures",
             "Refused publishes (by ingest protocol and refusal reason) and API/playback "
-            "authentication failures (protocol http or hls).",
+            "authentication failures (protocol http, hls or vod).",
             labels=["protocol", "reason"],
         )
         counts: Counter[tuple[str, str]] = Counter(self.http_auth_failures)

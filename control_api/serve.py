@@ -28,6 +28,7 @@ from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
 from server.hls import http as hls_http
 from server.hls.player import mount_player
+from server.vod.http import VOD_SERVICE
 from server.vod.player import mount_vod_player
 from server.webrtc import http as webrtc_http
 
@@ -153,6 +154,8 @@ async def run(settings: Settings) -> None:
         media.push,
         playback=media.playback,
         webrtc=media.webrtc if settings.webrtc.enabled else None,
+        record=media.record,
+        vod=app[VOD_SERVICE],
         webhook_results=app[WEBHOOKS].counters.copy,
         transcode=media.transcode,
         playout=media.playout,

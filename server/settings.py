@@ -144,6 +144,9 @@ class VodSettings(_Section):
 
     # Bytes of media segments and init segments kept in memory (least recently used go).
     segment_cache_bytes: int = Field(64 * 1024 * 1024, ge=0, le=64 * 1024**3)
+    # Segments kept at most, whatever their size: each is an open memory file (one file
+    # descriptor), sent to viewers with sendfile.
+    segment_cache_files: int = Field(512, ge=1, le=100_000)
     # Files whose keyframe index and playlists are kept in memory.
     index_cache_items: int = Field(256, ge=1, le=100_000)
     # Worker threads reading files (keyframe scans, segments); more requests wait.
@@ -152,6 +155,9 @@ class VodSettings(_Section):
     # player's burst of segment requests costs one database query. A deleted item or a
     # policy change is seen this much later at most.
     lookup_cache_seconds: float = Field(2.0, ge=0, le=60)
+    # Seconds a viewer may take no bytes of a cached segment before its connection is
+    # closed (the segment is sent from memory, so a stalled reader holds no buffer).
+    send_stall_timeout: float = Field(30.0, gt=0, le=600)
 
 
 class PushSettings(_Section):

@@ -4,7 +4,8 @@ The API answers as soon as the last byte is stored; the probe (and, for files th
 not MP4 but whose codecs MP4 carries, the one remux to a faststart MP4 behind
 ``mp4Url``) runs after, in worker threads, a few at a time. Items a previous process
 left in ``processing`` are queued again at start-up, so a restart mid-probe loses
-nothing.
+nothing. An item deleted while its remux runs is found gone when the result is
+recorded, and the MP4 just made is removed (``removal.delete_item`` has the other half).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
+from pathlib import Path
 
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.probe import NotMedia, ProbeResult, probe_file
@@ -22,9 +25,16 @@ log = logging.getLogger("relaycast.media")
 
 
 class Processor:
-    def __init__(self, store: Store, files: MediaFiles, concurrency: int) -> None:
+    def __init__(
+        self,
+        store: Store,
+        files: MediaFiles,
+        concurrency: int,
+        remux: Callable[[Path, Path], None] = remux_to_mp4,
+    ) -> None:
         self._store = store
         self._files = files
+        self._remux = remux
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -94,7 +104,9 @@ class Processor:
             audio=result.audio,
             mp4_path=mp4_path,
         )
-        if not changed:
+        if not changed:  # deleted meanwhile: what this made is nobody's now
+            if mp4_path is not None and mp4_path != row.path:
+                await self._files.remove(mp4_path)
             return None
         ready = await self._store.media.by_id(media_id)
         if ready is not None:
@@ -114,5 +126,5 @@ class Processor:
         if plan == "none":
             return None
         target = path + MP4_SUFFIX
-        await asyncio.to_thread(remux_to_mp4, self._files.path(path), self._files.path(target))
+        await asyncio.to_thread(self._remux, self._files.path(path), self._files.path(target))
         return target

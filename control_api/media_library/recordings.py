@@ -6,7 +6,8 @@ directories a crash left behind are handed over the same way. Each part (a codec
 resolution change starts a new one) is cut back to its last whole fragment, moved
 into the library and probed like an upload; the processor remuxes it once to a
 seekable MP4 and sends ``recording.ready``. The directory goes last, so a crash in
-between leaves it to be found again.
+between leaves it to be found again. A recording that stopped on a disk failure (or was
+refused for lack of space) is announced as ``recording.failed``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from control_api.store import Store
 from control_api.store.models import Media
 from control_api.store.uploads import media_path
 from server.record.manifest import left_behind
-from server.record.ports import FinishedRecording
+from server.record.ports import FinishedRecording, RecordingFailure
 from server.record.trim import trim_to_whole
 
 log = logging.getLogger("relaycast.record")
@@ -82,6 +83,15 @@ class LibraryRecordings:
             await self._catalog(recording)
         except Exception:  # the directory stays: the next start tries again
             log.exception("stream %s: finishing the recording failed", recording.stream_id)
+
+    def recording_failed(self, failure: RecordingFailure) -> None:
+        """``recording.failed`` to webhooks: the ids and the reason the health shows."""
+        data = {
+            "streamId": failure.stream_id,
+            "sessionId": failure.session_id,
+            "reason": failure.reason,
+        }
+        self._store.events.emit("recording.failed", failure.environment_id, data)
 
     async def recover(self, root: Path) -> int:
         """Finish the recordings a previous process left on disk; return how many."""

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 from control_api.appkeys import ENDPOINTS, LIBRARY, STORE
 from control_api.media_library.importer import IMPORT_TASK
+from control_api.media_library.removal import delete_item
 from control_api.presenters.media import media_out
 from control_api.presenters.tasks import task_out
 from control_api.problems import conflict, not_found
@@ -92,20 +93,15 @@ async def update_media(call: Call[MediaPatch, None]) -> MediaOut:
 )
 async def delete_media(call: Call[None, None]) -> None:
     library = call.request.app[LIBRARY]
-    channel = await library.store.queue.live_channel_with(call.env, call.path("mediaId"))
+    media_id = call.path("mediaId")
+    channel = await library.store.queue.live_channel_with(call.env, media_id)
     if channel is not None:
         raise conflict(
-            f"media item {call.path('mediaId')!r} is queued on live channel "
+            f"media item {media_id!r} is queued on live channel "
             f"{channel.name!r} ({channel.id}); remove it from the queue or stop the channel first"
         )
-    await library.store.queue.forget_media(call.env, call.path("mediaId"))
-    row = await library.store.media.delete(call.env, call.path("mediaId"))
-    if row is None:
-        raise not_found("media item", call.path("mediaId"))
-    await library.files.remove(row.path)
-    await library.files.remove_part(row.path)
-    if row.mp4_path and row.mp4_path != row.path:
-        await library.files.remove(row.mp4_path)
+    if await delete_item(library.store, library.files, call.env, media_id) is None:
+        raise not_found("media item", media_id)
 
 
 @api.route(

@@ -21,6 +21,7 @@ EventType = Literal[
     "recording.ready",
     "channel.item.started",
     "channel.item.failed",
+    "recording.failed",
 ]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 

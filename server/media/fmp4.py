@@ -389,10 +389,23 @@ class Fmp4Muxer:
         following fragment starts, which fixes the last sample's duration exactly; tracks
         without one use their running average. Returns ``b""`` when there are no frames.
         """
+        return b"".join(self.fragment_pieces(samples, end_dts=end_dts, offset=offset))
+
+    def fragment_pieces(
+        self,
+        samples: Mapping[TrackKind, Sequence[Frame]],
+        *,
+        end_dts: Mapping[TrackKind, int] | None = None,
+        offset: int = 0,
+    ) -> list[bytes]:
+        """``fragment`` as the pieces to write in order (the moof with the mdat header,
+        then each payload), empty when there are no frames: a writer with ``writev``
+        does not join a second of media into one new object (fresh memory, page faults
+        and a copy, for every fragment)."""
         runs = [(t, samples.get(t.kind, ())) for t in self.tracks]
         runs = [(t, frames) for t, frames in runs if frames]
         if not runs:
-            return b""
+            return []
         ends = end_dts or {}
         tables = [(t, f, *_sample_table(t, f, ends.get(t.kind), offset)) for t, f in runs]
         moof_size = 8 + _MFHD_SIZE + sum(_traf_size(t, table) for t, _, table, _, _ in tables)
@@ -407,4 +420,4 @@ class Fmp4Muxer:
         mfhd = full_box(b"mfhd", 0, 0, struct.pack(">I", self._sequence))
         moof = box(b"moof", mfhd, *trafs)
         mdat_size = data_offset - moof_size
-        return b"".join((moof, _BOX_HEADER.pack(mdat_size, b"mdat"), *data))
+        return [moof + _BOX_HEADER.pack(mdat_size, b"mdat"), *data]

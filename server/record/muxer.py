@@ -27,7 +27,8 @@ class NewFile:
     init: bytes
 
 
-Output = NewFile | bytes
+Fragment = tuple[bytes, ...]  # one moof+mdat, as pieces to write in order (writev)
+Output = NewFile | Fragment
 
 
 def recordable(configs: dict[TrackKind, CodecConfig]) -> tuple[CodecConfig, ...]:
@@ -196,6 +197,6 @@ class RecordMuxer:
         if self._muxer is None or not any(self._pending.values()):
             return []
         ends = {self._main: end_dts} if end_dts is not None else None
-        data = self._muxer.fragment(self._pending, end_dts=ends, offset=self._offset)
+        pieces = self._muxer.fragment_pieces(self._pending, end_dts=ends, offset=self._offset)
         self._pending = {kind: [] for kind in self._pending}
-        return [data] if data else []
+        return [tuple(pieces)] if pieces else []

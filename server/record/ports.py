@@ -25,6 +25,20 @@ class FinishedRecording:
     parts: tuple[Path, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class RecordingFailure:
+    """A session's recording stopped (a write failed, the disk is full) or was refused
+    (too little free space); ingest, HLS and destinations go on without it."""
+
+    stream_id: str
+    session_id: str
+    environment_id: str
+    reason: str
+
+
 class RecordingCatalog(Protocol):
     async def recording_finished(self, recording: FinishedRecording) -> None:
         """Turn the files into media items; the directory is the catalog's from now on."""
+
+    def recording_failed(self, failure: RecordingFailure) -> None:
+        """Tell whoever watches (webhooks); called on the loop, must not wait."""

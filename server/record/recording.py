@@ -58,6 +58,11 @@ class Recording:
         self.failure: str | None = None
 
     @property
+    def bytes_written(self) -> int:
+        """Bytes on disk so far (what the writer thread has finished writing)."""
+        return self._disk.written
+
+    @property
     def dropped_frames(self) -> int:
         """Frames lost to a slow disk (bus) or unusable for the file (muxer)."""
         return self._reader.dropped_frames + self._muxer.dropped
@@ -85,7 +90,7 @@ class Recording:
                 self.stream_id, self.session_id, self.environment_id, self.started_at
             )
             self._disk.open(self.directory / MANIFEST)
-            self._disk.write(manifest)
+            self._disk.write((manifest,))
             await self._record()
         except OSError as exc:  # the directory could not be made
             self._failed(exc)
@@ -118,7 +123,7 @@ class Recording:
                 for output in muxer.feed(item):
                     if isinstance(output, NewFile):
                         disk.open(self.directory / part_name(muxer.files - 1))
-                        disk.write(output.init)
+                        disk.write((output.init,))
                     else:
                         disk.write(output)
                 if isinstance(item, EndOfStream):

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import shutil
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,10 +24,20 @@ from server.settings import RecordSettings
 from server.tasks import BackgroundTasks
 
 from .disk import Opener, open_os_file
-from .ports import RecordingCatalog
+from .ports import RecordingCatalog, RecordingFailure
 from .recording import Recording
 
 log = logging.getLogger("relaycast.record")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordStats:
+    """Totals since the process started (Prometheus counters), and what runs now."""
+
+    active: int
+    bytes_written: int
+    write_errors: int
+    dropped_frames: int
 
 
 class RecordService:
@@ -43,6 +54,11 @@ class RecordService:
         self.opener = opener
         self._recordings: dict[str, Recording] = {}
         self._warnings: dict[str, str] = {}
+        # every recording still running (a new session's may already be in
+        # ``_recordings`` while the last one hands its files over), and what those that
+        # ended had done: the totals never go down
+        self._active: set[Recording] = set()
+        self._ended = RecordStats(0, 0, 0, 0)
         self._tasks = BackgroundTasks(log, "recording failed")
         self._running: set[asyncio.Task[None]] = set()
         # One writer thread for every recording: they share a disk, and a thread per
@@ -56,10 +72,10 @@ class RecordService:
             return
         refusal = self._refusal()
         if refusal is not None:
-            self._warn(grant.stream_id, refusal)
             log.warning(
                 "stream %s: %s", grant.stream_id, refusal, extra=media_fields(grant.stream_id)
             )
+            self._fail(RecordingFailure(grant.stream_id, session_id, grant.environment_id, refusal))
             return
         recording = Recording(
             stream,
@@ -71,9 +87,12 @@ class RecordService:
             settings=self.settings,
             opener=self.opener,
             executor=self._writer,
-            on_failure=lambda text: self._warn(grant.stream_id, text),
+            on_failure=lambda text: self._fail(
+                RecordingFailure(grant.stream_id, session_id, grant.environment_id, text)
+            ),
         )
         self._recordings[grant.stream_id] = recording
+        self._active.add(recording)
         task = self._tasks.spawn(self._run(recording), name=f"record-{grant.stream_id}")
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -91,8 +110,10 @@ class RecordService:
             )
         return None
 
-    def _warn(self, stream_id: str, text: str) -> None:
-        self._warnings[stream_id] = text
+    def _fail(self, failure: RecordingFailure) -> None:
+        """The stream's health warning until its next session, and the catalog's event."""
+        self._warnings[failure.stream_id] = failure.reason
+        self.catalog.recording_failed(failure)
 
     async def _run(self, recording: Recording) -> None:
         try:
@@ -100,6 +121,14 @@ class RecordService:
         finally:
             if self._recordings.get(recording.stream_id) is recording:
                 del self._recordings[recording.stream_id]
+            self._active.discard(recording)
+            ended = self._ended
+            self._ended = RecordStats(
+                0,
+                ended.bytes_written + recording.bytes_written,
+                ended.write_errors + (recording.failure is not None),
+                ended.dropped_frames + recording.dropped_frames,
+            )
         if finished is not None:
             await self.catalog.recording_finished(finished)
 
@@ -112,6 +141,17 @@ class RecordService:
 
     def recording(self, stream_id: str) -> Recording | None:
         return self._recordings.get(stream_id)
+
+    def stats(self) -> RecordStats:
+        """For ``/metrics``: recordings running, and totals of bytes written, recordings
+        stopped by a failed write, frames dropped (slow disk: to the next keyframe)."""
+        running = list(self._active)
+        return RecordStats(
+            len(running),
+            self._ended.bytes_written + sum(r.bytes_written for r in running),
+            self._ended.write_errors + sum(r.failure is not None for r in running),
+            self._ended.dropped_frames + sum(r.dropped_frames for r in running),
+        )
 
     # ------------------------------------------------------------ lifecycle
 

@@ -8,15 +8,19 @@ while it is being sent still ends that response whole.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import cast
 
 from aiohttp import web
 
 from server.hls import tokens
 from server.hls.http import PLAYLIST, TYPES
-from server.hls.names import ResourceKind, parse_name
+from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.playlist import with_suffix
 
+from . import sendfile
+from .sendfile import SegmentFile, zero_copy_socket
 from .service import VodItem, VodService
 from .source import UnreadableFile, UnsupportedCodec
 
@@ -50,9 +54,25 @@ def _token_ok(service: VodService, item: VodItem, token: str) -> bool:
 
 
 async def vod(request: web.Request) -> web.StreamResponse:
+    """Counted by resource kind and status (``relaycast_vod_requests_total``): VOD is
+    playback, kept out of the API's per-route request metrics."""
     service = request.app[VOD_SERVICE]
-    item = await _item(request, service)
     name = request.match_info["name"]
+    resource = parse_name(name)
+    kind = "mp4" if name == MP4_NAME else resource.kind.value if resource else "other"
+    try:
+        response = await _serve(request, service, name, resource)
+    except web.HTTPException as exc:
+        service.requests[(kind, exc.status)] += 1
+        raise
+    service.requests[(kind, response.status)] += 1
+    return response
+
+
+async def _serve(
+    request: web.Request, service: VodService, name: str, resource: Resource | None
+) -> web.StreamResponse:
+    item = await _item(request, service)
     cache = _PRIVATE if item.private else _PUBLIC
     if name == MP4_NAME:
         if item.mp4 is None:
@@ -60,7 +80,6 @@ async def vod(request: web.Request) -> web.StreamResponse:
                 text="this media item has no MP4 (its codecs need another container)"
             )
         return web.FileResponse(item.mp4, headers={**_headers(cache), "Content-Type": "video/mp4"})
-    resource = parse_name(name)
     if resource is None or resource.kind is ResourceKind.PART or resource.extension == "ts":
         raise web.HTTPNotFound(text=f"{name} is not a VOD resource")
     try:
@@ -77,8 +96,9 @@ async def vod(request: web.Request) -> web.StreamResponse:
                 body=playlists.init, content_type=TYPES["mp4"], headers=_headers(cache)
             )
         if resource.kind is ResourceKind.SEGMENT and resource.number < len(playlists.layout.spans):
-            body = await service.segment(item, playlists, resource.number)
-            return await _send(request, body, TYPES["m4s"], _headers(cache))
+            file = await service.segment(item, playlists, resource.number)
+            stall = service.settings.send_stall_timeout
+            return await _send(request, file, stall, _headers(cache))
     except UnsupportedCodec as exc:
         raise web.HTTPUnsupportedMediaType(text=f"{exc} (codec: {exc.codec})") from None
     except UnreadableFile as exc:
@@ -87,17 +107,22 @@ async def vod(request: web.Request) -> web.StreamResponse:
 
 
 async def _send(
-    request: web.Request, body: bytes, content_type: str, headers: dict[str, str]
+    request: web.Request, file: SegmentFile, stall: float, headers: dict[str, str]
 ) -> web.StreamResponse:
-    """A cached segment as its own write after the headers: ``web.Response`` joins
-    headers and body into one new bytes object (on Python < 3.12.9), a copy of every
-    segment for every viewer."""
+    """A cached segment: headers through aiohttp, the body by sendfile from its memory
+    file, so no viewer costs a copy of it (where the connection allows; TLS does not)."""
+    headers = {**headers, "Content-Type": TYPES["m4s"]}
     if request.method == "HEAD":
-        return web.Response(body=body, content_type=content_type, headers=headers)
-    response = web.StreamResponse(headers={**headers, "Content-Type": content_type})
-    response.content_length = len(body)
+        return web.Response(body=file.read(), headers=headers)
+    response = web.StreamResponse(headers=headers)
+    response.content_length = file.size
     await response.prepare(request)
-    await response.write(body)
+    transport = request.transport
+    sock = zero_copy_socket(transport) if transport is not None else None
+    if transport is None or sock is None:
+        await response.write(file.read())
+    elif not await sendfile.send(cast(asyncio.WriteTransport, transport), sock, file, stall):
+        return response  # the viewer went away: aiohttp ends the connection
     await response.write_eof()
     return response
 

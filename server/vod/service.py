@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -34,6 +34,7 @@ from server.settings import VodSettings
 
 from . import source
 from .index import target_duration
+from .sendfile import SegmentFile
 from .source import Layout, UnreadableFile, UnsupportedCodec
 
 T = TypeVar("T")
@@ -66,10 +67,11 @@ class Playlists:
 
 
 class _Lru:
-    """LRU map bounded by a total weight (bytes, or 1 per entry)."""
+    """LRU map bounded by a total weight (bytes, or 1 per entry) and a number of entries."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, max_items: int | None = None) -> None:
         self.capacity = capacity
+        self.max_items = max_items
         self.weight = 0
         self._items: OrderedDict[object, tuple[object, int]] = OrderedDict()
 
@@ -88,7 +90,9 @@ class _Lru:
             self.weight -= old[1]
         self._items[key] = (value, weight)
         self.weight += weight
-        while self.weight > self.capacity:
+        while self.weight > self.capacity or (
+            self.max_items is not None and len(self._items) > self.max_items
+        ):
             _, (_, dropped) = self._items.popitem(last=False)
             self.weight -= dropped
 
@@ -154,22 +158,36 @@ class VodService:
         self.playback_key = playback_key  # signs the tokens of private items
         self._pool: ThreadPoolExecutor | None = None
         self._playlists = _Lru(settings.index_cache_items)
-        self._segments = _Lru(settings.segment_cache_bytes)
+        # each cached segment is an open memory file: bounded in bytes and in descriptors
+        self._segments = _Lru(settings.segment_cache_bytes, settings.segment_cache_files)
         self._items = _Lru(settings.index_cache_items)
         self._inflight: dict[object, asyncio.Future[Any]] = {}
         self.reads = 0  # file reads done (scans and segments), for tests and metrics
+        self.requests: Counter[tuple[str, int]] = Counter()  # (resource kind, status)
 
     async def item(self, media_id: str) -> VodItem | None:
         """The catalog's answer, remembered for ``lookup_cache_seconds`` so a player's
-        burst of segment requests costs one database query."""
-        now = time.monotonic()
+        burst of segment requests costs one database query. Requests that miss together
+        (a cold item, or the answer just expired under 200 viewers) share one query: a
+        query each would stall every one of them behind hundreds of database trips."""
         hit = self._items.get(media_id)
-        if isinstance(hit, tuple) and hit[0] > now:
+        if isinstance(hit, tuple) and hit[0] > time.monotonic():
             cached: VodItem | None = hit[1]
             return cached
+        key = ("item", media_id)
+        pending = self._inflight.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self._ask(media_id))
+            self._inflight[key] = pending
+            pending.add_done_callback(lambda _: self._inflight.pop(key, None))
+        found: VodItem | None = await asyncio.shield(pending)
+        return found
+
+    async def _ask(self, media_id: str) -> VodItem | None:
         found = await self.catalog.vod_item(media_id)
         if self.settings.lookup_cache_seconds > 0:
-            self._items.put(media_id, (now + self.settings.lookup_cache_seconds, found))
+            expires = time.monotonic() + self.settings.lookup_cache_seconds
+            self._items.put(media_id, (expires, found))
         return found
 
     async def playlists(self, item: VodItem) -> Playlists:
@@ -190,13 +208,16 @@ class VodService:
         assert isinstance(found, Playlists)
         return found
 
-    async def segment(self, item: VodItem, playlists: Playlists, number: int) -> bytes:
+    async def segment(self, item: VodItem, playlists: Playlists, number: int) -> SegmentFile:
+        """Cut once and kept in a memory file, so every viewer is sent it by sendfile."""
         key = ("segment", str(item.source), number)
         layout = playlists.layout
-        found = await self._cached(
-            key, self._segments, lambda: source.segment(item.source, layout, number), len
-        )
-        assert isinstance(found, bytes)
+
+        def cut() -> SegmentFile:
+            return SegmentFile(source.segment(item.source, layout, number))
+
+        found = await self._cached(key, self._segments, cut, lambda f: f.size)
+        assert isinstance(found, SegmentFile)
         return found
 
     async def _cached(

@@ -13,6 +13,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +28,9 @@ from control_api.metrics import METRICS, MediaSources, Metrics
 from control_api.settings import SettingsError, load_settings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
+from control_api.store.models import Media
 from control_api.urls import Endpoints
-from server.bus import Registry
+from server.bus import Registry, Stream, StreamGrant
 from server.hls import http as hls_http
 from server.hls.packager import HlsService, PlaybackInfo
 from server.ingest.manager import Claim, IngestManager
@@ -37,7 +39,13 @@ from server.ingest.rtmp import RtmpIngestServer
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.protocols import rtmp
 from server.push.status import DestinationStatus, PushState
+from server.record.service import RecordService
+from server.settings import RecordSettings
+from server.vod.http import VOD_SERVICE
 from tests.unit.ingest.test_rtmp_ingest import publish as rtmp_publish
+from tests.unit.media.avsource import media
+from tests.unit.record.test_recorder import Catalog as RecCatalog
+from tests.unit.record.test_recorder import publish as rec_publish
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -117,7 +125,7 @@ async def make_plane(tmp_path: Path) -> AsyncIterator[PlaneFactory]:
         app = build_app(settings, store, endpoints, await store.token_signing_key(), ingest)
         hls_http.mount(app, hls)
         rtmp = RtmpIngestServer(ingest, settings.rtmp)
-        app[METRICS].attach(MediaSources(ingest, registry, hls, rtmp), store)
+        app[METRICS].attach(MediaSources(ingest, registry, hls, rtmp, vod=app[VOD_SERVICE]), store)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0).start()
@@ -416,6 +424,53 @@ async def test_a_bad_playback_token_counts_as_an_hls_auth_failure(plane: Plane) 
     assert value(samples, "relaycast_hls_requests_total", kind="media", status="401") == 2
     plane.ingest.registry.remove("ls_private")
     await plane.hls.close()
+
+
+async def test_vod_playback_is_not_an_api_request_and_a_401_is_a_vod_auth_failure(
+    plane: Plane,
+) -> None:
+    environment = (await plane.store.environments.ensure("default"))[0].id
+    private = Media(
+        id="med_00000000000000000000000a",
+        environment_id=environment,
+        name="x",
+        status="ready",
+        source="upload",
+        filename="x.mp4",
+        path="x/x.mp4",
+        created_at=datetime.now(UTC),
+    )
+    await plane.store.media.add(private)
+    assert (await plane.get(f"/vod/{private.id}/seg0.m4s"))[0] == 401
+    assert (await plane.get("/vod/med_00000000000000000000000b/master.m3u8"))[0] == 404
+    samples = await plane.scrape()
+    assert value(samples, "relaycast_auth_failures_total", protocol="vod", reason="invalid-token")
+    assert value(samples, "relaycast_vod_requests_total", kind="segment", status="401") == 1
+    assert value(samples, "relaycast_vod_requests_total", kind="master", status="404") == 1
+    routes = {dict(labels).get("route") for (n, labels) in samples if "_api_" in n}
+    assert not any(route and route.startswith("/vod/") for route in routes), routes
+
+
+async def test_the_recorder_families(plane: Plane, tmp_path: Path) -> None:
+    recorder = RecordService(tmp_path / "rec", RecordSettings(min_free_bytes=0), RecCatalog())
+    assert plane.metrics.collector is not None
+    plane.metrics.collector.sources.record = recorder
+    samples = await plane.scrape()
+    assert value(samples, "relaycast_recordings_active") == 0
+    assert value(samples, "relaycast_recording_bytes_written_total") == 0
+    stream = Stream("ls_rec")
+    recorder.stream_opened(StreamGrant("ls_rec", "env_1", True, 2, recording=True), stream, "s")
+    await rec_publish(stream, media(seconds=2))
+    assert value(await plane.scrape(), "relaycast_recordings_active") == 1
+    stream.end("done")
+    await recorder.close()
+    samples = await plane.scrape()
+    stats = recorder.stats()
+    assert stats.bytes_written > 10_000
+    assert value(samples, "relaycast_recordings_active") == 0
+    assert value(samples, "relaycast_recording_bytes_written_total") == stats.bytes_written
+    assert value(samples, "relaycast_recording_write_errors_total") == 0
+    assert value(samples, "relaycast_recording_frames_dropped_total") == 0
 
 
 async def test_unknown_methods_share_one_label(plane: Plane) -> None:

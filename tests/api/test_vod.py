@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
 from datetime import UTC, datetime
@@ -174,6 +175,47 @@ async def test_private_items_need_a_token_for_this_item(api: Api, files: dict[st
     assert unknown.status == 404
     no_key = await api.call("POST", f"/v1/media/{item['mediaId']}/playback-tokens", key=None)
     assert no_key.status == 401
+
+
+async def test_the_readme_vod_example_runs_as_written(
+    api: Api, files: dict[str, Path], tmp_path: Path
+) -> None:
+    item = await ready_item(api, files["av"], policy="private")
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- curl-vod -->", 2)[1]
+    workdir = tmp_path / "readme"
+    await asyncio.to_thread(workdir.mkdir)
+    script = f"cd {workdir}\n" + block.split("```bash", 1)[1].split("```", 1)[0]
+    env = {"RELAYCAST": api.base, "KEY": api.admin_key, "MEDIA_ID": item["mediaId"]}
+    done = await asyncio.create_subprocess_exec(
+        "bash", "-euo", "pipefail", "-c", script,
+        env={**env, "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out = (await asyncio.wait_for(done.communicate(), 60))[0].decode()
+    assert done.returncode == 0, out
+    assert out.startswith("#EXTM3U") and "media.m3u8?token=" in out, out
+    assert out.rstrip().endswith("206 1024"), out
+    assert await asyncio.to_thread(os.listdir, workdir) == []  # it cleans up after itself
+
+
+async def test_a_cached_segment_of_a_private_item_still_needs_its_token(
+    api: Api, files: dict[str, Path]
+) -> None:
+    """The cached-segment path answers from memory, but never before the token check."""
+    item = await ready_item(api, files["av"], policy="private")
+    reply = await api.call("POST", f"/v1/media/{item['mediaId']}/playback-tokens", body={})
+    token = reply.json["token"]
+    segment = item["playback"]["hlsUrl"].replace("master.m3u8", "seg1.m4s")
+    status, _, first = await get(api, f"{segment}?token={token}")  # cut and cached
+    assert status == 200 and first
+    replies = await asyncio.gather(
+        *(get(api, segment) for _ in range(10)),
+        *(get(api, f"{segment}?token=forged") for _ in range(10)),
+        *(get(api, f"{segment}?token={token}") for _ in range(10)),
+    )
+    assert [r[0] for r in replies[:20]] == [401] * 20
+    assert all(r[0] == 200 and r[2] == first for r in replies[20:])
 
 
 async def test_segments_are_read_once_and_cached(api: Api, files: dict[str, Path]) -> None:

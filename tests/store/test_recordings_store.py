@@ -18,6 +18,7 @@ from control_api.store.directory import StoreDirectory
 from server.bus.items import BusItem, ConfigChange, EndOfStream
 from server.record.manifest import MANIFEST, manifest_bytes, part_name
 from server.record.muxer import NewFile, RecordMuxer
+from server.record.ports import RecordingFailure
 from tests.store.test_store import FIELDS
 from tests.unit.media.avsource import media
 
@@ -31,7 +32,7 @@ def fragmented_mp4(tmp_path: Path) -> Path:
     items.append(EndOfStream())
     out = [o for item in items for o in muxer.feed(item)]
     path = tmp_path / "recorded.mp4"
-    path.write_bytes(b"".join(o.init if isinstance(o, NewFile) else o for o in out))
+    path.write_bytes(b"".join(o.init if isinstance(o, NewFile) else b"".join(o) for o in out))
     return path
 
 
@@ -117,3 +118,20 @@ def test_names_fit_the_limit() -> None:
     when = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert recording_name("x" * 300, when, 1).endswith(" 2026-01-02 03:04:05 UTC (part 2)")
     assert len(recording_name("x" * 300, when, 1)) == 200
+
+
+async def test_a_failed_recording_is_announced_as_recording_failed(
+    store: Store, tmp_path: Path
+) -> None:
+    seen: list[tuple[str, str, object]] = []
+
+    class Listener:
+        def event(self, type_: str, environment_id: str, resource: object) -> None:
+            seen.append((type_, environment_id, resource))
+
+    store.events.listeners.append(Listener())  # type: ignore[arg-type]
+    catalog = LibraryRecordings(store, MediaFiles(tmp_path), RecordingSettings())
+    reason = "recording stopped: writing to disk failed (No space left on device)"
+    catalog.recording_failed(RecordingFailure("ls_1", "ses_1", "env_1", reason))
+    data = {"streamId": "ls_1", "sessionId": "ses_1", "reason": reason}
+    assert seen == [("recording.failed", "env_1", data)]

@@ -3,7 +3,7 @@ import * as api from "./api.js";
 import { act, badge, confirmDialog, field, formError, h, mount, secretLine, when } from "./ui.js";
 
 const EVENTS = ["stream.connecting", "stream.live", "stream.ended", "stream.error",
-  "destination.error", "recording.ready", "media.ready", "task.failed"];
+  "destination.error", "recording.ready", "recording.failed", "media.ready", "task.failed"];
 
 async function deliveries(hook, box) {
   const doc = await api.get(`/v1/webhooks/${hook.webhookId}/deliveries?limit=20`);

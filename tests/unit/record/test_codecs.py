@@ -33,7 +33,7 @@ def test_av1_and_opus_are_recorded_as_they_came() -> None:
     flv = encode_flv("libsvtav1", 320, 240, 20, "libopus", (("preset", "12"),), "stereo")
     muxer = RecordMuxer(90_000, 0)
     out = [o for item in [*_items(flv), EndOfStream()] for o in muxer.feed(item)]
-    data = b"".join(o.init if isinstance(o, NewFile) else o for o in out)
+    data = b"".join(o.init if isinstance(o, NewFile) else b"".join(o) for o in out)
     got = decode_all(data)
     assert got["errors"] == []
     assert got["video"]["codec"] in ("av1", "libdav1d") and got["audio"]["codec"] == "opus"

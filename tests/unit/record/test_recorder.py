@@ -7,7 +7,7 @@ import asyncio
 import dataclasses
 import errno
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from server.bus import Stream, StreamGrant
@@ -15,8 +15,8 @@ from server.hls.packager import HlsService
 from server.media.frame import TIMEBASE, Frame, TrackKind
 from server.record.disk import FileSink, Opener, OsFile, open_os_file
 from server.record.manifest import left_behind
-from server.record.ports import FinishedRecording
-from server.record.service import RecordService
+from server.record.ports import FinishedRecording, RecordingFailure
+from server.record.service import RecordService, RecordStats
 from server.record.trim import trim_to_whole, whole_length
 from server.settings import HlsSettings, RecordSettings
 from tests.unit.media.avsource import Media, decode_all, media
@@ -28,9 +28,13 @@ SESSION = "ses_1"
 class Catalog:
     def __init__(self) -> None:
         self.finished: list[FinishedRecording] = []
+        self.failures: list[RecordingFailure] = []
 
     async def recording_finished(self, recording: FinishedRecording) -> None:
         self.finished.append(recording)
+
+    def recording_failed(self, failure: RecordingFailure) -> None:
+        self.failures.append(failure)
 
 
 def grant(recording: bool = True) -> StreamGrant:
@@ -91,6 +95,28 @@ async def test_a_reconnect_continues_the_same_file_on_one_timeline(tmp_path: Pat
     assert got["decoded"]["audio"] >= 2 * len(source.track(TrackKind.AUDIO)) - 4
 
 
+async def test_stats_count_running_recordings_and_every_byte_written(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    running: list[RecordStats] = []
+
+    async def body(stream: Stream) -> None:
+        await publish(stream, source)
+        running.append(service.stats())
+
+    service = RecordService(tmp_path / "rec", SETTINGS, Catalog())
+    stream = Stream("st_1")
+    service.stream_opened(grant(), stream, SESSION)
+    await body(stream)
+    stream.end("done")
+    await service.close()
+    assert running[0].active == 1
+    [directory] = (tmp_path / "rec" / "st_1").iterdir()
+    on_disk = sum(f.stat().st_size for f in directory.iterdir())
+    assert service.stats() == RecordStats(
+        active=0, bytes_written=on_disk, write_errors=0, dropped_frames=0
+    )
+
+
 async def test_a_resolution_change_starts_a_new_part(tmp_path: Path) -> None:
     small = media(seconds=2)
     other = dataclasses.replace(small.video, width=640, height=360) if small.video else None
@@ -124,6 +150,13 @@ async def test_too_little_free_space_refuses_with_a_warning(tmp_path: Path) -> N
     service.stream_opened(grant(), stream, SESSION)
     assert stream.readers == ()
     assert "recording.min_free_bytes" in service.warnings("st_1")[0]
+    [failure] = catalog.failures
+    assert (failure.stream_id, failure.session_id, failure.environment_id) == (
+        "st_1",
+        SESSION,
+        "env_1",
+    )
+    assert failure.reason == service.warnings("st_1")[0]
 
 
 class FullDisk:
@@ -133,13 +166,14 @@ class FullDisk:
         self._file = OsFile(path)
         self._room = room
 
-    def write(self, data: bytes) -> None:
+    def write(self, pieces: Sequence[bytes]) -> None:
+        data = b"".join(pieces)
         if len(data) > self._room[0]:
-            self._file.write(data[: self._room[0]])
+            self._file.write([data[: self._room[0]]])
             self._room[0] = 0
             raise OSError(errno.ENOSPC, "No space left on device")
         self._room[0] -= len(data)
-        self._file.write(data)
+        self._file.write(pieces)
 
     def close(self) -> None:
         self._file.close()
@@ -167,6 +201,7 @@ async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     assert service.recording("st_1") is None  # stopped, and its files handed over
     [warning] = service.warnings("st_1")
     assert "No space left on device" in warning
+    assert catalog.failures == [RecordingFailure("st_1", SESSION, "env_1", warning)]  # once
     segments = packager.segmenter.stats().segments
     await publish(stream, source, shifted(source.frames, 4 * TIMEBASE))
     await asyncio.sleep(0.2)
@@ -177,6 +212,8 @@ async def test_a_full_disk_stops_the_recording_not_hls(tmp_path: Path) -> None:
     await hls.close()
     [done] = catalog.finished
     part = done.parts[0]
+    stats = service.stats()
+    assert (stats.active, stats.write_errors) == (0, 1) and 0 < stats.bytes_written <= 60_000
     assert whole_length(part) < part.stat().st_size  # a half-written fragment ...
     trim_to_whole(part)  # ... that finishing the recording cuts off
     assert decode_all(part.read_bytes())["errors"] == []
@@ -187,9 +224,9 @@ class SlowDisk:
         self._file = OsFile(path)
         self._gate = gate
 
-    def write(self, data: bytes) -> None:
+    def write(self, pieces: Sequence[bytes]) -> None:
         self._gate.wait(5)
-        self._file.write(data)
+        self._file.write(pieces)
 
     def close(self) -> None:
         self._file.close()
@@ -214,6 +251,7 @@ async def test_a_slow_disk_costs_frames_not_the_publisher(tmp_path: Path) -> Non
     gate.set()
     stream.end("done")
     await service.close()
+    assert service.stats().dropped_frames == recording.dropped_frames > 0
     [done] = catalog.finished
     assert decode_all(done.parts[0].read_bytes())["errors"] == []
 

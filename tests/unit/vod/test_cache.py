@@ -22,3 +22,10 @@ def test_lru_refuses_what_can_never_fit_and_replaces_in_place() -> None:
     cache.put("a", b"1", 30)
     cache.put("a", b"2", 50)
     assert cache.get("a") == b"2" and cache.weight == 50
+
+
+def test_lru_also_bounds_the_number_of_entries() -> None:
+    cache = _Lru(1_000_000, max_items=2)
+    for key in "abc":
+        cache.put(key, key.encode(), 10)
+    assert cache.get("a") is None and len(cache) == 2 and cache.weight == 20
