@@ -32,6 +32,8 @@ def test_the_api_enum_and_the_event_types_agree() -> None:
         "media.ready",
         "task.failed",
         "recording.ready",
+        "channel.item.started",
+        "channel.item.failed",
         "recording.failed",
     )
 
