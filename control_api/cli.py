@@ -41,6 +41,8 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=int, help="HTTP API and playback port (default 8080)")
     p.add_argument("--rtmp-port", type=int, help="RTMP ingest port (default 1935)")
     p.add_argument("--srt-port", type=int, help="SRT ingest port (default 9000)")
+    p.add_argument("--node-name", help="this node's name, unique in the installation")
+    p.add_argument("--region", help="this node's region (one of the configured regions)")
 
 
 def _keys_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -115,6 +117,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["rtmp"] = {"port": args.rtmp_port}
     if getattr(args, "srt_port", None) is not None:
         out["srt"] = {"port": args.srt_port}
+    node = {"name": getattr(args, "node_name", None), "region": getattr(args, "region", None)}
+    if any(v is not None for v in node.values()):
+        out["node"] = {k: v for k, v in node.items() if v is not None}
     return out
 
 

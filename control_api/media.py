@@ -17,7 +17,7 @@ from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
-from server.ingest.ports import RefusalSink
+from server.ingest.ports import PublisherClaims, RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
@@ -51,13 +51,17 @@ class MediaPlane:
         store: Store,
         playback_key: bytes,
         refusal_sinks: Sequence[RefusalSink] = (),
+        claims: PublisherClaims | None = None,
     ) -> MediaPlane:
         """``playback_key`` signs the playback tokens of private streams; ``refusal_sinks``
-        hear of every refused encoder."""
+        hear of every refused encoder; ``claims`` keep one publisher per stream across
+        nodes."""
         registry = Registry()
         hls = HlsService(settings.hls, playback_key=playback_key)
         push = PushManager(store.destinations, settings.push)
-        directory = StoreDirectory(store.sessions, settings.plans, store.events)
+        directory = StoreDirectory(
+            store.sessions, settings.plans, store.events, settings.node.resolved_name()
+        )
         recordings = LibraryRecordings(
             store, MediaFiles(settings.server.data_dir), settings.recording
         )
@@ -68,6 +72,7 @@ class MediaPlane:
             settings.ingest,
             observers=(hls, push, record),
             refusal_sinks=refusal_sinks,
+            claims=claims,
         )
         playback = PlaybackService(hls, settings.playback, ingest.refusals, playback_key)
         ingest.observers.append(playback)

@@ -21,6 +21,7 @@ from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.logs import formatter
 from control_api.media import MediaPlane, recordings_root
 from control_api.metrics import METRICS, MediaSources, metrics_app
+from control_api.nodes import ThisNode
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
@@ -82,10 +83,10 @@ async def _open_store(settings: Settings) -> Store:
     return store
 
 
-async def _reconcile(store: Store) -> None:
+async def _reconcile(store: Store, node: str) -> None:
     """After the webhook dispatcher listens (it announces the ended streams) and
     before any encoder can connect."""
-    sessions, streams = await store.reconcile_after_restart()
+    sessions, streams = await store.reconcile_after_restart(node)
     if sessions or streams:
         log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)
 
@@ -123,14 +124,17 @@ async def run(settings: Settings) -> None:
     store = await _open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
-    media = MediaPlane.build(settings, store, await store.playback_signing_key(), (recorder,))
+    node = ThisNode(settings, store, endpoints)
+    media = MediaPlane.build(
+        settings, store, await store.playback_signing_key(), (recorder,), node.claims
+    )
     app = build_app(
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
     app[RECORDER] = media.record
     app[PLAYBACK] = media.playback
     media.playback.sink = SessionViewers(store)
-    await _reconcile(store)
+    await _reconcile(store, node.name)
     recovered = await media.recordings.recover(recordings_root(settings))
     if recovered:
         log.warning("finished %d recording(s) a previous process left behind", recovered)
@@ -171,6 +175,7 @@ async def run(settings: Settings) -> None:
         host, port = settings.server.host, settings.server.http_port
         await GuardedSite(runner, host, port, _guard(settings)).start()
         endpoints.http_port = _bound_port(runner)
+        await node.start()
         log.info(
             "listening http http://%s:%d (public URL %s, docs %s/docs)",
             settings.server.host,
@@ -194,6 +199,7 @@ async def run(settings: Settings) -> None:
         if scrape is not None:
             await scrape.cleanup()
         await checkpoints.stop()
+        await node.stop()
         await recorder.stop()
         await store.close()
     log.info("stopped")

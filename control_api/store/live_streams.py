@@ -126,11 +126,19 @@ class LiveStreamRepo:
     async def end_stale(self, when: datetime) -> Sequence[LiveStream]:
         """After a crash nobody is publishing: live/connecting streams become ended, at
         the end of their last session (see ``SessionRepo.close_open``, run first), or
-        at ``when`` if they have none; never before they went live. Returns them as
-        written, to announce."""
+        at ``when`` if they have none; never before they went live. A stream with a
+        session still open (another node's) is left alone. Returns them as written,
+        to announce."""
         async with self._sessions.begin() as s:
+            still_open = select(StreamSession.id).where(
+                StreamSession.stream_id == LiveStream.id, StreamSession.ended_at.is_(None)
+            )
             rows = list(
-                await s.scalars(select(LiveStream).where(LiveStream.state.in_(BUSY_STATES)))
+                await s.scalars(
+                    select(LiveStream).where(
+                        LiveStream.state.in_(BUSY_STATES), ~still_open.exists()
+                    )
+                )
             )
             if not rows:
                 return []

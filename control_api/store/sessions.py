@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,14 +43,18 @@ class SessionRepo:
             )
             return SessionPage(items=list(rows), total=int(total or 0))
 
-    async def close_open(self, when: datetime) -> int:
+    async def close_open(self, when: datetime, keep_nodes: Collection[str] = ()) -> int:
         """Sessions a crash left open end where their encoder was last seen (saved by
         the checkpoints), so their duration leaves out the downtime; one never
-        checkpointed ends where it started, and none ends after ``when``."""
-        async with self._sessions.begin() as s:
-            rows = list(
-                await s.scalars(select(StreamSession).where(StreamSession.ended_at.is_(None)))
+        checkpointed ends where it started, and none ends after ``when``. Sessions on
+        ``keep_nodes`` (other nodes, alive) are left alone."""
+        query = select(StreamSession).where(StreamSession.ended_at.is_(None))
+        if keep_nodes:
+            query = query.where(
+                StreamSession.node.is_(None) | StreamSession.node.not_in(keep_nodes)
             )
+        async with self._sessions.begin() as s:
+            rows = list(await s.scalars(query))
             for row in rows:
                 seen = max(row.last_seen_at or row.started_at, row.started_at)
                 row.ended_at = min(seen, when)

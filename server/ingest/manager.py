@@ -27,7 +27,14 @@ from server.ingest.health import (
     audio_figures,
     video_figures,
 )
-from server.ingest.ports import Publisher, RefusalSink, StreamDirectory, StreamObserver
+from server.ingest.ports import (
+    Publisher,
+    PublisherClaims,
+    RefusalSink,
+    SoleNode,
+    StreamDirectory,
+    StreamObserver,
+)
 from server.ingest.refusals import RefusalReason, RefusalReporter, Refused
 from server.ingest.sessions import Live, OpenSession, connection_id
 from server.logsample import SampledLog
@@ -123,8 +130,10 @@ class IngestManager:
         clock: Callable[[], float] = time.monotonic,
         observers: Sequence[StreamObserver] = (),
         refusal_sinks: Sequence[RefusalSink] = (),
+        claims: PublisherClaims | None = None,
     ) -> None:
         self.directory = directory
+        self.claims: PublisherClaims = claims or SoleNode()
         self.registry = registry
         self.settings = settings
         self.clock = clock
@@ -159,6 +168,10 @@ class IngestManager:
         if failed is not None:
             raise self._refuse(publisher, attempted, failed, grant)
         live = self._live.get(grant.stream_id)
+        if live is None:
+            if not await self.claims.take(grant.stream_id):
+                raise self._refuse(publisher, attempted, _refused(RefusalReason.IN_USE), grant)
+            live = self._live.get(grant.stream_id)  # opened here while we asked?
         if live is None:
             return await self._open(grant, publisher)
         if live.publisher is not None:
@@ -317,6 +330,7 @@ class IngestManager:
     def _forget(self, live: Live, reason: str) -> None:
         live.close_window()
         del self._live[live.grant.stream_id]
+        self.claims.release(live.grant.stream_id)
         self.registry.remove(live.grant.stream_id, reason=reason)
 
     # ------------------------------------------------------------ queries
