@@ -1,0 +1,111 @@
+"""Several nodes on one PostgreSQL (issue 22): real servers, real ffmpeg publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.interop.conftest import (
+    BASE_ENV,
+    Api,
+    Peers,
+    Relaycast,
+    ffmpeg_publish,
+    wait_for,
+)
+from tests.serverproc import start_server
+from tests.store.conftest import PG_URL, _fresh_pg_database
+
+SMALL = "320x180"
+
+
+@pytest.fixture
+def pg_url() -> str:
+    if not PG_URL:
+        message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return asyncio.run(_fresh_pg_database(PG_URL))
+
+
+class Nodes:
+    """Servers started by one test over one database; all stopped at its end."""
+
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.env = {**BASE_ENV, "RELAYCAST_DATABASE__URL": db_url}
+        self.started: list[Relaycast] = []
+        self.key = ""
+
+    def start(self, name: str, *args: str) -> Relaycast:
+        data = self.tmp_path / name
+        server = start_server(data, "--node-name", name, *args, env=self.env)
+        self.key = self.key or server.bootstrap_key or ""
+        running = Relaycast(server, Api(server.base, self.key), data)
+        self.started.append(running)
+        return running
+
+    def stop(self) -> None:
+        for running in self.started:
+            running.server.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, pg_url: str) -> Iterator[Nodes]:
+    started = Nodes(tmp_path, pg_url)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def healthz(base: str) -> dict[str, str]:
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as resp:
+        doc: dict[str, str] = json.loads(resp.read())
+        return doc
+
+
+def test_one_key_publishes_on_one_node_only(nodes: Nodes, peers: Peers) -> None:
+    a = nodes.start("node-a", "--region", "local")
+    stream = a.api.create_stream("shared", reconnectWindowSeconds=1)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    first = peers.start("ffmpeg-a", ffmpeg_publish(f"{a.rtmp_url}/{key}", 8, size=SMALL))
+    before = a.api.wait_media(sid, timeout=10)["ingest"]
+
+    # B starts while A carries the stream: its start-up must not end A's session
+    b = nodes.start("node-b")
+    assert (healthz(a.server.base)["node"], healthz(b.server.base)["node"]) == ("node-a", "node-b")
+    assert b.api.ok("GET", "/v1/regions") == {"regions": ["local"]}
+    assert b.api.state(sid) == "live"
+
+    second = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 3, size=SMALL))
+    assert second.wait(8) != 0
+    assert "already in use" in second.output(), second.output()
+    refusals = b.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert [r["reason"] for r in refusals if r["streamId"] == sid] == ["key-in-use"]
+
+    after = a.api.health(sid)["ingest"]
+    assert after["sessionId"] == before["sessionId"]
+    assert a.api.sessions(sid)["total"] == 1
+    assert first.running()
+    assert first.wait(15) == 0, first.output()
+    a.api.wait_state(sid, "ended", timeout=10)
+
+    # the claim went with the session: now B may carry the key
+    third = peers.start("ffmpeg-b2", ffmpeg_publish(f"{b.rtmp_url}/{key}", 3, size=SMALL))
+    b.api.wait_state(sid, "live", timeout=10)
+    assert third.wait(10) == 0, third.output()
+    sessions = wait_for(
+        lambda: a.api.sessions(sid),
+        lambda doc: doc["total"] == 2 and all(s.get("endedAt") for s in doc["sessions"]),
+        timeout=10,
+        what="both sessions ended",
+    )
+    assert sessions["total"] == 2
