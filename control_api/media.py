@@ -84,20 +84,20 @@ class MediaPlane:
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
-        host = settings.server.host
+        host, shared = settings.server.host, settings.server.reuse_port
         if settings.rtmp.enabled:
-            endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port)
+            endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port, None, shared)
             log.info("listening rtmp rtmp://%s:%d/%s", host, endpoints.rtmp_port, settings.rtmp.app)
         if settings.rtmps.enabled:
             assert settings.rtmps.cert is not None and settings.rtmps.key is not None
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(settings.rtmps.cert, settings.rtmps.key)
-            endpoints.rtmps_port = await self.rtmp.listen(host, settings.rtmps.port, tls)
+            endpoints.rtmps_port = await self.rtmp.listen(host, settings.rtmps.port, tls, shared)
             log.info(
                 "listening rtmps rtmps://%s:%d/%s", host, endpoints.rtmps_port, settings.rtmp.app
             )
         if settings.srt.enabled:
-            endpoints.srt_port = await self.srt.listen(host, settings.srt.port)
+            endpoints.srt_port = await self.srt.listen(host, settings.srt.port, shared)
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:

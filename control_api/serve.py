@@ -73,7 +73,7 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("HTTP listener has no TCP address")
 
 
-async def _open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings) -> Store:
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_url, echo=settings.database.echo)
     secret = await bootstrap(store)
@@ -102,7 +102,8 @@ async def _metrics_listener(settings: Settings, app: web.Application) -> web.App
         keepalive_timeout=settings.http.header_timeout,
     )
     await runner.setup()
-    await GuardedSite(runner, config.host, config.port, _guard(settings)).start()
+    reuse = settings.server.reuse_port
+    await GuardedSite(runner, config.host, config.port, _guard(settings), reuse).start()
     log.info("listening metrics http://%s:%d/metrics", config.host, _bound_port(runner))
     return runner
 
@@ -121,7 +122,7 @@ def _stop_event() -> asyncio.Event:
 
 async def run(settings: Settings) -> None:
     apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
-    store = await _open_store(settings)
+    store = await open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
     node = ThisNode(settings, store, endpoints)
@@ -173,7 +174,8 @@ async def run(settings: Settings) -> None:
     try:
         await media.start(settings, endpoints)
         host, port = settings.server.host, settings.server.http_port
-        await GuardedSite(runner, host, port, _guard(settings)).start()
+        reuse = settings.server.reuse_port
+        await GuardedSite(runner, host, port, _guard(settings), reuse).start()
         endpoints.http_port = _bound_port(runner)
         await node.start()
         log.info(

@@ -50,6 +50,9 @@ class ServerSettings(_Section):
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout: float = Field(5.0, gt=0, le=60)
+    # Listen with SO_REUSEPORT: several processes share the HTTP, RTMP and SRT ports
+    # and the kernel spreads connections (``--workers`` sets it for its workers).
+    reuse_port: bool = False
 
     def advertised_host(self) -> str:
         """The host that goes into ingest/playback URLs: what a user can paste."""

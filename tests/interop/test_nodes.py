@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from server.protocols import rtmp
 from tests.interop.conftest import (
     BASE_ENV,
     Api,
+    BareRtmpPublisher,
     Peers,
     Relaycast,
     ffmpeg_publish,
@@ -109,3 +112,66 @@ def test_one_key_publishes_on_one_node_only(nodes: Nodes, peers: Peers) -> None:
         what="both sessions ended",
     )
     assert sessions["total"] == 2
+
+
+def _free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _open_sessions(db_url: str) -> list[str]:
+    """The node each open session's encoder reached, as the database recorded it."""
+
+    async def query() -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch("SELECT node FROM sessions WHERE ended_at IS NULL")
+        finally:
+            await conn.close()
+        return [str(row["node"]) for row in rows]
+
+    return asyncio.run(query())
+
+
+def test_workers_share_the_ports_and_spread_publishers(
+    nodes: Nodes, pg_url: str, peers: Peers
+) -> None:
+    http, rtmp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM)
+    srt = _free_port(socket.SOCK_DGRAM)
+    ports = ("--http-port", str(http), "--rtmp-port", str(rtmp_port), "--srt-port", str(srt))
+    workers = nodes.start("box", "--workers", "2", *ports)
+    names = {"box-1", "box-2"}
+    answered: set[str] = set()
+    wait_for(
+        lambda: answered.add(healthz(workers.server.base)["node"]) or answered,
+        lambda seen: seen == names,
+        timeout=15,
+        what="both workers answering /healthz on one port",
+        every=0.05,
+    )
+    streams = [workers.api.create_stream(f"w{i}") for i in range(12)]
+    publishers = []
+    try:
+        for stream in streams:
+            bare = BareRtmpPublisher(workers.rtmp_url, stream["ingest"]["streamKey"])
+            publishers.append(bare)
+            assert isinstance(bare.publish(), rtmp.PublishStarted)
+        spread = _open_sessions(pg_url)
+        assert len(spread) == 12 and set(spread) == names, spread
+    finally:
+        for bare in publishers:
+            bare.close()
+
+    # media through whichever worker the kernel picked
+    stream = streams[0]
+    peer = peers.start(
+        "ffmpeg",
+        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 4, size=SMALL),
+    )
+    workers.api.wait_state(stream["streamId"], "live", timeout=15)
+    assert peer.wait(15) == 0, peer.output()
+    workers.server.stop()
+    assert workers.server.proc.returncode == 0, workers.log()[-2000:]
