@@ -11,18 +11,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.engine import make_url
 
 from control_api.settings import Settings
 from control_api.store import Store
 from control_api.store.nodes import NodeInfo
 from control_api.urls import Endpoints
+from server.ingest.manager import IngestManager
 from server.ingest.ports import PublisherClaims, SoleNode
 from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.nodes")
+
+CHANNEL = "relaycast_nodes"
+"""NOTIFY channel of the node-to-node commands: ``{"node", "stream", "action"}``."""
+DISCONNECTS = {"stop": (True, "stream stopped"), "rotate": (False, "stream key rotated")}
+"""What each command does to the encoder: end the session?, and the logged reason
+(fixed text: a payload never writes a log line)."""
+STOP_WAIT = 2.0
+"""How long a stop asked of another node waits for that node to end the session."""
 
 
 class NodeClaims:
@@ -69,6 +82,9 @@ class ThisNode:
             NodeClaims(store, self.name, self.lease) if store.shared else SoleNode()
         )
         self._task: asyncio.Task[None] | None = None
+        self._ingest: IngestManager | None = None
+        self._listener: Any = None  # asyncpg.Connection, on a shared database
+        self._commands = BackgroundTasks(log, "a command from another node failed")
 
     def info(self) -> NodeInfo:
         """Read at every beat: the ports are known once the listeners are bound."""
@@ -84,8 +100,12 @@ class ThisNode:
     async def beat(self) -> None:
         await self._store.nodes.heartbeat(self.info(), self.started, datetime.now(UTC), self.lease)
 
-    async def start(self) -> None:
-        """Announce the node now (a failure stops start-up), then keep its lease."""
+    async def start(self, ingest: IngestManager | None = None) -> None:
+        """Announce the node now (a failure stops start-up), then keep its lease; on a
+        shared database, listen for commands to the encoders ``ingest`` holds."""
+        self._ingest = ingest
+        if ingest is not None and self._store.shared:
+            await self._listen()
         await self.beat()
         log.info("node %s in region %s joined (lease %.0fs)", self.name, self.region, self.lease)
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -98,8 +118,50 @@ class ThisNode:
             except Exception:  # the next beat tries again, inside the lease
                 log.exception("node %s: heartbeat failed", self.name)
 
+    async def _listen(self) -> None:
+        """A connection of its own: LISTEN holds it for the node's life, off the pool."""
+        import asyncpg
+
+        url = make_url(self._store.engine.url).set(drivername="postgresql")
+        self._listener = await asyncpg.connect(url.render_as_string(hide_password=False))
+        await self._listener.add_listener(CHANNEL, self._heard)
+
+    def _heard(self, _conn: object, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            command = json.loads(payload)
+            node, stream, action = command["node"], command["stream"], command["action"]
+        except (ValueError, KeyError, TypeError):
+            log.warning("node %s: ignored a malformed command", self.name)
+            return
+        if node != self.name or action not in DISCONNECTS or self._ingest is None:
+            return
+        self._commands.spawn(disconnect(self._ingest, None, str(stream), action))
+
+    async def disconnect_elsewhere(self, stream_id: str, action: str) -> bool:
+        """Tell the node holding the stream's encoder (if another) to ``action`` it;
+        a stop waits (up to ``STOP_WAIT``) until that node has ended the session."""
+        if not self._store.shared:
+            return False
+        holder = await self._store.claims.holder(stream_id, datetime.now(UTC))
+        if holder is None or holder == self.name:
+            return False
+        command = {"node": holder, "stream": stream_id, "action": action}
+        await self._store.nodes.notify(CHANNEL, json.dumps(command))
+        if DISCONNECTS[action][0]:
+            deadline = asyncio.get_running_loop().time() + STOP_WAIT
+            while asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+                if await self._store.claims.holder(stream_id, datetime.now(UTC)) is None:
+                    break
+        return True
+
     async def stop(self) -> None:
         """Leave at once: other nodes need not wait for the lease to lapse."""
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close(timeout=2)
+            self._listener = None
+        await self._commands.close()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,3 +173,13 @@ class ThisNode:
             await self._store.nodes.leave(self.name)
         except Exception:  # the lease lapses on its own
             log.exception("node %s: could not leave the installation", self.name)
+
+
+async def disconnect(
+    ingest: IngestManager, node: ThisNode | None, stream_id: str, action: str
+) -> None:
+    """Stop or forced key rotation: the encoder goes, on this node or the one holding it."""
+    end, reason = DISCONNECTS[action]
+    await ingest.disconnect(stream_id, end_session=end, reason=reason)
+    if node is not None:
+        await node.disconnect_elsewhere(stream_id, action)

@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, PLAYBACK, RECORDER, WEBHOOKS
+from control_api.appkeys import LIBRARY, NODE, PLAYBACK, RECORDER, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -134,6 +134,7 @@ async def run(settings: Settings) -> None:
     )
     app[RECORDER] = media.record
     app[PLAYBACK] = media.playback
+    app[NODE] = node
     media.playback.sink = SessionViewers(store)
     await _reconcile(store, node.name)
     recovered = await media.recordings.recover(recordings_root(settings))
@@ -177,7 +178,7 @@ async def run(settings: Settings) -> None:
         reuse = settings.server.reuse_port
         await GuardedSite(runner, host, port, _guard(settings), reuse).start()
         endpoints.http_port = _bound_port(runner)
-        await node.start()
+        await node.start(media.ingest)
         log.info(
             "listening http http://%s:%d (public URL %s, docs %s/docs)",
             settings.server.host,

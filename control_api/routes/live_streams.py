@@ -6,7 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from control_api.appkeys import ENDPOINTS, INGEST, PLAYBACK, RECORDER, SETTINGS, STORE
+from control_api.appkeys import ENDPOINTS, INGEST, NODE, PLAYBACK, RECORDER, SETTINGS, STORE
+from control_api.nodes import disconnect
 from control_api.presenters.live_streams import ingest_health, stream_out
 from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
@@ -148,9 +149,8 @@ async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
     if key is None:
         raise not_found("live stream", call.path("streamId"))
     if call.query.force:
-        await call.request.app[INGEST].disconnect(
-            call.path("streamId"), end_session=False, reason="stream key rotated"
-        )
+        app = call.request.app
+        await disconnect(app[INGEST], app.get(NODE), call.path("streamId"), "rotate")
     rtmps = f"{ep.rtmps_url}/{key}" if ep.rtmps_url else None
     return RotatedKey(
         stream_key=key,
@@ -179,7 +179,7 @@ async def _set_enabled(call: Call[None, None], enabled: bool) -> LiveStream:
 )
 async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     row = await _set_enabled(call, False)
-    await call.request.app[INGEST].disconnect(row.id, end_session=True, reason="stream stopped")
+    await disconnect(call.request.app[INGEST], call.request.app.get(NODE), row.id, "stop")
     # read again: ending the session (publisher or reconnect window) changed the state
     return stream_out(await _stream(call), call.request.app[ENDPOINTS])
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -68,6 +68,14 @@ class NodeRepo:
         async with self._sessions.begin() as s:
             await s.execute(delete(StreamClaim).where(StreamClaim.node == name))
             await s.execute(delete(Node).where(Node.name == name))
+
+    async def notify(self, channel: str, payload: str) -> None:
+        """PostgreSQL ``NOTIFY``: every node listening on ``channel`` hears it."""
+        async with self._sessions.begin() as s:
+            await s.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": channel, "payload": payload},
+            )
 
     async def live(self, now: datetime) -> Sequence[Node]:
         async with self._sessions() as s:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import socket
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,35 @@ def test_workers_share_the_ports_and_spread_publishers(
     assert peer.wait(15) == 0, peer.output()
     workers.server.stop()
     assert workers.server.proc.returncode == 0, workers.log()[-2000:]
+
+
+def test_rotate_and_stop_on_another_node_reach_the_encoder(nodes: Nodes, peers: Peers) -> None:
+    """The API on B, the encoder on A: LISTEN/NOTIFY carries the command within 2 s."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("remote", reconnectWindowSeconds=30)
+    sid, old = stream["streamId"], stream["ingest"]["streamKey"]
+    encoder = peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{old}", 30, size=SMALL))
+    a.api.wait_state(sid, "live", timeout=10)
+
+    started = time.monotonic()
+    rotated = b.api.ok("POST", f"/v1/live-streams/{sid}/rotate-key?force=true")
+    encoder.wait(5)
+    assert time.monotonic() - started < 2.0, "encoder on A not disconnected within 2 s"
+    health = a.api.health(sid)  # inside the reconnect window: same session, encoder away
+    assert health["state"] == "live" and health["ingest"]["encoderConnected"] is False
+
+    # back to A: its claim holds the stream through the reconnect window
+    new_url = f"{a.rtmp_url}/{rotated['streamKey']}"
+    again = peers.start("ffmpeg-new-key", ffmpeg_publish(new_url, 30, size=SMALL))
+    a.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "new key on A"
+    )
+    assert a.api.sessions(sid)["total"] == 1
+
+    started = time.monotonic()
+    stopped = b.api.ok("POST", f"/v1/live-streams/{sid}/stop")
+    again.wait(5)
+    assert time.monotonic() - started < 2.0, "encoder on A not stopped within 2 s"
+    assert stopped["state"] == "ended" and stopped["enabled"] is False
+    assert a.api.sessions(sid)["sessions"][0].get("endedAt")
