@@ -115,8 +115,20 @@ class ThisNode:
             await asyncio.sleep(self.lease / 3)
             try:
                 await self.beat()
+                if self._store.shared:
+                    await self._sweep()
             except Exception:  # the next beat tries again, inside the lease
                 log.exception("node %s: heartbeat failed", self.name)
+
+    async def _sweep(self) -> None:
+        sessions, streams = await self._store.end_dead_nodes_sessions(self.name)
+        if sessions:
+            log.warning(
+                "node %s: closed %d session(s) of dead nodes, ended %d stream(s)",
+                self.name,
+                sessions,
+                streams,
+            )
 
     async def _listen(self) -> None:
         """A connection of its own: LISTEN holds it for the node's life, off the pool."""

@@ -12,7 +12,7 @@ from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
 from control_api.store.folders import FolderRepo
 from control_api.store.ingest_failures import IngestFailureRepo
-from control_api.store.live_streams import LiveStreamRepo
+from control_api.store.live_streams import LiveStreamRepo, end_idle
 from control_api.store.media import MediaRepo
 from control_api.store.nodes import ClaimRepo, NodeRepo
 from control_api.store.secrets import signing_key
@@ -85,6 +85,19 @@ class Store:
         for stream in streams:
             self.events.emit("stream.ended", stream.environment_id, stream)
         return sessions, len(streams)
+
+    async def end_dead_nodes_sessions(self, node: str) -> tuple[int, int]:
+        """A node killed (or cut off) past its lease left sessions open: close them
+        where their encoders were last seen, end their streams and announce
+        ``stream.ended`` once, whichever surviving node ``node`` gets there first."""
+        now = datetime.now(UTC)
+        alive = await self.nodes.live_names(now) | {node}
+        async with self.sessions.begin() as s:
+            closed = await self.stream_sessions.close_dead_nodes(s, now, alive)
+            ended = await end_idle(s, now, {r.stream_id for r in closed}) if closed else []
+        for stream in ended:
+            self.events.emit("stream.ended", stream.environment_id, stream)
+        return len(closed), len(ended)
 
 
 __all__ = ["Store"]

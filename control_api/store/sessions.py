@@ -18,6 +18,11 @@ class SessionPage:
     total: int
 
 
+def abandoned_at(row: StreamSession, when: datetime) -> datetime:
+    """Where a session its process did not close ends: when its encoder was last seen."""
+    return min(max(row.last_seen_at or row.started_at, row.started_at), when)
+
+
 class SessionRepo:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -56,9 +61,30 @@ class SessionRepo:
         async with self._sessions.begin() as s:
             rows = list(await s.scalars(query))
             for row in rows:
-                seen = max(row.last_seen_at or row.started_at, row.started_at)
-                row.ended_at = min(seen, when)
+                row.ended_at = abandoned_at(row, when)
         return len(rows)
+
+    async def close_dead_nodes(
+        self, s: AsyncSession, when: datetime, alive: Collection[str]
+    ) -> list[StreamSession]:
+        """In ``s``'s transaction: close the open sessions of nodes not ``alive``. The
+        rows are locked and others' locked rows skipped, so when several nodes sweep
+        at once each session is closed (and its stream announced) by one of them."""
+        rows = list(
+            await s.scalars(
+                select(StreamSession)
+                .where(
+                    StreamSession.ended_at.is_(None),
+                    StreamSession.node.is_not(None),
+                    StreamSession.node.not_in(list(alive)),
+                )
+                .with_for_update(skip_locked=True)
+            )
+        )
+        for row in rows:
+            row.ended_at = abandoned_at(row, when)
+        await s.flush()
+        return rows
 
     async def set_recording(self, session_id: str, media_id: str) -> None:
         """Point the session at its recording (the first, when a change split it)."""

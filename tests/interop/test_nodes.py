@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import socket
 import time
 import urllib.request
@@ -25,6 +26,7 @@ from tests.interop.conftest import (
 )
 from tests.serverproc import start_server
 from tests.store.conftest import PG_URL, _fresh_pg_database
+from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
 
@@ -208,3 +210,30 @@ def test_rotate_and_stop_on_another_node_reach_the_encoder(nodes: Nodes, peers: 
     assert time.monotonic() - started < 2.0, "encoder on A not stopped within 2 s"
     assert stopped["state"] == "ended" and stopped["enabled"] is False
     assert a.api.sessions(sid)["sessions"][0].get("endedAt")
+
+
+def test_a_killed_node_s_stream_is_ended_once_by_another(nodes: Nodes, peers: Peers) -> None:
+    nodes.env.update(
+        {"RELAYCAST_NODE__LEASE_SECONDS": "3", "RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}
+    )
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    with Receiver() as receiver:
+        b.api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": ["stream.ended"]}, 201)
+        stream = b.api.create_stream("orphan", reconnectWindowSeconds=0)
+        sid = stream["streamId"]
+        url = f"{a.rtmp_url}/{stream['ingest']['streamKey']}"
+        peers.start("ffmpeg", ffmpeg_publish(url, 30, size=SMALL))
+        b.api.wait_state(sid, "live", timeout=10)
+        killed = time.monotonic()
+        a.server.stop(signal.SIGKILL)
+        b.api.wait_state(sid, "ended", timeout=10)
+        took = time.monotonic() - killed
+        assert took < 3 + 3, f"ended {took:.1f}s after the kill (lease 3 s)"
+        wait_for(receiver.received, lambda got: len(got) >= 1, 5, "stream.ended", every=0.1)
+        time.sleep(2)  # further sweeps (B's, every second) must not announce it again
+        ended = [r.json for r in receiver.received()]
+    assert [(e["type"], e["data"]["streamId"]) for e in ended] == [("stream.ended", sid)]
+    (session,) = b.api.sessions(sid)["sessions"]
+    assert session.get("endedAt")
+    assert b.api.ok("GET", "/v1/regions") == {"regions": ["local"]}

@@ -109,3 +109,43 @@ async def test_restart_leaves_other_live_nodes_sessions_alone(store: Store) -> N
     else:
         assert (closed, ended) == (3, 3)
         assert set(states.values()) == {"ended"}
+
+
+class Heard:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str]] = []
+
+    def event(self, type_: str, environment_id: str, resource: object) -> None:
+        self.events.append((type_, getattr(resource, "id", "")))
+
+
+async def test_a_dead_node_s_sessions_are_ended_once_by_the_survivors(store: Store) -> None:
+    """Node "dead" stopped renewing its lease; "a" and "b" sweep at the same time."""
+    ids = {n: await _stream(store) for n in ("a", "dead")}
+    for node, sid in ids.items():
+        await _open_session(store, sid, f"ses_{node}", node)
+    now = datetime.now(UTC)
+    await store.nodes.heartbeat(_info("a"), now, now, LEASE)
+    await store.nodes.heartbeat(_info("b"), now, now, LEASE)
+    await store.nodes.heartbeat(_info("dead"), now, now - timedelta(seconds=16), LEASE)
+    heard = Heard()
+    store.events.listeners.append(heard)
+    if store.shared:  # PostgreSQL: several nodes sweep concurrently
+        second = await Store.open(store.engine.url.render_as_string(hide_password=False))
+        second.events.listeners.append(heard)
+        try:
+            results = await asyncio.gather(
+                store.end_dead_nodes_sessions("a"), second.end_dead_nodes_sessions("b")
+            )
+        finally:
+            await second.close()
+    else:
+        results = [await store.end_dead_nodes_sessions("a")]
+    assert sorted(results) == sorted([(1, 1), (0, 0)][: len(results)])
+    assert heard.events == [("stream.ended", ids["dead"])]
+    env, _ = await store.environments.ensure("default")
+    dead = await store.live_streams.get(env.id, ids["dead"])
+    alive = await store.live_streams.get(env.id, ids["a"])
+    assert dead is not None and dead.state == "ended"
+    assert alive is not None and alive.state == "live"
+    assert await store.end_dead_nodes_sessions("a") == (0, 0)
