@@ -28,8 +28,11 @@ log = logging.getLogger("relaycast")
 
 
 def recordings_root(settings: Settings) -> Path:
-    """Where recordings are written while their sessions last."""
-    return settings.server.data_dir / "recordings"
+    """Where recordings are written while their sessions last. A named node has its
+    own folder: nodes sharing a data directory (``--workers``) must not finish each
+    other's recordings when one of them starts."""
+    root = settings.server.data_dir / "recordings"
+    return root / settings.node.name if settings.node.name else root
 
 
 @dataclass

@@ -117,6 +117,9 @@ class ThisNode:
                 await self.beat()
                 if self._store.shared:
                     await self._sweep()
+                if self._listener is not None and self._listener.is_closed():
+                    log.warning("node %s: command connection lost; listening again", self.name)
+                    await self._listen()
             except Exception:  # the next beat tries again, inside the lease
                 log.exception("node %s: heartbeat failed", self.name)
 

@@ -237,3 +237,40 @@ def test_a_killed_node_s_stream_is_ended_once_by_another(nodes: Nodes, peers: Pe
     (session,) = b.api.sessions(sid)["sessions"]
     assert session.get("endedAt")
     assert b.api.ok("GET", "/v1/regions") == {"regions": ["local"]}
+
+
+def _drop_listeners(db_url: str) -> int:
+    """What a database restart or a network cut does to the nodes' LISTEN connections."""
+
+    async def terminate() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        finally:
+            await conn.close()
+        return len(rows)
+
+    return asyncio.run(terminate())
+
+
+def test_commands_still_arrive_after_the_listen_connection_dropped(
+    nodes: Nodes, pg_url: str, peers: Peers
+) -> None:
+    nodes.env["RELAYCAST_NODE__LEASE_SECONDS"] = "3"
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("relisten", reconnectWindowSeconds=0)
+    sid = stream["streamId"]
+    url = f"{a.rtmp_url}/{stream['ingest']['streamKey']}"
+    encoder = peers.start("ffmpeg", ffmpeg_publish(url, 30, size=SMALL))
+    a.api.wait_state(sid, "live", timeout=10)
+    assert _drop_listeners(pg_url) == 2
+    wait_for(a.log, lambda text: "listening again" in text, 5, "node A to listen again")
+    b.api.ok("POST", f"/v1/live-streams/{sid}/stop")
+    encoder.wait(5)
+    a.api.wait_state(sid, "ended", timeout=5)
