@@ -41,7 +41,7 @@ class Store:
         self.uploads = UploadRepo(self.sessions)
         self.tasks = TaskRepo(self.sessions)
         self.ingest_failures = IngestFailureRepo(self.sessions)
-        self.webhooks = WebhookRepo(self.sessions)
+        self.webhooks = WebhookRepo(self.sessions, engine.dialect.name != "sqlite")
         self.nodes = NodeRepo(self.sessions, engine.dialect.name)
         self.claims = ClaimRepo(self.sessions, engine.dialect.name)
         self.events = EventHub()

@@ -48,8 +48,10 @@ class Due:
 
 
 class WebhookRepo:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], shared: bool = False) -> None:
+        """``shared``: several nodes' dispatchers read the same deliveries (PostgreSQL)."""
         self._sessions = sessions
+        self._shared = shared
 
     # ------------------------------------------------------------ webhooks
 
@@ -159,9 +161,15 @@ class WebhookRepo:
         busy_deliveries: Collection[str],
         full_webhooks: Collection[str],
         limit: int,
+        lease: float = 0.0,
     ) -> Sequence[Due]:
         """Pending deliveries whose time has come, oldest first, skipping what is in
-        flight and webhooks already at their concurrency (no head-of-line blocking)."""
+        flight and webhooks already at their concurrency (no head-of-line blocking).
+
+        On a shared database the rows returned are taken for ``lease`` seconds (their
+        next attempt moved past it, by one conditional UPDATE), so another node's
+        dispatcher does not send them too; a node that dies mid-attempt leaves them
+        due again when the lease is over (at-least-once)."""
         query = (
             select(WebhookDelivery, Webhook.url, Webhook.secret)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
@@ -172,6 +180,9 @@ class WebhookRepo:
         query = _excluding(query, busy_deliveries, full_webhooks)
         async with self._sessions() as s:
             rows = (await s.execute(query)).all()
+        if self._shared and lease > 0 and rows:
+            taken = await self._take([d.id for d, _, _ in rows], now, lease)
+            rows = [row for row in rows if row[0].id in taken]
         return [
             Due(
                 delivery_id=d.id,
@@ -185,6 +196,21 @@ class WebhookRepo:
             )
             for d, url, secret in rows
         ]
+
+    async def _take(self, ids: Sequence[str], now: datetime, lease: float) -> set[str]:
+        """The ones still due when this node asks: the database lets one node have each."""
+        statement = (
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_(ids),
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + timedelta(seconds=lease))
+            .returning(WebhookDelivery.id)
+        )
+        async with self._sessions.begin() as s:
+            return set(await s.scalars(statement))
 
     async def next_due(
         self, busy_deliveries: Collection[str], full_webhooks: Collection[str]

@@ -46,6 +46,9 @@ log = logging.getLogger("relaycast.webhooks")
 Renderer = Callable[[Resource], Mapping[str, Any]]
 BATCH = 100
 IDLE_POLL = 60.0
+ATTEMPT_LEASE_MARGIN = 30.0
+"""Seconds past an attempt's own timeouts that another node waits before it tries a
+delivery this node took (several nodes, one database)."""
 PRUNE_EVERY = 3600.0
 STOP_FLUSH = 1.0
 EXHAUSTED_MAX_PAUSE = 60.0
@@ -205,8 +208,13 @@ class Dispatcher(Service):
         room = self._settings.max_in_flight - len(self._in_flight)
         if room <= 0:
             return 0
+        s = self._settings
         due = await self._repo.due(
-            datetime.now(UTC), self._in_flight.keys(), self._full_lanes(), min(BATCH, room)
+            datetime.now(UTC),
+            self._in_flight.keys(),
+            self._full_lanes(),
+            min(BATCH, room),
+            lease=s.connect_timeout + s.timeout + ATTEMPT_LEASE_MARGIN,
         )
         started = 0
         for item in due:
