@@ -274,3 +274,21 @@ def test_commands_still_arrive_after_the_listen_connection_dropped(
     b.api.ok("POST", f"/v1/live-streams/{sid}/stop")
     encoder.wait(5)
     a.api.wait_state(sid, "ended", timeout=5)
+
+
+def test_webhooks_are_delivered_once_by_busy_nodes(nodes: Nodes, peers: Peers) -> None:
+    """Both nodes have events of their own, so both dispatchers look for due rows."""
+    nodes.env["RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS"] = "true"
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    with Receiver() as receiver:
+        events = ["stream.connecting", "stream.live", "stream.ended"]
+        a.api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": events}, 201)
+        for node in (a, b, a, b):
+            stream = node.api.create_stream("hooked", reconnectWindowSeconds=0)
+            url = f"{node.rtmp_url}/{stream['ingest']['streamKey']}"
+            peers.start("ffmpeg", ffmpeg_publish(url, 2, size=SMALL))
+        wait_for(receiver.received, lambda got: len(got) >= 12, 20, "12 events", every=0.2)
+        time.sleep(2)
+        got = [r.headers["Relaycast-Delivery-Id"] for r in receiver.received()]
+    assert len(got) == len(set(got)) == 12, sorted(got)
