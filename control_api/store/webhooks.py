@@ -161,15 +161,9 @@ class WebhookRepo:
         busy_deliveries: Collection[str],
         full_webhooks: Collection[str],
         limit: int,
-        lease: float = 0.0,
     ) -> Sequence[Due]:
         """Pending deliveries whose time has come, oldest first, skipping what is in
-        flight and webhooks already at their concurrency (no head-of-line blocking).
-
-        On a shared database the rows returned are taken for ``lease`` seconds (their
-        next attempt moved past it, by one conditional UPDATE), so another node's
-        dispatcher does not send them too; a node that dies mid-attempt leaves them
-        due again when the lease is over (at-least-once)."""
+        flight and webhooks already at their concurrency (no head-of-line blocking)."""
         query = (
             select(WebhookDelivery, Webhook.url, Webhook.secret)
             .join(Webhook, Webhook.id == WebhookDelivery.webhook_id)
@@ -180,9 +174,6 @@ class WebhookRepo:
         query = _excluding(query, busy_deliveries, full_webhooks)
         async with self._sessions() as s:
             rows = (await s.execute(query)).all()
-        if self._shared and lease > 0 and rows:
-            taken = await self._take([d.id for d, _, _ in rows], now, lease)
-            rows = [row for row in rows if row[0].id in taken]
         return [
             Due(
                 delivery_id=d.id,
@@ -197,8 +188,15 @@ class WebhookRepo:
             for d, url, secret in rows
         ]
 
-    async def _take(self, ids: Sequence[str], now: datetime, lease: float) -> set[str]:
-        """The ones still due when this node asks: the database lets one node have each."""
+    async def take(self, ids: Sequence[str], now: datetime, lease: float) -> set[str]:
+        """Of the due deliveries about to be attempted, the ones this node may send.
+
+        On a shared database each is taken for ``lease`` seconds (its next attempt
+        moved past it, by one conditional UPDATE), so another node's dispatcher does
+        not send it too; a node that dies mid-attempt leaves it due again when the
+        lease is over (at-least-once). One process's database: all of them."""
+        if not self._shared or not ids:
+            return set(ids)
         statement = (
             update(WebhookDelivery)
             .where(

@@ -152,26 +152,27 @@ async def test_a_dead_node_s_sessions_are_ended_once_by_the_survivors(store: Sto
 
 
 async def test_each_due_webhook_delivery_goes_to_one_node(store: Store) -> None:
-    """Two dispatchers (nodes) ask at once: on a shared database each row is handed to
-    one of them, for the attempt's lease; SQLite (one process) hands out every row."""
+    """Two dispatchers (nodes) take the same due rows at once: on a shared database
+    each row goes to one of them, for the attempt's lease; SQLite (one process) keeps
+    every row it asked for."""
     from tests.store.test_webhooks_store import DAY, _event, _setup
 
     env, _, _, _ = await _setup(store)
     await store.webhooks.enqueue([_event(env, n) for n in range(1, 6)], DAY)
     now = datetime.now(UTC)
+    due = [d.delivery_id for d in await store.webhooks.due(now, (), (), 100)]
+    assert len(due) == 10
     if not store.shared:
-        assert len(await store.webhooks.due(now, (), (), 100, lease=60)) == 10
+        assert await store.webhooks.take(due, now, 60) == set(due)
         return
     second = await Store.open(store.engine.url.render_as_string(hide_password=False))
     try:
         mine, theirs = await asyncio.gather(
-            store.webhooks.due(now, (), (), 100, lease=60),
-            second.webhooks.due(now, (), (), 100, lease=60),
+            store.webhooks.take(due, now, 60), second.webhooks.take(due, now, 60)
         )
     finally:
         await second.close()
-    ids = [d.delivery_id for d in [*mine, *theirs]]
-    assert len(ids) == len(set(ids)) == 10
-    assert await store.webhooks.due(now + timedelta(seconds=30), (), (), 100, lease=60) == []
-    again = await store.webhooks.due(now + timedelta(seconds=61), (), (), 100, lease=60)
+    assert not mine & theirs and mine | theirs == set(due)
+    assert await store.webhooks.due(now + timedelta(seconds=30), (), (), 100) == []
+    again = await store.webhooks.due(now + timedelta(seconds=61), (), (), 100)
     assert len(again) == 10  # the lease lapsed: a node that died mid-attempt is retried
