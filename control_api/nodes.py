@@ -82,7 +82,9 @@ class ThisNode:
             NodeClaims(store, self.name, self.lease) if store.shared else SoleNode()
         )
         self._task: asyncio.Task[None] | None = None
-        self._ingest: IngestManager | None = None
+        self.ingest: IngestManager | None = None
+        self.renewed = 0.0
+        """The loop time of the last renewed lease."""
         self._listener: Any = None  # asyncpg.Connection, on a shared database
         self._commands = BackgroundTasks(log, "a command from another node failed")
 
@@ -103,7 +105,7 @@ class ThisNode:
     async def start(self, ingest: IngestManager | None = None) -> None:
         """Announce the node now (a failure stops start-up), then keep its lease; on a
         shared database, listen for commands to the encoders ``ingest`` holds."""
-        self._ingest = ingest
+        self.ingest = ingest
         if ingest is not None and self._store.shared:
             await self._listen()
         await self.beat()
@@ -111,17 +113,42 @@ class ThisNode:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.renewed = loop.time()
         while True:
             await asyncio.sleep(self.lease / 3)
+            await self.tick(loop.time())
+
+    async def tick(self, now: float) -> None:
+        """One heartbeat (``now`` on the loop's clock): renew, sweep, keep listening."""
+        try:
+            await self.beat()
+            self.renewed = now
+            if self._store.shared:
+                await self._sweep()
+            if self._listener is not None and self._listener.is_closed():
+                log.warning("node %s: command connection lost; listening again", self.name)
+                await self._listen()
+        except Exception:  # the next beat tries again, inside the lease
+            log.exception("node %s: heartbeat failed", self.name)
+            if self._store.shared and now - self.renewed >= self.lease:
+                await self._fence()
+
+    async def _fence(self) -> None:
+        """The lease lapsed: other nodes now end this node's sessions and accept its
+        keys, so its encoders are let go rather than carried twice."""
+        if self.ingest is None or not self.ingest.publishing():
+            return
+        log.error("node %s: lease lost; disconnecting its encoders", self.name)
+        for stream_id in self.ingest.publishing():
             try:
-                await self.beat()
-                if self._store.shared:
-                    await self._sweep()
-                if self._listener is not None and self._listener.is_closed():
-                    log.warning("node %s: command connection lost; listening again", self.name)
-                    await self._listen()
-            except Exception:  # the next beat tries again, inside the lease
-                log.exception("node %s: heartbeat failed", self.name)
+                await self.ingest.disconnect(
+                    stream_id, end_session=True, reason="node lost its lease"
+                )
+            except Exception:  # the session's end cannot be written: a live node sweeps it
+                log.warning(
+                    "node %s: session of stream %s left to the others", self.name, stream_id
+                )
 
     async def _sweep(self) -> None:
         sessions, streams = await self._store.end_dead_nodes_sessions(self.name)
@@ -148,9 +175,9 @@ class ThisNode:
         except (ValueError, KeyError, TypeError):
             log.warning("node %s: ignored a malformed command", self.name)
             return
-        if node != self.name or action not in DISCONNECTS or self._ingest is None:
+        if node != self.name or action not in DISCONNECTS or self.ingest is None:
             return
-        self._commands.spawn(disconnect(self._ingest, None, str(stream), action))
+        self._commands.spawn(disconnect(self.ingest, None, str(stream), action))
 
     async def disconnect_elsewhere(self, stream_id: str, action: str) -> bool:
         """Tell the node holding the stream's encoder (if another) to ``action`` it;
