@@ -14,6 +14,8 @@ import contextlib
 import json
 import logging
 import secrets
+import zlib
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,8 +23,9 @@ from sqlalchemy.engine import make_url
 
 from control_api.settings import Settings
 from control_api.store import Store
+from control_api.store.models import LiveStream, Node
 from control_api.store.nodes import NodeInfo
-from control_api.urls import Endpoints
+from control_api.urls import Endpoints, node_endpoints
 from server.ingest.manager import IngestManager
 from server.ingest.ports import PublisherClaims, SoleNode
 from server.tasks import BackgroundTasks
@@ -97,6 +100,7 @@ class ThisNode:
             http_url=e.http_base,
             rtmp_url=e.rtmp_url if self._rtmp else None,
             srt_url=e.srt_url if self._srt else None,
+            rtmps_url=e.rtmps_url,
         )
 
     async def beat(self) -> None:
@@ -178,6 +182,26 @@ class ThisNode:
         if node != self.name or action not in DISCONNECTS or self.ingest is None:
             return
         self._commands.spawn(disconnect(self.ingest, None, str(stream), action))
+
+    async def endpoints_for(self, streams: Sequence[LiveStream]) -> dict[str, Endpoints]:
+        """Per stream id, the endpoints its URLs name when another node should: a stream
+        of a region this node is not in goes to a live node of that region (the same
+        one for a stream every time). One process's database: none."""
+        if not self._store.shared or all(s.region == self.region for s in streams):
+            return {}
+        by_region: dict[str, list[Node]] = {}
+        for node in await self._store.nodes.live(datetime.now(UTC)):
+            by_region.setdefault(node.region, []).append(node)
+        out = {}
+        for stream in streams:
+            nodes = by_region.get(stream.region)
+            if stream.region == self.region or not nodes:
+                continue
+            n = nodes[zlib.crc32(stream.id.encode()) % len(nodes)]
+            out[stream.id] = node_endpoints(
+                self._endpoints, n.http_url, n.rtmp_url, n.srt_url, n.rtmps_url
+            )
+        return out
 
     async def disconnect_elsewhere(self, stream_id: str, action: str) -> bool:
         """Tell the node holding the stream's encoder (if another) to ``action`` it;

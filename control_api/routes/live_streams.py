@@ -28,6 +28,7 @@ from control_api.schemas.live_streams import (
 )
 from control_api.store.live_streams import StreamBusy
 from control_api.store.models import LiveStream
+from control_api.urls import Endpoints
 from server.hls import tokens
 
 BUSY = "the stream has a publisher connected"
@@ -64,7 +65,19 @@ async def create_live_stream(call: Call[StreamCreate, None]) -> StreamOut:
     row, key = await call.request.app[STORE].live_streams.create(
         call.env, {**fields, "plan": plan, "region": region}
     )
-    return stream_out(row, call.request.app[ENDPOINTS], key)
+    return await _out(call, row, key)
+
+
+async def _endpoints(call: Call[Any, Any], row: LiveStream) -> Endpoints:
+    """The endpoints the stream's URLs name: this node's, or a node of its region."""
+    here = call.request.app[ENDPOINTS]
+    node = call.request.app.get(NODE)
+    elsewhere = await node.endpoints_for([row]) if node is not None else {}
+    return elsewhere.get(row.id, here)
+
+
+async def _out(call: Call[Any, Any], row: LiveStream, key: str | None = None) -> StreamOut:
+    return stream_out(row, await _endpoints(call, row), key)
 
 
 @api.route(
@@ -79,8 +92,11 @@ async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
     page = await call.request.app[STORE].live_streams.list(
         call.env, call.query.limit, call.query.offset
     )
-    ep = call.request.app[ENDPOINTS]
-    return StreamList(streams=[stream_out(r, ep) for r in page.items], total=page.total)
+    here = call.request.app[ENDPOINTS]
+    node = call.request.app.get(NODE)
+    elsewhere = await node.endpoints_for(page.items) if node is not None else {}
+    streams = [stream_out(r, elsewhere.get(r.id, here)) for r in page.items]
+    return StreamList(streams=streams, total=page.total)
 
 
 @api.route(
@@ -93,7 +109,7 @@ async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
     errors=(404,),
 )
 async def get_live_stream(call: Call[None, None]) -> StreamOut:
-    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
+    return await _out(call, await _stream(call))
 
 
 @api.route(
@@ -111,7 +127,7 @@ async def update_live_stream(call: Call[StreamPatch, None]) -> StreamOut:
     row = await call.request.app[STORE].live_streams.update(call.env, call.path("streamId"), fields)
     if row is None:
         raise not_found("live stream", call.path("streamId"))
-    return stream_out(row, call.request.app[ENDPOINTS])
+    return await _out(call, row)
 
 
 @api.route(
@@ -141,7 +157,7 @@ async def delete_live_stream(call: Call[None, None]) -> None:
     errors=(404, 409),
 )
 async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
-    store, ep = call.request.app[STORE], call.request.app[ENDPOINTS]
+    store = call.request.app[STORE]
     try:
         key = await store.live_streams.rotate_key(call.env, call.path("streamId"), call.query.force)
     except StreamBusy:
@@ -151,6 +167,9 @@ async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
     if call.query.force:
         app = call.request.app
         await disconnect(app[INGEST], app.get(NODE), call.path("streamId"), "rotate")
+    ep = call.request.app[ENDPOINTS]
+    if call.request.app.get(NODE) is not None:  # the URLs may name a node of its region
+        ep = await _endpoints(call, await _stream(call))
     rtmps = f"{ep.rtmps_url}/{key}" if ep.rtmps_url else None
     return RotatedKey(
         stream_key=key,
@@ -181,7 +200,7 @@ async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     row = await _set_enabled(call, False)
     await disconnect(call.request.app[INGEST], call.request.app.get(NODE), row.id, "stop")
     # read again: ending the session (publisher or reconnect window) changed the state
-    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
+    return await _out(call, await _stream(call))
 
 
 @api.route(
@@ -193,7 +212,7 @@ async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     errors=(404,),
 )
 async def start_live_stream(call: Call[None, None]) -> StreamOut:
-    return stream_out(await _set_enabled(call, True), call.request.app[ENDPOINTS])
+    return await _out(call, await _set_enabled(call, True))
 
 
 @api.route(

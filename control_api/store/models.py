@@ -132,6 +132,7 @@ class Node(Base):
     http_url: Mapped[str] = mapped_column(Text)
     rtmp_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     srt_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rtmps_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
     lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

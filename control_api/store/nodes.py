@@ -29,6 +29,7 @@ class NodeInfo:
     http_url: str
     rtmp_url: str | None
     srt_url: str | None
+    rtmps_url: str | None = None
 
 
 def _upsert(dialect: str) -> Any:
@@ -51,6 +52,7 @@ class NodeRepo:
             "http_url": info.http_url,
             "rtmp_url": info.rtmp_url,
             "srt_url": info.srt_url,
+            "rtmps_url": info.rtmps_url,
             "heartbeat_at": now,
             "lease_expires_at": expires,
         }

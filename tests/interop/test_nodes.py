@@ -292,3 +292,25 @@ def test_webhooks_are_delivered_once_by_busy_nodes(nodes: Nodes, peers: Peers) -
         time.sleep(2)
         got = [r.headers["Relaycast-Delivery-Id"] for r in receiver.received()]
     assert len(got) == len(set(got)) == 12, sorted(got)
+
+
+def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers: Peers) -> None:
+    nodes.env.update({"RELAYCAST_REGIONS": '["eu-1","us-1"]', "RELAYCAST_DEFAULT_REGION": "eu-1"})
+    a = nodes.start("node-a", "--region", "eu-1")
+    b = nodes.start("node-b", "--region", "us-1")
+    assert a.api.ok("GET", "/v1/regions") == {"regions": ["eu-1", "us-1"]}
+    home = a.api.create_stream("eu")
+    assert home["ingest"]["rtmpUrl"] == a.rtmp_url
+    away = a.api.create_stream("us", region="us-1")
+    assert away["ingest"]["rtmpUrl"] == b.rtmp_url
+    assert away["ingest"]["srtUrl"] == b.server.srt_url
+    assert away["playback"]["hlsUrl"].startswith(b.server.base + "/live/")
+    listed = {
+        s["name"]: s["ingest"]["rtmpUrl"] for s in a.api.ok("GET", "/v1/live-streams")["streams"]
+    }
+    assert listed == {"eu": a.rtmp_url, "us": b.rtmp_url}
+    rotated = a.api.ok("POST", f"/v1/live-streams/{away['streamId']}/rotate-key")
+    assert rotated["rtmpFullUrl"] == f"{b.rtmp_url}/{rotated['streamKey']}"
+    encoder = peers.start("ffmpeg", ffmpeg_publish(rotated["rtmpFullUrl"], 2, size=SMALL))
+    b.api.wait_state(away["streamId"], "live", timeout=10)
+    assert encoder.wait(10) == 0, encoder.output()

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("http_url", sa.Text(), nullable=False),
         sa.Column("rtmp_url", sa.Text(), nullable=True),
         sa.Column("srt_url", sa.Text(), nullable=True),
+        sa.Column("rtmps_url", sa.Text(), nullable=True),
         sa.Column("started_at", sa.DateTime(), nullable=False),
         sa.Column("heartbeat_at", sa.DateTime(), nullable=False),
         sa.Column("lease_expires_at", sa.DateTime(), nullable=False),
