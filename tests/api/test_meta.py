@@ -64,6 +64,13 @@ async def test_healthz_needs_no_key(api: Api) -> None:
     assert reply.json["node"] == api.settings.node.resolved_name()
 
 
+async def test_metrics_name_the_node_that_answered(make_api: ApiFactory) -> None:
+    api = await make_api(node={"name": "box-2"})
+    text = (await api.call("GET", "/metrics", key=None)).text
+    assert 'relaycast_node_info{node="box-2",region="local"} 1.0' in text
+    assert (await api.call("GET", "/healthz", key=None)).json["node"] == "box-2"
+
+
 async def test_openapi_is_valid_31_and_covers_every_route(api: Api) -> None:
     reply = await api.call("GET", "/v1/openapi.json", key=None)
     assert reply.status == 200
