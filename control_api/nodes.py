@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import zlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,27 +33,57 @@ from server.tasks import BackgroundTasks
 log = logging.getLogger("relaycast.nodes")
 
 CHANNEL = "relaycast_nodes"
-"""NOTIFY channel of the node-to-node commands: ``{"node", "stream", "action"}``."""
+"""NOTIFY channel of the node-to-node commands: ``{"node", "stream", "action"}``
+(``stop``, ``rotate``, ``yield``)."""
 DISCONNECTS = {"stop": (True, "stream stopped"), "rotate": (False, "stream key rotated")}
 """What each command does to the encoder: end the session?, and the logged reason
 (fixed text: a payload never writes a log line)."""
 STOP_WAIT = 2.0
 """How long a stop asked of another node waits for that node to end the session."""
+YIELD_WAIT, YIELD_POLL = 1.0, 0.1
+"""How long a publisher arriving here waits for the node holding its stream to give
+way (its publisher silent or gone), and how often the claim is tried meanwhile."""
 
 
 class NodeClaims:
     """``PublisherClaims`` over the database: the claim is a row the primary key
     keeps unique, renewed with the node's heartbeat."""
 
-    def __init__(self, store: Store, node: str, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        node: str,
+        lease_seconds: float,
+        ask: Callable[[str, str], Awaitable[None]] | None = None,
+    ) -> None:
+        """``ask(holder, stream_id)`` asks the node holding a stream to give it up if
+        its publisher is away or silent (see ``ThisNode``)."""
         self._store = store
         self._node = node
         self._lease = lease_seconds
+        self._ask = ask
         self._held: dict[str, str] = {}
         self._tasks = BackgroundTasks(log, "could not release a stream claim")
 
     async def take(self, stream_id: str) -> bool:
+        """Claim the stream; if another node holds it, ask that node to give way and
+        try again for ``YIELD_WAIT`` (a silent or departed publisher is taken over)."""
         token = secrets.token_hex(8)
+        if await self._try(stream_id, token):
+            return True
+        holder = await self._store.claims.holder(stream_id, datetime.now(UTC))
+        if self._ask is None or holder is None or holder == self._node:
+            return await self._try(stream_id, token)
+        await self._ask(holder, stream_id)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + YIELD_WAIT
+        while loop.time() < deadline:
+            await asyncio.sleep(YIELD_POLL)
+            if await self._try(stream_id, token):
+                return True
+        return False
+
+    async def _try(self, stream_id: str, token: str) -> bool:
         taken = await self._store.claims.take(
             stream_id, self._node, token, datetime.now(UTC), self._lease
         )
@@ -82,7 +112,9 @@ class ThisNode:
         self._srt = settings.srt.enabled
         self.started = datetime.now(UTC)
         self.claims: PublisherClaims = (
-            NodeClaims(store, self.name, self.lease) if store.shared else SoleNode()
+            NodeClaims(store, self.name, self.lease, self._ask_to_yield)
+            if store.shared
+            else SoleNode()
         )
         self._task: asyncio.Task[None] | None = None
         self.ingest: IngestManager | None = None
@@ -179,9 +211,25 @@ class ThisNode:
         except (ValueError, KeyError, TypeError):
             log.warning("node %s: ignored a malformed command", self.name)
             return
-        if node != self.name or action not in DISCONNECTS or self.ingest is None:
+        if node != self.name or self.ingest is None:
             return
-        self._commands.spawn(disconnect(self.ingest, None, str(stream), action))
+        if action == "yield":
+            if self.ingest.gives_way(str(stream)):
+                self._commands.spawn(self._give_way(str(stream)))
+        elif action in DISCONNECTS:
+            self._commands.spawn(disconnect(self.ingest, None, str(stream), action))
+
+    async def _ask_to_yield(self, holder: str, stream_id: str) -> None:
+        command = {"node": holder, "stream": stream_id, "action": "yield"}
+        await self._store.nodes.notify(CHANNEL, json.dumps(command))
+
+    async def _give_way(self, stream_id: str) -> None:
+        """A publisher of this stream arrived on another node while ours is silent or
+        away: end the session here (its claim goes with it) so that node carries on."""
+        assert self.ingest is not None
+        await self.ingest.disconnect(
+            stream_id, end_session=True, reason="taken over on another node"
+        )
 
     async def endpoints_for(self, streams: Sequence[LiveStream]) -> dict[str, Endpoints]:
         """Per stream id, the endpoints its URLs name when another node should: a stream

@@ -386,6 +386,15 @@ class IngestManager:
         """Stream ids with a connected publisher: the ones ``health`` answers for."""
         return [sid for sid, live in self._live.items() if live.publisher is not None]
 
+    def gives_way(self, stream_id: str) -> bool:
+        """Whether a publisher of this stream arriving on another node may take over:
+        ours is away (reconnect window) or silent as long as a local takeover needs."""
+        live = self._live.get(stream_id)
+        if live is None or live.publisher is None:
+            return True
+        silent = self.clock() - live.meter.last_activity
+        return silent >= self.settings.takeover_silence_seconds
+
     def is_publishing(self, stream_id: str) -> bool:
         live = self._live.get(stream_id)
         return live is not None and live.publisher is not None

@@ -314,3 +314,39 @@ def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers:
     encoder = peers.start("ffmpeg", ffmpeg_publish(rotated["rtmpFullUrl"], 2, size=SMALL))
     b.api.wait_state(away["streamId"], "live", timeout=10)
     assert encoder.wait(10) == 0, encoder.output()
+
+
+def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
+    nodes: Nodes, peers: Peers
+) -> None:
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("moving", reconnectWindowSeconds=30)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    stale = peers.start("ffmpeg-a", ffmpeg_publish(f"{a.rtmp_url}/{key}", 30, size=SMALL))
+    a.api.wait_media(sid, timeout=10)
+    stale.signal(signal.SIGSTOP)  # connected but silent
+    time.sleep(3.5)  # ingest.takeover_silence_seconds
+    fresh = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 30, size=SMALL))
+    b.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "B's encoder"
+    )
+    assert "taken over on another node" in a.log()
+    sessions = a.api.sessions(sid)["sessions"]
+    assert len(sessions) == 2 and sessions[1].get("endedAt") and not sessions[0].get("endedAt")
+    stale.signal(signal.SIGCONT)
+    assert stale.wait(8) != 0  # its connection was closed on A
+
+    # gone, inside its reconnect window: the encoder may come back on the other node
+    fresh.kill()
+    wait_for(
+        lambda: b.api.health(sid).get("ingest", {}).get("encoderConnected"),
+        lambda connected: connected is False,
+        10,
+        "B's encoder gone",
+    )
+    back = peers.start("ffmpeg-a2", ffmpeg_publish(f"{a.rtmp_url}/{key}", 3, size=SMALL))
+    a.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
+    )
+    assert back.wait(10) == 0, back.output()

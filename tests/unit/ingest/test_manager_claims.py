@@ -76,3 +76,21 @@ async def test_two_local_publishers_racing_the_claim_open_one_session() -> None:
     refused = [r for r in results if isinstance(r, Refused)]
     assert len(refused) == 1 and refused[0].reason is RefusalReason.IN_USE
     assert [entry for entry in directory.log if entry[0] == "opened"] == [("opened", "ls_1")]
+
+
+async def test_another_node_s_newcomer_gets_the_stream_only_from_a_silent_or_gone_publisher() -> (
+    None
+):
+    manager, _ = make(FakeClaims())
+    clock = manager.clock
+    assert isinstance(clock, Clock)
+    assert manager.gives_way("ls_1")  # not here at all
+    claim = await manager.claim("sk_good", FakePublisher())
+    claim.received(100, clock.now)
+    assert not manager.gives_way("ls_1")
+    clock.now += 2.9
+    assert not manager.gives_way("ls_1")
+    clock.now += 0.1  # IngestSettings(takeover_silence_seconds=3)
+    assert manager.gives_way("ls_1")
+    claim.received(100, clock.now)
+    assert not manager.gives_way("ls_1")
