@@ -30,6 +30,10 @@ from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
 
+# several servers and encoders per test, and 2 s deadlines: runs alone after the
+# parallel phase (scripts/test.sh)
+pytestmark = pytest.mark.serial
+
 
 @pytest.fixture
 def pg_url() -> str:
