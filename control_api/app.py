@@ -48,8 +48,10 @@ from server.vod import http as vod_http
 from server.vod.service import VodService
 
 
-async def healthz(_: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "version": version()})
+async def healthz(request: web.Request) -> web.Response:
+    """``node``: behind a load balancer or with ``--workers``, which process answered."""
+    node = request.app[SETTINGS].node.resolved_name()
+    return web.json_response({"status": "ok", "version": version(), "node": node})
 
 
 async def openapi_json(request: web.Request) -> web.Response:
@@ -93,6 +95,7 @@ def build_app(
     app[ORIGINS] = OriginCache.for_store(store)
     app[OPENAPI] = {}
     app[METRICS] = Metrics()
+    app[METRICS].identify(settings.node.resolved_name(), settings.node_region)
     if settings.metrics.enabled and settings.metrics.port is None:
         mount_metrics(app, app[METRICS], settings.metrics)
     # before the library: started first, stopped last, so its last events are kept

@@ -14,6 +14,7 @@ from aiohttp import web
 from control_api.cors import OriginCache
 from control_api.last_used import LastUsed
 from control_api.media_library.library import MediaLibrary
+from control_api.nodes import ThisNode
 from control_api.ratelimit import RateLimiter
 from control_api.settings import Settings
 from control_api.store import Store
@@ -44,6 +45,7 @@ TRANSCODE = web.AppKey("transcode", TranscodeService)  # set by ``relaycast serv
 RECORDER = web.AppKey("recorder", RecordService)  # set by ``relaycast serve`` (not API-only apps)
 PLAYBACK = web.AppKey("playback", PlaybackService)  # likewise
 PLAYOUT = web.AppKey("playout", PlayoutService)  # likewise
+NODE = web.AppKey("node", ThisNode)  # likewise: this process as a node of the installation
 OPENAPI = web.AppKey("openapi", dict[str, str])
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 LAST_USED = web.AppKey("last_used", LastUsed)

@@ -41,6 +41,13 @@ def _serve_parser(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--http-port", type=int, help="HTTP API and playback port (default 8080)")
     p.add_argument("--rtmp-port", type=int, help="RTMP ingest port (default 1935)")
     p.add_argument("--srt-port", type=int, help="SRT ingest port (default 9000)")
+    p.add_argument("--node-name", help="this node's name, unique in the installation")
+    p.add_argument("--region", help="this node's region (one of the configured regions)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="start N node processes sharing the ports (SO_REUSEPORT); needs PostgreSQL",
+    )
 
 
 def _keys_parser(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -115,6 +122,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         out["rtmp"] = {"port": args.rtmp_port}
     if getattr(args, "srt_port", None) is not None:
         out["srt"] = {"port": args.srt_port}
+    node = {"name": getattr(args, "node_name", None), "region": getattr(args, "region", None)}
+    if any(v is not None for v in node.values()):
+        out["node"] = {k: v for k, v in node.items() if v is not None}
     return out
 
 
@@ -246,6 +256,22 @@ def _fail(message: str, code: int) -> NoReturn:
     raise SystemExit(code)
 
 
+def _serve(settings: Settings, args: argparse.Namespace, argv: Sequence[str]) -> None:
+    from control_api.serve import configure_logging, serve
+
+    if args.workers is None or args.workers == 1:
+        serve(settings)
+        return
+    from control_api import workers
+
+    try:
+        workers.check(settings, args.workers)
+    except workers.WorkersRefused as exc:
+        _fail(str(exc), USAGE_ERROR)
+    configure_logging(settings.server.log_level, settings.server.log_format)
+    raise SystemExit(workers.Workers(settings, argv, args.workers).run())
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     try:
@@ -253,14 +279,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SettingsError as exc:
         _fail(str(exc), USAGE_ERROR)
     if args.command == "serve":
-        from control_api.serve import serve
         from server.transcode.service import EncoderUnavailable, check_encoder
 
         try:
             check_encoder(settings.transcode)
         except EncoderUnavailable as exc:
             _fail(str(exc), USAGE_ERROR)
-        serve(settings)
+        _serve(settings, args, sys.argv[1:] if argv is None else argv)
         return
     command = COMMANDS[(args.command, getattr(args, "action", None))]
     try:

@@ -161,13 +161,19 @@ class _GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.BaseSite):
     """A TCP listener for an aiohttp runner whose connections pass the guard first."""
 
-    __slots__ = ("_guard", "_host", "_port")
+    __slots__ = ("_guard", "_host", "_port", "_reuse_port")
 
     def __init__(
-        self, runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard
+        self,
+        runner: web.BaseRunner,
+        host: str,
+        port: int,
+        guard: ConnectionGuard,
+        reuse_port: bool = False,
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._guard = host, port, guard
+        self._reuse_port = reuse_port
 
     @property
     def name(self) -> str:
@@ -178,5 +184,9 @@ class GuardedSite(web.BaseSite):
         server = self._runner.server
         assert server is not None
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.factory(server), self._host, self._port, backlog=self._backlog
+            self._guard.factory(server),
+            self._host,
+            self._port,
+            backlog=self._backlog,
+            reuse_port=self._reuse_port or None,
         )

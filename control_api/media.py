@@ -18,7 +18,7 @@ from control_api.urls import Endpoints
 from server.bus import Registry
 from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
-from server.ingest.ports import RefusalSink
+from server.ingest.ports import PublisherClaims, RefusalSink
 from server.ingest.rtmp import RtmpIngestServer
 from server.ingest.srt import SrtIngestServer
 from server.playback import PlaybackService
@@ -32,8 +32,11 @@ log = logging.getLogger("relaycast")
 
 
 def recordings_root(settings: Settings) -> Path:
-    """Where recordings are written while their sessions last."""
-    return settings.server.data_dir / "recordings"
+    """Where recordings are written while their sessions last. A named node has its
+    own folder: nodes sharing a data directory (``--workers``) must not finish each
+    other's recordings when one of them starts."""
+    root = settings.server.data_dir / "recordings"
+    return root / settings.node.name if settings.node.name else root
 
 
 @dataclass
@@ -58,13 +61,17 @@ class MediaPlane:
         store: Store,
         playback_key: bytes,
         refusal_sinks: Sequence[RefusalSink] = (),
+        claims: PublisherClaims | None = None,
     ) -> MediaPlane:
         """``playback_key`` signs the playback tokens of private streams; ``refusal_sinks``
-        hear of every refused encoder."""
+        hear of every refused encoder; ``claims`` keep one publisher per stream across
+        nodes."""
         registry = Registry()
         hls = HlsService(settings.hls, playback_key=playback_key)
         push = PushManager(store.destinations, settings.push)
-        directory = StoreDirectory(store.sessions, settings.plans, store.events)
+        directory = StoreDirectory(
+            store.sessions, settings.plans, store.events, settings.node.resolved_name()
+        )
         recordings = LibraryRecordings(
             store, MediaFiles(settings.server.data_dir), settings.recording
         )
@@ -76,6 +83,7 @@ class MediaPlane:
             settings.ingest,
             observers=(hls, push, record, transcode),
             refusal_sinks=refusal_sinks,
+            claims=claims,
         )
         playback = PlaybackService(hls, settings.playback, ingest.refusals, playback_key)
         ingest.observers.append(playback)
@@ -95,20 +103,20 @@ class MediaPlane:
 
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
-        host = settings.server.host
+        host, shared = settings.server.host, settings.server.reuse_port
         if settings.rtmp.enabled:
-            endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port)
+            endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port, None, shared)
             log.info("listening rtmp rtmp://%s:%d/%s", host, endpoints.rtmp_port, settings.rtmp.app)
         if settings.rtmps.enabled:
             assert settings.rtmps.cert is not None and settings.rtmps.key is not None
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             tls.load_cert_chain(settings.rtmps.cert, settings.rtmps.key)
-            endpoints.rtmps_port = await self.rtmp.listen(host, settings.rtmps.port, tls)
+            endpoints.rtmps_port = await self.rtmp.listen(host, settings.rtmps.port, tls, shared)
             log.info(
                 "listening rtmps rtmps://%s:%d/%s", host, endpoints.rtmps_port, settings.rtmp.app
             )
         if settings.srt.enabled:
-            endpoints.srt_port = await self.srt.listen(host, settings.srt.port)
+            endpoints.srt_port = await self.srt.listen(host, settings.srt.port, shared)
             log.info("listening srt srt://%s:%d", host, endpoints.srt_port)
 
     async def stop(self) -> None:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Gauge, Histogram
 from prometheus_client import Counter as PromCounter
 from prometheus_client.exposition import generate_latest
 from sqlalchemy import func, select
@@ -90,6 +90,17 @@ class Metrics:
         self.collector = SnapshotCollector(sources, self.api.auth_failures)
         self.registry.register(self.collector)
         self.store = store
+
+    def identify(self, node: str, region: str) -> None:
+        """``relaycast_node_info{node,region} 1``: with several nodes behind one scrape
+        target (``--workers``), which process answered; join on it per node."""
+        info = Gauge(
+            "relaycast_node_info",
+            "The node (process) that served this scrape, and its region.",
+            ["node", "region"],
+            registry=self.registry,
+        )
+        info.labels(node, region).set(1)
 
     async def render(self) -> bytes:
         if self.collector is not None and self.store is not None:

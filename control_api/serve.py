@@ -13,7 +13,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from control_api.app import build_app
-from control_api.appkeys import LIBRARY, PLAYBACK, PLAYOUT, RECORDER, TRANSCODE, WEBHOOKS
+from control_api.appkeys import LIBRARY, NODE, PLAYBACK, PLAYOUT, RECORDER, TRANSCODE, WEBHOOKS
 from control_api.bootstrap import banner, bootstrap
 from control_api.checkpoints import SessionCheckpointer
 from control_api.fdlimit import apply as apply_open_file_limit
@@ -21,6 +21,7 @@ from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.logs import formatter
 from control_api.media import MediaPlane, recordings_root
 from control_api.metrics import METRICS, MediaSources, metrics_app
+from control_api.nodes import ThisNode
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
@@ -74,7 +75,7 @@ def _bound_port(runner: web.AppRunner) -> int:
     raise RuntimeError("HTTP listener has no TCP address")
 
 
-async def _open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings) -> Store:
     settings.server.data_dir.mkdir(parents=True, exist_ok=True)
     store = await Store.open(settings.database_url, echo=settings.database.echo)
     secret = await bootstrap(store)
@@ -84,10 +85,10 @@ async def _open_store(settings: Settings) -> Store:
     return store
 
 
-async def _reconcile(store: Store) -> None:
+async def _reconcile(store: Store, node: str) -> None:
     """After the webhook dispatcher listens (it announces the ended streams) and
     before any encoder can connect."""
-    sessions, streams = await store.reconcile_after_restart()
+    sessions, streams = await store.reconcile_after_restart(node)
     if sessions or streams:
         log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)
 
@@ -103,7 +104,8 @@ async def _metrics_listener(settings: Settings, app: web.Application) -> web.App
         keepalive_timeout=settings.http.header_timeout,
     )
     await runner.setup()
-    await GuardedSite(runner, config.host, config.port, _guard(settings)).start()
+    reuse = settings.server.reuse_port
+    await GuardedSite(runner, config.host, config.port, _guard(settings), reuse).start()
     log.info("listening metrics http://%s:%d/metrics", config.host, _bound_port(runner))
     return runner
 
@@ -122,10 +124,13 @@ def _stop_event() -> asyncio.Event:
 
 async def run(settings: Settings) -> None:
     apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
-    store = await _open_store(settings)
+    store = await open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
-    media = MediaPlane.build(settings, store, await store.playback_signing_key(), (recorder,))
+    node = ThisNode(settings, store, endpoints)
+    media = MediaPlane.build(
+        settings, store, await store.playback_signing_key(), (recorder,), node.claims
+    )
     app = build_app(
         settings, store, endpoints, await store.token_signing_key(), media.ingest, media.push
     )
@@ -134,8 +139,9 @@ async def run(settings: Settings) -> None:
     media.push.renditions = media.transcode.rendition_stream
     app[PLAYBACK] = media.playback
     app[PLAYOUT] = media.playout
+    app[NODE] = node
     media.playback.sink = SessionViewers(store)
-    await _reconcile(store)
+    await _reconcile(store, node.name)
     recovered = await media.recordings.recover(recordings_root(settings))
     if recovered:
         log.warning("finished %d recording(s) a previous process left behind", recovered)
@@ -184,8 +190,10 @@ async def run(settings: Settings) -> None:
         if resumed:
             log.warning("resumed %d channel(s) that were playing", resumed)
         host, port = settings.server.host, settings.server.http_port
-        await GuardedSite(runner, host, port, _guard(settings)).start()
+        reuse = settings.server.reuse_port
+        await GuardedSite(runner, host, port, _guard(settings), reuse).start()
         endpoints.http_port = _bound_port(runner)
+        await node.start(media.ingest)
         log.info(
             "listening http http://%s:%d (public URL %s, docs %s/docs)",
             settings.server.host,
@@ -209,6 +217,7 @@ async def run(settings: Settings) -> None:
         if scrape is not None:
             await scrape.cleanup()
         await checkpoints.stop()
+        await node.stop()
         await recorder.stop()
         await store.close()
     log.info("stopped")

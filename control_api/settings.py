@@ -53,6 +53,9 @@ class ServerSettings(_Section):
     log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$")
     log_format: Literal["text", "json"] = "text"
     shutdown_timeout: float = Field(5.0, gt=0, le=60)
+    # Listen with SO_REUSEPORT: several processes share the HTTP, RTMP and SRT ports
+    # and the kernel spreads connections (``--workers`` sets it for its workers).
+    reuse_port: bool = False
 
     def advertised_host(self) -> str:
         """The host that goes into ingest/playback URLs: what a user can paste."""
@@ -61,6 +64,20 @@ class ServerSettings(_Section):
         if self.host not in ("0.0.0.0", "::", ""):  # noqa: S104
             return self.host
         return socket.gethostname()
+
+
+class NodeSettings(_Section):
+    """This process as one node of an installation that shares one PostgreSQL."""
+
+    # Unique per process (``--workers N`` appends -1..-N); default: the host name.
+    name: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    # One of ``regions``; default: ``default_region``.
+    region: str | None = Field(None, min_length=1, max_length=32)
+    # A node not heard from for this long is dead: its claims on streams lapse.
+    lease_seconds: float = Field(15.0, ge=3, le=3600)
+
+    def resolved_name(self) -> str:
+        return self.name or socket.gethostname()[:64]
 
 
 class HttpSettings(_Section):
@@ -188,6 +205,7 @@ def _default_plans() -> dict[str, PlanSettings]:
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     http: HttpSettings = HttpSettings()
+    node: NodeSettings = NodeSettings()
     database: DatabaseSettings = DatabaseSettings()
     api: ApiSettings = ApiSettings()
     rtmp: RtmpSettings = RtmpSettings()
@@ -217,11 +235,17 @@ class Settings(_Section):
             raise ValueError(f"default_plan {self.default_plan!r} is not one of plans")
         if self.default_region not in self.regions:
             raise ValueError(f"default_region {self.default_region!r} is not one of regions")
+        if self.node.region is not None and self.node.region not in self.regions:
+            raise ValueError(f"node.region {self.node.region!r} is not one of regions")
         if (self.rtmps.cert is None) != (self.rtmps.key is None):
             raise ValueError("rtmps.cert and rtmps.key must be set together")
         if self.metrics.port and self.metrics.port == self.server.http_port:
             raise ValueError("metrics.port must differ from server.http_port (or be unset)")
         return self
+
+    @property
+    def node_region(self) -> str:
+        return self.node.region or self.default_region
 
     @property
     def database_url(self) -> str:

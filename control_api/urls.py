@@ -6,7 +6,8 @@ the host is the configured public host, so the URLs work as shown.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from urllib.parse import urlsplit
 
 
 def _host(host: str) -> str:
@@ -68,3 +69,22 @@ class Endpoints:
 
     def vod_mp4_url(self, media_id: str) -> str:
         return f"{self.http_base}/vod/{media_id}/file.mp4"
+
+
+def _port(url: str | None) -> int | None:
+    return urlsplit(url).port if url else None
+
+
+def node_endpoints(
+    here: Endpoints, http_url: str, rtmp_url: str | None, srt_url: str | None, rtmps_url: str | None
+) -> Endpoints:
+    """Another node's endpoints, from the URLs it announced (``here`` fills what it
+    did not announce: a protocol it does not listen on keeps this node's port)."""
+    return replace(
+        here,
+        public_host=urlsplit(http_url).hostname or here.public_host,
+        http_port=_port(http_url) or here.http_port,
+        rtmp_port=_port(rtmp_url) or here.rtmp_port,
+        srt_port=_port(srt_url) or here.srt_port,
+        rtmps_port=_port(rtmps_url),
+    )

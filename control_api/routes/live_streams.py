@@ -9,6 +9,7 @@ from typing import Any
 from control_api.appkeys import (
     ENDPOINTS,
     INGEST,
+    NODE,
     PLAYBACK,
     PLAYOUT,
     RECORDER,
@@ -17,6 +18,7 @@ from control_api.appkeys import (
     TRANSCODE,
 )
 from control_api.channel_fields import channel_fields, patched_schedule
+from control_api.nodes import disconnect
 from control_api.presenters.live_streams import ingest_health, rendition_health, stream_out
 from control_api.presenters.sessions import viewership_out
 from control_api.problems import conflict, not_found, validation
@@ -37,6 +39,7 @@ from control_api.schemas.live_streams import (
 )
 from control_api.store.live_streams import StreamBusy
 from control_api.store.models import LiveStream
+from control_api.urls import Endpoints
 from server.hls import tokens
 
 BUSY = "the stream has a publisher connected"
@@ -74,7 +77,19 @@ async def create_live_stream(call: Call[StreamCreate, None]) -> StreamOut:
     row, key = await call.request.app[STORE].live_streams.create(
         call.env, {**fields, "plan": plan, "region": region}
     )
-    return stream_out(row, call.request.app[ENDPOINTS], key)
+    return await _out(call, row, key)
+
+
+async def _endpoints(call: Call[Any, Any], row: LiveStream) -> Endpoints:
+    """The endpoints the stream's URLs name: this node's, or a node of its region."""
+    here = call.request.app[ENDPOINTS]
+    node = call.request.app.get(NODE)
+    elsewhere = await node.endpoints_for([row]) if node is not None else {}
+    return elsewhere.get(row.id, here)
+
+
+async def _out(call: Call[Any, Any], row: LiveStream, key: str | None = None) -> StreamOut:
+    return stream_out(row, await _endpoints(call, row), key)
 
 
 @api.route(
@@ -89,8 +104,11 @@ async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
     page = await call.request.app[STORE].live_streams.list(
         call.env, call.query.limit, call.query.offset
     )
-    ep = call.request.app[ENDPOINTS]
-    return StreamList(streams=[stream_out(r, ep) for r in page.items], total=page.total)
+    here = call.request.app[ENDPOINTS]
+    node = call.request.app.get(NODE)
+    elsewhere = await node.endpoints_for(page.items) if node is not None else {}
+    streams = [stream_out(r, elsewhere.get(r.id, here)) for r in page.items]
+    return StreamList(streams=streams, total=page.total)
 
 
 @api.route(
@@ -103,7 +121,7 @@ async def list_live_streams(call: Call[None, PageQuery]) -> StreamList:
     errors=(404,),
 )
 async def get_live_stream(call: Call[None, None]) -> StreamOut:
-    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
+    return await _out(call, await _stream(call))
 
 
 @api.route(
@@ -123,7 +141,7 @@ async def update_live_stream(call: Call[StreamPatch, None]) -> StreamOut:
     row = await call.request.app[STORE].live_streams.update(call.env, call.path("streamId"), fields)
     if row is None:
         raise not_found("live stream", call.path("streamId"))
-    return stream_out(row, call.request.app[ENDPOINTS])
+    return await _out(call, row)
 
 
 @api.route(
@@ -153,7 +171,7 @@ async def delete_live_stream(call: Call[None, None]) -> None:
     errors=(404, 409),
 )
 async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
-    store, ep = call.request.app[STORE], call.request.app[ENDPOINTS]
+    store = call.request.app[STORE]
     try:
         key = await store.live_streams.rotate_key(call.env, call.path("streamId"), call.query.force)
     except StreamBusy:
@@ -161,9 +179,11 @@ async def rotate_stream_key(call: Call[None, RotateQuery]) -> RotatedKey:
     if key is None:
         raise not_found("live stream", call.path("streamId"))
     if call.query.force:
-        await call.request.app[INGEST].disconnect(
-            call.path("streamId"), end_session=False, reason="stream key rotated"
-        )
+        app = call.request.app
+        await disconnect(app[INGEST], app.get(NODE), call.path("streamId"), "rotate")
+    ep = call.request.app[ENDPOINTS]
+    if call.request.app.get(NODE) is not None:  # the URLs may name a node of its region
+        ep = await _endpoints(call, await _stream(call))
     rtmps = f"{ep.rtmps_url}/{key}" if ep.rtmps_url else None
     return RotatedKey(
         stream_key=key,
@@ -195,9 +215,9 @@ async def stop_live_stream(call: Call[None, None]) -> StreamOut:
     playout = call.request.app.get(PLAYOUT)
     if playout is not None and row.source == "queue":
         await playout.stop(row.id)
-    await call.request.app[INGEST].disconnect(row.id, end_session=True, reason="stream stopped")
+    await disconnect(call.request.app[INGEST], call.request.app.get(NODE), row.id, "stop")
     # read again: ending the session (publisher or reconnect window) changed the state
-    return stream_out(await _stream(call), call.request.app[ENDPOINTS])
+    return await _out(call, await _stream(call))
 
 
 @api.route(
@@ -216,7 +236,7 @@ async def start_live_stream(call: Call[None, None]) -> StreamOut:
         if problem is not None:
             raise conflict(problem)
         row = await _stream(call)
-    return stream_out(row, call.request.app[ENDPOINTS])
+    return await _out(call, row)
 
 
 @api.route(

@@ -1,18 +1,22 @@
-"""Regions and plans, straight from configuration."""
+"""Regions (where live nodes run) and plans (from configuration)."""
 
 from __future__ import annotations
 
-from control_api.appkeys import SETTINGS
+from datetime import UTC, datetime
+
+from control_api.appkeys import SETTINGS, STORE
 from control_api.router import Call
 from control_api.routes import api
 from control_api.schemas.meta import PlanOut, Plans, Regions, ResolutionOut
 
 
-@api.route(
-    "GET", "/v1/regions", summary="Regions this installation runs", tag="meta", response=Regions
-)
+@api.route("GET", "/v1/regions", summary="Regions with a live node", tag="meta", response=Regions)
 async def list_regions(call: Call[None, None]) -> Regions:
-    return Regions(regions=list(call.request.app[SETTINGS].regions))
+    """In the configured order; a region whose nodes all stopped (or whose leases
+    lapsed) is left out."""
+    app = call.request.app
+    live = {node.region for node in await app[STORE].nodes.live(datetime.now(UTC))}
+    return Regions(regions=[r for r in app[SETTINGS].regions if r in live])
 
 
 @api.route("GET", "/v1/plans", summary="Plans and their limits", tag="meta", response=Plans)

@@ -28,3 +28,4 @@ class Plans(ApiModel):
 class Health(ApiModel):
     status: str
     version: str
+    node: str

@@ -13,8 +13,9 @@ from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
 from control_api.store.folders import FolderRepo
 from control_api.store.ingest_failures import IngestFailureRepo
-from control_api.store.live_streams import LiveStreamRepo
+from control_api.store.live_streams import LiveStreamRepo, end_idle
 from control_api.store.media import MediaRepo
+from control_api.store.nodes import ClaimRepo, NodeRepo
 from control_api.store.queue import QueueRepo
 from control_api.store.secrets import signing_key
 from control_api.store.sessions import SessionRepo
@@ -42,7 +43,9 @@ class Store:
         self.uploads = UploadRepo(self.sessions)
         self.tasks = TaskRepo(self.sessions)
         self.ingest_failures = IngestFailureRepo(self.sessions)
-        self.webhooks = WebhookRepo(self.sessions)
+        self.webhooks = WebhookRepo(self.sessions, engine.dialect.name != "sqlite")
+        self.nodes = NodeRepo(self.sessions, engine.dialect.name)
+        self.claims = ClaimRepo(self.sessions, engine.dialect.name)
         self.queue = QueueRepo(self.sessions)
         self.channels = ChannelRepo(self.sessions)
         self.events = EventHub()
@@ -64,16 +67,41 @@ class Store:
         """Separate from the API token key: a leaked viewer token must not hint at it."""
         return await signing_key(self.sessions, "playback-signing")
 
-    async def reconcile_after_restart(self) -> tuple[int, int]:
+    @property
+    def shared(self) -> bool:
+        """Several nodes may use this database at once (PostgreSQL; SQLite is one process's)."""
+        return self.engine.dialect.name != "sqlite"
+
+    async def reconcile_after_restart(self, node: str | None = None) -> tuple[int, int]:
         """Close sessions and end streams that a previous process left live (sessions
         first: a stream ends with its last session), and announce ``stream.ended`` for
-        each, as a clean stop would have. Run it once listeners are attached."""
+        each, as a clean stop would have. Run it once listeners are attached.
+
+        On a shared database the sessions of other live nodes are theirs and stay
+        open; ``node``'s own (its previous run's) and dead nodes' are closed."""
         now = datetime.now(UTC)
-        sessions = await self.stream_sessions.close_open(now)
+        keep: set[str] = set()
+        if node is not None and self.shared:
+            keep = await self.nodes.live_names(now) - {node}
+            await self.claims.release_node(node)
+        sessions = await self.stream_sessions.close_open(now, keep)
         streams = await self.live_streams.end_stale(now)
         for stream in streams:
             self.events.emit("stream.ended", stream.environment_id, stream)
         return sessions, len(streams)
+
+    async def end_dead_nodes_sessions(self, node: str) -> tuple[int, int]:
+        """A node killed (or cut off) past its lease left sessions open: close them
+        where their encoders were last seen, end their streams and announce
+        ``stream.ended`` once, whichever surviving node ``node`` gets there first."""
+        now = datetime.now(UTC)
+        alive = await self.nodes.live_names(now) | {node}
+        async with self.sessions.begin() as s:
+            closed = await self.stream_sessions.close_dead_nodes(s, now, alive)
+            ended = await end_idle(s, now, {r.stream_id for r in closed}) if closed else []
+        for stream in ended:
+            self.events.emit("stream.ended", stream.environment_id, stream)
+        return len(closed), len(ended)
 
 
 __all__ = ["Store"]

@@ -28,8 +28,10 @@ class StoreDirectory:
         sessions: async_sessionmaker[AsyncSession],
         plans: Mapping[str, PlanSettings] | None = None,
         events: EventHub | None = None,
+        node: str | None = None,
     ) -> None:
         self._sessions = sessions
+        self._node = node
         self._plans = dict(plans or {})
         self._events = events or EventHub()
         self._lookups: dict[str, asyncio.Future[StreamGrant | None]] = {}
@@ -111,6 +113,7 @@ class StoreDirectory:
                     remote_addr=remote,
                     started_at=at,
                     bytes_in=0,
+                    node=self._node,
                 )
             )
             stream.state = "connecting"

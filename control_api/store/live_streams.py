@@ -6,7 +6,7 @@ that a publisher going live between a check and a write cannot slip through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -126,23 +126,36 @@ class LiveStreamRepo:
     async def end_stale(self, when: datetime) -> Sequence[LiveStream]:
         """After a crash nobody is publishing: live/connecting streams become ended, at
         the end of their last session (see ``SessionRepo.close_open``, run first), or
-        at ``when`` if they have none; never before they went live. Returns them as
-        written, to announce."""
+        at ``when`` if they have none; never before they went live. A stream with a
+        session still open (another node's) is left alone. Returns them as written,
+        to announce."""
         async with self._sessions.begin() as s:
-            rows = list(
-                await s.scalars(select(LiveStream).where(LiveStream.state.in_(BUSY_STATES)))
-            )
-            if not rows:
-                return []
-            last = await s.execute(
-                select(StreamSession.stream_id, func.max(StreamSession.ended_at))
-                .where(StreamSession.stream_id.in_([r.id for r in rows]))
-                .group_by(StreamSession.stream_id)
-            )
-            ends: dict[str, datetime | None] = {sid: end for sid, end in last.all()}
-            for row in rows:
-                end = ends.get(row.id) or when
-                if row.started_at is not None:
-                    end = max(end, row.started_at)
-                row.state, row.ended_at = "ended", min(end, when)
-        return rows
+            return await end_idle(s, when)
+
+
+async def end_idle(
+    s: AsyncSession, when: datetime, only: Collection[str] | None = None
+) -> list[LiveStream]:
+    """In ``s``'s transaction: busy streams (of ``only``, if given) without an open
+    session end where their last session ended (``when`` at the latest)."""
+    still_open = select(StreamSession.id).where(
+        StreamSession.stream_id == LiveStream.id, StreamSession.ended_at.is_(None)
+    )
+    query = select(LiveStream).where(LiveStream.state.in_(BUSY_STATES), ~still_open.exists())
+    if only is not None:
+        query = query.where(LiveStream.id.in_(list(only)))
+    rows = list(await s.scalars(query))
+    if not rows:
+        return []
+    last = await s.execute(
+        select(StreamSession.stream_id, func.max(StreamSession.ended_at))
+        .where(StreamSession.stream_id.in_([r.id for r in rows]))
+        .group_by(StreamSession.stream_id)
+    )
+    ends: dict[str, datetime | None] = {sid: end for sid, end in last.all()}
+    for row in rows:
+        end = ends.get(row.id) or when
+        if row.started_at is not None:
+            end = max(end, row.started_at)
+        row.state, row.ended_at = "ended", min(end, when)
+    return rows

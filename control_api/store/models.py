@@ -147,6 +147,41 @@ class StreamSession(Base):
     peak_viewers: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     """Most concurrent viewers (HLS, RTMP and SRT together), saved when the session ends."""
     viewer_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    node: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The node the encoder reached (None: written before nodes existed)."""
+
+
+class Node(Base):
+    """One relaycast process of the installation, alive while its lease runs."""
+
+    __tablename__ = "nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    region: Mapped[str] = mapped_column(String(32))
+    http_url: Mapped[str] = mapped_column(Text)
+    rtmp_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    srt_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    rtmps_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+class StreamClaim(Base):
+    """Which node holds a stream's publisher: the primary key lets one node at a time
+    in, whatever the number of nodes racing; a lapsed lease may be taken over."""
+
+    __tablename__ = "stream_claims"
+
+    stream_id: Mapped[str] = mapped_column(
+        ForeignKey("live_streams.id", ondelete="CASCADE"), primary_key=True
+    )
+    node: Mapped[str] = mapped_column(String(64), index=True)
+    token: Mapped[str] = mapped_column(String(32))
+    """This claim among the node's successive claims on the stream: a late release of
+    an earlier one must not delete the claim that followed it."""
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Destination(Base):

@@ -48,8 +48,10 @@ class Due:
 
 
 class WebhookRepo:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], shared: bool = False) -> None:
+        """``shared``: several nodes' dispatchers read the same deliveries (PostgreSQL)."""
         self._sessions = sessions
+        self._shared = shared
 
     # ------------------------------------------------------------ webhooks
 
@@ -185,6 +187,28 @@ class WebhookRepo:
             )
             for d, url, secret in rows
         ]
+
+    async def take(self, ids: Sequence[str], now: datetime, lease: float) -> set[str]:
+        """Of the due deliveries about to be attempted, the ones this node may send.
+
+        On a shared database each is taken for ``lease`` seconds (its next attempt
+        moved past it, by one conditional UPDATE), so another node's dispatcher does
+        not send it too; a node that dies mid-attempt leaves it due again when the
+        lease is over (at-least-once). One process's database: all of them."""
+        if not self._shared or not ids:
+            return set(ids)
+        statement = (
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id.in_(ids),
+                WebhookDelivery.status == PENDING,
+                WebhookDelivery.next_attempt_at <= now,
+            )
+            .values(next_attempt_at=now + timedelta(seconds=lease))
+            .returning(WebhookDelivery.id)
+        )
+        async with self._sessions.begin() as s:
+            return set(await s.scalars(statement))
 
     async def next_due(
         self, busy_deliveries: Collection[str], full_webhooks: Collection[str]

@@ -23,7 +23,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +46,9 @@ log = logging.getLogger("relaycast.webhooks")
 Renderer = Callable[[Resource], Mapping[str, Any]]
 BATCH = 100
 IDLE_POLL = 60.0
+ATTEMPT_LEASE_MARGIN = 30.0
+"""Seconds past an attempt's own timeouts that another node waits before it tries a
+delivery this node took (several nodes, one database)."""
 PRUNE_EVERY = 3600.0
 STOP_FLUSH = 1.0
 EXHAUSTED_MAX_PAUSE = 60.0
@@ -205,19 +208,36 @@ class Dispatcher(Service):
         room = self._settings.max_in_flight - len(self._in_flight)
         if room <= 0:
             return 0
+        now = datetime.now(UTC)
         due = await self._repo.due(
-            datetime.now(UTC), self._in_flight.keys(), self._full_lanes(), min(BATCH, room)
+            now, self._in_flight.keys(), self._full_lanes(), min(BATCH, room)
         )
+        fitting = self._fitting(due)
+        s = self._settings
+        lease = s.connect_timeout + s.timeout + ATTEMPT_LEASE_MARGIN
+        taken = await self._repo.take([i.delivery_id for i in fitting], now, lease)
         started = 0
-        for item in due:
-            if self._lanes[item.webhook_id] >= self._settings.concurrency_per_webhook:
-                continue
+        for item in fitting:
+            if item.delivery_id not in taken:
+                continue  # another node got there first
             self._lanes[item.webhook_id] += 1
             task = asyncio.create_task(self._attempt(item), name=f"webhook-{item.delivery_id}")
             self._in_flight[item.delivery_id] = task
             task.add_done_callback(functools.partial(self._finished, item))
             started += 1
         return started
+
+    def _fitting(self, due: Sequence[Due]) -> list[Due]:
+        """The due rows each webhook's lane has room for: the ones to take and start."""
+        cap = self._settings.concurrency_per_webhook
+        room = {hook: cap - n for hook, n in self._lanes.items()}
+        fitting = []
+        for item in due:
+            left = room.get(item.webhook_id, cap)
+            if left > 0:
+                room[item.webhook_id] = left - 1
+                fitting.append(item)
+        return fitting
 
     def _finished(self, item: Due, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item.delivery_id, None)

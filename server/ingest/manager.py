@@ -30,7 +30,9 @@ from server.ingest.health import (
 from server.ingest.ports import (
     Fallback,
     Publisher,
+    PublisherClaims,
     RefusalSink,
+    SoleNode,
     StreamDirectory,
     StreamObserver,
 )
@@ -138,8 +140,10 @@ class IngestManager:
         clock: Callable[[], float] = time.monotonic,
         observers: Sequence[StreamObserver] = (),
         refusal_sinks: Sequence[RefusalSink] = (),
+        claims: PublisherClaims | None = None,
     ) -> None:
         self.directory = directory
+        self.claims: PublisherClaims = claims or SoleNode()
         self.registry = registry
         self.settings = settings
         self.clock = clock
@@ -190,6 +194,10 @@ class IngestManager:
         if failed is not None:
             raise self._refuse(publisher, attempted, failed, grant)
         live = self._live.get(grant.stream_id)
+        if live is None:
+            if not await self.claims.take(grant.stream_id):
+                raise self._refuse(publisher, attempted, _refused(RefusalReason.IN_USE), grant)
+            live = self._live.get(grant.stream_id)  # opened here while we asked?
         if live is None:
             return await self._open(grant, publisher)
         if live.publisher is not None and _yields(live.publisher) and not _yields(publisher):
@@ -361,6 +369,7 @@ class IngestManager:
     def _forget(self, live: Live, reason: str) -> None:
         live.close_window()
         del self._live[live.grant.stream_id]
+        self.claims.release(live.grant.stream_id)
         self.registry.remove(live.grant.stream_id, reason=reason)
 
     # ------------------------------------------------------------ queries
@@ -415,6 +424,15 @@ class IngestManager:
     def publishing(self) -> list[str]:
         """Stream ids with a connected publisher: the ones ``health`` answers for."""
         return [sid for sid, live in self._live.items() if live.publisher is not None]
+
+    def gives_way(self, stream_id: str) -> bool:
+        """Whether a publisher of this stream arriving on another node may take over:
+        ours is away (reconnect window) or silent as long as a local takeover needs."""
+        live = self._live.get(stream_id)
+        if live is None or live.publisher is None:
+            return True
+        silent = self.clock() - live.meter.last_activity
+        return silent >= self.settings.takeover_silence_seconds
 
     def is_publishing(self, stream_id: str) -> bool:
         live = self._live.get(stream_id)

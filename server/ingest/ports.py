@@ -80,3 +80,27 @@ class Fallback(Protocol):
 
     def publisher_left(self) -> None:
         """The encoder that took over is gone: publish again, in the same session."""
+
+
+class PublisherClaims(Protocol):
+    """One publisher per stream beyond this process: several nodes share the streams.
+
+    Asked before a stream's session opens here; released when it ends. A single
+    process needs nothing more than its own table of live streams (``SoleNode``).
+    """
+
+    async def take(self, stream_id: str) -> bool:
+        """True when this node may open the stream; False when another node holds it."""
+
+    def release(self, stream_id: str) -> None:
+        """The stream's session here is over; must not block or raise."""
+
+
+class SoleNode:
+    """The claims of a process that is the whole installation: always granted."""
+
+    async def take(self, stream_id: str) -> bool:
+        return True
+
+    def release(self, stream_id: str) -> None:
+        return None

@@ -344,13 +344,18 @@ class RtmpIngestServer:
         self.active = 0
         self._servers: list[asyncio.Server] = []
 
-    async def listen(self, host: str, port: int, tls: ssl.SSLContext | None = None) -> int:
-        """Start a listener; returns the bound port (useful with port 0)."""
+    async def listen(
+        self, host: str, port: int, tls: ssl.SSLContext | None = None, reuse_port: bool = False
+    ) -> int:
+        """Start a listener; returns the bound port (useful with port 0). ``reuse_port``:
+        other processes (``--workers``) listen on the same port, the kernel spreads
+        connections between them."""
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: self.connection_class(self),
             host,
             port,
+            reuse_port=reuse_port or None,
             ssl=tls,
             ssl_handshake_timeout=self.settings.handshake_timeout if tls else None,
         )

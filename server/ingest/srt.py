@@ -355,13 +355,17 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self._listener = srt.SrtListener(self.limits, loop.time())
         self._listener_timer = DeadlineTimer(loop, self._on_listener_timer)
 
-    async def listen(self, host: str, port: int) -> int:
-        """Bind the UDP socket; returns the bound port (useful with port 0)."""
+    async def listen(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Bind the UDP socket; returns the bound port (useful with port 0).
+        ``reuse_port``: other processes (``--workers``) bind it too; the kernel keeps
+        each caller's datagrams on one socket (a hash of the addresses)."""
         loop = asyncio.get_running_loop()
         self.prepare(loop)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
+            if reuse_port:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.settings.receive_buffer)
             sock.bind((host, port))
         except OSError:

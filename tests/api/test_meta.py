@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from openapi_spec_validator import validate
 
+from control_api.store.nodes import NodeInfo
 from tests.api.conftest import Api, ApiFactory
 
 
-async def test_regions_and_plans_come_from_configuration(make_api: ApiFactory) -> None:
+def _node(name: str, region: str) -> NodeInfo:
+    return NodeInfo(name, region, f"http://{name}:8080", None, None)
+
+
+async def test_regions_list_those_with_a_live_node(make_api: ApiFactory) -> None:
+    api = await make_api(regions=["eu-1", "us-1", "ap-1"], default_region="eu-1")
+    now = datetime.now(UTC)
+    assert (await api.call("GET", "/v1/regions")).json == {"regions": []}
+    for name, region in (("b", "us-1"), ("a", "eu-1"), ("a2", "eu-1")):
+        await api.store.nodes.heartbeat(_node(name, region), now, now, 15)
+    await api.store.nodes.heartbeat(_node("gone", "ap-1"), now, now - timedelta(seconds=20), 15)
+    assert (await api.call("GET", "/v1/regions")).json == {"regions": ["eu-1", "us-1"]}
+    await api.store.nodes.leave("b")
+    assert (await api.call("GET", "/v1/regions")).json == {"regions": ["eu-1"]}
+
+
+async def test_plans_come_from_configuration(make_api: ApiFactory) -> None:
     plans = {
         "tiny": {
             "max_clients": 5,
@@ -19,7 +38,6 @@ async def test_regions_and_plans_come_from_configuration(make_api: ApiFactory) -
     api = await make_api(
         plans=plans, default_plan="tiny", regions=["eu-1", "us-1"], default_region="eu-1"
     )
-    assert (await api.call("GET", "/v1/regions")).json == {"regions": ["eu-1", "us-1"]}
     assert (await api.call("GET", "/v1/plans")).json == {
         "plans": {
             "tiny": {
@@ -43,6 +61,14 @@ async def test_default_plans(api: Api) -> None:
 async def test_healthz_needs_no_key(api: Api) -> None:
     reply = await api.call("GET", "/healthz", key=None)
     assert reply.status == 200 and reply.json["status"] == "ok"
+    assert reply.json["node"] == api.settings.node.resolved_name()
+
+
+async def test_metrics_name_the_node_that_answered(make_api: ApiFactory) -> None:
+    api = await make_api(node={"name": "box-2"})
+    text = (await api.call("GET", "/metrics", key=None)).text
+    assert 'relaycast_node_info{node="box-2",region="local"} 1.0' in text
+    assert (await api.call("GET", "/healthz", key=None)).json["node"] == "box-2"
 
 
 async def test_openapi_is_valid_31_and_covers_every_route(api: Api) -> None:

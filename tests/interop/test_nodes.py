@@ -1,0 +1,356 @@
+"""Several nodes on one PostgreSQL (issue 22): real servers, real ffmpeg publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.protocols import rtmp
+from tests.interop.conftest import (
+    BASE_ENV,
+    Api,
+    BareRtmpPublisher,
+    Peers,
+    Relaycast,
+    ffmpeg_publish,
+    wait_for,
+)
+from tests.serverproc import start_server
+from tests.store.conftest import PG_URL, _fresh_pg_database
+from tests.webhook_receiver import Receiver
+
+SMALL = "320x180"
+
+# several servers and encoders per test, and 2 s deadlines: runs alone after the
+# parallel phase (scripts/test.sh)
+pytestmark = pytest.mark.serial
+
+
+@pytest.fixture
+def pg_url() -> str:
+    if not PG_URL:
+        message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return asyncio.run(_fresh_pg_database(PG_URL))
+
+
+class Nodes:
+    """Servers started by one test over one database; all stopped at its end."""
+
+    def __init__(self, tmp_path: Path, db_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.env = {**BASE_ENV, "RELAYCAST_DATABASE__URL": db_url}
+        self.started: list[Relaycast] = []
+        self.key = ""
+
+    def start(self, name: str, *args: str) -> Relaycast:
+        data = self.tmp_path / name
+        server = start_server(data, "--node-name", name, *args, env=self.env)
+        self.key = self.key or server.bootstrap_key or ""
+        running = Relaycast(server, Api(server.base, self.key), data)
+        self.started.append(running)
+        return running
+
+    def stop(self) -> None:
+        for running in self.started:
+            running.server.stop()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, pg_url: str) -> Iterator[Nodes]:
+    started = Nodes(tmp_path, pg_url)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def healthz(base: str) -> dict[str, str]:
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as resp:
+        doc: dict[str, str] = json.loads(resp.read())
+        return doc
+
+
+def test_one_key_publishes_on_one_node_only(nodes: Nodes, peers: Peers) -> None:
+    a = nodes.start("node-a", "--region", "local")
+    stream = a.api.create_stream("shared", reconnectWindowSeconds=1)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    first = peers.start("ffmpeg-a", ffmpeg_publish(f"{a.rtmp_url}/{key}", 8, size=SMALL))
+    before = a.api.wait_media(sid, timeout=10)["ingest"]
+
+    # B starts while A carries the stream: its start-up must not end A's session
+    b = nodes.start("node-b")
+    assert (healthz(a.server.base)["node"], healthz(b.server.base)["node"]) == ("node-a", "node-b")
+    assert b.api.ok("GET", "/v1/regions") == {"regions": ["local"]}
+    assert b.api.state(sid) == "live"
+
+    second = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 3, size=SMALL))
+    assert second.wait(8) != 0
+    assert "already in use" in second.output(), second.output()
+    refusals = b.api.ok("GET", "/v1/ingest/failures")["failures"]
+    assert [r["reason"] for r in refusals if r["streamId"] == sid] == ["key-in-use"]
+
+    after = a.api.health(sid)["ingest"]
+    assert after["sessionId"] == before["sessionId"]
+    assert a.api.sessions(sid)["total"] == 1
+    assert first.running()
+    assert first.wait(15) == 0, first.output()
+    a.api.wait_state(sid, "ended", timeout=10)
+
+    # the claim went with the session: now B may carry the key
+    third = peers.start("ffmpeg-b2", ffmpeg_publish(f"{b.rtmp_url}/{key}", 3, size=SMALL))
+    b.api.wait_state(sid, "live", timeout=10)
+    assert third.wait(10) == 0, third.output()
+    sessions = wait_for(
+        lambda: a.api.sessions(sid),
+        lambda doc: doc["total"] == 2 and all(s.get("endedAt") for s in doc["sessions"]),
+        timeout=10,
+        what="both sessions ended",
+    )
+    assert sessions["total"] == 2
+
+
+def _free_port(kind: socket.SocketKind) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _open_sessions(db_url: str) -> list[str]:
+    """The node each open session's encoder reached, as the database recorded it."""
+
+    async def query() -> list[str]:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch("SELECT node FROM sessions WHERE ended_at IS NULL")
+        finally:
+            await conn.close()
+        return [str(row["node"]) for row in rows]
+
+    return asyncio.run(query())
+
+
+def test_workers_share_the_ports_and_spread_publishers(
+    nodes: Nodes, pg_url: str, peers: Peers
+) -> None:
+    http, rtmp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM)
+    srt = _free_port(socket.SOCK_DGRAM)
+    ports = ("--http-port", str(http), "--rtmp-port", str(rtmp_port), "--srt-port", str(srt))
+    workers = nodes.start("box", "--workers", "2", *ports)
+    names = {"box-1", "box-2"}
+    answered: set[str] = set()
+    wait_for(
+        lambda: answered.add(healthz(workers.server.base)["node"]) or answered,
+        lambda seen: seen == names,
+        timeout=15,
+        what="both workers answering /healthz on one port",
+        every=0.05,
+    )
+    streams = [workers.api.create_stream(f"w{i}") for i in range(12)]
+    publishers = []
+    try:
+        for stream in streams:
+            bare = BareRtmpPublisher(workers.rtmp_url, stream["ingest"]["streamKey"])
+            publishers.append(bare)
+            assert isinstance(bare.publish(), rtmp.PublishStarted)
+        spread = _open_sessions(pg_url)
+        assert len(spread) == 12 and set(spread) == names, spread
+    finally:
+        for bare in publishers:
+            bare.close()
+
+    # media through whichever worker the kernel picked
+    stream = streams[0]
+    peer = peers.start(
+        "ffmpeg",
+        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 4, size=SMALL),
+    )
+    workers.api.wait_state(stream["streamId"], "live", timeout=15)
+    assert peer.wait(15) == 0, peer.output()
+    workers.server.stop()
+    assert workers.server.proc.returncode == 0, workers.log()[-2000:]
+
+
+def test_rotate_and_stop_on_another_node_reach_the_encoder(nodes: Nodes, peers: Peers) -> None:
+    """The API on B, the encoder on A: LISTEN/NOTIFY carries the command within 2 s."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("remote", reconnectWindowSeconds=30)
+    sid, old = stream["streamId"], stream["ingest"]["streamKey"]
+    encoder = peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{old}", 30, size=SMALL))
+    a.api.wait_state(sid, "live", timeout=10)
+
+    started = time.monotonic()
+    rotated = b.api.ok("POST", f"/v1/live-streams/{sid}/rotate-key?force=true")
+    encoder.wait(5)
+    assert time.monotonic() - started < 2.0, "encoder on A not disconnected within 2 s"
+    health = a.api.health(sid)  # inside the reconnect window: same session, encoder away
+    assert health["state"] == "live" and health["ingest"]["encoderConnected"] is False
+
+    # back to A: its claim holds the stream through the reconnect window
+    new_url = f"{a.rtmp_url}/{rotated['streamKey']}"
+    again = peers.start("ffmpeg-new-key", ffmpeg_publish(new_url, 30, size=SMALL))
+    a.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "new key on A"
+    )
+    assert a.api.sessions(sid)["total"] == 1
+
+    started = time.monotonic()
+    stopped = b.api.ok("POST", f"/v1/live-streams/{sid}/stop")
+    again.wait(5)
+    assert time.monotonic() - started < 2.0, "encoder on A not stopped within 2 s"
+    assert stopped["state"] == "ended" and stopped["enabled"] is False
+    assert a.api.sessions(sid)["sessions"][0].get("endedAt")
+
+
+def test_a_killed_node_s_stream_is_ended_once_by_another(nodes: Nodes, peers: Peers) -> None:
+    nodes.env.update(
+        {"RELAYCAST_NODE__LEASE_SECONDS": "3", "RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}
+    )
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    with Receiver() as receiver:
+        b.api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": ["stream.ended"]}, 201)
+        stream = b.api.create_stream("orphan", reconnectWindowSeconds=0)
+        sid = stream["streamId"]
+        url = f"{a.rtmp_url}/{stream['ingest']['streamKey']}"
+        peers.start("ffmpeg", ffmpeg_publish(url, 30, size=SMALL))
+        b.api.wait_state(sid, "live", timeout=10)
+        killed = time.monotonic()
+        a.server.stop(signal.SIGKILL)
+        b.api.wait_state(sid, "ended", timeout=10)
+        took = time.monotonic() - killed
+        assert took < 3 + 3, f"ended {took:.1f}s after the kill (lease 3 s)"
+        wait_for(receiver.received, lambda got: len(got) >= 1, 5, "stream.ended", every=0.1)
+        time.sleep(2)  # further sweeps (B's, every second) must not announce it again
+        ended = [r.json for r in receiver.received()]
+    assert [(e["type"], e["data"]["streamId"]) for e in ended] == [("stream.ended", sid)]
+    (session,) = b.api.sessions(sid)["sessions"]
+    assert session.get("endedAt")
+    assert b.api.ok("GET", "/v1/regions") == {"regions": ["local"]}
+
+
+def _drop_listeners(db_url: str) -> int:
+    """What a database restart or a network cut does to the nodes' LISTEN connections."""
+
+    async def terminate() -> int:
+        import asyncpg
+
+        conn = await asyncpg.connect(db_url.replace("postgresql+asyncpg", "postgresql"))
+        try:
+            rows = await conn.fetch(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+            )
+        finally:
+            await conn.close()
+        return len(rows)
+
+    return asyncio.run(terminate())
+
+
+def test_commands_still_arrive_after_the_listen_connection_dropped(
+    nodes: Nodes, pg_url: str, peers: Peers
+) -> None:
+    nodes.env["RELAYCAST_NODE__LEASE_SECONDS"] = "3"
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("relisten", reconnectWindowSeconds=0)
+    sid = stream["streamId"]
+    url = f"{a.rtmp_url}/{stream['ingest']['streamKey']}"
+    encoder = peers.start("ffmpeg", ffmpeg_publish(url, 30, size=SMALL))
+    a.api.wait_state(sid, "live", timeout=10)
+    assert _drop_listeners(pg_url) == 2
+    wait_for(a.log, lambda text: "listening again" in text, 5, "node A to listen again")
+    b.api.ok("POST", f"/v1/live-streams/{sid}/stop")
+    encoder.wait(5)
+    a.api.wait_state(sid, "ended", timeout=5)
+
+
+def test_webhooks_are_delivered_once_by_busy_nodes(nodes: Nodes, peers: Peers) -> None:
+    """Both nodes have events of their own, so both dispatchers look for due rows."""
+    nodes.env["RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS"] = "true"
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    with Receiver() as receiver:
+        events = ["stream.connecting", "stream.live", "stream.ended"]
+        a.api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": events}, 201)
+        for node in (a, b, a, b):
+            stream = node.api.create_stream("hooked", reconnectWindowSeconds=0)
+            url = f"{node.rtmp_url}/{stream['ingest']['streamKey']}"
+            peers.start("ffmpeg", ffmpeg_publish(url, 2, size=SMALL))
+        wait_for(receiver.received, lambda got: len(got) >= 12, 20, "12 events", every=0.2)
+        time.sleep(2)
+        got = [r.headers["Relaycast-Delivery-Id"] for r in receiver.received()]
+    assert len(got) == len(set(got)) == 12, sorted(got)
+
+
+def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers: Peers) -> None:
+    nodes.env.update({"RELAYCAST_REGIONS": '["eu-1","us-1"]', "RELAYCAST_DEFAULT_REGION": "eu-1"})
+    a = nodes.start("node-a", "--region", "eu-1")
+    b = nodes.start("node-b", "--region", "us-1")
+    assert a.api.ok("GET", "/v1/regions") == {"regions": ["eu-1", "us-1"]}
+    home = a.api.create_stream("eu")
+    assert home["ingest"]["rtmpUrl"] == a.rtmp_url
+    away = a.api.create_stream("us", region="us-1")
+    assert away["ingest"]["rtmpUrl"] == b.rtmp_url
+    assert away["ingest"]["srtUrl"] == b.server.srt_url
+    assert away["playback"]["hlsUrl"].startswith(b.server.base + "/live/")
+    listed = {
+        s["name"]: s["ingest"]["rtmpUrl"] for s in a.api.ok("GET", "/v1/live-streams")["streams"]
+    }
+    assert listed == {"eu": a.rtmp_url, "us": b.rtmp_url}
+    rotated = a.api.ok("POST", f"/v1/live-streams/{away['streamId']}/rotate-key")
+    assert rotated["rtmpFullUrl"] == f"{b.rtmp_url}/{rotated['streamKey']}"
+    encoder = peers.start("ffmpeg", ffmpeg_publish(rotated["rtmpFullUrl"], 2, size=SMALL))
+    b.api.wait_state(away["streamId"], "live", timeout=10)
+    assert encoder.wait(10) == 0, encoder.output()
+
+
+def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
+    nodes: Nodes, peers: Peers
+) -> None:
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("moving", reconnectWindowSeconds=30)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    stale = peers.start("ffmpeg-a", ffmpeg_publish(f"{a.rtmp_url}/{key}", 30, size=SMALL))
+    a.api.wait_media(sid, timeout=10)
+    stale.signal(signal.SIGSTOP)  # connected but silent
+    time.sleep(3.5)  # ingest.takeover_silence_seconds
+    fresh = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 30, size=SMALL))
+    b.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "B's encoder"
+    )
+    assert "taken over on another node" in a.log()
+    sessions = a.api.sessions(sid)["sessions"]
+    assert len(sessions) == 2 and sessions[1].get("endedAt") and not sessions[0].get("endedAt")
+    stale.signal(signal.SIGCONT)
+    assert stale.wait(8) != 0  # its connection was closed on A
+
+    # gone, inside its reconnect window: the encoder may come back on the other node
+    fresh.kill()
+    wait_for(
+        lambda: b.api.health(sid).get("ingest", {}).get("encoderConnected"),
+        lambda connected: connected is False,
+        10,
+        "B's encoder gone",
+    )
+    back = peers.start("ffmpeg-a2", ffmpeg_publish(f"{a.rtmp_url}/{key}", 3, size=SMALL))
+    a.api.wait_health(
+        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
+    )
+    assert back.wait(10) == 0, back.output()
