@@ -140,6 +140,11 @@ def test_channel_from_two_uploads_reordered_scheduled_started_and_stopped(
     assert [got["scheduledStart"], got["scheduledEnd"]] == want
     assert got["scheduleRepeat"] == "weekly" and got["loop"] is False
     studio.shoot("channel")
+    # left open, the page stays well inside the default 60 requests a minute
+    calls: list[str] = []
+    page.on("request", lambda r: calls.append(r.url) if "/v1/" in r.url else None)
+    page.wait_for_timeout(12_000)  # (a plain sleep would hold Playwright's events back)
+    assert 4 <= len(calls) <= 8, calls  # the queue every 3 s, the channel every 6 s
 
     # stop, then start again: the state follows, and the API agrees
     page.get_by_role("button", name="Stop", exact=True).click()
