@@ -146,11 +146,14 @@ def test_channel_from_two_uploads_reordered_scheduled_started_and_stopped(
     page.wait_for_timeout(12_000)  # (a plain sleep would hold Playwright's events back)
     assert 4 <= len(calls) <= 8, calls  # the queue every 3 s, the channel every 6 s
 
-    # stop, then start again: the state follows, and the API agrees
-    page.get_by_role("button", name="Stop", exact=True).click()
+    # stop (from the keyboard: the focus moves on to Start), then start again: the state
+    # follows, and the API agrees
+    page.get_by_role("button", name="Stop", exact=True).focus()
+    page.keyboard.press("Enter")
     page.locator("#state .badge.disabled").wait_for()
     page.locator("#np-idle", has_text="Stopped").wait_for()
     assert relaycast.api.stream(sid)["enabled"] is False
+    assert page.evaluate("document.activeElement.textContent") == "Start"
     with page.expect_response(lambda r: r.url.endswith(f"{sid}/start")) as started:
         page.get_by_role("button", name="Start", exact=True).click()
     assert started.value.status == 200

@@ -7,7 +7,9 @@ import { addFromLibrary, duration, queueSection } from "./queue.js";
 import { scheduleForm } from "./schedule.js";
 import { act, badge, bitrate, confirmDialog, h, mount, notice, poll } from "./ui.js";
 
-function nowPlayingView(stream, items, np, fetchedAt) {
+/** What is on air; `clock()` gives the latest {np, fetchedAt} so the bar keeps moving
+ * between polls without the view being rebuilt. */
+function nowPlayingView(stream, items, np, clock) {
   if (!np) {
     let why = "Not playing: press Start, or wait for the schedule.";
     if (!stream.enabled) why = "Stopped: no playout, no takeover by an encoder, no schedule until you start it.";
@@ -23,7 +25,9 @@ function nowPlayingView(stream, items, np, fetchedAt) {
   const time = h("span", { id: "np-time" });
   // Between polls the position moves on with the clock, so the bar does not jump in steps.
   const tick = () => {
-    const at = np.positionSeconds + (Date.now() - fetchedAt) / 1000;
+    const latest = clock();
+    if (!latest.np || latest.np.itemId !== np.itemId) return; // the next paint replaces the view
+    const at = latest.np.positionSeconds + (Date.now() - latest.fetchedAt) / 1000;
     const pos = total ? Math.min(at, total) : at;
     bar.value = total ? pos : 0;
     time.textContent = `${duration(pos)} / ${duration(total)}`;
@@ -69,6 +73,7 @@ export async function channelPage(id) {
   const action = (label, path, done, extra = {}) => h("button", {
     type: "button", ...extra,
     onclick: (e) => act(e.currentTarget, null, async () => {
+      keepFocus = true; // the clicked button is replaced: the focus goes to its successor
       await api.post(path);
       notice(done);
       await refresh(true);
@@ -82,7 +87,16 @@ export async function channelPage(id) {
       location.hash = "#/channels";
     });
   };
+  // Parts are rebuilt only when what they show changed: a button that keeps the
+  // keyboard focus is not replaced under it by a poll.
+  let painted = "";
+  let keepFocus = false;
   const paint = () => {
+    const onAirItem = nowPlaying && items.find((i) => i.itemId === nowPlaying.itemId);
+    const seen = JSON.stringify([stream.state, stream.enabled, stream.errorReason, nowPlaying && nowPlaying.itemId, onAirItem]);
+    queue.render(items, nowPlaying);
+    if (seen === painted) return;
+    painted = seen;
     title.querySelector("#state").replaceChildren(badge(stream.state),
       stream.enabled ? "" : h("span", { class: "badge disabled" }, "stopped"));
     const buttons = [];
@@ -91,13 +105,19 @@ export async function channelPage(id) {
     buttons.push(action("Skip", `${base}/queue/skip`, "Skipped to the next item", { disabled: !nowPlaying }));
     buttons.push(h("button", { type: "button", class: "danger", onclick: (e) => remove(e.currentTarget) }, "Delete"),
       h("a", { href: `#/streams/${id}` }, "Sessions, destinations, settings →"));
+    const focused = controls.contains(document.activeElement) ? document.activeElement.textContent : null;
+    const refocus = keepFocus || focused !== null;
+    keepFocus = false;
     controls.replaceChildren(...buttons);
-    const view = nowPlayingView(stream, items, nowPlaying, fetchedAt);
+    if (refocus) {
+      const enabled = [...controls.querySelectorAll("button:not(:disabled)")];
+      (enabled.find((b) => b.textContent === focused) || enabled[0])?.focus();
+    }
+    const view = nowPlayingView(stream, items, nowPlaying, () => ({ np: nowPlaying, fetchedAt }));
     onAir.replaceChildren(view.node);
     clearInterval(ticker);
     ticker = setInterval(view.tick, 500);
     player.follow(stream.state);
-    queue.render(items, nowPlaying);
   };
   // The queue (with what is on air) every tick; the stream itself every other tick, or at
   // once when playout began or ended: about 30 requests a minute.
