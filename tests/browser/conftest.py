@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.studio import Studio
 from tests.chromium import sync_browser
 from tests.interop.conftest import Relaycast, launch_relaycast, peers  # noqa: F401  (fixture)
 
@@ -47,3 +48,14 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     print(f"\nstudio screenshots: {directory}")
     return directory
+
+
+@pytest.fixture
+def studio(browser: Any, relaycast: Relaycast, screenshots: Path) -> Iterator[Studio]:
+    """A fresh tab on the studio's sign-in page; the test fails on any console error it logged."""
+    opened = Studio.open(browser, relaycast.server.base, screenshots)
+    try:
+        yield opened
+    finally:
+        opened.close()
+    assert opened.errors == []

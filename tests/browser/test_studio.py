@@ -108,16 +108,6 @@ def allow(studio: Studio, *fragments: str) -> None:
     studio.errors[:] = [e for e in studio.errors if not any(f in e for f in fragments)]
 
 
-@pytest.fixture
-def studio(browser: Any, relaycast: Relaycast, screenshots: Path) -> Any:
-    opened = Studio.open(browser, relaycast.server.base, screenshots)
-    try:
-        yield opened
-    finally:
-        opened.close()
-    assert opened.errors == []
-
-
 # ---------------------------------------------------------------- sign in
 
 

@@ -4,6 +4,8 @@ import { act, checkbox, field, formError, h, mount, notice } from "./ui.js";
 import { streamsPage } from "./streams.js";
 import { streamPage } from "./stream.js";
 import { libraryPage } from "./library.js";
+import { channelsPage } from "./channels.js";
+import { channelPage } from "./channel.js";
 import { webhooksPage } from "./webhooks.js";
 import { keysPage } from "./keys.js";
 
@@ -11,6 +13,8 @@ const ROUTES = [
   [/^#\/streams\/(ls_[\w-]+)$/, streamPage],
   [/^#\/streams$/, streamsPage],
   [/^#\/library$/, libraryPage],
+  [/^#\/channels\/(ls_[\w-]+)$/, channelPage],
+  [/^#\/channels$/, channelsPage],
   [/^#\/webhooks$/, webhooksPage],
   [/^#\/keys$/, keysPage],
 ];
