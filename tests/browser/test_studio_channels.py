@@ -169,11 +169,6 @@ def test_channel_from_two_uploads_reordered_scheduled_started_and_stopped(
     assert not studio.overflows()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the channels branch: the playout in this tree ends at once "
-    "('frame rate 90000 exceeds the plan's 60'); remove this mark once they are merged",
-)
 def test_a_started_channel_plays_in_the_preview_with_progress_and_skips(
     studio: Studio, relaycast: Relaycast, tmp_path: Path
 ) -> None:
