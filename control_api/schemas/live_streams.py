@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, StringConstraints
 from pydantic.json_schema import SkipJsonSchema
 
 from control_api.schemas.channels import ProfileIn, ProfileOut, Repeat, ScheduleTime, Source
+from control_api.schemas.clearable import ClearableRequest
 from control_api.schemas.common import (
     ApiModel,
     IntegralFloat,
@@ -52,7 +53,9 @@ class StreamCreate(RequestModel):
     profile: ProfileIn | SkipJsonSchema[None] = None
 
 
-class StreamPatch(RequestModel):
+class StreamPatch(ClearableRequest):
+    clearable: ClassVar[frozenset[str]] = frozenset({"scheduledStart", "scheduledEnd"})
+
     name: Name | SkipJsonSchema[None] = None
     quality: Quality | SkipJsonSchema[None] = None
     low_latency: bool | SkipJsonSchema[None] = None
@@ -60,8 +63,8 @@ class StreamPatch(RequestModel):
     reconnect_window_seconds: WindowSeconds | SkipJsonSchema[None] = None
     playback_policy: PlaybackPolicy | SkipJsonSchema[None] = None
     loop: bool | SkipJsonSchema[None] = None
-    scheduled_start: ScheduleTime | SkipJsonSchema[None] = None
-    scheduled_end: ScheduleTime | SkipJsonSchema[None] = None
+    scheduled_start: ScheduleTime | None = Field(None, description="null: no start time.")
+    scheduled_end: ScheduleTime | None = Field(None, description="null: no end time.")
     schedule_repeat: Repeat | SkipJsonSchema[None] = None
 
 

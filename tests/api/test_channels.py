@@ -228,3 +228,20 @@ async def test_a_session_ending_between_scheduled_windows_leaves_the_channel_idl
         for s in (daily, once, encoder)
     ]
     assert states == ["idle", "ended", "ended"]
+
+
+async def test_a_channel_schedule_is_cleared_with_null(api: Api) -> None:
+    """The studio empties a schedule field by sending null: the channel then has no schedule."""
+    made = await channel(
+        api, scheduledStart="2026-12-07T22:00:00Z", scheduledEnd="2026-12-08T01:00:00Z"
+    )
+    path = f"/v1/live-streams/{made['streamId']}"
+    cleared = await api.call("PATCH", path, body={"scheduledStart": None, "scheduledEnd": None})
+    assert cleared.status == 200, cleared.text
+    assert cleared.json.get("scheduledStart") is None and cleared.json.get("scheduledEnd") is None
+    again = await api.call("GET", path)
+    assert again.json.get("scheduledStart") is None
+    daily = await api.call("PATCH", path, body={"scheduleRepeat": "daily"})
+    assert daily.status == 422  # a repeat needs a window
+    other = await api.call("PATCH", path, body={"name": None})
+    assert other.status == 422 and "name" in other.text  # other fields still refuse null
