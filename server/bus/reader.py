@@ -277,6 +277,11 @@ class Reader:
         """The end marker once it was consumed (its reason says why), else None."""
         return self._finished
 
+    def dropped_downstream(self, frames: int) -> None:
+        """Count frames the consumer itself dropped for a slow client it fans out to
+        (``server.playback.fanout``), so the bus's drop metrics still show them."""
+        self._dropped += frames
+
     @property
     def dropped_frames(self) -> int:
         """Frames this reader lost to overflow (including those skipped while resyncing)."""
