@@ -22,6 +22,7 @@ class Problem(Exception):
         *,
         slug: str | None = None,
         headers: dict[str, str] | None = None,
+        close_connection: bool = False,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
@@ -30,6 +31,9 @@ class Problem(Exception):
         self.title = HTTPStatus(status).phrase
         self.slug = slug or self.title.lower().replace(" ", "-").replace("'", "")
         self.headers = headers or {}
+        # After a request whose body was not read to its end: the rest of it would
+        # otherwise be parsed as the next request on the connection.
+        self.close_connection = close_connection
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
@@ -42,12 +46,15 @@ class Problem(Exception):
         }
 
     def response(self) -> web.Response:
-        return web.Response(
+        response = web.Response(
             status=self.status,
             text=json.dumps(self.body()),
             content_type=PROBLEM_CONTENT_TYPE,
             headers=self.headers,
         )
+        if self.close_connection:
+            response.force_close()
+        return response
 
 
 def not_found(what: str, ident: str) -> Problem:

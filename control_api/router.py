@@ -6,6 +6,7 @@ served at ``/v1/openapi.json`` cannot drift from what the server actually checks
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -128,10 +129,27 @@ def parse_json(raw: bytes, max_depth: int) -> Any:
     return data
 
 
+async def _read_body(request: web.Request, limit: float) -> bytes:
+    """The whole body, or 408: aiohttp waits for a trickled body as long as it takes,
+    holding the handler (and a database-less but real slot) for every slow client."""
+    try:
+        async with asyncio.timeout(limit):
+            return await request.read()
+    except TimeoutError:
+        raise Problem(
+            408,
+            f"the request body did not arrive within {limit:g} s (http.body_timeout)",
+            slug="body-timeout",
+            close_connection=True,
+        ) from None
+
+
 async def _parse_body(request: web.Request, model: type[BaseModel]) -> BaseModel:
     if request.content_type != "application/json":
         raise Problem(415, "send the body as application/json")
-    data = parse_json(await request.read(), request.app[SETTINGS].api.max_json_depth)
+    settings = request.app[SETTINGS]
+    raw = await _read_body(request, settings.http.body_timeout)
+    data = parse_json(raw, settings.api.max_json_depth)
     if not isinstance(data, dict):
         raise Problem(422, "body must be a JSON object", slug="validation-error")
     try:

@@ -66,6 +66,8 @@ class HttpSettings(_Section):
     # Seconds a client has to finish a request head, from connecting or from the
     # previous response (so also how long an idle keep-alive connection stays open).
     header_timeout: float = Field(10.0, gt=0, le=300)
+    # Seconds a client has to send a JSON request body once its head arrived; 408 after.
+    body_timeout: float = Field(30.0, gt=0, le=3600)
     # Concurrent connections one IP address may hold (loopback too); more get 503.
     max_connections_per_address: int = Field(256, ge=1, le=1_000_000)
 

@@ -234,6 +234,11 @@ def test_stream_goes_live_with_preview_health_and_destination(
     page.locator("#state .badge.live").wait_for(timeout=30_000)
     playing(studio, "#preview")
     page.locator("#health", has_text="640\u00d7360").wait_for()
+    # the preview is an HLS viewer: the Viewers card counts it (polled every 10 s)
+    page.locator("#viewers dd", has_text="HLS 1").wait_for(timeout=25_000)
+    ingest = page.get_by_role("region", name="Ingest")
+    assert "live/" in ingest.locator("dd", has_text="rtmp://").last.inner_text()
+    assert "m=request" in ingest.locator("dd", has_text="m=request").inner_text()
     page.locator(".dest", has_text="nginx").locator(".badge.active").wait_for(timeout=30_000)
     # a destination nobody listens at: its status says why, and it can be switched off
     dest.get_by_label("Name").fill("nowhere")

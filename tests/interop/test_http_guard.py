@@ -161,3 +161,29 @@ def test_the_open_file_limit_is_raised_at_start_and_logged(tmp_path: Path) -> No
         assert int(line.split()[3]) == expected, line
     finally:
         server.stop()
+
+
+def test_a_json_body_sent_too_slowly_gets_408(tmp_path: Path) -> None:
+    """A client that sends a head and then trickles (or withholds) its JSON body used to
+    hold its request, and the handler waiting for it, forever."""
+    with _server(tmp_path, RELAYCAST_HTTP__BODY_TIMEOUT="1") as server:
+        sock = _connect(server)
+        head = (
+            "POST /v1/live-streams HTTP/1.1\r\nHost: relaycast\r\n"
+            f"Authorization: Bearer {server.bootstrap_key}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        )
+        sock.sendall(head.encode() + b'{"name": ')
+        started = time.monotonic()
+        sock.settimeout(10)
+        reply = b""
+        with contextlib.suppress(TimeoutError, ConnectionResetError):
+            while not reply.endswith(b"}") and (chunk := sock.recv(65536)):
+                reply += chunk
+        took = time.monotonic() - started  # (aiohttp then lingers, bounded, for the rest)
+        assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+        assert b"application/problem+json" in reply and b"http.body_timeout" in reply
+        # the unread rest of the body must not be parsed as a next request
+        assert b"Connection: close" in reply
+        assert took < 4, took
+        sock.close()

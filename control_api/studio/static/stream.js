@@ -73,16 +73,29 @@ function healthView(health, samples) {
   ];
 }
 
+function viewersView(v) {
+  const c = v.current;
+  const rows = [
+    ["Watching now", `${c.total} (HLS ${c.hls}, RTMP ${c.rtmp}, SRT ${c.srt})`],
+    ["Peak this session", v.peakViewers],
+    ["Views", v.totalViews],
+    ["Watch time", `${Math.round(v.viewerSeconds)} s`],
+  ];
+  return h("dl", { class: "facts" }, rows.map(([k, val]) => [h("dt", {}, k), h("dd", {}, String(val))]));
+}
+
 function sessionsTable(doc) {
   const rows = doc.sessions.map((s) => h("tr", {},
     h("td", {}, when(s.startedAt)), h("td", {}, s.endedAt ? when(s.endedAt) : "ongoing"),
     h("td", {}, s.durationSeconds == null ? "—" : `${Math.round(s.durationSeconds)} s`),
     h("td", {}, s.protocol), h("td", { class: "hide-narrow" }, bytes(s.bytesIn)),
+    h("td", { class: "hide-narrow" }, s.peakViewers ?? 0),
     h("td", { class: "hide-narrow" }, s.recordingMediaId ? h("a", { href: "#/library" }, s.recordingMediaId) : "—")));
-  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 6 }, "No sessions yet.")));
+  if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 7 }, "No sessions yet.")));
   return h("div", { class: "table-wrap" }, h("table", {},
     h("thead", {}, h("tr", {}, ["Started", "Ended", "Duration", "Protocol"].map((t) => h("th", {}, t)),
-      h("th", { class: "hide-narrow" }, "Received"), h("th", { class: "hide-narrow" }, "Recording"))),
+      h("th", { class: "hide-narrow" }, "Received"), h("th", { class: "hide-narrow" }, "Peak viewers"),
+      h("th", { class: "hide-narrow" }, "Recording"))),
     h("tbody", {}, rows)));
 }
 
@@ -121,6 +134,7 @@ export async function streamPage(id) {
   const player = preview(stream);
   const health = h("div", { id: "health" });
   const sessions = h("div", { id: "sessions" });
+  const viewers = h("div", { id: "viewers" });
   const samples = [];
   const controls = h("div", { class: "row actions", role: "group", "aria-label": "Stream controls" });
   const destinations = await destinationsSection(id);
@@ -157,6 +171,7 @@ export async function streamPage(id) {
       location.hash = "#/streams";
     });
   };
+  const refreshViewers = async () => viewers.replaceChildren(viewersView(await api.get(`${base}/viewership`)));
   const refreshSessions = async () => sessions.replaceChildren(sessionsTable(await api.get(`${base}/sessions?limit=20`)));
   // Health carries the state, so the stream itself is read again only when the state
   // moved or after an action: the page stays well inside the default 60 requests a minute.
@@ -191,14 +206,20 @@ export async function streamPage(id) {
       h("dl", { class: "facts" },
         h("dt", {}, "RTMP server"), h("dd", {}, h("code", {}, stream.ingest.rtmpUrl)),
         h("dt", {}, "SRT"), h("dd", {}, h("code", {}, stream.ingest.srtUrl)),
-        h("dt", {}, "Playback (HLS)"), h("dd", {}, h("code", {}, stream.playback.hlsUrl))),
-      h("p", { class: "muted" }, "The stream key is shown only at creation; rotate it to get a new one.")),
+        h("dt", {}, "Playback (HLS)"), h("dd", {}, h("code", {}, stream.playback.hlsUrl)),
+        h("dt", {}, "Playback (RTMP)"), h("dd", {}, h("code", {}, stream.playback.rtmpUrl)),
+        h("dt", {}, "Playback (SRT)"), h("dd", {}, h("code", {}, stream.playback.srtUrl))),
+      h("p", { class: "muted" }, "The stream key is shown only at creation; rotate it to get a new one.",
+        stream.playbackPolicy === "private" ? " Private playback needs a token: ?token=T (HLS, RTMP) or ,s=T (SRT)." : "")),
+    h("section", { class: "card", "aria-label": "Viewers" }, h("h2", {}, "Viewers"), viewers),
     destinations.node,
     h("section", { class: "card", "aria-label": "Sessions" }, h("h2", {}, "Sessions"), sessions),
     settingsForm(stream, (s) => { stream = s; title.firstChild.textContent = s.name; }),
   );
   await refresh(true);
+  await refreshViewers();
   poll(3000, () => refresh(false));
+  poll(10000, refreshViewers);
   poll(6000, destinations.refresh);
   poll(15000, refreshSessions); // bytes and durations of an ongoing session
 }
