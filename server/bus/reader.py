@@ -38,6 +38,11 @@ class ReaderStats:
     closed: bool
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _collapse_key(item: BusItem) -> object:
     """Markers that survive an overflow: the latest of each kind (config per track)."""
     if isinstance(item, ConfigChange):
@@ -239,6 +244,27 @@ class Reader:
                     self._waiter = None
             item = self.next_nowait()
         return item
+
+    async def offered(self, longest: float) -> None:
+        """Wait until the publisher offers the next item (queued ones do not count), the
+        reader ends, or ``longest`` seconds pass. A consumer that batches
+        (``server.playback.fanout``) wakes with the publisher, in the same loop turn as
+        the read that brought the frame, instead of on a timer of its own: a timer
+        wake-up of an otherwise idle process cost more than the batch it sent."""
+        if self._finished is not None:
+            return
+        if self._waiter is not None:
+            raise RuntimeError(f"reader {self.name!r} already has a waiting consumer")
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(longest, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
 
     def __aiter__(self) -> Reader:
         return self

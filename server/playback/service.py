@@ -291,14 +291,24 @@ class PlaybackService:
         fanout.remove(player)
 
     async def _feed(self, live: _Live, key: tuple[int, int], fanout: RtmpFanout) -> None:
-        """One wake-up per ``batch_interval`` for all the stream's players."""
+        """One send per ``batch_interval`` for all the stream's players, at the first
+        publish after it is due: woken by the publisher, so the send shares the loop
+        turn of the ingest read (a timer of its own cost an extra wake-up of the
+        process per batch). Without publishes, it still runs within an interval past
+        due (what is queued goes out, stuck players are let go, joiners start)."""
         loop = asyncio.get_running_loop()
         interval = self.settings.batch_interval
+        reader = fanout.reader
+        due = loop.time() + interval
         try:
             while not fanout.empty:
-                await asyncio.sleep(interval)
-                if fanout.tick(loop.time()):
+                await reader.offered(max(due - loop.time(), 0.0) + interval)
+                now = loop.time()
+                if now < due:
+                    continue
+                if fanout.tick(now):
                     break
+                due = now + interval
         except Exception:  # our bug or a codec FLV cannot carry: these players only
             log.exception("rtmp players of %s: playback failed", live.grant.stream_id)
             fanout.fail("playback failed")
