@@ -304,7 +304,7 @@ class PlaybackService:
             while not fanout.empty:
                 await reader.offered(max(due - loop.time(), 0.0) + interval)
                 now = loop.time()
-                if now < due:
+                if now < due and not reader.closed:  # closed: go and see the end
                     continue
                 if fanout.tick(now):
                     break

@@ -291,3 +291,9 @@ def test_announced_tracks_go_in_band_and_to_late_joiners() -> None:
     assert drain(early) == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG), video(0, True)]
     late = stream.reader("late")
     assert drain(late)[:2] == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG)]
+
+
+async def test_offered_returns_at_once_for_a_closed_reader() -> None:
+    reader = Stream("s").reader("r")
+    reader.close()
+    await asyncio.wait_for(reader.offered(5.0), 0.5)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from server.bus import Stream
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.push.ports import BatchWriter, DestinationSpec, Refused
-from server.push.pusher import Pusher, describe
+from server.push.pusher import Pusher, _Feed, describe
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.srt_client import SrtPublishRefused
 from server.push.status import DestinationStatus, PushState
@@ -297,3 +297,22 @@ def test_refusals_of_either_protocol_are_named_the_same_way() -> None:
     assert (
         describe(RtmpClientError("rtmp://h1/live/key1: reset"), SPEC) == "rtmp://h1/live/***: reset"
     )
+
+
+async def test_a_due_batch_goes_out_at_the_publish_not_on_a_timer() -> None:
+    """The feed wakes with the publisher: once a send is due, the next publish goes out
+    in its own loop turn (a timer of the feed's own cost a process wake-up per send)."""
+    stream = live_stream()
+    publish_gop(stream, 0, 1)
+    reader = stream.reader("push", "push", max_frames=128)
+    publisher = FakePublisher()
+    feed = _Feed(publisher, reader, stall=5.0, interval=0.05)
+    task = asyncio.create_task(feed.run())
+    await asyncio.sleep(0.06)  # past due, before a 50 ms timer's second wake-up
+    frame = video(1, size=400)
+    stream.publish(frame)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ("frame", frame) in publisher.sent
+    stream.end("encoder left")
+    await asyncio.wait_for(task, 1)
