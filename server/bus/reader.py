@@ -73,6 +73,7 @@ class Reader:
         "_ring",
         "_skipping",
         "_waiter",
+        "_waiter_due",
         "kind",
         "name",
     )
@@ -101,6 +102,8 @@ class Reader:
         self._skipping = False
         self._count_skips = False
         self._waiter: asyncio.Future[None] | None = None
+        # offered(): frames offered before this loop time do not wake the waiter
+        self._waiter_due: tuple[Callable[[], float], float] | None = None
         self._finished: EndOfStream | None = None
 
     # ------------------------------------------------------------------ publisher side
@@ -131,6 +134,9 @@ class Reader:
             self._overflow(frame, size)
         waiter = self._waiter
         if waiter is not None:
+            due = self._waiter_due
+            if due is not None and due[0]() < due[1]:
+                return
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
@@ -245,12 +251,13 @@ class Reader:
             item = self.next_nowait()
         return item
 
-    async def offered(self, longest: float) -> None:
-        """Wait until the publisher offers the next item (queued ones do not count), the
-        reader ends, or ``longest`` seconds pass. A consumer that batches
-        (``server.playback.fanout``) wakes with the publisher, in the same loop turn as
-        the read that brought the frame, instead of on a timer of its own: a timer
-        wake-up of an otherwise idle process cost more than the batch it sent."""
+    async def offered(self, due: float, longest: float) -> None:
+        """Wait until the publisher offers a frame at or after loop time ``due`` (or any
+        marker; queued items do not count), the reader ends, or ``longest`` seconds
+        pass. A consumer that batches (``server.playback.fanout``) wakes with the
+        publisher, in the same loop turn as the read that brought the frame, instead of
+        on a timer of its own (a timer wake-up of an otherwise idle process cost more
+        than the batch it sent), and only once its batch is due."""
         if self._finished is not None:
             return
         if self._waiter is not None:
@@ -258,11 +265,13 @@ class Reader:
         loop = asyncio.get_running_loop()
         waiter = loop.create_future()
         self._waiter = waiter
+        self._waiter_due = (loop.time, due)
         timer = loop.call_later(longest, _wake, waiter)
         try:
             await waiter
         finally:
             timer.cancel()
+            self._waiter_due = None
             if self._waiter is waiter:
                 self._waiter = None
 

@@ -302,7 +302,7 @@ class PlaybackService:
         due = loop.time() + interval
         try:
             while not fanout.empty:
-                await reader.offered(max(due - loop.time(), 0.0) + interval)
+                await reader.offered(due, max(due - loop.time(), 0.0) + interval)
                 now = loop.time()
                 if now < due and not reader.closed:  # closed: go and see the end
                     continue

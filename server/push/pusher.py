@@ -231,7 +231,7 @@ class _Feed:
         loop = asyncio.get_running_loop()
         due = loop.time() + interval
         while True:
-            await reader.offered(max(due - loop.time(), 0.0) + interval)
+            await reader.offered(due, max(due - loop.time(), 0.0) + interval)
             if loop.time() < due and not reader.closed:  # closed: go and see the end
                 continue
             due = loop.time() + interval
