@@ -155,7 +155,8 @@ SCENARIOS = [
     Scenario(
         "play",
         "play",
-        "RTMP playback: server CPU per player at 10 and 50 players vs nginx-rtmp",
+        "RTMP/SRT playback: CPU per RTMP player (10, 50) vs nginx-rtmp, per SRT reader "
+        "(1, 10) vs srt-live-transmit relaying to one caller",
         lambda a, c, s: scenario_play(s, c),
     ),
     Scenario(

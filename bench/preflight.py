@@ -44,7 +44,7 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
     wanted = set(scenarios)
     needs = [_module("matplotlib", "pip: matplotlib (pip install -e '.[test]')")]
     needs.append(_program("ffmpeg", "apt: ffmpeg"))
-    if wanted & {"rtmp", "hls", "multistream"}:
+    if wanted & {"rtmp", "hls", "multistream", "play"}:
         needs.append(_program("nginx", "apt: nginx"))
         needs.append(
             Requirement(
@@ -53,7 +53,7 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
                 Path(NGINX_RTMP_MODULE).exists(),
             )
         )
-    if wanted & {"srt", "multistream"}:
+    if wanted & {"srt", "multistream", "play"}:
         needs.append(_program("srt-live-transmit", "apt: srt-tools"))
     if "hls" in wanted:
         needs.append(_browser())

@@ -38,6 +38,11 @@ class ReaderStats:
     closed: bool
 
 
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
 def _collapse_key(item: BusItem) -> object:
     """Markers that survive an overflow: the latest of each kind (config per track)."""
     if isinstance(item, ConfigChange):
@@ -68,6 +73,7 @@ class Reader:
         "_ring",
         "_skipping",
         "_waiter",
+        "_waiter_due",
         "kind",
         "name",
     )
@@ -96,6 +102,8 @@ class Reader:
         self._skipping = False
         self._count_skips = False
         self._waiter: asyncio.Future[None] | None = None
+        # offered(): frames offered before this loop time do not wake the waiter
+        self._waiter_due: tuple[Callable[[], float], float] | None = None
         self._finished: EndOfStream | None = None
 
     # ------------------------------------------------------------------ publisher side
@@ -126,6 +134,9 @@ class Reader:
             self._overflow(frame, size)
         waiter = self._waiter
         if waiter is not None:
+            due = self._waiter_due
+            if due is not None and due[0]() < due[1]:
+                return
             self._waiter = None
             if not waiter.done():
                 waiter.set_result(None)
@@ -240,6 +251,30 @@ class Reader:
             item = self.next_nowait()
         return item
 
+    async def offered(self, due: float, longest: float) -> None:
+        """Wait until the publisher offers a frame at or after loop time ``due`` (or any
+        marker; queued items do not count), the reader ends, or ``longest`` seconds
+        pass. A consumer that batches (``server.playback.fanout``) wakes with the
+        publisher, in the same loop turn as the read that brought the frame, instead of
+        on a timer of its own (a timer wake-up of an otherwise idle process cost more
+        than the batch it sent), and only once its batch is due."""
+        if self._finished is not None:
+            return
+        if self._waiter is not None:
+            raise RuntimeError(f"reader {self.name!r} already has a waiting consumer")
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiter = waiter
+        self._waiter_due = (loop.time, due)
+        timer = loop.call_later(longest, _wake, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter_due = None
+            if self._waiter is waiter:
+                self._waiter = None
+
     def __aiter__(self) -> Reader:
         return self
 
@@ -276,6 +311,11 @@ class Reader:
     def end(self) -> EndOfStream | None:
         """The end marker once it was consumed (its reason says why), else None."""
         return self._finished
+
+    def dropped_downstream(self, frames: int) -> None:
+        """Count frames the consumer itself dropped for a slow client it fans out to
+        (``server.playback.fanout``), so the bus's drop metrics still show them."""
+        self._dropped += frames
 
     @property
     def dropped_frames(self) -> int:

@@ -25,7 +25,8 @@ from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser, announced_tracks
 from server.media.frame import CodecConfig, Frame
 from server.playback import PlaybackService, PlayRefused, PlayTicket
-from server.playback.rtmp import RtmpPlayerOutput, WriteGate, feed_player
+from server.playback.fanout import RtmpFanout
+from server.playback.rtmp import RtmpPlayer
 from server.protocols import rtmp
 from server.settings import RtmpSettings
 from server.timers import DeadlineTimer
@@ -85,9 +86,9 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.pending: asyncio.Task[None] | None = None
         self.app = ""
         self.enhanced = False  # the peer listed FourCCs in connect (Enhanced RTMP)
-        self.gate = WriteGate()
         self.ticket: PlayTicket | None = None  # set while this connection is a player
-        self.player: asyncio.Task[None] | None = None
+        self.player: RtmpPlayer | None = None
+        self.fanout: RtmpFanout | None = None  # what feeds the player
 
     # ------------------------------------------------------------ asyncio side
 
@@ -120,15 +121,17 @@ class RtmpIngestConnection(asyncio.Protocol):
         return False
 
     def pause_writing(self) -> None:
-        self.gate.pause()
+        if self.player is not None:
+            self.player.paused = True
 
     def resume_writing(self) -> None:
-        self.gate.resume()
+        if self.player is not None:
+            self.player.paused = False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.gate.lost()
-        if self.player is not None:
-            self.player.cancel()
+        if self.fanout is not None and self.player is not None:
+            self.fanout.remove(self.player)
+            self.fanout = None
         if self.ticket is not None:
             self.ticket.close()
         if self in self.server.connections:
@@ -266,7 +269,7 @@ class RtmpIngestConnection(asyncio.Protocol):
             self._pump()
 
     def _play(self, event: rtmp.PlayRequested) -> None:
-        """A player: admitted by the playback service, then fed by its own task."""
+        """A player: admitted by the playback service, then fed by its stream's fanout."""
         playback = self.server.playback
         edge_id, _, query = event.name.partition("?")
         token = parse_qs(query).get("token", [""])[0]
@@ -275,7 +278,12 @@ class RtmpIngestConnection(asyncio.Protocol):
             return
         try:
             ticket = playback.open(
-                self.protocol, edge_id, token, self.remote, enhanced_rtmp=self.enhanced
+                self.protocol,
+                edge_id,
+                token,
+                self.remote,
+                enhanced_rtmp=self.enhanced,
+                with_reader=False,
             )
         except PlayRefused as refused:
             self.conn.reject_play(event.stream_id, description=str(refused))
@@ -283,21 +291,20 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.ticket = ticket
         self.log.bind(ticket.grant.stream_id)
         self.conn.accept_play(event.stream_id)
-        if self.transport is not None:
-            self.transport.set_write_buffer_limits(high=playback.settings.write_buffer_bytes)
-        output = RtmpPlayerOutput(self.conn, event.stream_id, self.gate, self._pump)
-        self.player = self.loop.create_task(self._feed_player(ticket, output, playback))
+        transport = self.transport
+        if transport is None:
+            return
+        transport.set_write_buffer_limits(high=playback.settings.write_buffer_bytes)
+        edge = ticket.grant.edge_id
+        player = RtmpPlayer(self.conn, event.stream_id, transport, self._pump, self._played, edge)
+        self.player = player
+        self.fanout = playback.join_rtmp(ticket, player, self.conn.out_chunk_size, event.stream_id)
 
-    async def _feed_player(
-        self, ticket: PlayTicket, output: RtmpPlayerOutput, playback: PlaybackService
-    ) -> None:
-        try:
-            reason = await feed_player(ticket, output, playback.settings)
-        except Exception:  # our bug or a codec FLV cannot carry: this player only
-            self.log.exception("rtmp %s: player failed", self.remote)
-            reason = "playback failed"
-        finally:
-            ticket.close()
+    def _played(self, reason: str) -> None:
+        """The fanout let this player go (stream ended, stuck, or failed)."""
+        self.fanout = None
+        if self.ticket is not None:
+            self.ticket.close()
         self.log.info("rtmp %s: player finished: %s", self.remote, reason)
         self.close(reason)
 

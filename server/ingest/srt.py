@@ -301,7 +301,7 @@ class SrtIngestConnection:
         assert conn is not None
         output = SrtPlayerOutput(conn, self.server.loop.time, lambda: self.server.mark(self))
         try:
-            reason = await feed_srt_player(ticket.reader, output, settings)
+            reason = await feed_srt_player(ticket.own_reader(), output, settings)
         except Exception:  # our bug must cost this player only
             self.log.exception("srt %s: player failed", self.remote)
             reason = "playback failed"

@@ -2,7 +2,8 @@
 
 :mod:`service` finds the live stream of an edge id and admits players (playback
 token, the plan's maxClients across HLS, RTMP and SRT); :mod:`viewers` counts them;
-:mod:`rtmp` feeds one RTMP player from its reader.
+:mod:`fanout` feeds all RTMP players of a stream from one reader, chunking each
+message once; :mod:`rtmp` is one such player.
 """
 
 from .service import PlaybackService, PlayRefused, PlayTicket

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from server.bus import Reader, Stream, StreamGrant
@@ -24,6 +24,7 @@ from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.settings import PlaybackSettings
 from server.tasks import BackgroundTasks
 
+from .fanout import FanoutPlayer, RtmpFanout
 from .viewers import HlsAudience, Viewership, ViewershipStats
 
 log = logging.getLogger("relaycast.playback")
@@ -63,27 +64,37 @@ class _Live:
     stream: Stream
     session_id: str
     viewership: Viewership
+    # RTMP players by (chunk size, message stream id): one fanout each
+    fanouts: dict[tuple[int, int], RtmpFanout] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
 class PlayTicket:
-    """One admitted player: its reader, and the handle that ends its count."""
+    """One admitted player: its own reader (SRT; an RTMP player's stream fanout reads
+    for it), and the handle that ends its count."""
 
     grant: StreamGrant
     stream: Stream
-    reader: Reader
+    reader: Reader | None
     _live: _Live
     _handle: int
     _clock: Callable[[], float]
 
+    def own_reader(self) -> Reader:
+        if self.reader is None:
+            raise RuntimeError("this player was admitted without a reader of its own")
+        return self.reader
+
     def close(self) -> None:
         """Idempotent: the player left (closes the reader, stops the count)."""
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         self._live.viewership.closed(self._handle, self._clock())
 
     def withdraw(self) -> None:
         """The player was refused after admission (SRT passphrase): not a view."""
-        self.reader.close()
+        if self.reader is not None:
+            self.reader.close()
         self._live.viewership.withdrawn(self._handle)
 
 
@@ -111,6 +122,7 @@ class PlaybackService:
         # (never the ended bus itself, which would keep its GOP cache alive)
         self._latest: dict[str, _Live | ViewershipStats] = {}
         self._tasks = BackgroundTasks(log, "saving a session's viewers failed")
+        self._fanouts = BackgroundTasks(log, "feeding RTMP players failed")
         hls.other_viewers = self.players
 
     # ------------------------------------------------------------ StreamObserver
@@ -142,6 +154,7 @@ class PlaybackService:
             await self.sink.session_viewers(live.session_id, stats)
 
     async def close(self) -> None:
+        await self._fanouts.close()
         await self._tasks.close()
 
     # ------------------------------------------------------------ counts
@@ -195,17 +208,21 @@ class PlaybackService:
         remote: str,
         *,
         enhanced_rtmp: bool = True,
+        with_reader: bool = True,
     ) -> PlayTicket:
         """Admit a player of ``edge_id`` or raise :class:`PlayRefused` (counted, reported).
         ``enhanced_rtmp``: False for an RTMP player that listed no FourCCs in connect,
-        which cannot be sent HEVC, AV1 or VP9."""
+        which cannot be sent HEVC, AV1 or VP9. ``with_reader``: False for an RTMP player,
+        which :meth:`join_rtmp` then feeds from its stream's fanout."""
         try:
-            return self._admit(protocol, edge_id, token, enhanced_rtmp)
+            return self._admit(protocol, edge_id, token, enhanced_rtmp, with_reader)
         except PlayRefused as refused:
             self._report(protocol, remote, edge_id, refused)
             raise
 
-    def _admit(self, protocol: str, edge_id: str, token: str, enhanced: bool) -> PlayTicket:
+    def _admit(
+        self, protocol: str, edge_id: str, token: str, enhanced: bool, with_reader: bool
+    ) -> PlayTicket:
         live = self._by_edge.get(edge_id)
         if live is None or live.stream.ended:
             raise PlayRefused(RefusalReason.NOT_LIVE, "no live stream by that name")
@@ -236,15 +253,71 @@ class PlaybackService:
                 "this stream has reached its plan's maximum of viewers",
                 grant,
             )
+        reader = self._reader(live.stream, protocol) if with_reader else None
+        handle = live.viewership.opened(protocol, self.clock(), hls)
+        return PlayTicket(grant, live.stream, reader, live, handle, self.clock)
+
+    def _reader(self, stream: Stream, protocol: str) -> Reader:
         settings = self.settings
-        reader = live.stream.reader(
+        return stream.reader(
             f"play:{protocol}",
             "play",
             max_frames=settings.queue_max_frames,
             max_bytes=settings.queue_max_bytes,
         )
-        handle = live.viewership.opened(protocol, self.clock(), hls)
-        return PlayTicket(grant, live.stream, reader, live, handle, self.clock)
+
+    # ------------------------------------------------------------ RTMP fanouts
+
+    def join_rtmp(
+        self, ticket: PlayTicket, player: FanoutPlayer, chunk_size: int, stream_id: int
+    ) -> RtmpFanout:
+        """Feed an admitted RTMP player from its stream's fanout (started on demand);
+        hand the result to :meth:`leave_rtmp` when the player goes."""
+        live, key = ticket._live, (chunk_size, stream_id)
+        fanout = live.fanouts.get(key)
+        if fanout is None or fanout.ended:
+            settings = self.settings
+            reader = self._reader(live.stream, "rtmp")
+            fanout = RtmpFanout(
+                reader, chunk_size, stream_id, settings.stall_timeout, settings.queue_max_bytes
+            )
+            live.fanouts[key] = fanout
+            name = f"rtmp players {live.session_id}"
+            self._fanouts.spawn(self._feed(live, key, fanout), name=name)
+        fanout.add(player)
+        return fanout
+
+    @staticmethod
+    def leave_rtmp(fanout: RtmpFanout, player: FanoutPlayer) -> None:
+        """Idempotent: the player's connection is gone (the fanout stops once empty)."""
+        fanout.remove(player)
+
+    async def _feed(self, live: _Live, key: tuple[int, int], fanout: RtmpFanout) -> None:
+        """One send per ``batch_interval`` for all the stream's players, at the first
+        publish after it is due: woken by the publisher, so the send shares the loop
+        turn of the ingest read (a timer of its own cost an extra wake-up of the
+        process per batch). Without publishes, it still runs within an interval past
+        due (what is queued goes out, stuck players are let go, joiners start)."""
+        loop = asyncio.get_running_loop()
+        interval = self.settings.batch_interval
+        reader = fanout.reader
+        due = loop.time() + interval
+        try:
+            while not fanout.empty:
+                await reader.offered(due, max(due - loop.time(), 0.0) + interval)
+                now = loop.time()
+                if now < due and not reader.closed:  # closed: go and see the end
+                    continue
+                if fanout.tick(now):
+                    break
+                due = now + interval
+        except Exception:  # our bug or a codec FLV cannot carry: these players only
+            log.exception("rtmp players of %s: playback failed", live.grant.stream_id)
+            fanout.fail("playback failed")
+        finally:
+            fanout.close()
+            if live.fanouts.get(key) is fanout:
+                del live.fanouts[key]
 
     @staticmethod
     def _check_ts(stream: Stream, grant: StreamGrant) -> None:

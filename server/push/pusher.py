@@ -239,10 +239,12 @@ class Pusher:
 class _Feed:
     """Bus items → one publisher, until the stream ends (then we unpublish).
 
-    The feed wakes every ``interval`` seconds and sends everything queued since, so a
-    destination costs a few wake-ups and writes per second instead of one per frame
-    per destination; each wake-up also notices a connection that died while no media
-    flowed (encoder away)."""
+    The feed sends everything queued at most every ``interval`` seconds, so a
+    destination costs a few writes per second instead of one per frame. It wakes with
+    the publisher (the first publish once a send is due), in the loop turn of the
+    ingest read, rather than on a timer of its own, which cost a wake-up of the
+    process per send; without publishes it still wakes within an interval past due,
+    to notice a connection that died while no media flowed (encoder away)."""
 
     __slots__ = (
         "configs",
@@ -271,9 +273,14 @@ class _Feed:
         self.switch: Callable[[], bool] | None = None
 
     async def run(self) -> None:
-        publisher = self.publisher
+        publisher, reader, interval = self.publisher, self.reader, self.interval
+        loop = asyncio.get_running_loop()
+        due = loop.time() + interval
         while True:
-            await asyncio.sleep(self.interval)
+            await reader.offered(due, max(due - loop.time(), 0.0) + interval)
+            if loop.time() < due and not reader.closed:  # closed: go and see the end
+                continue
+            due = loop.time() + interval
             if publisher.error is not None:
                 raise publisher.error
             if not publisher.writable:

@@ -170,7 +170,7 @@ class WhepSession:
             ticket = self.service.playback.open("webrtc", edge_id, token, self.remote)
             self.ticket = ticket
             self.log.bind(ticket.grant.stream_id)
-            video = BusVideoTrack(ticket.reader)
+            video = BusVideoTrack(ticket.own_reader())
             video.on("ended", lambda: self.close("stream ended"))
             add_transceiver(self.pc, "video", "sendonly", video)
             stream_id = ticket.grant.stream_id

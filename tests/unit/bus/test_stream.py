@@ -166,6 +166,50 @@ async def test_next_waits_and_publish_wakes_it() -> None:
     assert await asyncio.wait_for(task, 1) == audio(7)
 
 
+async def test_offered_waits_for_the_next_publish_even_with_items_queued() -> None:
+    stream = Stream("s")
+    reader = stream.reader("r")
+    stream.publish(audio(1))
+    task = asyncio.create_task(reader.offered(0.0, 5.0))
+    await asyncio.sleep(0)
+    assert not task.done()  # a queued item is not a new offer
+    stream.publish(audio(2))
+    await asyncio.wait_for(task, 1)
+    assert drain(reader) == [audio(1), audio(2)]
+
+
+async def test_offered_ignores_frames_before_due_but_not_markers() -> None:
+    stream = Stream("s")
+    reader = stream.reader("r")
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(reader.offered(loop.time() + 0.05, 5.0))
+    await asyncio.sleep(0)
+    stream.publish(audio(1))  # before due: the consumer sleeps on
+    await asyncio.sleep(0)
+    assert not task.done()
+    await asyncio.sleep(0.06)
+    stream.publish(audio(2))  # the first frame once due wakes it
+    await asyncio.wait_for(task, 1)
+    task = asyncio.create_task(reader.offered(loop.time() + 5.0, 5.0))
+    await asyncio.sleep(0)
+    stream.end("publisher left")  # a marker wakes it whenever it comes
+    await asyncio.wait_for(task, 1)
+
+
+async def test_offered_returns_after_its_timeout_and_at_the_end() -> None:
+    stream = Stream("s")
+    reader = stream.reader("r")
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(reader.offered(0.0, 0.02), 1)
+    assert loop.time() - started >= 0.015
+    stream.publish(audio(1))  # the timed-out wait left no waiter behind
+    task = asyncio.create_task(reader.offered(0.0, 5.0))
+    await asyncio.sleep(0)
+    stream.end("publisher left")
+    await asyncio.wait_for(task, 1)
+
+
 async def test_close_wakes_waiter_and_detaches() -> None:
     stream = Stream("s")
     reader = stream.reader("r")
@@ -265,3 +309,9 @@ def test_announced_tracks_go_in_band_and_to_late_joiners() -> None:
     assert drain(early) == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG), video(0, True)]
     late = stream.reader("late")
     assert drain(late)[:2] == [TracksAnnounced(both), ConfigChange(VIDEO_CONFIG)]
+
+
+async def test_offered_returns_at_once_for_a_closed_reader() -> None:
+    reader = Stream("s").reader("r")
+    reader.close()
+    await asyncio.wait_for(reader.offered(0.0, 5.0), 0.5)

@@ -14,7 +14,7 @@ from server.hls.packager import HlsService, PlaybackInfo
 from server.ingest.ports import IngestRefusal
 from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.logsample import SampledLog
-from server.media.frame import CodecConfig, TrackKind
+from server.media.frame import CodecConfig, Frame, TrackKind
 from server.playback import PlaybackService, PlayRefused, ViewershipStats
 from server.settings import HlsSettings, PlaybackSettings
 from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, video
@@ -164,3 +164,39 @@ async def test_a_withdrawn_player_is_no_view() -> None:
     service.open("srt", "lse_1", "", "a").withdraw()
     stats = service.viewership("ls_1")
     assert stats is not None and (stats.total, stats.total_views, stats.viewer_seconds) == (0, 0, 0)
+
+
+class FakePlayer:
+    """A fanout member that records what it was sent."""
+
+    def __init__(self) -> None:
+        self.paused = False
+        self.sent = b""
+
+    def begin(self, metadata: object, wire: bytes) -> None:
+        self.sent += wire
+
+    def write(self, wire: bytes) -> None:
+        self.sent += wire
+
+    def end(self, reason: str, stream_ended: bool) -> None:
+        pass
+
+
+async def test_rtmp_players_are_sent_a_due_batch_at_the_publish_not_on_a_timer() -> None:
+    """The fanout wakes with the publisher: once a batch is due, the next publish goes
+    out in its own loop turn (a timer of the fanout's own cost a process wake-up per
+    batch)."""
+    service, _, stream, _, _ = build()
+    service.settings = PlaybackSettings(batch_interval=0.05)
+    ticket = service.open("rtmp", "lse_1", "", "a", with_reader=False)
+    player = FakePlayer()
+    service.join_rtmp(ticket, player, 4096, 1)
+    await asyncio.sleep(0.06)  # past due, before a 50 ms timer's second tick
+    marker = b"\xab\xcd" * 50
+    stream.publish(Frame(TrackKind.VIDEO, "h264", 3000, 3000, False, marker))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert marker in player.sent
+    stream.end("encoder left")
+    await service.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from server.bus import Stream
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.push.ports import BatchWriter, DestinationSpec, Refused
-from server.push.pusher import RENDITION_WAIT, Pusher, describe
+from server.push.pusher import RENDITION_WAIT, Pusher, _Feed, describe
 from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.srt_client import SrtPublishRefused
 from server.push.status import DestinationStatus, PushState
@@ -373,3 +373,22 @@ async def test_a_session_that_ends_while_the_rung_is_awaited_never_connects() ->
     r.stream.end("session over")
     await until(lambda: r.pusher.done)
     assert r.dialer.attempts == 0 and r.status.state is PushState.IDLE
+
+
+async def test_a_due_batch_goes_out_at_the_publish_not_on_a_timer() -> None:
+    """The feed wakes with the publisher: once a send is due, the next publish goes out
+    in its own loop turn (a timer of the feed's own cost a process wake-up per send)."""
+    stream = live_stream()
+    publish_gop(stream, 0, 1)
+    reader = stream.reader("push", "push", max_frames=128)
+    publisher = FakePublisher()
+    feed = _Feed(publisher, reader, stall=5.0, interval=0.05)
+    task = asyncio.create_task(feed.run())
+    await asyncio.sleep(0.06)  # past due, before a 50 ms timer's second wake-up
+    frame = video(1, size=400)
+    stream.publish(frame)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert ("frame", frame) in publisher.sent
+    stream.end("encoder left")
+    await asyncio.wait_for(task, 1)
