@@ -11,7 +11,10 @@ connection, like the HLS benchmark's, so that the benchmark needs no test extras
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import shutil
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -77,10 +80,12 @@ async def glass_to_glass(
         return {"error": "chromium is not installed"}
     runner, page = await _page_server()
     port = free_port()
-    profile = tempfile.TemporaryDirectory(prefix="bench-chromium-")
+    # Chromium's helper processes may still be writing the profile when the browser is
+    # killed: the whole process group goes, and a leftover file never fails the run.
+    profile = tempfile.TemporaryDirectory(prefix="bench-chromium-", ignore_cleanup_errors=True)
     browser = await asyncio.create_subprocess_exec(
         chromium, *FLAGS, f"--remote-debugging-port={port}", f"--user-data-dir={profile.name}",
-        page, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        page, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     try:
         async with aiohttp.ClientSession() as http:
@@ -93,7 +98,8 @@ async def glass_to_glass(
                 await tools.evaluate(f"window.watch({base!r}, {edge!r})")
                 samples = await _collect(tools, SKIP + frames)
     finally:
-        browser.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(browser.pid, signal.SIGKILL)
         await browser.wait()
         profile.cleanup()
         await runner.cleanup()

@@ -16,9 +16,9 @@ fi
 # `serial` (disk- or timing-heavy) then run alone. Exit 5 (nothing collected) only
 # when neither phase ran a test.
 set +e
-.venv/bin/python -m pytest -n "${TEST_WORKERS:-3}" --dist loadfile -m "not serial" "$@"
+.venv/bin/python -m pytest -n "${TEST_WORKERS:-3}" --dist loadfile -m "not serial" --durations=15 "$@"
 parallel=$?
-.venv/bin/python -m pytest -m serial "$@"
+.venv/bin/python -m pytest -m serial --durations=40 "$@"
 serial=$?
 set -e
 if [ $parallel -eq 5 ] && [ $serial -eq 5 ]; then exit 5; fi
