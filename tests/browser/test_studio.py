@@ -168,11 +168,13 @@ def test_keyboard_only(studio: Studio, relaycast: Relaycast) -> None:
 # ---------------------------------------------------------------- streams
 
 
-def create_stream(studio: Studio, name: str, window: int = 0) -> str:
+def create_stream(studio: Studio, name: str, window: int = 0, quality: str = "") -> str:
     """Create a stream from the form; the stream key read from the shown-once card."""
     page = studio.page
     form = page.get_by_role("form", name="New stream")
     form.get_by_label("Name", exact=True).fill(name)
+    if quality:
+        form.get_by_label("Quality").select_option(quality)
     form.get_by_label("Reconnect window (seconds)").fill(str(window))
     form.get_by_role("button", name="Create stream").click()
     card = page.get_by_role("region", name="Ingest details")
@@ -198,7 +200,8 @@ def test_stream_goes_live_with_preview_health_and_destination(
     allow(studio, "status of 422")
     form.get_by_label("SRT passphrase (optional)").fill("")
 
-    key = create_stream(studio, "studio live")
+    # standard over a 640x360 source: one rung, 360p (never taller than the source)
+    key = create_stream(studio, "studio live", quality="standard")
     row = page.locator("#streams-body tr", has_text="studio live")
     row.wait_for()
     studio.shoot("streams")
@@ -224,6 +227,9 @@ def test_stream_goes_live_with_preview_health_and_destination(
     page.locator("#state .badge.live").wait_for(timeout=30_000)
     playing(studio, "#preview")
     page.locator("#health", has_text="640\u00d7360").wait_for()
+    rung = page.get_by_role("table", name="Renditions").locator("tr[data-rendition='360p']")
+    rung.wait_for(timeout=20_000)
+    assert "640\u00d7360" in rung.inner_text()
     # the preview is an HLS viewer: the Viewers card counts it (polled every 10 s)
     page.locator("#viewers dd", has_text="HLS 1").wait_for(timeout=25_000)
     ingest = page.get_by_role("region", name="Ingest")

@@ -98,7 +98,26 @@ function healthView(health, samples) {
   return [
     h("dl", { class: "facts" }, rows.map(([k, val]) => [h("dt", {}, k), h("dd", {}, String(val))])),
     h("div", { class: "spark-box" }, h("span", { class: "muted" }, "Bitrate, last minute"), sparkline(samples)),
+    ...warningsView(health.warnings),
+    ...renditionsView(health.renditions),
   ];
+}
+
+// What went wrong with an output (a recording stopped, transcoding fell back): ingest goes on.
+function warningsView(warnings) {
+  if (!warnings || !warnings.length) return [];
+  return [h("ul", { class: "warnings", "aria-label": "Warnings" }, warnings.map((w) => h("li", {}, w)))];
+}
+
+// The transcoded ladder, tallest first, as health.renditions measures it.
+function renditionsView(renditions) {
+  if (!renditions || !renditions.length) return [];
+  const head = ["Rendition", "Size", "Bitrate", "Frame rate", "Behind source", "Dropped"];
+  return [h("div", { class: "table-wrap" }, h("table", { class: "renditions", "aria-label": "Renditions" },
+    h("thead", {}, h("tr", {}, head.map((t) => h("th", {}, t)))),
+    h("tbody", {}, renditions.map((r) => h("tr", { "data-rendition": r.name },
+      h("td", {}, r.name), h("td", {}, `${r.width}×${r.height}`), h("td", {}, bitrate(r.bitrate)),
+      h("td", {}, `${r.fps.toFixed(1)} fps`), h("td", {}, `${r.lagMs} ms`), h("td", {}, String(r.droppedFrames)))))))];
 }
 
 function viewersView(v) {
