@@ -20,11 +20,9 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import av
-from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from server.bus import ConfigChange, EndOfStream, Reader
-from server.logfields import MediaLog, new_connection_id
 from server.media.frame import TIMEBASE, Codec, Frame, TrackKind
 from server.playback import PlayTicket
 from server.webrtc.audio import OPUS_RATE
@@ -35,11 +33,10 @@ from server.webrtc.peer import (
     bind_in_range,
     check_candidates,
     check_offer,
-    close_quietly,
-    new_peer,
     receiver_report_stamp,
     with_public_ips,
 )
+from server.webrtc.session import PeerSession
 
 if TYPE_CHECKING:
     from server.webrtc.service import WebRtcService
@@ -145,23 +142,15 @@ class OpusTrack(MediaStreamTrack):
         return packet
 
 
-class WhepSession:
+class WhepSession(PeerSession):
     """One viewer; counted (and bounded by maxClients) through its ``PlayTicket``."""
 
+    kind = "whep"
+
     def __init__(self, service: WebRtcService, session_id: str, remote: str) -> None:
-        self.service = service
-        self.session_id = session_id
-        self.remote = remote
-        self.connection_id = new_connection_id("whep")
-        self.log = MediaLog(log, self.connection_id)
-        self.loop = asyncio.get_running_loop()
-        self.pc: RTCPeerConnection = new_peer()
+        super().__init__(service, session_id, remote)
         self.ticket: PlayTicket | None = None
         self.audio: OpusTrack | None = None
-        self.started = self.loop.time()
-        self.connected = False
-        self._closing: asyncio.Task[None] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
 
     async def negotiate(self, offer: str, edge_id: str, token: str) -> str:
         """Admit the viewer and answer; raises ``BadOffer`` or ``PlayRefused``."""
@@ -190,13 +179,6 @@ class WhepSession:
         answer = self.pc.localDescription.sdp
         return with_public_ips(answer, (str(ip) for ip in self.service.settings.public_ips))
 
-    def _state_changed(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected":
-            self.connected = True
-        elif state in ("failed", "closed"):
-            self.close(f"WebRTC connection {state}")
-
     async def _supervise(self) -> None:
         """ICE that never completes, and a viewer gone without a goodbye (a closed tab
         sends no DTLS close and ICE consent takes ~30 s to expire, all the while counted
@@ -217,23 +199,9 @@ class WhepSession:
                 self.close(f"no receiver reports for {settings.idle_timeout:g} s")
                 return
 
-    def close(self, reason: str) -> None:
-        """Idempotent: the viewer left, the stream ended, or the server stops."""
-        if self._closing is None:
-            self.log.info("whep %s: closing: %s", self.remote, reason)
-            self._closing = self.loop.create_task(self._teardown(reason))
-
-    async def wait_closed(self) -> None:
-        if self._closing is not None:
-            await asyncio.shield(self._closing)
-
-    async def _teardown(self, reason: str) -> None:
-        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
-            self._supervisor.cancel()
+    async def _release(self, reason: str) -> None:
         if self.ticket is not None:
             if self.audio is not None:
                 self.service.opus.unsubscribe(self.ticket.grant.stream_id, self.audio.push)
                 self.audio.end()
             self.ticket.close()
-        self.service.forget(self.session_id)
-        await close_quietly(self.pc)

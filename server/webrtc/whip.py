@@ -17,11 +17,10 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from aiortc import RTCPeerConnection, RTCRtpReceiver
+from aiortc import RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
 
 from server.ingest.manager import Claim
-from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.webrtc.audio import OPUS_RATE, OpusTranscoder
@@ -32,12 +31,11 @@ from server.webrtc.peer import (
     bind_in_range,
     check_candidates,
     check_offer,
-    close_quietly,
-    new_peer,
     request_keyframe,
     tap_encoded_frames,
     with_public_ips,
 )
+from server.webrtc.session import PeerSession
 
 if TYPE_CHECKING:
     from server.webrtc.service import WebRtcService
@@ -48,25 +46,18 @@ SUPERVISE_EVERY = 0.25
 """Seconds between checks of the connect, idle and keyframe deadlines."""
 
 
-class WhipSession:
+class WhipSession(PeerSession):
     """Implements ``server.ingest.ports.Publisher``."""
 
     protocol = "whip"
+    kind = "whip"
 
     def __init__(self, service: WebRtcService, session_id: str, remote: str) -> None:
-        self.service = service
-        self.session_id = session_id
-        self.remote = remote
-        self.connection_id = new_connection_id("whip")
-        self.log = MediaLog(log, self.connection_id)
-        self.loop = asyncio.get_running_loop()
-        self.pc: RTCPeerConnection = new_peer()
+        super().__init__(service, session_id, remote)
         self.claim: Claim | None = None
         self.video = AnnexBVideo()
         settings = service.settings
         self.transcoder = OpusTranscoder(settings.audio_queue_bytes)
-        self.started = self.loop.time()
-        self.connected = False
         self.last_media = self.started
         self.last_keyframe = self.started
         self.last_pli = 0.0
@@ -74,8 +65,6 @@ class WhipSession:
         self._origin: float | None = None
         self._anchors: dict[TrackKind, int] = {}
         self._video_receiver: RTCRtpReceiver | None = None
-        self._closing: asyncio.Task[None] | None = None
-        self._supervisor: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------ negotiation
 
@@ -165,13 +154,8 @@ class WhipSession:
 
     # ------------------------------------------------------------ lifetime
 
-    def _state_changed(self) -> None:
-        state = self.pc.connectionState
-        if state == "connected":
-            self.connected = True
-            self.last_media = self.loop.time()
-        elif state in ("failed", "closed"):
-            self.close(f"WebRTC connection {state}")
+    def _connected(self) -> None:
+        self.last_media = self.loop.time()
 
     async def _supervise(self) -> None:
         """Deadlines no peer event reports: ICE that never completes, a publisher gone
@@ -194,23 +178,8 @@ class WhipSession:
                 if self._video_receiver is not None:
                     await request_keyframe(self._video_receiver)
 
-    def close(self, reason: str) -> None:
-        """Publisher.close (takeover, stop, rotation) and every other way a session ends;
-        idempotent."""
-        if self._closing is None:
-            self.log.info("whip %s: closing: %s", self.remote, reason)
-            self._closing = self.loop.create_task(self._teardown(reason))
-
-    async def wait_closed(self) -> None:
-        if self._closing is not None:
-            await asyncio.shield(self._closing)
-
-    async def _teardown(self, reason: str) -> None:
-        if self._supervisor is not None and self._supervisor is not asyncio.current_task():
-            self._supervisor.cancel()
+    async def _release(self, reason: str) -> None:
         if self.claim is not None:
             self.service.manager.release(self.claim, reason)
             self.claim = None
-        self.service.forget(self.session_id)
         await self.transcoder.stop()
-        await close_quietly(self.pc)
