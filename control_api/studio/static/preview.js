@@ -4,6 +4,35 @@
 import * as api from "./api.js";
 import { h } from "./ui.js";
 
+/** ``url`` for this stream's viewers: with a fresh playback token when it is private. */
+export async function withToken(stream, url) {
+  if (stream.playbackPolicy !== "private") return url;
+  const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
+  return `${url}?token=${encodeURIComponent(minted.token)}`;
+}
+
+/** Play an HLS ``url`` in ``video`` (hls.js, or the browser's own HLS); the hls.js
+ * instance to destroy later, if one was made. */
+export function attachHls(video, url, lowLatency, status) {
+  let hls = null;
+  if (window.Hls && window.Hls.isSupported()) {
+    hls = new window.Hls({ lowLatencyMode: lowLatency, maxLiveSyncPlaybackRate: 1.1 });
+    hls.on(window.Hls.Events.ERROR, (_, data) => {
+      if (data.fatal) status.textContent = `Preview error: ${data.details}`;
+    });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+  } else {
+    status.textContent = "hls.js is not installed on this server (scripts/web.sh)";
+    return null;
+  }
+  status.textContent = "Live preview";
+  video.play().catch(() => {});
+  return hls;
+}
+
 export function livePreview(stream) {
   const video = h("video", { id: "preview", controls: true, muted: true, autoplay: true, playsinline: true });
   video.muted = true;
@@ -17,26 +46,7 @@ export function livePreview(stream) {
   };
   const start = async () => {
     if (hls || video.getAttribute("src")) return;
-    let url = stream.playback.hlsUrl;
-    if (stream.playbackPolicy === "private") {
-      const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
-      url += `?token=${encodeURIComponent(minted.token)}`;
-    }
-    if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ lowLatencyMode: stream.lowLatency, maxLiveSyncPlaybackRate: 1.1 });
-      hls.on(window.Hls.Events.ERROR, (_, data) => {
-        if (data.fatal) status.textContent = `Preview error: ${data.details}`;
-      });
-      hls.loadSource(url);
-      hls.attachMedia(video);
-    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = url;
-    } else {
-      status.textContent = "hls.js is not installed on this server (scripts/web.sh)";
-      return;
-    }
-    status.textContent = "Live preview";
-    video.play().catch(() => {});
+    hls = attachHls(video, await withToken(stream, stream.playback.hlsUrl), stream.lowLatency, status);
   };
   /** Follow the stream's state: play while live, let go otherwise. */
   const follow = (state) => {

@@ -3,6 +3,7 @@ import * as api from "./api.js";
 import { ingestCard } from "./streams.js";
 import { destinationsSection } from "./destinations.js";
 import { goLiveSection, whepPlay } from "./webrtc.js";
+import { attachHls, withToken } from "./preview.js";
 import {
   act, badge, bitrate, bytes, checkbox, confirmDialog, field, formError, h, mount, notice, poll,
   select, sparkline, when,
@@ -24,13 +25,8 @@ function preview(stream) {
     video.removeAttribute("src");
     video.srcObject = null;
   };
-  const withToken = async (url) => {
-    if (stream.playbackPolicy !== "private") return url;
-    const minted = await api.post(`/v1/live-streams/${stream.streamId}/playback-tokens`, { expiresInSeconds: 3600 });
-    return `${url}?token=${encodeURIComponent(minted.token)}`;
-  };
   const startWhep = async () => {
-    const url = new URL(await withToken(stream.playback.whepUrl), location.href);
+    const url = new URL(await withToken(stream, stream.playback.whepUrl), location.href);
     status.textContent = "WebRTC: connecting";
     whep = await whepPlay(url.pathname + url.search, video, (state) => (status.textContent = `WebRTC: ${state}`));
   };
@@ -49,22 +45,7 @@ function preview(stream) {
     if (stream.state === "live") start().catch((err) => (status.textContent = `Preview error: ${err.message}`));
   });
   const startHls = async () => {
-    const url = await withToken(stream.playback.hlsUrl);
-    if (window.Hls && window.Hls.isSupported()) {
-      hls = new window.Hls({ lowLatencyMode: stream.lowLatency, maxLiveSyncPlaybackRate: 1.1 });
-      hls.on(window.Hls.Events.ERROR, (_, data) => {
-        if (data.fatal) status.textContent = `Preview error: ${data.details}`;
-      });
-      hls.loadSource(url);
-      hls.attachMedia(video);
-    } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-      video.src = url;
-    } else {
-      status.textContent = "hls.js is not installed on this server (scripts/web.sh)";
-      return;
-    }
-    status.textContent = "Live preview";
-    video.play().catch(() => {});
+    hls = attachHls(video, await withToken(stream, stream.playback.hlsUrl), stream.lowLatency, status);
   };
   video.addEventListener("playing", () => (status.textContent = mode.value === "whep" ? "Playing over WebRTC" : "Playing"));
   const node = h("section", { class: "card preview", "aria-label": "Preview" }, h("h2", {}, "Preview"),
