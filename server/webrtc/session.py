@@ -7,12 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiortc import RTCPeerConnection
 
 from server.logfields import MediaLog, new_connection_id
-from server.webrtc.peer import close_quietly, new_peer
+from server.webrtc.peer import (
+    bind_in_range,
+    check_candidates,
+    close_quietly,
+    new_peer,
+    with_public_ips,
+)
 
 if TYPE_CHECKING:
     from server.webrtc.service import WebRtcService
@@ -36,6 +43,26 @@ class PeerSession:
         self.connected = False
         self._closing: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
+
+    async def _negotiate(self, prepare: Callable[[], Awaitable[None]]) -> str:
+        """``prepare`` (tracks, the claim or ticket, the remote offer), then our answer on
+        the allowed ports; the answer's SDP. On any failure nothing is left open."""
+        settings = self.service.settings
+        try:
+            await prepare()
+            bind_in_range(self.pc, settings.udp_ports)
+            await self.pc.setLocalDescription(await self.pc.createAnswer())
+            check_candidates(self.pc.localDescription.sdp, settings.udp_ports)
+        except BaseException:
+            await self._teardown("negotiation failed")
+            raise
+        self.pc.on("connectionstatechange", self._state_changed)
+        self._supervisor = self.loop.create_task(self._supervise())
+        answer = self.pc.localDescription.sdp
+        return with_public_ips(answer, (str(ip) for ip in settings.public_ips))
+
+    async def _supervise(self) -> None:
+        """Deadlines no peer event reports (ICE that never completes, a peer gone)."""
 
     def _state_changed(self) -> None:
         state = self.pc.connectionState

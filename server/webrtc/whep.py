@@ -30,11 +30,8 @@ from server.webrtc.h264 import frame_to_annexb, parameter_sets_annexb
 from server.webrtc.peer import (
     accept_offer,
     add_transceiver,
-    bind_in_range,
-    check_candidates,
     check_offer,
     receiver_report_stamp,
-    with_public_ips,
 )
 from server.webrtc.session import PeerSession
 
@@ -155,29 +152,21 @@ class WhepSession(PeerSession):
     async def negotiate(self, offer: str, edge_id: str, token: str) -> str:
         """Admit the viewer and answer; raises ``BadOffer`` or ``PlayRefused``."""
         kinds = check_offer(offer, "recv")
-        try:
-            ticket = self.service.playback.open("webrtc", edge_id, token, self.remote)
-            self.ticket = ticket
-            self.log.bind(ticket.grant.stream_id)
-            video = BusVideoTrack(ticket.own_reader())
-            video.on("ended", lambda: self.close("stream ended"))
-            add_transceiver(self.pc, "video", "sendonly", video)
-            stream_id = ticket.grant.stream_id
-            if "audio" in kinds and self.service.sends_opus(stream_id):
-                self.audio = OpusTrack(self.service.settings.queue_max_frames)
-                add_transceiver(self.pc, "audio", "sendonly", self.audio)
-                self.service.opus.subscribe(stream_id, self.audio.push)
-            await accept_offer(self.pc, offer)
-            bind_in_range(self.pc, self.service.settings.udp_ports)
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            check_candidates(self.pc.localDescription.sdp, self.service.settings.udp_ports)
-        except BaseException:
-            await self._teardown("negotiation failed")
-            raise
-        self.pc.on("connectionstatechange", self._state_changed)
-        self._supervisor = self.loop.create_task(self._supervise())
-        answer = self.pc.localDescription.sdp
-        return with_public_ips(answer, (str(ip) for ip in self.service.settings.public_ips))
+        return await self._negotiate(lambda: self._watch(offer, edge_id, token, kinds))
+
+    async def _watch(self, offer: str, edge_id: str, token: str, kinds: frozenset[str]) -> None:
+        ticket = self.service.playback.open("webrtc", edge_id, token, self.remote)
+        self.ticket = ticket
+        self.log.bind(ticket.grant.stream_id)
+        video = BusVideoTrack(ticket.own_reader())
+        video.on("ended", lambda: self.close("stream ended"))
+        add_transceiver(self.pc, "video", "sendonly", video)
+        stream_id = ticket.grant.stream_id
+        if "audio" in kinds and self.service.sends_opus(stream_id):
+            self.audio = OpusTrack(self.service.settings.queue_max_frames)
+            add_transceiver(self.pc, "audio", "sendonly", self.audio)
+            self.service.opus.subscribe(stream_id, self.audio.push)
+        await accept_offer(self.pc, offer)
 
     async def _supervise(self) -> None:
         """ICE that never completes, and a viewer gone without a goodbye (a closed tab

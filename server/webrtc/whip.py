@@ -28,12 +28,9 @@ from server.webrtc.h264 import AnnexBVideo
 from server.webrtc.peer import (
     accept_offer,
     add_transceiver,
-    bind_in_range,
-    check_candidates,
     check_offer,
     request_keyframe,
     tap_encoded_frames,
-    with_public_ips,
 )
 from server.webrtc.session import PeerSession
 
@@ -72,25 +69,17 @@ class WhipSession(PeerSession):
         """Claim the stream and answer the offer; raises ``BadOffer`` or ``Refused``
         (nothing is left open then)."""
         kinds = check_offer(offer, "send")
-        try:
-            self._tap_receivers(kinds)
-            await accept_offer(self.pc, offer)
-            self.claim = await self.service.manager.claim(stream_key, self, "whip")
-            self.log.bind(self.claim.live.grant.stream_id, self.claim.live.session_id)
-            tracks = {TrackKind.VIDEO} | ({TrackKind.AUDIO} if "audio" in kinds else set())
-            self.claim.tracks(frozenset(tracks))
-            if "audio" in kinds:
-                await self.transcoder.start(self._aac_config, self._aac_frame)
-            bind_in_range(self.pc, self.service.settings.udp_ports)
-            await self.pc.setLocalDescription(await self.pc.createAnswer())
-            check_candidates(self.pc.localDescription.sdp, self.service.settings.udp_ports)
-        except BaseException:
-            await self._teardown("negotiation failed")
-            raise
-        self.pc.on("connectionstatechange", self._state_changed)
-        self._supervisor = self.loop.create_task(self._supervise())
-        answer = self.pc.localDescription.sdp
-        return with_public_ips(answer, (str(ip) for ip in self.service.settings.public_ips))
+        return await self._negotiate(lambda: self._publish(offer, stream_key, kinds))
+
+    async def _publish(self, offer: str, stream_key: str, kinds: frozenset[str]) -> None:
+        self._tap_receivers(kinds)
+        await accept_offer(self.pc, offer)
+        self.claim = await self.service.manager.claim(stream_key, self, "whip")
+        self.log.bind(self.claim.live.grant.stream_id, self.claim.live.session_id)
+        tracks = {TrackKind.VIDEO} | ({TrackKind.AUDIO} if "audio" in kinds else set())
+        self.claim.tracks(frozenset(tracks))
+        if "audio" in kinds:
+            await self.transcoder.start(self._aac_config, self._aac_frame)
 
     def _tap_receivers(self, kinds: frozenset[str]) -> None:
         for kind in sorted(kinds, reverse=True):  # video first, as offers usually are
