@@ -3,11 +3,9 @@ HLS output looks like when read back with PyAV (a real demuxer and decoder)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import subprocess
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ import av
 
 from tests.conftest import require_program
 from tests.interop.conftest import Api, Relaycast, wait_for
+from tests.interop.uploads import tus_upload
 
 PROFILE = {"width": 320, "height": 180, "fps": 25, "videoBitrate": 400_000}
 FRAME = 1 / 25
@@ -59,25 +58,8 @@ def three_items(root: Path, seconds: float = 3.0) -> list[Path]:
 
 
 def upload(api: Api, path: Path) -> str:
-    """One tus creation and one PATCH with the whole file; waits until it is ready."""
-    data = path.read_bytes()
-    name = base64.b64encode(path.name.encode()).decode()
-    auth = {"Authorization": f"Bearer {api.key}", "Tus-Resumable": "1.0.0"}
-    create = urllib.request.Request(
-        api.base + "/v1/uploads",
-        method="POST",
-        headers={**auth, "Upload-Length": str(len(data)), "Upload-Metadata": f"filename {name}"},
-    )
-    with urllib.request.urlopen(create, timeout=10) as resp:
-        location, media_id = resp.headers["Location"], str(resp.headers["Relaycast-Media-Id"])
-    patch = urllib.request.Request(
-        api.base + location,
-        data=data,
-        method="PATCH",
-        headers={**auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-    )
-    with urllib.request.urlopen(patch, timeout=30) as resp:
-        assert resp.status == 204
+    """One tus upload of the whole file; waits until it is ready."""
+    media_id = tus_upload(api, path)
     wait_for(
         lambda: api.ok("GET", f"/v1/media/{media_id}")["status"],
         lambda status: status == "ready",

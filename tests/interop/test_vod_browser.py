@@ -4,7 +4,6 @@ to its middle and plays on; a private item plays only with its token."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import urllib.error
 import urllib.request
@@ -15,7 +14,8 @@ import pytest
 
 from tests.api.vod_helpers import H264, SINE, TESTSRC, ffmpeg
 from tests.chromium import async_browser
-from tests.interop.conftest import Api, StartRelaycast
+from tests.interop.conftest import StartRelaycast
+from tests.interop.uploads import tus_upload
 
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
@@ -23,29 +23,6 @@ PROBE = (
     "JSON.stringify({t: document.getElementById('video').currentTime,"
     " errors: window.playerErrors || ['no player']})"
 )
-
-
-def _upload(api: Api, path: Path) -> str:
-    """One tus creation and one PATCH with the whole file; the media id."""
-    data = path.read_bytes()
-    name = base64.b64encode(path.name.encode()).decode()
-    auth = {"Authorization": f"Bearer {api.key}", "Tus-Resumable": "1.0.0"}
-    create = urllib.request.Request(
-        api.base + "/v1/uploads",
-        method="POST",
-        headers={**auth, "Upload-Length": str(len(data)), "Upload-Metadata": f"filename {name}"},
-    )
-    with urllib.request.urlopen(create, timeout=10) as resp:
-        location, media_id = resp.headers["Location"], resp.headers["Relaycast-Media-Id"]
-    patch = urllib.request.Request(
-        api.base + location,
-        data=data,
-        method="PATCH",
-        headers={**auth, "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
-    )
-    with urllib.request.urlopen(patch, timeout=30) as resp:
-        assert resp.status == 204
-    return str(media_id)
 
 
 def _status(url: str) -> int:
@@ -78,7 +55,7 @@ async def test_hlsjs_plays_and_seeks_a_private_vod_with_its_token(
     relaycast = start_relaycast()
     api = relaycast.api
     clip = ffmpeg(tmp_path / "clip.mp4", *TESTSRC, *SINE, *H264, "-c:a", "aac")
-    media_id = await asyncio.to_thread(_upload, api, clip)
+    media_id = await asyncio.to_thread(tus_upload, api, clip)
     for _ in range(200):
         item = api.ok("GET", f"/v1/media/{media_id}")
         if item["status"] == "ready":
