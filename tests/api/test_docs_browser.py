@@ -11,7 +11,7 @@ import pytest
 from tests.chromium import FLAGS, sync_browser
 from tests.serverproc import start_server
 
-# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+# disk- or CPU-heavy: after the parallel phase, two at a time (scripts/test.sh)
 pytestmark = pytest.mark.serial
 
 

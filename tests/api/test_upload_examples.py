@@ -22,7 +22,7 @@ from tests.api.media_samples import make_clip
 from tests.conftest import require_program
 from tests.serverproc import ServerProcess, start_server
 
-# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+# disk- or CPU-heavy: after the parallel phase, two at a time (scripts/test.sh)
 pytestmark = pytest.mark.serial
 
 EXAMPLES = Path(__file__).parents[2] / "examples" / "upload"

@@ -26,7 +26,7 @@ import pytest
 from tests.api.tus_helpers import clip
 from tests.serverproc import ServerProcess, start_server
 
-# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+# disk- or CPU-heavy: after the parallel phase, two at a time (scripts/test.sh)
 pytestmark = pytest.mark.serial
 
 __all__ = ["clip"]

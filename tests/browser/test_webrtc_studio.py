@@ -27,7 +27,7 @@ from tests.chromium import FLAGS, chromium, sync_browser
 from tests.interop.conftest import Relaycast, wait_for
 from tests.interop.test_srt_ingest import probe_hls
 
-pytestmark = [pytest.mark.interop, pytest.mark.serial]
+pytestmark = [pytest.mark.interop, pytest.mark.serial, pytest.mark.solo]
 
 WEBRTC_FLAGS = [
     *FLAGS,

@@ -20,7 +20,7 @@ import pytest
 from tests.chromium import async_browser
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish, wait_for
 
-pytestmark = [pytest.mark.interop, pytest.mark.serial]
+pytestmark = [pytest.mark.interop, pytest.mark.serial, pytest.mark.solo]
 
 PART = 0.5  # hls.part_target (the default): the longest stall the issue allows
 WATCH = """() => {

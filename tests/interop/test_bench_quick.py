@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import require_program
 
-pytestmark = pytest.mark.serial  # it measures CPU: alone, after the parallel phase
+pytestmark = [pytest.mark.serial, pytest.mark.solo]  # it measures CPU: alone, after the parallel phase
 
 ROOT = Path(__file__).resolve().parents[2]
 

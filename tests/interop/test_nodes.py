@@ -30,9 +30,9 @@ from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
 
-# several servers and encoders per test, and 2 s deadlines: runs alone after the
-# parallel phase (scripts/test.sh)
-pytestmark = pytest.mark.serial
+# several servers and encoders per test, and 2 s deadlines: runs alone, last
+# (scripts/test.sh)
+pytestmark = [pytest.mark.serial, pytest.mark.solo]
 
 
 @pytest.fixture

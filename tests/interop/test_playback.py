@@ -114,6 +114,7 @@ def test_private_stream_needs_a_playback_token(relaycast: Relaycast, peers: Peer
 
 
 @pytest.mark.serial
+@pytest.mark.solo
 def test_twenty_players_at_once(relaycast: Relaycast, peers: Peers) -> None:
     stream = _live(relaycast, peers)
     url = _rtmp(relaycast, stream["playback"]["edgeId"])
@@ -145,6 +146,7 @@ def test_twenty_players_at_once(relaycast: Relaycast, peers: Peers) -> None:
 
 
 @pytest.mark.serial
+@pytest.mark.solo
 def test_a_player_that_never_reads_slows_no_one(
     start_relaycast: StartRelaycast, peers: Peers
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 from tests.chromium import async_browser
 from tests.interop.conftest import Peers, StartRelaycast, ffmpeg_publish
 
-pytestmark = [pytest.mark.interop, pytest.mark.serial]
+pytestmark = [pytest.mark.interop, pytest.mark.serial, pytest.mark.solo]
 
 
 async def _watch(url: str, seconds: float) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ from tests.interop.conftest import Api, Peers, Relaycast, StartRelaycast, ffmpeg
 from tests.interop.test_srt_ingest import ffmpeg_srt
 from tests.webhook_receiver import Receiver
 
-# disk- and timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+# disk- and CPU-heavy: after the parallel phase, two at a time (scripts/test.sh)
 pytestmark = [pytest.mark.interop, pytest.mark.serial]
 
 ENV = {

@@ -284,6 +284,7 @@ class StallingServer(asyncio.Protocol):
 
 
 @pytest.mark.serial  # fills socket buffers against a deadline: not under parallel load
+@pytest.mark.solo
 async def test_drain_waits_for_a_server_that_stops_reading() -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(StallingServer, "127.0.0.1", 0)

@@ -47,6 +47,7 @@ def _drain(sock: socket.socket) -> int:
 
 
 @pytest.mark.serial
+@pytest.mark.solo
 def test_a_bad_key_conclusion_flood_leaves_rss_where_it_was(
     start_relaycast: StartRelaycast,
 ) -> None:

@@ -28,7 +28,7 @@ from tests.interop.conftest import (
 )
 from tests.webhook_receiver import Receiver
 
-# disk- or timing-heavy: runs alone after the parallel phase (scripts/test.sh)
+# disk- or CPU-heavy: after the parallel phase, two at a time (scripts/test.sh)
 pytestmark = pytest.mark.serial
 
 LOCAL = {"RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS": "true"}  # receivers on 127.0.0.1
