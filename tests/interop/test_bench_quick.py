@@ -15,7 +15,8 @@ import pytest
 
 from tests.conftest import require_program
 
-pytestmark = [pytest.mark.serial, pytest.mark.solo]  # it measures CPU: alone, after the parallel phase
+# it measures CPU: alone, last (scripts/test.sh)
+pytestmark = [pytest.mark.serial, pytest.mark.solo]
 
 ROOT = Path(__file__).resolve().parents[2]
 
