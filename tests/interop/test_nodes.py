@@ -25,7 +25,7 @@ from tests.interop.conftest import (
     wait_for,
 )
 from tests.serverproc import start_server
-from tests.store.conftest import PG_URL, _fresh_pg_database
+from tests.store.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
 from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
@@ -36,13 +36,15 @@ pytestmark = [pytest.mark.serial, pytest.mark.solo]
 
 
 @pytest.fixture
-def pg_url() -> str:
+def pg_url() -> Iterator[str]:
     if not PG_URL:
         message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return asyncio.run(_fresh_pg_database(PG_URL))
+    url = asyncio.run(_fresh_pg_database(PG_URL))
+    yield url
+    asyncio.run(_drop_pg_database(url))
 
 
 class Nodes:
