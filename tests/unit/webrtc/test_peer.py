@@ -1,11 +1,15 @@
-"""The aiortc glue: offer checks, codec choice, public-address candidates, the frame tap."""
+"""The aiortc glue: offer checks, codec choice, public-address candidates, the taps."""
 
 from __future__ import annotations
+
+import struct
 
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.jitterbuffer import JitterFrame
+from pylibsrtp import Policy, Session
 
+from server.media.rtp_h264 import AccessUnit, Bounds
 from server.settings import WebRtcSettings
 from server.webrtc.peer import (
     BadOffer,
@@ -18,6 +22,7 @@ from server.webrtc.peer import (
     tap_encoded_frames,
     with_public_ips,
 )
+from server.webrtc.video_tap import VideoTap
 
 
 async def _offer(*kinds: str, direction: str = "sendonly") -> str:
@@ -121,3 +126,33 @@ def test_an_answer_without_candidates_means_the_range_is_full() -> None:
     check_candidates(answer + "a=candidate:1 1 udp 1 10.0.0.1 40000 typ host\r\n", range(1, 2))
     with pytest.raises(PortsExhausted, match="40000-40001"):
         check_candidates(answer, range(40000, 40002))
+
+
+async def test_the_video_tap_takes_decrypted_h264_rtp_and_passes_the_rest_on() -> None:
+    """Guards the private details of aiortc/aioice the WHIP video path relies on."""
+    pc = new_peer()
+    try:
+        video = add_transceiver(pc, "video", "recvonly")
+        add_transceiver(pc, "audio", "recvonly")
+        await accept_offer(pc, await _offer("video", "audio"))
+        dtls = video.receiver.transport
+        connection = dtls.transport.iceGatherer._connection
+        passed: list[bytes] = []
+        connection.data_received = lambda data, component: passed.append(data)  # type: ignore[method-assign]
+        units: list[AccessUnit] = []
+        tap = VideoTap(video, Bounds(), 1_000_000, units.append, lambda: 0.0)
+        tap.install()
+        key = bytes(range(30))
+        profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+        dtls._rx_srtp = Session(Policy(key, Policy.SSRC_ANY_INBOUND, profile))
+        tx = Session(Policy(key, Policy.SSRC_ANY_OUTBOUND, profile))
+        h264 = min(tap.rtp.payload_types)
+        idr = struct.pack("!BBHII", 0x80, 0x80 | h264, 1, 90000, 7) + b"\x65\x88\x84"
+        opus = struct.pack("!BBHII", 0x80, 111, 1, 960, 8) + b"\xfc\xff"
+        dtls_record = b"\x16\xfe\xfd" + bytes(20)
+        for data in (tx.protect(idr), tx.protect(opus), dtls_record):
+            connection.data_received(data, 1)
+        assert units == [AccessUnit(0, [b"\x65\x88\x84"])]
+        assert len(passed) == 2 and passed[1] == dtls_record  # Opus and DTLS: aiortc's
+    finally:
+        await pc.close()
