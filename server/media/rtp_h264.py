@@ -11,23 +11,15 @@ Pure: no I/O, no clock (``now`` is passed in); the only exception that leaves it
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from server.media.errors import MediaFormatError
+from server.media.rtp import LossCounter, Report, TimestampUnwrapper, parse_header
 
-_HEADER = struct.Struct("!HII")
-_SEQ_MOD = 1 << 16
-_TS_MOD = 1 << 32
 _RESYNC = 0x2000
 """A sequence number this far from the highest one is a new start, not loss or reordering."""
 NAL_STAP_A = 24
 NAL_FU_A = 28
-
-
-class RtpError(MediaFormatError):
-    """A packet that is not RTP a publisher could have sent (the packet is dropped)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +47,6 @@ class Bounds:
     """Bytes of one picture; a larger one is dropped."""
 
 
-@dataclass(slots=True)
-class Report:
-    """What an RTCP receiver report says about the stream (RFC 3550 6.4.1)."""
-
-    fraction_lost: int
-    packets_lost: int
-    highest_sequence: int
-
-
 class H264RtpReceiver:
     """Packets in (any order, duplicated, retransmitted over RTX), access units out."""
 
@@ -75,51 +58,29 @@ class H264RtpReceiver:
         """RTX payload type -> the payload type it retransmits."""
         self.bounds = bounds
         self.ssrc: int | None = None
-        self.received = 0
+        self.loss = LossCounter()
         self.lost = 0
         """Packets given up on (gaps no retransmission filled in time)."""
         self.bad_units = 0
         self.keyframe_wanted = False
         """Set when a picture was lost: the caller sends a PLI and clears it."""
-        self._base = 0
         self._next: int | None = None  # extended seq of the next packet to depacketize
-        self._highest = 0
         self._held: dict[int, tuple[int, bool, bytes, float]] = {}
         self._missing: dict[int, None] = {}
         self._nack_due = False
-        self._ts_last = 0
-        self._ts_ext = 0
-        self._ts_origin: int | None = None
+        self._timestamp = TimestampUnwrapper()
         self._unit_ts: int | None = None
         self._unit: list[bytes] = []
         self._unit_size = 0
         self._fu: bytearray | None = None
         self._broken = False
-        self._expected_prior = 0
-        self._received_prior = 0
 
     # ------------------------------------------------------------------ packets
 
     def packet(self, data: bytes, now: float) -> list[AccessUnit]:
         """Take one decrypted RTP packet; the access units it completes."""
-        if len(data) < 12 or data[0] >> 6 != 2:
-            raise RtpError("not an RTP version 2 packet")
-        first, second = data[0], data[1]
-        seq, ts, ssrc = _HEADER.unpack_from(data, 2)
-        pos = 12 + 4 * (first & 0x0F)
-        end = len(data)
-        if first & 0x10:
-            if pos + 4 > end:
-                raise RtpError("RTP header extension cut short")
-            pos += 4 + 4 * int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if first & 0x20:
-            pad = data[-1]
-            if pad == 0 or pad > end - pos:
-                raise RtpError("bad RTP padding")
-            end -= pad
-        if pos > end:
-            raise RtpError("RTP header longer than the packet")
-        kind = second & 0x7F
+        head = parse_header(data)
+        kind, seq, pos, end = head.kind, head.seq, head.start, head.end
         if kind in self.rtx:
             if end - pos < 3:
                 return []  # padding for bandwidth probes: nothing to retransmit
@@ -127,31 +88,31 @@ class H264RtpReceiver:
             pos += 2
         elif kind in self.payload_types:
             if self.ssrc is None:
-                self.ssrc = ssrc
-            elif ssrc != self.ssrc:
+                self.ssrc = head.ssrc
+            elif head.ssrc != self.ssrc:
                 return []  # a source we did not lock onto
         else:
             return []
-        return self._sequenced(seq, ts, bool(second & 0x80), data[pos:end], now)
+        return self._sequenced(seq, head.timestamp, head.marker, data[pos:end], now)
 
     def _sequenced(
         self, seq: int, ts: int, marker: bool, payload: bytes, now: float
     ) -> list[AccessUnit]:
+        loss = self.loss
+        ext = loss.extend(seq)
         if self._next is None:
-            self._base = self._next = self._highest = seq + _SEQ_MOD
-        jump = ((seq - self._highest + 0x8000) % _SEQ_MOD) - 0x8000
-        if abs(jump) > _RESYNC:
-            self._resync(seq)
-            jump = 0
-        ext = self._highest + jump
+            self._next = ext
+        assert loss.highest is not None
+        if abs(ext - loss.highest) > _RESYNC:
+            self._resync(ext)
         if ext < self._next or ext in self._held:
             return []  # late or duplicate
-        self.received += 1
-        if ext > self._highest:
-            for missing in range(max(self._highest + 1, ext - self.bounds.max_nacks), ext):
+        loss.received += 1
+        if ext > loss.highest:
+            for missing in range(max(loss.highest + 1, ext - self.bounds.max_nacks), ext):
                 self._missing[missing] = None
                 self._nack_due = True
-            self._highest = ext
+            loss.highest = ext
             while len(self._missing) > self.bounds.max_nacks:
                 del self._missing[next(iter(self._missing))]
         else:
@@ -176,13 +137,13 @@ class H264RtpReceiver:
             self._give_up(oldest)
         return out
 
-    def _resync(self, seq: int) -> None:
+    def _resync(self, ext: int) -> None:
         """The sender's sequence numbers jumped (a restarted encoder): start over there."""
         self.lost += len(self._held)
         self._held.clear()
         self._missing.clear()
-        self._highest = (self._highest & ~0xFFFF) + seq
-        self._next = self._highest
+        self.loss.restart(ext)
+        self._next = ext
         self._broken = True
         self.keyframe_wanted = True
 
@@ -202,27 +163,12 @@ class H264RtpReceiver:
         if not self._nack_due:
             return []
         self._nack_due = False
-        return sorted(seq % _SEQ_MOD for seq in self._missing)
+        return sorted(seq & 0xFFFF for seq in self._missing)
 
     def report(self) -> Report:
-        """Loss since the previous report and in total, for an RTCP receiver report."""
-        expected = self._highest - self._base + 1 if self._next is not None else 0
-        interval = expected - self._expected_prior
-        got = self.received - self._received_prior
-        self._expected_prior, self._received_prior = expected, self.received
-        lost = interval - got
-        fraction = 0 if interval <= 0 or lost <= 0 else (lost << 8) // interval
-        total = max(-(1 << 23), min(expected - self.received, (1 << 23) - 1))
-        return Report(min(fraction, 255), total, (self._highest - _SEQ_MOD) % _TS_MOD)
+        return self.loss.report()
 
     # ------------------------------------------------------------------ payloads
-
-    def _timestamp(self, ts: int) -> int:
-        if self._ts_origin is None:
-            self._ts_origin = self._ts_ext = self._ts_last = ts
-        self._ts_ext += ((ts - self._ts_last + (1 << 31)) % _TS_MOD) - (1 << 31)
-        self._ts_last = ts
-        return self._ts_ext - self._ts_origin
 
     def _depacketize(self, ts: int, marker: bool, payload: bytes, out: list[AccessUnit]) -> None:
         """One in-order packet into the picture being assembled; a picture ends at its

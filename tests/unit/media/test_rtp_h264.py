@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.media.rtp_h264 import AccessUnit, Bounds, H264RtpReceiver, RtpError
+from server.media.rtp import RtpError
+from server.media.rtp_h264 import AccessUnit, Bounds, H264RtpReceiver
 
 PT, RTX_PT, SSRC, RTX_SSRC = 102, 103, 0x1234, 0x5678
 MTU = 1200

@@ -5,8 +5,7 @@ from __future__ import annotations
 import struct
 
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.jitterbuffer import JitterFrame
+from aiortc import RTCPeerConnection
 from pylibsrtp import Policy, Session
 
 from server.media.rtp_h264 import AccessUnit, Bounds
@@ -19,10 +18,9 @@ from server.webrtc.peer import (
     check_candidates,
     check_offer,
     new_peer,
-    tap_encoded_frames,
     with_public_ips,
 )
-from server.webrtc.video_tap import VideoTap
+from server.webrtc.rtp_tap import RtpTap
 
 
 async def _offer(*kinds: str, direction: str = "sendonly") -> str:
@@ -93,24 +91,6 @@ def test_public_ips_repeat_each_host_candidate_on_the_public_address() -> None:
     assert with_public_ips(sdp, []) == sdp
 
 
-async def test_the_tap_takes_encoded_frames_before_the_decoder() -> None:
-    """Guards the one private detail of aiortc we rely on (pinned minor version)."""
-    pc = RTCPeerConnection()
-    try:
-        receiver: RTCRtpReceiver = pc.addTransceiver("video").receiver
-        seen: list[JitterFrame] = []
-        tap_encoded_frames(receiver, seen.append)
-        queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-        frame = JitterFrame(b"\x00\x00\x00\x01\x65", 1234)
-        queue.put((None, frame))
-        assert seen == [frame]
-        assert queue.empty()
-        queue.put(None)  # the end marker still reaches the decoder thread
-        assert queue.get_nowait() is None
-    finally:
-        await pc.close()
-
-
 def test_port_range_settings_go_together_and_in_order() -> None:
     assert WebRtcSettings().udp_ports is None
     assert WebRtcSettings(udp_port_min=40000, udp_port_max=40002).udp_ports == range(40000, 40003)
@@ -128,31 +108,35 @@ def test_an_answer_without_candidates_means_the_range_is_full() -> None:
         check_candidates(answer, range(40000, 40002))
 
 
-async def test_the_video_tap_takes_decrypted_h264_rtp_and_passes_the_rest_on() -> None:
-    """Guards the private details of aiortc/aioice the WHIP video path relies on."""
+async def test_the_rtp_tap_takes_decrypted_rtp_and_passes_the_rest_on() -> None:
+    """Guards the private details of aiortc/aioice the WHIP media path relies on."""
     pc = new_peer()
     try:
         video = add_transceiver(pc, "video", "recvonly")
-        add_transceiver(pc, "audio", "recvonly")
+        audio = add_transceiver(pc, "audio", "recvonly")
         await accept_offer(pc, await _offer("video", "audio"))
         dtls = video.receiver.transport
         connection = dtls.transport.iceGatherer._connection
         passed: list[bytes] = []
         connection.data_received = lambda data, component: passed.append(data)  # type: ignore[method-assign]
         units: list[AccessUnit] = []
-        tap = VideoTap(video, Bounds(), 1_000_000, units.append, lambda: 0.0)
+        opus: list[tuple[int, bytes]] = []
+        sinks = (units.append, lambda ticks, packet: opus.append((ticks, packet)))
+        tap = RtpTap(video, audio, Bounds(), 1_000_000, sinks, lambda: 0.0)
         tap.install()
         key = bytes(range(30))
         profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
         dtls._rx_srtp = Session(Policy(key, Policy.SSRC_ANY_INBOUND, profile))
         tx = Session(Policy(key, Policy.SSRC_ANY_OUTBOUND, profile))
-        h264 = min(tap.rtp.payload_types)
+        h264, opus_pt = min(tap.video.payload_types), min(tap.audio.payload_types)
         idr = struct.pack("!BBHII", 0x80, 0x80 | h264, 1, 90000, 7) + b"\x65\x88\x84"
-        opus = struct.pack("!BBHII", 0x80, 111, 1, 960, 8) + b"\xfc\xff"
+        frame = struct.pack("!BBHII", 0x80, opus_pt, 1, 960, 8) + b"\xfc\xff"
+        other = struct.pack("!BBHII", 0x80, 0x7F, 1, 960, 9) + b"\x00"
         dtls_record = b"\x16\xfe\xfd" + bytes(20)
-        for data in (tx.protect(idr), tx.protect(opus), dtls_record):
+        for data in (tx.protect(idr), tx.protect(frame), tx.protect(other), dtls_record):
             connection.data_received(data, 1)
         assert units == [AccessUnit(0, [b"\x65\x88\x84"])]
-        assert len(passed) == 2 and passed[1] == dtls_record  # Opus and DTLS: aiortc's
+        assert opus == [(0, b"\xfc\xff")]
+        assert len(passed) == 2 and passed[1] == dtls_record  # the rest is aiortc's
     finally:
         await pc.close()
