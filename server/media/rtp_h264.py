@@ -232,10 +232,10 @@ class H264RtpReceiver:
         broken = self._broken or self._fu is not None
         self._unit_ts, self._unit, self._unit_size = None, [], 0
         self._fu, self._broken = None, False
-        if ts is None or not nals:
-            return
-        if broken:
+        if broken:  # even with nothing left of it: the picture is lost all the same
             self.bad_units += 1
             self.keyframe_wanted = True
+            return
+        if ts is None or not nals:
             return
         out.append(AccessUnit(self._timestamp(ts), nals))

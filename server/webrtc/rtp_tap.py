@@ -46,6 +46,9 @@ OpusSink = Callable[[int, bytes], None]
 
 REPORT_EVERY = 1.0
 """Seconds between receiver reports (RFC 3550's interval at this bandwidth share)."""
+PLI_EVERY = 0.5
+"""Seconds between keyframe requests for lost pictures: a keyframe takes a round trip
+and an encode to arrive, and each picture lost meanwhile would ask again."""
 
 
 class RtpTap:
@@ -70,6 +73,7 @@ class RtpTap:
         self.audio = OpusRtpReceiver(opus)
         self.bad_packets = 0
         self._last_report = 0.0
+        self._last_pli = float("-inf")
         self._connection: Any = None
         self._pending: set[asyncio.Task[None]] = set()
 
@@ -131,8 +135,9 @@ class RtpTap:
     # ------------------------------------------------------------ media
 
     def _video_packet(self, srtp: pylibsrtp.Session, data: bytes) -> None:
+        now = self.clock()
         try:
-            units = self.video.packet(srtp.unprotect(data), self.clock())
+            units = self.video.packet(srtp.unprotect(data), now)
         except (pylibsrtp.Error, RtpError):
             self.bad_packets += 1
             return
@@ -141,8 +146,9 @@ class RtpTap:
         lost = self.video.take_nacks()
         if lost and self.video.ssrc is not None:
             self._send(self.receiver._send_rtcp_nack(self.video.ssrc, lost))
-        if self.video.keyframe_wanted:
+        if self.video.keyframe_wanted and now - self._last_pli >= PLI_EVERY:
             self.video.keyframe_wanted = False
+            self._last_pli = now
             self.request_keyframe()
 
     def _audio_packet(self, srtp: pylibsrtp.Session, data: bytes) -> None:

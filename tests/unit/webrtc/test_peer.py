@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
+from typing import Any
 
 import pytest
 from aiortc import RTCPeerConnection
@@ -108,26 +110,36 @@ def test_an_answer_without_candidates_means_the_range_is_full() -> None:
         check_candidates(answer, range(40000, 40002))
 
 
+_KEY = bytes(range(30))
+_PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+
+
+async def _tapped(
+    pc: RTCPeerConnection, clock: list[float]
+) -> tuple[RtpTap, Any, list[bytes], list[AccessUnit], list[tuple[int, bytes]]]:
+    """A negotiated WHIP-side peer with its tap installed and SRTP keys set."""
+    video = add_transceiver(pc, "video", "recvonly")
+    audio = add_transceiver(pc, "audio", "recvonly")
+    await accept_offer(pc, await _offer("video", "audio"))
+    dtls = video.receiver.transport
+    connection = dtls.transport.iceGatherer._connection
+    passed: list[bytes] = []
+    connection.data_received = lambda data, component: passed.append(data)  # type: ignore[method-assign]
+    units: list[AccessUnit] = []
+    opus: list[tuple[int, bytes]] = []
+    sinks = (units.append, lambda ticks, packet: opus.append((ticks, packet)))
+    tap = RtpTap(video, audio, Bounds(), 1_000_000, sinks, lambda: clock[0])
+    tap.install()
+    dtls._rx_srtp = Session(Policy(_KEY, Policy.SSRC_ANY_INBOUND, _PROFILE))
+    return tap, connection, passed, units, opus
+
+
 async def test_the_rtp_tap_takes_decrypted_rtp_and_passes_the_rest_on() -> None:
     """Guards the private details of aiortc/aioice the WHIP media path relies on."""
     pc = new_peer()
     try:
-        video = add_transceiver(pc, "video", "recvonly")
-        audio = add_transceiver(pc, "audio", "recvonly")
-        await accept_offer(pc, await _offer("video", "audio"))
-        dtls = video.receiver.transport
-        connection = dtls.transport.iceGatherer._connection
-        passed: list[bytes] = []
-        connection.data_received = lambda data, component: passed.append(data)  # type: ignore[method-assign]
-        units: list[AccessUnit] = []
-        opus: list[tuple[int, bytes]] = []
-        sinks = (units.append, lambda ticks, packet: opus.append((ticks, packet)))
-        tap = RtpTap(video, audio, Bounds(), 1_000_000, sinks, lambda: 0.0)
-        tap.install()
-        key = bytes(range(30))
-        profile = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
-        dtls._rx_srtp = Session(Policy(key, Policy.SSRC_ANY_INBOUND, profile))
-        tx = Session(Policy(key, Policy.SSRC_ANY_OUTBOUND, profile))
+        tap, connection, passed, units, opus = await _tapped(pc, [0.0])
+        tx = Session(Policy(_KEY, Policy.SSRC_ANY_OUTBOUND, _PROFILE))
         h264, opus_pt = min(tap.video.payload_types), min(tap.audio.payload_types)
         idr = struct.pack("!BBHII", 0x80, 0x80 | h264, 1, 90000, 7) + b"\x65\x88\x84"
         frame = struct.pack("!BBHII", 0x80, opus_pt, 1, 960, 8) + b"\xfc\xff"
@@ -138,5 +150,29 @@ async def test_the_rtp_tap_takes_decrypted_rtp_and_passes_the_rest_on() -> None:
         assert units == [AccessUnit(0, [b"\x65\x88\x84"])]
         assert opus == [(0, b"\xfc\xff")]
         assert len(passed) == 2 and passed[1] == dtls_record  # the rest is aiortc's
+    finally:
+        await pc.close()
+
+
+async def test_lost_pictures_ask_for_a_keyframe_at_most_every_half_second() -> None:
+    pc = new_peer()
+    try:
+        clock = [0.0]
+        tap, connection, _, units, _ = await _tapped(pc, clock)
+        asked: list[int] = []
+
+        async def pli(ssrc: int) -> None:
+            asked.append(ssrc)
+
+        tap.receiver._send_rtcp_pli = pli  # type: ignore[method-assign,assignment]
+        tx = Session(Policy(_KEY, Policy.SSRC_ANY_OUTBOUND, _PROFILE))
+        h264 = min(tap.video.payload_types)
+        for seq, now in enumerate((0.0, 0.1, 0.2, 0.6)):
+            clock[0] = now
+            tail = b"\x7c\x41\x00"  # an FU-A end fragment whose start never came
+            packet = struct.pack("!BBHII", 0x80, 0x80 | h264, seq, seq * 3000, 7) + tail
+            connection.data_received(tx.protect(packet), 1)
+            await asyncio.sleep(0)
+        assert units == [] and asked == [7, 7]
     finally:
         await pc.close()
