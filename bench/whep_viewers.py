@@ -2,8 +2,9 @@
 server's): ``python -m bench.whep_viewers URL COUNT``.
 
 Each viewer is an aiortc peer over real UDP, DTLS and SRTP that receives video and
-audio and counts the bytes of the frames it reassembles, without decoding them (the
-same tap the server uses on its WHIP receivers), so that a small machine can hold many.
+audio and counts the bytes of the frames it reassembles, without decoding them (its
+receivers' decoder queues are replaced, :func:`tap_encoded_frames`), so that a small
+machine can hold many.
 Protocol on stdin/stdout, one JSON line per event: ``ready`` once every viewer has its
 201 (or ``failed`` with the statuses), then ``mark`` → the bytes received so far, and
 ``stop`` → ``done``.
@@ -13,14 +14,40 @@ from __future__ import annotations
 
 import asyncio
 import json
+import queue
 import sys
+from collections.abc import Callable
 from typing import Any
 
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.jitterbuffer import JitterFrame
 
-from server.webrtc.peer import tap_encoded_frames
 from tests.interop.webrtc_peers import post_sdp
+
+
+class _EncodedFrames(queue.Queue[Any]):
+    """Stands in for a receiver's decoder queue: complete encoded frames go to ``sink``
+    on the event loop; only the end marker reaches the (idle) decoder thread."""
+
+    def __init__(self, sink: Callable[[JitterFrame], None]) -> None:
+        super().__init__()
+        self._sink = sink
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if item is None:
+            super().put(None)
+            return
+        _codec, frame = item
+        self._sink(frame)
+
+
+def tap_encoded_frames(receiver: RTCRtpReceiver, sink: Callable[[JitterFrame], None]) -> None:
+    """Route a receiver's reassembled frames to ``sink`` instead of its decoder (a
+    private attribute of the pinned aiortc; checked here)."""
+    attribute = "_RTCRtpReceiver__decoder_queue"
+    if not hasattr(receiver, attribute):
+        raise RuntimeError("this aiortc version has no decoder queue to tap")
+    setattr(receiver, attribute, _EncodedFrames(sink))
 
 
 class Viewer:

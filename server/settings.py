@@ -238,6 +238,14 @@ class WebRtcSettings(_Section):
     # Seconds without a keyframe before we ask the publisher for one (PLI): browsers send
     # keyframes only when asked, and HLS segments cut only at keyframes.
     keyframe_interval: float = Field(2.0, ge=0.5, le=30)
+    # A WHIP publisher's video packets held behind a gap (waiting for a NACKed
+    # retransmission): at most this many, for at most this long; then the gap is given
+    # up, its picture dropped and a keyframe asked for.
+    reorder_packets: int = Field(256, ge=16, le=4096)
+    reorder_wait: float = Field(0.2, gt=0, le=2.0)
+    # Bits/s a WHIP publisher is told it may send (REMB): an upper bound; below it the
+    # sender's own loss-based control decides.
+    publish_max_bitrate: int = Field(10_000_000, ge=100_000, le=100_000_000)
     # Opus frames queued for the AAC transcoder process before new ones are dropped.
     audio_queue_bytes: int = Field(256 * 1024, ge=16 * 1024, le=16 * 1024 * 1024)
     # Per-WHEP-viewer queue of packets waiting to be packetized and sent.

@@ -9,11 +9,14 @@ Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from server.media import h264
 from server.media.errors import MediaFormatError
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.media.nal import (
     START_CODE,
+    Buffer,
     annexb_nal_spans,
     nals_to_length_prefixed,
     split_length_prefixed,
@@ -42,16 +45,20 @@ class AnnexBVideo:
         dts is pts. Raises MediaFormatError for bytes that are not Annex B.
         """
         view = memoryview(data)
+        return self.nals([view[start:end] for start, end in annexb_nal_spans(data)], pts)
+
+    def nals(self, nals: Sequence[Buffer], pts: int) -> list[VideoItem]:
+        """The same for an access unit as NAL units (RTP's depacketizer gives these)."""
         sets: list[bytes] = []
-        body: list[memoryview] = []
+        body: list[Buffer] = []
         keyframe = False
-        for start, end in annexb_nal_spans(data):
-            kind = data[start] & 0x1F
+        for nal in nals:
+            kind = nal[0] & 0x1F
             if kind in _SETS:
-                sets.append(data[start:end])
+                sets.append(bytes(nal))
             elif kind not in _DROP:
                 keyframe = keyframe or kind == h264.NAL_IDR
-                body.append(view[start:end])
+                body.append(nal)
         items: list[VideoItem] = []
         if sets and tuple(sets) != self._sets:
             self._sets = tuple(sets)

@@ -1,10 +1,10 @@
 """What WHIP and WHEP share around aiortc: the peer connection, offers, codecs, candidates.
 
 aiortc is the maintained WebRTC stack for Python (ICE, DTLS-SRTP, RTP/RTCP, NACK,
-jitter buffer). We use it for the transport and keep media as the bus has it:
-received frames are taken *before* aiortc's decoder (:func:`tap_encoded_frames`) and
-sent frames are handed over already encoded (``av.Packet``, aiortc's pass-through path),
-so no video is ever decoded or encoded here.
+jitter buffer). We use it for the transport and keep media as the bus has it: received
+RTP is taken right after SRTP (``server.webrtc.rtp_tap``) and sent frames are handed
+over already encoded (``av.Packet``, aiortc's pass-through path), so no video is ever
+decoded or encoded here.
 """
 
 from __future__ import annotations
@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import queue
 import secrets
 import socket
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
 from aioice import Candidate, turn
 from aioice.candidate import candidate_foundation, candidate_priority
@@ -29,7 +27,6 @@ from aiortc import (
     RTCSessionDescription,
 )
 from aiortc.exceptions import InvalidAccessError, InvalidStateError, OperationError
-from aiortc.jitterbuffer import JitterFrame
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.sdp import SessionDescription
 
@@ -119,41 +116,6 @@ def with_public_ips(sdp: str, public_ips: Iterable[str]) -> str:
             extra = [f"{fields[0]}{n}", fields[1], fields[2], str(max(1, int(fields[3]) - n))]
             lines.append("a=candidate:" + " ".join([*extra, ip, *fields[5:]]))
     return "\r\n".join(lines)
-
-
-FrameSink = Callable[[JitterFrame], None]
-
-
-class _EncodedFrames(queue.Queue[Any]):
-    """Stands in for the receiver's decoder queue: complete encoded frames go to
-    ``sink`` on the event loop; only the end marker reaches the (idle) decoder thread."""
-
-    def __init__(self, sink: FrameSink) -> None:
-        super().__init__()
-        self._sink = sink
-
-    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
-        if item is None:
-            super().put(None)
-            return
-        _codec, frame = item
-        self._sink(frame)
-
-
-def tap_encoded_frames(receiver: RTCRtpReceiver, sink: FrameSink) -> None:
-    """Route a receiver's reassembled frames (after the jitter buffer, NACK and RTX)
-    to ``sink`` instead of its decoder. Must run before the receiver starts, i.e.
-    right after ``setRemoteDescription``; tested against the pinned aiortc."""
-    attribute = "_RTCRtpReceiver__decoder_queue"
-    if not hasattr(receiver, attribute):
-        raise RuntimeError("this aiortc version has no decoder queue to tap")
-    setattr(receiver, attribute, _EncodedFrames(sink))
-
-
-async def request_keyframe(receiver: RTCRtpReceiver) -> None:
-    """Send a PLI for every source the receiver hears."""
-    for source in receiver.getSynchronizationSources():
-        await receiver._send_rtcp_pli(source.source)
 
 
 def bind_in_range(pc: RTCPeerConnection, ports: range | None) -> None:

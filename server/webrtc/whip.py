@@ -2,13 +2,14 @@
 
 It is a ``Publisher`` of the ingest manager like an RTMP or SRT connection, so stream
 keys, takeover, the reconnect window, HLS, recording and destinations apply unchanged.
-H.264 goes through as it arrived (reassembled by aiortc, never decoded); Opus is
-transcoded once to AAC in a worker process, and also handed as it is to WHEP viewers
-of the same stream (``OpusHub``), who need no transcoding at all.
+RTP is taken from aiortc right after SRTP (``RtpTap``). H.264 goes through as it
+arrived (depacketized, never decoded); Opus is transcoded once to AAC in a worker
+process, and also handed as it is to WHEP viewers of the same stream (``OpusHub``),
+who need no transcoding at all.
 
-Timing: aiortc maps each track's RTP clock to start at 0 on its first frame. Both
-tracks are anchored at the arrival time of their first frame on one session clock,
-which keeps them in sync to within the network's jitter without waiting for RTCP.
+Timing: each track's RTP clock starts at 0 on its first frame. Both tracks are anchored at
+the arrival time of their first frame on one session clock, which keeps them in sync to
+within the network's jitter without waiting for RTCP.
 """
 
 from __future__ import annotations
@@ -17,21 +18,18 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
-from aiortc import RTCRtpReceiver
-from aiortc.jitterbuffer import JitterFrame
-
 from server.ingest.manager import Claim
 from server.media.errors import MediaFormatError
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
+from server.media.rtp_h264 import AccessUnit, Bounds
 from server.webrtc.audio import OPUS_RATE, OpusTranscoder
 from server.webrtc.h264 import AnnexBVideo
 from server.webrtc.peer import (
     accept_offer,
     add_transceiver,
     check_offer,
-    request_keyframe,
-    tap_encoded_frames,
 )
+from server.webrtc.rtp_tap import RtpTap
 from server.webrtc.session import PeerSession
 
 if TYPE_CHECKING:
@@ -61,7 +59,7 @@ class WhipSession(PeerSession):
         self.bad_frames = 0
         self._origin: float | None = None
         self._anchors: dict[TrackKind, int] = {}
-        self._video_receiver: RTCRtpReceiver | None = None
+        self._rtp: RtpTap | None = None
 
     # ------------------------------------------------------------ negotiation
 
@@ -72,23 +70,26 @@ class WhipSession(PeerSession):
         return await self._negotiate(lambda: self._publish(offer, stream_key, kinds))
 
     async def _publish(self, offer: str, stream_key: str, kinds: frozenset[str]) -> None:
-        self._tap_receivers(kinds)
+        # video first, as offers usually are: aiortc matches m-lines to transceivers in order
+        video = add_transceiver(self.pc, "video", "recvonly")
+        audio = add_transceiver(self.pc, "audio", "recvonly") if "audio" in kinds else None
         await accept_offer(self.pc, offer)
+        settings = self.service.settings
+        self._rtp = RtpTap(
+            video,
+            audio,
+            Bounds(settings.reorder_packets, settings.reorder_wait),
+            settings.publish_max_bitrate,
+            (self._access_unit, self._opus),
+            self.loop.time,
+        )
+        self._rtp.install()
         self.claim = await self.service.manager.claim(stream_key, self, "whip")
         self.log.bind(self.claim.live.grant.stream_id, self.claim.live.session_id)
         tracks = {TrackKind.VIDEO} | ({TrackKind.AUDIO} if "audio" in kinds else set())
         self.claim.tracks(frozenset(tracks))
         if "audio" in kinds:
             await self.transcoder.start(self._aac_config, self._aac_frame)
-
-    def _tap_receivers(self, kinds: frozenset[str]) -> None:
-        for kind in sorted(kinds, reverse=True):  # video first, as offers usually are
-            receiver = add_transceiver(self.pc, kind, "recvonly").receiver
-            if kind == "video":
-                self._video_receiver = receiver
-                tap_encoded_frames(receiver, self._video_frame)
-            else:
-                tap_encoded_frames(receiver, self._audio_frame)
 
     # ------------------------------------------------------------ media
 
@@ -102,15 +103,15 @@ class WhipSession(PeerSession):
             anchor = self._anchors[track] = round((now - self._origin) * TIMEBASE) - rtp_ticks
         return anchor + rtp_ticks
 
-    def _video_frame(self, frame: JitterFrame) -> None:
+    def _access_unit(self, unit: AccessUnit) -> None:
         claim = self.claim
         if claim is None:
             return
         now = self.loop.time()
         self.last_media = now
-        claim.received(len(frame.data), now)
+        claim.received(sum(map(len, unit.nals)), now)
         try:
-            items = self.video.access_unit(frame.data, self._pts(TrackKind.VIDEO, frame.timestamp))
+            items = self.video.nals(unit.nals, self._pts(TrackKind.VIDEO, unit.timestamp))
         except MediaFormatError:
             self.bad_frames += 1
             return
@@ -122,16 +123,16 @@ class WhipSession(PeerSession):
                     self.last_keyframe = now
                 claim.frame(item)
 
-    def _audio_frame(self, frame: JitterFrame) -> None:
+    def _opus(self, ticks: int, packet: bytes) -> None:
         claim = self.claim
         if claim is None:
             return
         now = self.loop.time()
         self.last_media = now
-        claim.received(len(frame.data), now)
-        pts = self._pts(TrackKind.AUDIO, frame.timestamp * TIMEBASE // OPUS_RATE)
-        self.transcoder.submit(pts, frame.data)
-        self.service.opus.publish(claim.live.grant.stream_id, pts, frame.data)
+        claim.received(len(packet), now)
+        pts = self._pts(TrackKind.AUDIO, ticks * TIMEBASE // OPUS_RATE)
+        self.transcoder.submit(pts, packet)
+        self.service.opus.publish(claim.live.grant.stream_id, pts, packet)
 
     def _aac_config(self, config: CodecConfig) -> None:
         if self.claim is not None:
@@ -145,6 +146,8 @@ class WhipSession(PeerSession):
 
     def _connected(self) -> None:
         self.last_media = self.loop.time()
+        if self._rtp is not None:
+            self._rtp.skip_stun_parsing()
 
     async def _supervise(self) -> None:
         """Deadlines no peer event reports: ICE that never completes, a publisher gone
@@ -161,11 +164,13 @@ class WhipSession(PeerSession):
             if now - self.last_media > settings.idle_timeout:
                 self.close(f"no media for {settings.idle_timeout:g} s")
                 return
+            if self._rtp is None:
+                continue
+            self._rtp.report_due(now)
             due = settings.keyframe_interval
             if now - self.last_keyframe > due and now - self.last_pli > due:
                 self.last_pli = now
-                if self._video_receiver is not None:
-                    await request_keyframe(self._video_receiver)
+                self._rtp.request_keyframe()
 
     async def _release(self, reason: str) -> None:
         if self.claim is not None:

@@ -63,10 +63,13 @@ async def test_whip_publish_goes_live_with_h264_and_aac_in_hls(
         assert "a=rtpmap" in answer.body and "H264" in answer.body
         health = await _wait(
             lambda: relaycast.api.health(stream["streamId"]),
-            lambda h: h["state"] == "live" and (h.get("ingest") or {}).get("audio") is not None,
+            lambda h: (
+                h["state"] == "live"
+                and all((h.get("ingest") or {}).get(kind) for kind in ("video", "audio"))
+            ),
             15,
-            "the WHIP stream to be live with audio",
-        )
+            "the WHIP stream to be live with video and audio",
+        )  # either may come first: a keyframe cut at the start waits for the next one
         assert health["ingest"]["protocol"] == "whip"
         assert health["ingest"]["video"]["codec"] == "h264"
         assert health["ingest"]["audio"]["codec"] == "aac"

@@ -1,11 +1,16 @@
-"""The aiortc glue: offer checks, codec choice, public-address candidates, the frame tap."""
+"""The aiortc glue: offer checks, codec choice, public-address candidates, the taps."""
 
 from __future__ import annotations
 
-import pytest
-from aiortc import RTCPeerConnection, RTCRtpReceiver
-from aiortc.jitterbuffer import JitterFrame
+import asyncio
+import struct
+from typing import Any
 
+import pytest
+from aiortc import RTCPeerConnection
+from pylibsrtp import Policy, Session
+
+from server.media.rtp_h264 import AccessUnit, Bounds
 from server.settings import WebRtcSettings
 from server.webrtc.peer import (
     BadOffer,
@@ -15,9 +20,9 @@ from server.webrtc.peer import (
     check_candidates,
     check_offer,
     new_peer,
-    tap_encoded_frames,
     with_public_ips,
 )
+from server.webrtc.rtp_tap import RtpTap
 
 
 async def _offer(*kinds: str, direction: str = "sendonly") -> str:
@@ -88,24 +93,6 @@ def test_public_ips_repeat_each_host_candidate_on_the_public_address() -> None:
     assert with_public_ips(sdp, []) == sdp
 
 
-async def test_the_tap_takes_encoded_frames_before_the_decoder() -> None:
-    """Guards the one private detail of aiortc we rely on (pinned minor version)."""
-    pc = RTCPeerConnection()
-    try:
-        receiver: RTCRtpReceiver = pc.addTransceiver("video").receiver
-        seen: list[JitterFrame] = []
-        tap_encoded_frames(receiver, seen.append)
-        queue = receiver._RTCRtpReceiver__decoder_queue  # type: ignore[attr-defined]
-        frame = JitterFrame(b"\x00\x00\x00\x01\x65", 1234)
-        queue.put((None, frame))
-        assert seen == [frame]
-        assert queue.empty()
-        queue.put(None)  # the end marker still reaches the decoder thread
-        assert queue.get_nowait() is None
-    finally:
-        await pc.close()
-
-
 def test_port_range_settings_go_together_and_in_order() -> None:
     assert WebRtcSettings().udp_ports is None
     assert WebRtcSettings(udp_port_min=40000, udp_port_max=40002).udp_ports == range(40000, 40003)
@@ -121,3 +108,71 @@ def test_an_answer_without_candidates_means_the_range_is_full() -> None:
     check_candidates(answer + "a=candidate:1 1 udp 1 10.0.0.1 40000 typ host\r\n", range(1, 2))
     with pytest.raises(PortsExhausted, match="40000-40001"):
         check_candidates(answer, range(40000, 40002))
+
+
+_KEY = bytes(range(30))
+_PROFILE = Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+
+
+async def _tapped(
+    pc: RTCPeerConnection, clock: list[float]
+) -> tuple[RtpTap, Any, list[bytes], list[AccessUnit], list[tuple[int, bytes]]]:
+    """A negotiated WHIP-side peer with its tap installed and SRTP keys set."""
+    video = add_transceiver(pc, "video", "recvonly")
+    audio = add_transceiver(pc, "audio", "recvonly")
+    await accept_offer(pc, await _offer("video", "audio"))
+    dtls = video.receiver.transport
+    connection = dtls.transport.iceGatherer._connection
+    passed: list[bytes] = []
+    connection.data_received = lambda data, component: passed.append(data)  # type: ignore[method-assign]
+    units: list[AccessUnit] = []
+    opus: list[tuple[int, bytes]] = []
+    sinks = (units.append, lambda ticks, packet: opus.append((ticks, packet)))
+    tap = RtpTap(video, audio, Bounds(), 1_000_000, sinks, lambda: clock[0])
+    tap.install()
+    dtls._rx_srtp = Session(Policy(_KEY, Policy.SSRC_ANY_INBOUND, _PROFILE))
+    return tap, connection, passed, units, opus
+
+
+async def test_the_rtp_tap_takes_decrypted_rtp_and_passes_the_rest_on() -> None:
+    """Guards the private details of aiortc/aioice the WHIP media path relies on."""
+    pc = new_peer()
+    try:
+        tap, connection, passed, units, opus = await _tapped(pc, [0.0])
+        tx = Session(Policy(_KEY, Policy.SSRC_ANY_OUTBOUND, _PROFILE))
+        h264, opus_pt = min(tap.video.payload_types), min(tap.audio.payload_types)
+        idr = struct.pack("!BBHII", 0x80, 0x80 | h264, 1, 90000, 7) + b"\x65\x88\x84"
+        frame = struct.pack("!BBHII", 0x80, opus_pt, 1, 960, 8) + b"\xfc\xff"
+        other = struct.pack("!BBHII", 0x80, 0x7F, 1, 960, 9) + b"\x00"
+        dtls_record = b"\x16\xfe\xfd" + bytes(20)
+        for data in (tx.protect(idr), tx.protect(frame), tx.protect(other), dtls_record):
+            connection.data_received(data, 1)
+        assert units == [AccessUnit(0, [b"\x65\x88\x84"])]
+        assert opus == [(0, b"\xfc\xff")]
+        assert len(passed) == 2 and passed[1] == dtls_record  # the rest is aiortc's
+    finally:
+        await pc.close()
+
+
+async def test_lost_pictures_ask_for_a_keyframe_at_most_every_half_second() -> None:
+    pc = new_peer()
+    try:
+        clock = [0.0]
+        tap, connection, _, units, _ = await _tapped(pc, clock)
+        asked: list[int] = []
+
+        async def pli(ssrc: int) -> None:
+            asked.append(ssrc)
+
+        tap.receiver._send_rtcp_pli = pli  # type: ignore[method-assign,assignment]
+        tx = Session(Policy(_KEY, Policy.SSRC_ANY_OUTBOUND, _PROFILE))
+        h264 = min(tap.video.payload_types)
+        for seq, now in enumerate((0.0, 0.1, 0.2, 0.6)):
+            clock[0] = now
+            tail = b"\x7c\x41\x00"  # an FU-A end fragment whose start never came
+            packet = struct.pack("!BBHII", 0x80, 0x80 | h264, seq, seq * 3000, 7) + tail
+            connection.data_received(tx.protect(packet), 1)
+            await asyncio.sleep(0)
+        assert units == [] and asked == [7, 7]
+    finally:
+        await pc.close()
