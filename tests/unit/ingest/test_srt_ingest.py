@@ -357,6 +357,36 @@ async def test_payloads_are_demuxed_in_batches_and_by_the_timer() -> None:
     assert connection.demux.stats.packets == (BATCH_PAYLOADS + 1) * 7
 
 
+async def test_one_tick_drives_every_connection() -> None:
+    """Four publishers, one loop timer for all of them (not one each), and each
+    still gets full ACKs from it (its send buffer emptied, an RTT measured)."""
+    rig = Rig()
+    callers: dict[Any, srt.SrtConnection] = {}
+    for port in range(40010, 40014):
+        rig.directory.grants[f"sk_key{port}"] = StreamGrant(f"ls_{port}", "env_1", True, 0)
+        addr = ("127.0.0.1", port)
+        callers[addr], _ = await rig.connect(f"sk_key{port}", addr=addr)
+    assert len(rig.server.connections) == 4
+    payloads = ts_payloads(1.0)
+    for i in range(10):  # only the tick sends full ACKs: route everything both ways
+        for addr, caller in callers.items():
+            for payload in payloads[i * 3 : i * 3 + 3]:
+                caller.send(payload, rig.loop.time())
+            for datagram in caller.datagrams_to_send():
+                rig.server.datagram_received(datagram, addr)
+        await asyncio.sleep(0.012)
+        sent, rig.transport.sent = rig.transport.sent, []
+        for datagram, to in sent:
+            callers[to].receive(datagram, rig.loop.time())
+    scheduled = getattr(rig.loop, "_scheduled", [])
+    timers = [h for h in scheduled if not h.cancelled() and "._run" in repr(h)]
+    assert len(timers) <= 2  # the tick (+ the listener's handshake timer)
+    for caller in callers.values():
+        stats = caller.stats()
+        assert stats.packets_sent > 20 and stats.send_buffer == 0
+        assert stats.rtt_ms < 100  # the start value until an ACK carried a measurement
+
+
 def test_masked_streamid_never_shows_the_key() -> None:
     assert masked_streamid(f"#!::r=live/{KEY},m=publish") == "#!::r=live/sk_g****,m=publish"
     assert masked_streamid(f"%23!::r=live/{KEY}") == "#!::r=live/sk_g****"
