@@ -2,14 +2,15 @@
 
 One UDP socket per listening port; the core's :class:`SrtListener` routes every
 datagram to its connection by destination socket ID. Datagram cost decides SRT
-throughput, so ``datagram_received`` only feeds the core and marks the connection
-dirty; one ``call_soon`` flush per loop iteration then drains events and sends what
-the core queued (immediate NAKs, ACKACK answers). One :class:`~server.timers.Ticker`
-per listener drives every connection's timers (ACK every 10 ms, periodic NAK,
-too-late drop, keepalive, idle timeout, paced sends) and demuxes the MPEG-TS
-gathered since the last tick, so the loop holds one timer however many callers
-there are. Stream rules (keys, takeover, sessions) are the ``IngestManager``'s,
-exactly as for RTMP.
+throughput: the core appends payloads to the connection's ``pending`` list (no
+object per packet), and ``datagram_received`` drains the core at once only when it
+queued something else (an immediate NAK, an ACKACK, an event) -- a ``call_soon``
+flush per datagram cost an extra event-loop iteration each at moderate rates.
+One :class:`~server.timers.Ticker` per listener drives every connection's timers
+(ACK every 10 ms, periodic NAK, too-late drop, keepalive, idle timeout, paced
+sends) and demuxes the MPEG-TS gathered since the last tick, so the loop holds one
+timer however many callers there are. Stream rules (keys, takeover, sessions) are
+the ``IngestManager``'s, exactly as for RTMP.
 """
 
 from __future__ import annotations
@@ -153,7 +154,10 @@ class SrtIngestConnection:
         self.conn: srt.SrtConnection | None = None
         self.claim: Claim | None = None
         self.demux = TsDemuxer()
-        self.pending: list[bytes] = []  # payloads not demuxed yet (at most BATCH_PAYLOADS)
+        # payloads not demuxed yet (about BATCH_PAYLOADS at most), the core's sink:
+        # None marks packets the core gave up (a TS discontinuity at that place)
+        self.pending: list[bytes | None] = []
+        self._marked = 0  # discontinuities demuxed from pending, events not seen yet
         self.dirty = False
         self.finished = False
         self.close_reason: str | None = None
@@ -193,6 +197,8 @@ class SrtIngestConnection:
         events = conn.events()
         if events:
             self._handle(events)
+        elif len(self.pending) >= BATCH_PAYLOADS:
+            self._media()
         transport = self.server.transport
         out = conn.datagrams_to_send()
         if out and transport is not None:
@@ -226,7 +232,10 @@ class SrtIngestConnection:
     def _event(self, event: srt.Event) -> None:
         if isinstance(event, srt.PacketsDropped):
             self.server.counters.dropped_packets += event.count
-            self.demux.discontinuity()
+            if self._marked:  # its marker in pending did the discontinuity in place
+                self._marked -= 1
+            else:
+                self.demux.discontinuity()
             self.log.debug("srt %s: %d packets lost (%s)", self.remote, event.count, event.reason)
         elif isinstance(event, srt.ConnectionEstablished):
             self.log.info(
@@ -244,11 +253,30 @@ class SrtIngestConnection:
 
     def _media(self) -> None:
         """Demux the gathered payloads in one call: the demuxer's cost is mostly per
-        call and per run of packets, so batches are several times cheaper per packet."""
-        chunks = self.pending
-        if not chunks:
+        call and per run of packets, so batches are several times cheaper per packet.
+        A None among them (packets given up) is a discontinuity at that place."""
+        pending = self.pending
+        if not pending:
             return
-        self.pending = []
+        chunks = pending.copy()
+        pending.clear()  # the same list: the core appends to it
+        if None not in chunks:
+            self._demux(cast(list[bytes], chunks))
+            return
+        run: list[bytes] = []
+        for chunk in chunks:
+            if chunk is not None:
+                run.append(chunk)
+                continue
+            if run:
+                self._demux(run)
+                run = []
+            self.demux.discontinuity()
+            self._marked += 1
+        if run:
+            self._demux(run)
+
+    def _demux(self, chunks: list[bytes]) -> None:
         claim = self.claim
         if claim is None:
             return
@@ -393,14 +421,16 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         listener = self._listener
         assert listener is not None
         conn = listener.receive(data, addr, self.loop.time())
-        if conn is None:
-            self._listener_dirty = True
-        else:
+        if conn is not None:
             connection = self.connections.get(conn.socket_id)
-            if connection is None or connection.dirty:
+            if connection is None:
                 return
-            connection.dirty = True
-            self._dirty.append(connection)
+            if conn.has_output:
+                connection.pump()
+            elif len(connection.pending) >= BATCH_PAYLOADS and not connection.dirty:
+                self.mark(connection)  # demuxed after this read burst
+            return
+        self._listener_dirty = True
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
@@ -431,6 +461,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
 
     def _add(self, connection: SrtIngestConnection, conn: srt.SrtConnection) -> None:
         connection.conn = conn
+        conn.deliver_into(connection.pending)
         self.connections[conn.socket_id] = connection
         assert self._ticker is not None
         self._ticker.start()

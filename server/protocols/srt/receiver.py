@@ -14,7 +14,9 @@ with ``next <= ack <= max + 1``:
 
 Per packet the work is one struct unpack (done by the connection), a few integer
 operations and one dict insert; in-order packets with immediate delivery skip the
-buffer entirely. ACKs and periodic NAKs are produced on the timer, not per packet;
+buffer entirely. An adapter that consumes payloads in batches can have them appended
+to a list of its own (:attr:`LiveReceiver.sink`) instead of one ``DataReceived``
+object per packet. ACKs and periodic NAKs are produced on the timer, not per packet;
 only a newly detected gap sends an immediate NAK.
 """
 
@@ -50,6 +52,9 @@ class LiveReceiver:
         self._rtt = rtt
         self._events = events
         self.keys = keys
+        # payloads go here instead of DataReceived events when set; None entries mark
+        # where packets were given up (the PacketsDropped event reports them too)
+        self.sink: list[bytes | None] | None = None
         self.latency_ms = latency_ms
         self._latency = latency_ms * 1000
         self._tsbpd = limits.tsbpd_delivery
@@ -144,7 +149,11 @@ class LiveReceiver:
             self._ack = self._next = ext + 1
             if payload:
                 self.packets_delivered += 1
-                self._events.append(DataReceived(payload, ts_ext, seq))
+                sink = self.sink
+                if sink is None:
+                    self._events.append(DataReceived(payload, ts_ext, seq))
+                else:
+                    sink.append(payload)
         if self.packets_received >= self._light_at:
             self._send_light_ack(now_us)
 
@@ -187,6 +196,7 @@ class LiveReceiver:
         """Deliver what is due; skip a hole whose successor's play time has come."""
         buf = self._buf
         events = self._events
+        sink = self.sink
         nxt = self._next
         ack = self._ack
         tsbpd = self._tsbpd
@@ -202,7 +212,10 @@ class LiveReceiver:
                 del buf[nxt]
                 if item[1]:
                     self.packets_delivered += 1
-                    events.append(DataReceived(item[1], item[0], nxt & SEQ_MASK))
+                    if sink is None:
+                        events.append(DataReceived(item[1], item[0], nxt & SEQ_MASK))
+                    else:
+                        sink.append(item[1])
                 nxt += 1
                 continue
             fa = self._first_after
@@ -226,6 +239,8 @@ class LiveReceiver:
                 loss.discard(s)
         self.packets_dropped += count
         self._events.append(PacketsDropped(ack & SEQ_MASK, count, reason))
+        if self.sink is not None:
+            self.sink.append(None)
         if upto > self._max + 1:
             self._max = upto - 1
         ack = upto

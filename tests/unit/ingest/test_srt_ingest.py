@@ -26,6 +26,7 @@ from server.ingest.srt import (
 from server.media.frame import Frame, TrackKind
 from server.media.mpegts import TsMuxer
 from server.protocols import srt
+from server.protocols.srt.packet import ControlPacket, ControlType
 from server.settings import IngestSettings, SrtSettings
 from tests.unit.media.avsource import media
 
@@ -385,6 +386,41 @@ async def test_one_tick_drives_every_connection() -> None:
         stats = caller.stats()
         assert stats.packets_sent > 20 and stats.send_buffer == 0
         assert stats.rtt_ms < 100  # the start value until an ACK carried a measurement
+
+
+async def test_datagrams_are_drained_in_place_and_only_when_needed() -> None:
+    """A data packet costs no extra loop iteration: its payload lands in ``pending``
+    at once; a gap's immediate NAK leaves within the same call."""
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    payloads = ts_payloads(0.5)[:3]
+    for payload in payloads:
+        caller.send(payload, rig.loop.time())
+    first, lost, third = caller.datagrams_to_send()
+    rig.transport.sent.clear()
+    rig.server.datagram_received(first, CALLER)
+    assert connection.pending == [payloads[0]]
+    assert not rig.server._scheduled and not rig.transport.sent
+    rig.server.datagram_received(third, CALLER)
+    [(nak, to)] = rig.transport.sent
+    assert to == CALLER and ControlPacket.decode(nak).type == ControlType.NAK
+    rig.server.datagram_received(lost, CALLER)
+    assert connection.pending == payloads
+
+
+async def test_packets_given_up_break_the_ts_where_they_were() -> None:
+    rig = Rig()
+    await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    payloads = ts_payloads(0.5)
+    # what the core appends when it skips a hole: a None in place, then the event
+    connection.pending.extend([payloads[0][:700], None, *payloads[1:]])
+    connection._handle([srt.PacketsDropped(first_seq=5, count=3, reason="too late")])
+    assert not connection.pending and connection._marked == 0
+    assert connection.demux.stats.resyncs == 0
+    assert connection.demux.stats.frames > 0
+    assert rig.server.counters.dropped_packets == 3
 
 
 def test_masked_streamid_never_shows_the_key() -> None:
