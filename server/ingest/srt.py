@@ -211,10 +211,13 @@ class SrtIngestConnection:
     def tick(self, now: float) -> None:
         """The listener's tick: the core's timers, the gathered media, the output."""
         conn = self.conn
-        if conn is not None:
-            conn.handle_timer(now)
-        self._media()
-        self.pump()
+        if conn is None:
+            return
+        conn.handle_timer(now)
+        if self.pending:
+            self._media()
+        if conn.has_output or self.dirty:
+            self.pump()
 
     def _handle(self, events: Sequence[srt.Event]) -> None:
         """Payloads are gathered and demuxed in batches (the tick demuxes the rest);
