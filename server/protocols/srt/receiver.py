@@ -22,7 +22,7 @@ only a newly detected gap sends an immediate NAK.
 
 from __future__ import annotations
 
-from .control import Ack, ack_packet, nak_packet, parse_drop_request
+from .control import full_ack_packet, light_ack_packet, nak_packet, parse_drop_request
 from .crypto import ReceiveKeys
 from .events import DataReceived, Event, PacketsDropped
 from .limits import SrtLimits
@@ -345,25 +345,27 @@ class LiveReceiver:
             del times[next(iter(times))]
         self._update_rates(now_us)
         rtt = self._rtt
-        ack = Ack(
-            self._ack & SEQ_MASK,
+        link = self._link
+        packet = full_ack_packet(
+            number,
+            self._ack,
             rtt.rtt,
             rtt.var,
             max(2, self._window - len(self._buf)),
             self._packet_rate,
             max(self._packet_rate, 1000),
             self._byte_rate,
+            link.stamp(now_us),
+            link.peer_socket_id,
         )
-        link = self._link
-        link.queue(ack_packet(number, ack, link.stamp(now_us), link.peer_socket_id), now_us)
+        link.queue(packet, now_us)
         self._last_acked = self._ack
         self._last_ack_us = now_us
         self._light_at = self.packets_received + self._light_every
 
     def _send_light_ack(self, now_us: int) -> None:
         link = self._link
-        ack = Ack(self._ack & SEQ_MASK)
-        link.queue(ack_packet(0, ack, link.stamp(now_us), link.peer_socket_id), now_us)
+        link.queue(light_ack_packet(self._ack, link.stamp(now_us), link.peer_socket_id), now_us)
         self._light_at = self.packets_received + self._light_every
 
     def _update_rates(self, now_us: int) -> None:
