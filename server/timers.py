@@ -60,3 +60,64 @@ class DeadlineTimer:
 
 def _nothing() -> None:
     return None
+
+
+class Ticker:
+    """One periodic timer driving many sans-IO cores (all SRT connections of a
+    listener): a timer per connection cost a loop timer handle, a cancel and a
+    ``next_timer()`` computation per datagram; one tick every ``period`` serves them
+    all, and each core's ``handle_timer`` does nothing before its own deadlines.
+
+    ``fire(now)`` gets a ``now`` that never runs behind the scheduled tick, so a core
+    whose period equals the tick (SRT's 10 ms ACK) sees the full period elapsed even
+    when the loop wakes a hair early. ``start`` is idempotent; the owner stops the
+    ticker (or returns False from ``fire``) when nothing is left to drive.
+    """
+
+    __slots__ = ("_at", "_fire", "_handle", "_loop", "period")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        period: float,
+        fire: Callable[[float], bool],
+    ) -> None:
+        if period <= 0:
+            raise ValueError("period must be positive")
+        self._loop = loop
+        self.period = period
+        self._fire = fire
+        self._handle: asyncio.Handle | None = None
+        self._at = 0.0
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def start(self) -> None:
+        if self._handle is None:
+            self._at = self._loop.time() + self.period
+            self._handle = self._loop.call_at(self._at, self._run)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def close(self) -> None:
+        """Stop for good and let go of the callback (see :meth:`DeadlineTimer.close`)."""
+        self.stop()
+        self._fire = _always_stop
+
+    def _run(self) -> None:
+        now = self._loop.time()
+        if now < self._at:
+            now = self._at
+        self._at = now + self.period
+        self._handle = self._loop.call_at(self._at, self._run)
+        if not self._fire(now):
+            self.stop()
+
+
+def _always_stop(now: float) -> bool:
+    return False

@@ -2,11 +2,15 @@
 
 One UDP socket per listening port; the core's :class:`SrtListener` routes every
 datagram to its connection by destination socket ID. Datagram cost decides SRT
-throughput, so ``datagram_received`` only feeds the core and marks the connection
-dirty; one ``call_soon`` flush per loop iteration then drains events (demuxing all the
-MPEG-TS that arrived at once), sends what the core queued and re-arms the
-connection's one timer. Stream rules (keys, takeover, sessions) are the
-``IngestManager``'s, exactly as for RTMP.
+throughput: the core appends payloads to the connection's ``pending`` list (no
+object per packet), and ``datagram_received`` drains the core at once only when it
+queued something else (an immediate NAK, an ACKACK, an event) -- a ``call_soon``
+flush per datagram cost an extra event-loop iteration each at moderate rates.
+One :class:`~server.timers.Ticker` per listener drives every connection's timers
+(ACK every 10 ms, periodic NAK, too-late drop, keepalive, idle timeout, paced
+sends) and demuxes the MPEG-TS gathered since the last tick, so the loop holds one
+timer however many callers there are. Stream rules (keys, takeover, sessions) are
+the ``IngestManager``'s, exactly as for RTMP.
 """
 
 from __future__ import annotations
@@ -34,12 +38,12 @@ from server.protocols import srt
 from server.protocols.srt import RejectCode
 from server.settings import PlaybackSettings, SrtSettings
 from server.tasks import BackgroundTasks
-from server.timers import DeadlineTimer
+from server.timers import DeadlineTimer, Ticker
 
 log = logging.getLogger("relaycast.srt")
-# Payloads demuxed at once at the latest (~45 KB); otherwise the connection's timer
+# Payloads demuxed at once at the latest (~45 KB); otherwise the listener's tick
 # demuxes what arrived within MEDIA_DELAY seconds: a few ms of delay for a fraction of
-# the per-packet cost.
+# the per-packet cost. The tick is also the SRT SYN interval (ACK period).
 BATCH_PAYLOADS = 32
 MEDIA_DELAY = 0.010
 _DATA = srt.DataReceived
@@ -150,8 +154,10 @@ class SrtIngestConnection:
         self.conn: srt.SrtConnection | None = None
         self.claim: Claim | None = None
         self.demux = TsDemuxer()
-        self.pending: list[bytes] = []  # payloads not demuxed yet (at most BATCH_PAYLOADS)
-        self.timer = DeadlineTimer(server.loop, self._on_timer)
+        # payloads not demuxed yet (about BATCH_PAYLOADS at most), the core's sink:
+        # None marks packets the core gave up (a TS discontinuity at that place)
+        self.pending: list[bytes | None] = []
+        self._marked = 0  # discontinuities demuxed from pending, events not seen yet
         self.dirty = False
         self.finished = False
         self.close_reason: str | None = None
@@ -183,7 +189,7 @@ class SrtIngestConnection:
     # ------------------------------------------------------------ the pump
 
     def pump(self) -> None:
-        """Drain the core: events, then datagrams, then follow its next deadline."""
+        """Drain the core: events, then datagrams (its timers are the listener's tick)."""
         self.dirty = False
         conn = self.conn
         if conn is None or self.finished:
@@ -191,6 +197,8 @@ class SrtIngestConnection:
         events = conn.events()
         if events:
             self._handle(events)
+        elif len(self.pending) >= BATCH_PAYLOADS:
+            self._media()
         transport = self.server.transport
         out = conn.datagrams_to_send()
         if out and transport is not None:
@@ -199,21 +207,20 @@ class SrtIngestConnection:
                 transport.sendto(datagram, addr)
         if conn.closed:
             self.finish(self.close_reason or "connection closed")
-            return
-        deadline = conn.next_timer()
-        if self.pending:  # gathered payloads wait MEDIA_DELAY at most
-            soon = self.server.loop.time() + MEDIA_DELAY
-            deadline = soon if deadline is None or soon < deadline else deadline
-        self.timer.follow(deadline)
 
-    def _on_timer(self) -> None:
-        if self.conn is not None:
-            self.conn.handle_timer(self.server.loop.time())
-        self._media()
-        self.pump()
+    def tick(self, now: float) -> None:
+        """The listener's tick: the core's timers, the gathered media, the output."""
+        conn = self.conn
+        if conn is None:
+            return
+        conn.handle_timer(now)
+        if self.pending:
+            self._media()
+        if conn.has_output or self.dirty:
+            self.pump()
 
     def _handle(self, events: Sequence[srt.Event]) -> None:
-        """Payloads are gathered and demuxed in batches (the timer demuxes the rest);
+        """Payloads are gathered and demuxed in batches (the tick demuxes the rest);
         any other event first demuxes what came before it."""
         pending = self.pending
         for event in events:
@@ -228,7 +235,10 @@ class SrtIngestConnection:
     def _event(self, event: srt.Event) -> None:
         if isinstance(event, srt.PacketsDropped):
             self.server.counters.dropped_packets += event.count
-            self.demux.discontinuity()
+            if self._marked:  # its marker in pending did the discontinuity in place
+                self._marked -= 1
+            else:
+                self.demux.discontinuity()
             self.log.debug("srt %s: %d packets lost (%s)", self.remote, event.count, event.reason)
         elif isinstance(event, srt.ConnectionEstablished):
             self.log.info(
@@ -246,11 +256,30 @@ class SrtIngestConnection:
 
     def _media(self) -> None:
         """Demux the gathered payloads in one call: the demuxer's cost is mostly per
-        call and per run of packets, so batches are several times cheaper per packet."""
-        chunks = self.pending
-        if not chunks:
+        call and per run of packets, so batches are several times cheaper per packet.
+        A None among them (packets given up) is a discontinuity at that place."""
+        pending = self.pending
+        if not pending:
             return
-        self.pending = []
+        chunks = pending.copy()
+        pending.clear()  # the same list: the core appends to it
+        if None not in chunks:
+            self._demux(cast(list[bytes], chunks))
+            return
+        run: list[bytes] = []
+        for chunk in chunks:
+            if chunk is not None:
+                run.append(chunk)
+                continue
+            if run:
+                self._demux(run)
+                run = []
+            self.demux.discontinuity()
+            self._marked += 1
+        if run:
+            self._demux(run)
+
+    def _demux(self, chunks: list[bytes]) -> None:
         claim = self.claim
         if claim is None:
             return
@@ -278,10 +307,6 @@ class SrtIngestConnection:
             return
         self._media()
         self.finished = True
-        # Lets go of the timer's bound method: without that cycle refcounting frees
-        # the connection now, not at the cyclic collector's next full pass (a flood
-        # of refused conclusions left thousands of them waiting, fragmenting the heap).
-        self.timer.close()
         conn = self.conn
         if conn is not None:
             self.server.listener.discard(conn)
@@ -330,6 +355,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._listener: srt.SrtListener | None = None
         self._listener_timer: DeadlineTimer | None = None
+        self._ticker: Ticker | None = None
         self._dirty: list[SrtIngestConnection] = []
         self._listener_dirty = False
         self._scheduled = False
@@ -354,6 +380,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         self._loop = loop
         self._listener = srt.SrtListener(self.limits, loop.time())
         self._listener_timer = DeadlineTimer(loop, self._on_listener_timer)
+        self._ticker = Ticker(loop, self.limits.syn_interval, self._tick)
 
     async def listen(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Bind the UDP socket; returns the bound port (useful with port 0).
@@ -382,6 +409,8 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             connection.pump()
         if self._listener_timer is not None:
             self._listener_timer.cancel()
+        if self._ticker is not None:
+            self._ticker.stop()
         if self.transport is not None:
             self.transport.close()
             self.transport = None
@@ -395,14 +424,16 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         listener = self._listener
         assert listener is not None
         conn = listener.receive(data, addr, self.loop.time())
-        if conn is None:
-            self._listener_dirty = True
-        else:
+        if conn is not None:
             connection = self.connections.get(conn.socket_id)
-            if connection is None or connection.dirty:
+            if connection is None:
                 return
-            connection.dirty = True
-            self._dirty.append(connection)
+            if conn.has_output:
+                connection.pump()
+            elif len(connection.pending) >= BATCH_PAYLOADS and not connection.dirty:
+                self.mark(connection)  # demuxed after this read burst
+            return
+        self._listener_dirty = True
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
@@ -420,6 +451,23 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         if not self._scheduled and self._loop is not None:
             self._scheduled = True
             self._loop.call_soon(self._flush)
+
+    def _tick(self, now: float) -> bool:
+        """Every connection's timers and media, once per SYN interval; stops when
+        no connection is left (``_add`` restarts it)."""
+        connections = self.connections
+        if not connections:
+            return False
+        for connection in list(connections.values()):
+            connection.tick(now)
+        return True
+
+    def _add(self, connection: SrtIngestConnection, conn: srt.SrtConnection) -> None:
+        connection.conn = conn
+        conn.deliver_into(connection.pending)
+        self.connections[conn.socket_id] = connection
+        assert self._ticker is not None
+        self._ticker.start()
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -510,10 +558,9 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             return
         self.counters.accepted += 1
         connection = SrtIngestConnection(self, request)
-        connection.conn = conn
         connection.ticket = ticket
         connection.log.bind(ticket.grant.stream_id)
-        self.connections[conn.socket_id] = connection
+        self._add(connection, conn)
         self._send_listener_output()
         connection.pump()
         connection.player = self.loop.create_task(connection.play(ticket, playback.settings))
@@ -591,9 +638,8 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._send_listener_output()
             return
         self.counters.accepted += 1
-        connection.conn = conn
         connection.claim = claim
         connection.log.bind(claim.live.grant.stream_id, claim.live.session_id)
-        self.connections[conn.socket_id] = connection
+        self._add(connection, conn)
         self._send_listener_output()
         connection.pump()

@@ -15,8 +15,11 @@ seven 188-byte packets (1316 bytes, what ffmpeg, OBS and libsrt send). A tail of
 fewer than seven packets waits for the next frame (like ffmpeg's packet-sized
 output buffer) and is sent at the latest by :meth:`SrtPublisher.close`.
 
-One connected UDP socket, one :class:`~server.timers.DeadlineTimer` following the
-core's ``next_timer()``, and one flush per input (datagram, timer, or send call):
+One connected UDP socket per publisher, one :class:`~server.timers.Ticker` shared
+by every SRT publisher of the event loop (handshake re-sends, pacing bursts,
+keepalives, key refresh: all at SRT's 10 ms granularity, instead of a timer per
+connection re-armed after every ACK), and one flush per input (datagram, tick, or
+send call):
 everything protocol-shaped -- handshake, encryption, ACK/NAK, retransmission,
 pacing, keepalives -- lives in the sans-IO core.
 """
@@ -27,14 +30,14 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Protocol, cast
+from typing import ClassVar, Protocol, cast
 from urllib.parse import unquote
 
 from server.media.frame import TIMEBASE, CodecConfig, Frame, TrackKind
 from server.media.mpegts import TsMuxer
 from server.protocols import srt
 from server.protocols.srt.crypto import check_passphrase
-from server.timers import DeadlineTimer
+from server.timers import Ticker
 
 from .opening import Connecting, LinkState, Publishing
 from .ports import BatchWriter, FrameByFrame, Refused
@@ -55,6 +58,9 @@ the last ACK and the SHUTDOWN. A libsrt application that has not yet *read* a pa
 when the SHUTDOWN arrives loses it (srt-live-transmit checks the socket state before
 reading), and a busy receiver reads late; libsrt's own live senders do not linger at
 all (SRTO_LINGER is 0 in live mode) and lose their tail."""
+TICK = 0.010
+"""Seconds between runs of the publishers' shared timer: SRT's SYN interval and the
+sender's pacing burst, so a paced sender releases one whole burst per tick."""
 _KEYS = frozenset({"streamid", "passphrase", "pbkeylen", "latency", "mode"})
 
 
@@ -189,6 +195,41 @@ class _FlowControlled(Protocol):
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None: ...
 
 
+class _SharedTick:
+    """The one :class:`Ticker` of every SRT publisher on an event loop; it exists
+    while publishers do (the last one to leave removes it)."""
+
+    by_loop: ClassVar[dict[asyncio.AbstractEventLoop, _SharedTick]] = {}
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.members: dict[_CallerProtocol, None] = {}  # insertion order: fair turns
+        self.ticker = Ticker(loop, TICK, self._fire)
+
+    @classmethod
+    def join(cls, protocol: _CallerProtocol) -> None:
+        tick = cls.by_loop.get(protocol.loop)
+        if tick is None:
+            tick = cls.by_loop[protocol.loop] = cls(protocol.loop)
+        tick.members[protocol] = None
+        tick.ticker.start()
+
+    @classmethod
+    def leave(cls, protocol: _CallerProtocol) -> None:
+        tick = cls.by_loop.get(protocol.loop)
+        if tick is None or protocol not in tick.members:
+            return
+        del tick.members[protocol]
+        if not tick.members:
+            tick.ticker.close()
+            del cls.by_loop[protocol.loop]
+
+    def _fire(self, now: float) -> bool:
+        for member in list(self.members):
+            member.tick(now)
+        return bool(self.members)
+
+
 class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol):
     """Moves datagrams between the socket and the sans-IO connection and turns its
     events into futures the publisher awaits. Holds no media logic."""
@@ -200,7 +241,6 @@ class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol)
         self.settled: asyncio.Future[None] = loop.create_future()  # close(): all ACKed
         self.last_os_error: OSError | None = None
         self.bytes_sent = 0
-        self._timer = DeadlineTimer(loop, self._on_timer)
 
     # ------------------------------------------------------------ asyncio side
 
@@ -224,16 +264,22 @@ class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol)
     def connection_lost(self, exc: Exception | None) -> None:
         detail = f": {exc}" if exc is not None else ""
         self._set_error(SrtClientError(f"socket closed{detail}"))
-        self._timer.cancel()
+        _SharedTick.leave(self)
         for future in (self.settled, self.lost):
             if not future.done():
                 future.set_result(None)
 
     # ------------------------------------------------------------ the pump
 
+    def attach(self, conn: srt.SrtConnection) -> None:
+        """Drive ``conn`` from now on: the shared tick, then its first datagrams."""
+        self.conn = conn
+        _SharedTick.join(self)
+        self.pump()
+
     def pump(self) -> None:
-        """Events -> state, then one flush of everything the core queued, then follow
-        its next deadline."""
+        """Events -> state, then one flush of everything the core queued (its timers
+        are the shared tick's)."""
         conn = self.conn
         transport = self.transport
         if conn is None or transport is None:
@@ -249,18 +295,17 @@ class _CallerProtocol(LinkState[None, SrtClientError], asyncio.DatagramProtocol)
                 sendto(datagram)
                 self.bytes_sent += len(datagram)
         if conn.closed:
-            self._timer.cancel()
+            _SharedTick.leave(self)
             self._set_error(SrtClientError("connection closed"))
             transport.close()
             return
         if self.finishing and not self.settled.done() and conn.stats().send_buffer == 0:
             self.settled.set_result(None)
-        self._timer.follow(conn.next_timer())
 
-    def _on_timer(self) -> None:
+    def tick(self, now: float) -> None:
         conn = self.conn
         if conn is not None:
-            conn.handle_timer(self.loop.time())
+            conn.handle_timer(now)
             self.pump()
 
     def _handle(self, event: srt.Event) -> None:
@@ -365,8 +410,7 @@ class SrtPublisher(Publishing[SrtClientError]):
                     limits=limits,
                     peer_ip=peer[0] if peer else None,
                 )
-                protocol.conn = conn
-                protocol.pump()
+                protocol.attach(conn)
                 await protocol.started
         except TimeoutError:
             cls._abort(transport)

@@ -1,12 +1,14 @@
-"""DeadlineTimer: one loop timer following a core's deadline, kept when it fires early."""
+"""DeadlineTimer: one loop timer following a core's deadline, kept when it fires early.
+Ticker: one periodic timer for many cores."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
-from server.timers import DeadlineTimer
+from server.timers import DeadlineTimer, Ticker
 
 
 async def test_follows_earlier_deadlines_and_keeps_early_timers() -> None:
@@ -53,3 +55,42 @@ def test_due_deadlines_under_uvloop() -> None:
         return fired
 
     assert len(uvloop.run(main())) == 1
+
+
+async def test_ticker_ticks_every_period_until_fire_says_stop() -> None:
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    def fire(now: float) -> bool:
+        ticks.append(now)
+        return len(ticks) < 4
+
+    ticker = Ticker(loop, 0.01, fire)
+    ticker.start()
+    ticker.start()  # idempotent: still one timer
+    await asyncio.sleep(0.1)
+    assert len(ticks) == 4 and not ticker.running
+    # each tick's now is at least one full period after the previous one
+    assert all(b - a >= 0.01 for a, b in itertools.pairwise(ticks))
+
+
+async def test_ticker_stop_and_close() -> None:
+    loop = asyncio.get_running_loop()
+    ticks: list[float] = []
+
+    def fire(now: float) -> bool:
+        ticks.append(now)
+        return True
+
+    ticker = Ticker(loop, 0.005, fire)
+    ticker.start()
+    await asyncio.sleep(0.03)
+    ticker.stop()
+    seen = len(ticks)
+    assert seen >= 2 and not ticker.running
+    ticker.start()
+    ticker.close()
+    await asyncio.sleep(0.02)
+    assert len(ticks) == seen
+    with pytest.raises(ValueError):
+        Ticker(loop, 0, lambda now: True)

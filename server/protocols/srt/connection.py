@@ -420,6 +420,23 @@ class SrtConnection:
             raise LocalProtocolError("send() before the connection is established")
         tx.send(payload, _to_us(now))
 
+    def deliver_into(self, sink: list[bytes | None]) -> None:
+        """Deliver payloads by appending them to ``sink`` (in sequence order) instead
+        of as ``DataReceived`` events; a None entry marks where packets were given up,
+        at its place among the payloads (``PacketsDropped`` still reports them). For
+        adapters that consume payloads in batches: no object per packet. Only once
+        established."""
+        rx = self._rx
+        if rx is None:
+            raise LocalProtocolError("deliver_into() before the connection is established")
+        rx.sink = sink
+
+    @property
+    def has_output(self) -> bool:
+        """Events or datagrams wait to be drained, or the connection is closed: the
+        adapter has work beyond the payloads (cheaper to ask than to drain)."""
+        return bool(self._out or self._events) or self.state is _CLOSED
+
     def events(self) -> list[Event]:
         """Drain the events produced since the last call."""
         events = self._events

@@ -14,13 +14,15 @@ with ``next <= ack <= max + 1``:
 
 Per packet the work is one struct unpack (done by the connection), a few integer
 operations and one dict insert; in-order packets with immediate delivery skip the
-buffer entirely. ACKs and periodic NAKs are produced on the timer, not per packet;
+buffer entirely. An adapter that consumes payloads in batches can have them appended
+to a list of its own (:attr:`LiveReceiver.sink`) instead of one ``DataReceived``
+object per packet. ACKs and periodic NAKs are produced on the timer, not per packet;
 only a newly detected gap sends an immediate NAK.
 """
 
 from __future__ import annotations
 
-from .control import Ack, ack_packet, nak_packet, parse_drop_request
+from .control import full_ack_packet, light_ack_packet, nak_packet, parse_drop_request
 from .crypto import ReceiveKeys
 from .events import DataReceived, Event, PacketsDropped
 from .limits import SrtLimits
@@ -50,6 +52,9 @@ class LiveReceiver:
         self._rtt = rtt
         self._events = events
         self.keys = keys
+        # payloads go here instead of DataReceived events when set; None entries mark
+        # where packets were given up (the PacketsDropped event reports them too)
+        self.sink: list[bytes | None] | None = None
         self.latency_ms = latency_ms
         self._latency = latency_ms * 1000
         self._tsbpd = limits.tsbpd_delivery
@@ -144,7 +149,11 @@ class LiveReceiver:
             self._ack = self._next = ext + 1
             if payload:
                 self.packets_delivered += 1
-                self._events.append(DataReceived(payload, ts_ext, seq))
+                sink = self.sink
+                if sink is None:
+                    self._events.append(DataReceived(payload, ts_ext, seq))
+                else:
+                    sink.append(payload)
         if self.packets_received >= self._light_at:
             self._send_light_ack(now_us)
 
@@ -187,6 +196,7 @@ class LiveReceiver:
         """Deliver what is due; skip a hole whose successor's play time has come."""
         buf = self._buf
         events = self._events
+        sink = self.sink
         nxt = self._next
         ack = self._ack
         tsbpd = self._tsbpd
@@ -202,7 +212,10 @@ class LiveReceiver:
                 del buf[nxt]
                 if item[1]:
                     self.packets_delivered += 1
-                    events.append(DataReceived(item[1], item[0], nxt & SEQ_MASK))
+                    if sink is None:
+                        events.append(DataReceived(item[1], item[0], nxt & SEQ_MASK))
+                    else:
+                        sink.append(item[1])
                 nxt += 1
                 continue
             fa = self._first_after
@@ -226,6 +239,8 @@ class LiveReceiver:
                 loss.discard(s)
         self.packets_dropped += count
         self._events.append(PacketsDropped(ack & SEQ_MASK, count, reason))
+        if self.sink is not None:
+            self.sink.append(None)
         if upto > self._max + 1:
             self._max = upto - 1
         ack = upto
@@ -330,25 +345,27 @@ class LiveReceiver:
             del times[next(iter(times))]
         self._update_rates(now_us)
         rtt = self._rtt
-        ack = Ack(
-            self._ack & SEQ_MASK,
+        link = self._link
+        packet = full_ack_packet(
+            number,
+            self._ack,
             rtt.rtt,
             rtt.var,
             max(2, self._window - len(self._buf)),
             self._packet_rate,
             max(self._packet_rate, 1000),
             self._byte_rate,
+            link.stamp(now_us),
+            link.peer_socket_id,
         )
-        link = self._link
-        link.queue(ack_packet(number, ack, link.stamp(now_us), link.peer_socket_id), now_us)
+        link.queue(packet, now_us)
         self._last_acked = self._ack
         self._last_ack_us = now_us
         self._light_at = self.packets_received + self._light_every
 
     def _send_light_ack(self, now_us: int) -> None:
         link = self._link
-        ack = Ack(self._ack & SEQ_MASK)
-        link.queue(ack_packet(0, ack, link.stamp(now_us), link.peer_socket_id), now_us)
+        link.queue(light_ack_packet(self._ack, link.stamp(now_us), link.peer_socket_id), now_us)
         self._light_at = self.packets_received + self._light_every
 
     def _update_rates(self, now_us: int) -> None:

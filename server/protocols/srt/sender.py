@@ -22,7 +22,7 @@ from .control import (
     ackack_packet,
     dropreq_packet,
     km_packet,
-    parse_ack,
+    parse_ack_rtt,
     parse_loss_list,
 )
 from .crypto import SendKeys
@@ -206,13 +206,13 @@ class LiveSender:
 
     def on_ack(self, ack_number: int, cif: bytes, now_us: int) -> None:
         """ACK: answer full ACKs with ACKACK at once, adopt the RTT, free the buffer."""
-        ack = parse_ack(cif)
+        ack_seq, rtt, rtt_var = parse_ack_rtt(cif)
         link = self._link
         if ack_number:
             link.queue(ackack_packet(ack_number, link.stamp(now_us), link.peer_socket_id), now_us)
-        if ack.rtt is not None and ack.rtt_var is not None:
-            self._rtt.adopt(ack.rtt, ack.rtt_var)
-        point = unwrap_seq(ack.ack_seq, self._acked)
+        if rtt is not None and rtt_var is not None:
+            self._rtt.adopt(rtt, rtt_var)
+        point = unwrap_seq(ack_seq, self._acked)
         if point <= self._acked or point > self._next:
             return
         buf = self._buf

@@ -26,6 +26,7 @@ from server.ingest.srt import (
 from server.media.frame import Frame, TrackKind
 from server.media.mpegts import TsMuxer
 from server.protocols import srt
+from server.protocols.srt.packet import ControlPacket, ControlType
 from server.settings import IngestSettings, SrtSettings
 from tests.unit.media.avsource import media
 
@@ -355,6 +356,71 @@ async def test_payloads_are_demuxed_in_batches_and_by_the_timer() -> None:
     connection.pump()  # re-arms the timer: MEDIA_DELAY, however idle the link
     await asyncio.sleep(MEDIA_DELAY * 3)
     assert connection.demux.stats.packets == (BATCH_PAYLOADS + 1) * 7
+
+
+async def test_one_tick_drives_every_connection() -> None:
+    """Four publishers, one loop timer for all of them (not one each), and each
+    still gets full ACKs from it (its send buffer emptied, an RTT measured)."""
+    rig = Rig()
+    callers: dict[Any, srt.SrtConnection] = {}
+    for port in range(40010, 40014):
+        rig.directory.grants[f"sk_key{port}"] = StreamGrant(f"ls_{port}", "env_1", True, 0)
+        addr = ("127.0.0.1", port)
+        callers[addr], _ = await rig.connect(f"sk_key{port}", addr=addr)
+    assert len(rig.server.connections) == 4
+    payloads = ts_payloads(1.0)
+    for i in range(10):  # only the tick sends full ACKs: route everything both ways
+        for addr, caller in callers.items():
+            for payload in payloads[i * 3 : i * 3 + 3]:
+                caller.send(payload, rig.loop.time())
+            for datagram in caller.datagrams_to_send():
+                rig.server.datagram_received(datagram, addr)
+        await asyncio.sleep(0.012)
+        sent, rig.transport.sent = rig.transport.sent, []
+        for datagram, to in sent:
+            callers[to].receive(datagram, rig.loop.time())
+    scheduled = getattr(rig.loop, "_scheduled", [])
+    timers = [h for h in scheduled if not h.cancelled() and "._run" in repr(h)]
+    assert len(timers) <= 2  # the tick (+ the listener's handshake timer)
+    for caller in callers.values():
+        stats = caller.stats()
+        assert stats.packets_sent > 20 and stats.send_buffer == 0
+        assert stats.rtt_ms < 100  # the start value until an ACK carried a measurement
+
+
+async def test_datagrams_are_drained_in_place_and_only_when_needed() -> None:
+    """A data packet costs no extra loop iteration: its payload lands in ``pending``
+    at once; a gap's immediate NAK leaves within the same call."""
+    rig = Rig()
+    caller, _ = await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    payloads = ts_payloads(0.5)[:3]
+    for payload in payloads:
+        caller.send(payload, rig.loop.time())
+    first, lost, third = caller.datagrams_to_send()
+    rig.transport.sent.clear()
+    rig.server.datagram_received(first, CALLER)
+    assert connection.pending == [payloads[0]]
+    assert not rig.server._scheduled and not rig.transport.sent
+    rig.server.datagram_received(third, CALLER)
+    [(nak, to)] = rig.transport.sent
+    assert to == CALLER and ControlPacket.decode(nak).type == ControlType.NAK
+    rig.server.datagram_received(lost, CALLER)
+    assert connection.pending == payloads
+
+
+async def test_packets_given_up_break_the_ts_where_they_were() -> None:
+    rig = Rig()
+    await rig.connect(KEY)
+    connection = next(iter(rig.server.connections.values()))
+    payloads = ts_payloads(0.5)
+    # what the core appends when it skips a hole: a None in place, then the event
+    connection.pending.extend([payloads[0][:700], None, *payloads[1:]])
+    connection._handle([srt.PacketsDropped(first_seq=5, count=3, reason="too late")])
+    assert not connection.pending and connection._marked == 0
+    assert connection.demux.stats.resyncs == 0
+    assert connection.demux.stats.frames > 0
+    assert rig.server.counters.dropped_packets == 3
 
 
 def test_masked_streamid_never_shows_the_key() -> None:
