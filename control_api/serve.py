@@ -27,6 +27,7 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
+from server import accel
 from server.hls import http as hls_http
 from server.hls.player import mount_player
 from server.vod.http import VOD_SERVICE
@@ -124,6 +125,8 @@ def _stop_event() -> asyncio.Event:
 
 async def run(settings: Settings) -> None:
     apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
+    hot = ", ".join(f"{name} {kind}" for name, kind in accel.implementations().items())
+    log.info("media hot path: %s (%s)", accel.summary(), hot)
     store = await open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)
