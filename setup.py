@@ -10,6 +10,8 @@ the same source and stay the reference.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 from pathlib import Path
@@ -43,7 +45,19 @@ def _extensions() -> list[object]:
     )
     for extension in extensions:
         extension.optional = True  # no compiler: a warning, and the pure modules are used
+    _write_manifest()
     return list(extensions)
+
+
+def _write_manifest() -> None:
+    """Record the hash of every source compiled, so that server/accel.py can refuse an
+    extension built from older source (an edited checkout not rebuilt yet)."""
+    modules = {}
+    for path in _accelerated_paths():
+        name = path.removesuffix(".py").replace("/", ".")
+        modules[name] = hashlib.sha256((HERE / path).read_bytes()).hexdigest()
+    manifest = HERE / "server" / "accel_build.json"
+    manifest.write_text(json.dumps({"modules": modules}, indent=1, sort_keys=True) + "\n")
 
 
 setup(ext_modules=_extensions())

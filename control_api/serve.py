@@ -125,8 +125,7 @@ def _stop_event() -> asyncio.Event:
 
 async def run(settings: Settings) -> None:
     apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
-    hot = ", ".join(f"{name} {kind}" for name, kind in accel.implementations().items())
-    log.info("media hot path: %s (%s)", accel.summary(), hot)
+    log.info("media hot path: %s", accel.describe())
     store = await open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)

@@ -8,6 +8,10 @@ reference and the fallback, so this module only has to decide, not to wire anyth
 * ``RELAYCAST_NO_EXTENSIONS=1`` puts a finder first on ``sys.meta_path`` that imports
   those modules from their ``.py`` source (:func:`install`, run by ``server/__init__``
   before any of them can be imported);
+* so does a build that no longer matches its source: ``setup.py`` records the hash of
+  every module it compiled (``accel_build.json``), and an edited checkout that was not
+  rebuilt runs pure Python, with the reason in the start-up log, rather than the
+  compiled old code. All or nothing: compiled modules call each other natively.
 * :func:`implementations` reports what was actually imported (start-up log, /healthz);
 * :func:`load_pure` gives the tests fresh pure copies beside the compiled ones, so the
   same test and the differential fuzzer run against both in one process.
@@ -15,10 +19,12 @@ reference and the fallback, so this module only has to decide, not to wire anyth
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -65,9 +71,48 @@ class _SourceOnly(importlib.abc.MetaPathFinder):
         return None
 
 
-def install() -> None:
-    """Force the pure path when the environment asks for it (idempotent)."""
-    if extensions_disabled() and not any(isinstance(f, _SourceOnly) for f in sys.meta_path):
+def _stale(root: Path) -> list[str]:
+    """Accelerated modules whose source differs from what the build compiled (all of
+    them when there is no build manifest)."""
+    try:
+        built = json.loads((root / "accel_build.json").read_text())["modules"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(ACCELERATED)
+    stale = []
+    for name in ACCELERATED:
+        source = root.parent.joinpath(*name.split(".")).with_suffix(".py")
+        try:
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+        except OSError:
+            digest = ""
+        if built.get(name) != digest:
+            stale.append(name)
+    return stale
+
+
+def _pure_reason(environ: Mapping[str, str], root: Path) -> str | None:
+    """Why the compiled modules must not be used, or None when they may be."""
+    if extensions_disabled(environ):
+        return f"{ENV_NO_EXTENSIONS}=1"
+    stale = _stale(root)
+    if len(stale) == len(ACCELERATED):
+        return "no compiled build matches the source (pip install -e . with a C compiler)"
+    if stale:
+        return f"source changed since the build: {', '.join(stale)} (rebuild: pip install -e .)"
+    return None
+
+
+pure_reason: str | None = None
+"""Why the pure path was forced at start-up (for the log), or None."""
+
+
+def install(environ: Mapping[str, str] = os.environ) -> None:
+    """Force the pure path when the environment asks for it or the build does not match
+    the source (idempotent)."""
+    global pure_reason
+    pure_reason = _pure_reason(environ, Path(__file__).parent)
+    forced = any(isinstance(f, _SourceOnly) for f in sys.meta_path)
+    if pure_reason is not None and not forced:
         sys.meta_path.insert(0, _SourceOnly())
 
 
@@ -89,6 +134,13 @@ def summary() -> str:
     """One word for logs and /healthz: ``compiled``, ``pure`` or ``mixed``."""
     kinds = set(implementations().values())
     return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def describe() -> str:
+    """The start-up log's account: the path, each module's, and why pure if forced."""
+    modules = ", ".join(f"{name} {kind}" for name, kind in implementations().items())
+    why = f"; pure because {pure_reason}" if pure_reason else ""
+    return f"{summary()} ({modules}){why}"
 
 
 def load_pure() -> dict[str, ModuleType]:

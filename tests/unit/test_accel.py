@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +57,35 @@ def test_ci_runs_the_compiled_path() -> None:
     if not os.environ.get("CI") or accel.extensions_disabled():
         pytest.skip("only CI guarantees a compiler (and RELAYCAST_NO_EXTENSIONS=1 is off)")
     assert accel.summary() == accel.COMPILED, accel.implementations()
+
+
+def _tree(tmp_path: Path, manifest: bool = True) -> Path:
+    """A fake install: every accelerated module's source and, maybe, the build manifest."""
+    hashes = {}
+    for name in accel.ACCELERATED:
+        source = tmp_path.joinpath(*name.split(".")).with_suffix(".py")
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_text(f"# {name}\n")
+        hashes[name] = hashlib.sha256(source.read_bytes()).hexdigest()
+    root = tmp_path / "server"
+    if manifest:
+        (root / "accel_build.json").write_text(json.dumps({"modules": hashes}))
+    return root
+
+
+def test_a_build_matching_its_source_is_used(tmp_path: Path) -> None:
+    assert accel._pure_reason({}, _tree(tmp_path)) is None
+
+
+def test_an_edited_source_forces_the_pure_path(tmp_path: Path) -> None:
+    """Compiled old code must never run in place of edited source (stale in-place build)."""
+    root = _tree(tmp_path)
+    (tmp_path / "server" / "media" / "nal.py").write_text("# edited\n")
+    reason = accel._pure_reason({}, root)
+    assert reason is not None and "server.media.nal" in reason and "rebuild" in reason
+
+
+def test_no_build_manifest_or_the_switch_forces_the_pure_path(tmp_path: Path) -> None:
+    assert "no compiled build" in str(accel._pure_reason({}, _tree(tmp_path, manifest=False)))
+    switch = {accel.ENV_NO_EXTENSIONS: "1"}
+    assert accel._pure_reason(switch, _tree(tmp_path)) == f"{accel.ENV_NO_EXTENSIONS}=1"
