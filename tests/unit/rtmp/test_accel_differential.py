@@ -31,7 +31,7 @@ from tests.accel_twins import pure_twins
 from .helpers import C0C1, C2, cmd
 
 FUZZ = settings(
-    max_examples=200,
+    max_examples=150,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -225,7 +225,7 @@ def _drive(connection: ModuleType, reads: list[bytes]) -> list[Any]:
     return trace
 
 
-@FUZZ
+@settings(FUZZ, max_examples=100)
 @given(publisher())
 def test_whole_connection_same_events_and_output(reads: list[bytes]) -> None:
     twins = pure_twins()
