@@ -43,6 +43,7 @@ from bench.summary import write_run
 from bench.upload import upload_scenario
 from bench.vod import vod_scenario
 from bench.whip import scenario_whip
+from server.accel import ENV_NO_EXTENSIONS
 
 DEFAULT_CACHE = Path(__file__).resolve().parent / ".cache"
 
@@ -63,12 +64,16 @@ async def _rtmp(
     out: list[Result] = []
     for target in args.target.split(","):
         wrapper = args.wrap.split() if args.wrap else None
+        base = target.removesuffix("-pure")
+        pure = {ENV_NO_EXTENSIONS: "1"} if base != target else None
         ours: Server = (
-            Relaycast(wrapper=wrapper)
-            if target == "serve"
-            else RelaycastIngest(wrapper=wrapper, floor=target == "floor")
+            Relaycast(extra_env=pure, wrapper=wrapper)
+            if base == "serve"
+            else RelaycastIngest(wrapper=wrapper, floor=base == "floor", extra_env=pure)
         )
-        reference = NginxRtmp(hls=target == "serve")
+        if pure:  # the same server on the pure-Python path, beside the compiled one
+            ours.name += "-pure"
+        reference = NginxRtmp(hls=base == "serve")
         try:
             ours.start()
             reference.start()
@@ -243,7 +248,9 @@ def _parser() -> argparse.ArgumentParser:
         help="what rtmp-a/rtmp-b run, comma-separated: 'ingest' = relaycast's RTMP ingest "
         "plane (python -m bench.plane) vs nginx-rtmp; 'floor' = a bare uvloop reader that "
         "only counts the published bytes (what Python itself allows) vs nginx-rtmp; "
-        "'serve' = the whole `relaycast serve` vs nginx-rtmp with 'hls on'",
+        "'serve' = the whole `relaycast serve` vs nginx-rtmp with 'hls on'; "
+        "'ingest-pure'/'serve-pure' = the same with the compiled hot path switched off "
+        "(RELAYCAST_NO_EXTENSIONS=1), to print beside the compiled figure",
     )
     parser.add_argument(
         "--writes",

@@ -9,6 +9,9 @@ so this isolates the Python cost per message; use it to try optimisations quickl
 then confirm with ``python -m bench``.
 
     python -m bench.ingest_micro [--passes 10] [--reads message|frame|256k] [--profile out.html]
+
+RELAYCAST_NO_EXTENSIONS=1 measures the pure-Python path beside the compiled one
+(``media_path`` in the output says which ran).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 from bench.media import PrechunkedLoop, SampleSpec, ensure_sample, read_flv
 from bench.plane import build_plane
+from server import accel
 from server.bus import Registry
 from server.ingest.rtmp import RtmpIngestConnection
 from server.protocols import rtmp
@@ -105,6 +109,7 @@ async def run(passes: int, reads: str, repeats: int = 5) -> dict[str, Any]:
     total_bytes = media.bytes_per_pass * passes
     return {
         "bench": "ingest_micro",
+        "media_path": accel.summary(),
         "reads": reads,
         "passes": passes,
         "repeats": repeats,

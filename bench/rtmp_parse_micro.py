@@ -19,6 +19,7 @@ import os
 import sys
 import time
 
+from server import accel
 from server.protocols.rtmp import (
     ConnectRequested,
     PublishRequested,
@@ -132,6 +133,7 @@ def main() -> None:
         json.dumps(
             {
                 "bench": "rtmp_parse_micro",
+                "media_path": accel.summary(),
                 "video_msg_bytes": VIDEO_SIZE,
                 "audio_msg_bytes": AUDIO_SIZE,
                 "chunk_size": CHUNK_SIZE,

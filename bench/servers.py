@@ -191,10 +191,16 @@ class RelaycastIngest:
 
     name = "relaycast-ingest"
 
-    def __init__(self, wrapper: list[str] | None = None, floor: bool = False) -> None:
+    def __init__(
+        self,
+        wrapper: list[str] | None = None,
+        floor: bool = False,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.floor = floor
         if floor:
             self.name = "python-floor"
+        self.extra_env = extra_env or {}
         self.wrapper = wrapper or []
         self.proc: subprocess.Popen[str] | None = None
         self.stderr: list[str] = []
@@ -208,6 +214,7 @@ class RelaycastIngest:
             stderr=subprocess.PIPE,
             text=True,
             cwd=root,
+            env={**os.environ, **self.extra_env},
         )
         threading.Thread(target=_pump, args=(self.proc.stderr, self.stderr), daemon=True).start()
         deadline = time.monotonic() + timeout

@@ -41,6 +41,7 @@ from control_api.version import version
 from control_api.webhooks.dispatcher import Dispatcher
 from control_api.webhooks.resources import renderer
 from control_api.webhooks.sources import DestinationErrors
+from server import accel
 from server.ingest.manager import IngestManager
 from server.push.manager import PushManager
 from server.transcode.ladder import SOURCE, rung_names
@@ -49,9 +50,11 @@ from server.vod.service import VodService
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """``node``: behind a load balancer or with ``--workers``, which process answered."""
+    """``node``: behind a load balancer or with ``--workers``, which process answered;
+    ``mediaPath``: whether its media hot path runs compiled, pure Python or mixed."""
     node = request.app[SETTINGS].node.resolved_name()
-    return web.json_response({"status": "ok", "version": version(), "node": node})
+    body = {"status": "ok", "version": version(), "node": node, "mediaPath": accel.summary()}
+    return web.json_response(body)
 
 
 async def openapi_json(request: web.Request) -> web.Response:

@@ -27,6 +27,7 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
+from server import accel
 from server.hls import http as hls_http
 from server.hls.player import mount_player
 from server.vod.http import VOD_SERVICE
@@ -124,6 +125,7 @@ def _stop_event() -> asyncio.Event:
 
 async def run(settings: Settings) -> None:
     apply_open_file_limit(settings.rtmp.max_connections + settings.http.max_connections_per_address)
+    log.info("media hot path: %s", accel.describe())
     store = await open_store(settings)
     endpoints = _endpoints(settings)
     recorder = RefusalRecorder(store.ingest_failures, settings.diagnostics.ingest_failures_kept)

@@ -16,6 +16,10 @@ command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
+# the compiled media hot path (setup.py builds it with mypyc): a C compiler and Python headers
+command -v cc >/dev/null || need+=(gcc)
+include=$(python3 -c 'import sysconfig; print(sysconfig.get_path("include"))')
+[ -e "$include/Python.h" ] || need+=(python3-dev)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "install-peers: missing ${need[*]}; run as root (or: sudo apt-get install ${need[*]})" >&2

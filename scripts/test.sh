@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 scripts/install-peers.sh
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e '.[test]'
+.venv/bin/python -m pip install -q -e '.[test]'  # also compiles the media hot path (setup.py)
+.venv/bin/python -c 'from server import accel; print("media hot path:", accel.describe())'
 scripts/web.sh
 if [ -z "${PG_TEST_URL:-}" ] && [ "$(id -u)" = 0 ]; then
   PG_TEST_URL=$(scripts/postgres.sh | tail -n 1)

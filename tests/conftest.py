@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 
 import pytest
 
@@ -17,3 +18,14 @@ def require_program(name: str) -> str:
             pytest.fail(message)
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="module", params=["default", "pure"])
+def implementation(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Runs a test module as imported (compiled when built) and again on the pure-Python
+    twins of the accelerated modules (tests/accel_twins.py). Module scope: one swap per
+    module and run, and hypothesis allows it."""
+    from tests.accel_twins import implementation as run_as
+
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield run_as(request, monkeypatch)

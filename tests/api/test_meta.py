@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from openapi_spec_validator import validate
 
 from control_api.store.nodes import NodeInfo
+from server import accel
 from tests.api.conftest import Api, ApiFactory
 
 
@@ -62,6 +63,8 @@ async def test_healthz_needs_no_key(api: Api) -> None:
     reply = await api.call("GET", "/healthz", key=None)
     assert reply.status == 200 and reply.json["status"] == "ok"
     assert reply.json["node"] == api.settings.node.resolved_name()
+    assert reply.json["mediaPath"] == accel.summary()
+    assert reply.json["mediaPath"] in ("compiled", "pure", "mixed")
 
 
 async def test_metrics_name_the_node_that_answered(make_api: ApiFactory) -> None:

@@ -2,10 +2,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from server.bus import ConfigChange, Discontinuity, Stream, StreamLimits
 from server.media.frame import Frame, TrackKind
 
 from .helpers import AUDIO_CONFIG, VIDEO_CONFIG, VIDEO_CONFIG_2, audio, drain, video
+
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
 
 
 def test_overflow_drops_to_next_keyframe_and_counts() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,6 +12,9 @@ from server.bus import ConfigChange, Discontinuity, Reader, Stream
 from server.media.frame import CodecConfig, Frame, TrackKind
 
 from .helpers import AUDIO_CONFIG, VIDEO_CONFIG, VIDEO_CONFIG_2
+
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
 
 _VIDEO_OP = st.tuples(st.just("video"), st.booleans(), st.integers(1, 300))
 _AUDIO_OP = st.tuples(st.just("audio"), st.just(False), st.integers(1, 50))

@@ -21,6 +21,9 @@ from server.media.frame import Frame, TrackKind
 
 from .helpers import AUDIO_CONFIG, VIDEO_CONFIG, VIDEO_CONFIG_2, audio, drain, video
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def _configured() -> Stream:
     stream = Stream("s")

@@ -13,6 +13,9 @@ from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 
 from .vectors import QUIET, Options, encode_annexb, encode_flv, has_codec, iter_flv_tags
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 X264 = (("preset", "ultrafast"), ("bf", "2"))
 FILES = [
     ("libx264", "aac", X264),

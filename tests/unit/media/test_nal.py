@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 from server.media import nal
 from server.media.errors import MediaFormatError
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 NALS = [b"\x67\x42\x00\x1e\xab", b"\x68\xce\x3c\x80", b"\x65\x88\x84\x00\x10"]
 
 

@@ -17,6 +17,9 @@ from server.protocols.rtmp.chunk import (
 
 from .helpers import new_reader
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def read_all(data: bytes, reader: ChunkReader | None = None) -> list[Message]:
     reader = reader if reader is not None else new_reader()

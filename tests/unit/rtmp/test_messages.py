@@ -17,6 +17,9 @@ from server.protocols.rtmp.messages import (
 
 from .helpers import parse_output
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def test_control_payload_vectors() -> None:
     assert messages.set_chunk_size(4096) == bytes.fromhex("00001000")

@@ -28,6 +28,9 @@ from server.protocols.rtmp.messages import MessageType
 
 from .helpers import Pair, cmd, command_of, parse_output
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def test_publish_handshake_connect_and_start() -> None:
     pair = Pair()

@@ -34,6 +34,9 @@ from server.protocols.rtmp.messages import MessageType
 
 from .helpers import C0C1, C2, FakeClient, cmd, command_of, status_code
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def connected(
     limits: RtmpLimits | None = None, now: float = 0.0, budget: ByteBudget | None = None
