@@ -122,6 +122,9 @@ class ThisNode:
         """The loop time of the last renewed lease."""
         self._listener: Any = None  # asyncpg.Connection, on a shared database
         self._commands = BackgroundTasks(log, "a command from another node failed")
+        self.upkeep: list[Callable[[], Awaitable[object]]] = []
+        """Run after each sweep on a shared database: jobs a dead node left are taken
+        over (``control_api.jobs``); a failing one does not keep the others from running."""
 
     def info(self) -> NodeInfo:
         """Read at every beat: the ports are known once the listeners are bound."""
@@ -162,6 +165,7 @@ class ThisNode:
             self.renewed = now
             if self._store.shared:
                 await self._sweep()
+                await self._upkeep()
             if self._listener is not None and self._listener.is_closed():
                 log.warning("node %s: command connection lost; listening again", self.name)
                 await self._listen()
@@ -195,6 +199,13 @@ class ThisNode:
                 sessions,
                 streams,
             )
+
+    async def _upkeep(self) -> None:
+        for job in self.upkeep:
+            try:
+                await job()
+            except Exception:
+                log.exception("node %s: taking over a dead node's jobs failed", self.name)
 
     async def _listen(self) -> None:
         """A connection of its own: LISTEN holds it for the node's life, off the pool."""

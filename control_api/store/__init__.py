@@ -13,6 +13,7 @@ from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
 from control_api.store.folders import FolderRepo
 from control_api.store.ingest_failures import IngestFailureRepo
+from control_api.store.jobs import JobRepo
 from control_api.store.live_streams import LiveStreamRepo, end_idle
 from control_api.store.media import MediaRepo
 from control_api.store.nodes import ClaimRepo, NodeRepo
@@ -46,6 +47,7 @@ class Store:
         self.webhooks = WebhookRepo(self.sessions, engine.dialect.name != "sqlite")
         self.nodes = NodeRepo(self.sessions, engine.dialect.name)
         self.claims = ClaimRepo(self.sessions, engine.dialect.name)
+        self.jobs = JobRepo(self.sessions, engine.dialect.name)
         self.queue = QueueRepo(self.sessions)
         self.channels = ChannelRepo(self.sessions)
         self.events = EventHub()

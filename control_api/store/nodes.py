@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from control_api.store.models import Node, StreamClaim
+from control_api.store.models import JobClaim, Node, StreamClaim
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +64,15 @@ class NodeRepo:
                 .where(StreamClaim.node == info.name)
                 .values(lease_expires_at=expires)
             )
+            await s.execute(
+                update(JobClaim).where(JobClaim.node == info.name).values(lease_expires_at=expires)
+            )
 
     async def leave(self, name: str) -> None:
         """A clean stop: the node and whatever it still claimed are gone at once."""
         async with self._sessions.begin() as s:
             await s.execute(delete(StreamClaim).where(StreamClaim.node == name))
+            await s.execute(delete(JobClaim).where(JobClaim.node == name))
             await s.execute(delete(Node).where(Node.name == name))
 
     async def notify(self, channel: str, payload: str) -> None:
