@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -95,6 +95,9 @@ class NodeClaims:
         token = self._held.pop(stream_id, None)
         if token is not None:
             self._tasks.spawn(self._store.claims.release(stream_id, token))
+
+    async def elsewhere(self, stream_ids: Collection[str]) -> set[str]:
+        return await self._store.claims.held_elsewhere(stream_ids, self._node, datetime.now(UTC))
 
     async def close(self) -> None:
         """Pending releases are dropped: leaving the installation deletes every claim."""

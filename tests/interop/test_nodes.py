@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from server.protocols import rtmp
+from tests.interop.channel_helpers import make_channel, make_item, now_playing, upload
 from tests.interop.conftest import (
     BASE_ENV,
     Api,
@@ -54,8 +55,9 @@ class Nodes:
         self.started: list[Relaycast] = []
         self.key = ""
 
-    def start(self, name: str, *args: str) -> Relaycast:
-        data = self.tmp_path / name
+    def start(self, name: str, *args: str, data_dir: str | None = None) -> Relaycast:
+        """``data_dir``: a folder shared with other nodes (the media library's files)."""
+        data = self.tmp_path / (data_dir or name)
         server = start_server(data, "--node-name", name, *args, env=self.env)
         self.key = self.key or server.bootstrap_key or ""
         running = Relaycast(server, Api(server.base, self.key), data)
@@ -354,3 +356,37 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
         sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
     )
     assert back.wait(10) == 0, back.output()
+
+
+def test_a_killed_node_s_channel_moves_to_another_from_its_position(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    nodes.env.update({"RELAYCAST_NODE__LEASE_SECONDS": "3"})
+    a = nodes.start("node-a", data_dir="shared")
+    b = nodes.start("node-b", data_dir="shared")
+    item = upload(a.api, make_item(tmp_path / "long.mp4", "320x180", 25, 30, "48000:stereo"))
+    sid = make_channel(a.api, [item], loop=True)["streamId"]
+    a.api.ok("POST", f"/v1/live-streams/{sid}/start")
+    wait_for(
+        lambda: now_playing(a.api, sid),
+        lambda playing: playing is not None and playing["positionSeconds"] >= 4,
+        30,
+        "four seconds of the item on air on node A",
+    )
+    time.sleep(1)  # B's ticks see the channel held by A
+    assert now_playing(b.api, sid) is None, "the channel plays on one node"
+    before = now_playing(a.api, sid)
+    assert before is not None
+    a.server.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    after = wait_for(
+        lambda: now_playing(b.api, sid),
+        lambda playing: playing is not None,
+        15,
+        "the channel on air on node B",
+    )
+    assert time.monotonic() - killed < 3 + 6, "within the lease (3 s) and a worker's start"
+    assert after is not None and after["itemId"] == before["itemId"]
+    assert abs(after["positionSeconds"] - before["positionSeconds"]) <= 4, (before, after)
+    b.api.wait_state(sid, "live", timeout=10)
+    assert "took over 1 channel(s)" in b.log()
