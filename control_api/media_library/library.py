@@ -31,8 +31,8 @@ class MediaLibrary(Service):
         self.keep_recordings_days = settings.recording.delete_after_days
         self.store = store
         self.files = MediaFiles(settings.server.data_dir)
-        self.gates = UploadGates()
         self.jobs = Jobs.of(settings, store)
+        self.gates = UploadGates(self.jobs)
         self.processor = Processor(
             store, self.files, self.settings.probe_concurrency, jobs=self.jobs
         )
@@ -53,7 +53,7 @@ class MediaLibrary(Service):
         if interrupted:
             log.warning("failed %d import(s) a previous process left running", interrupted)
         await self.processor.start()
-        await self.uploads.recover()  # after the processor: a completed upload is queued
+        await self.uploads.recover(self.jobs)  # after the processor: a completed upload is queued
         self._sweeper = asyncio.create_task(
             sweep_forever(
                 self.store,

@@ -14,13 +14,16 @@ import pytest
 
 from control_api.jobs import Jobs
 from control_api.media_library.files import MediaFiles
+from control_api.media_library.gates import UploadBusy, UploadGates, upload_job
 from control_api.media_library.janitor import INTERRUPTED, recover_after_restart
 from control_api.media_library.processor import Processor
 from control_api.media_library.recordings import LibraryRecordings
-from control_api.settings import RecordingSettings
+from control_api.media_library.uploads import Uploads
+from control_api.settings import MediaSettings, RecordingSettings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.store.nodes import NodeInfo
+from control_api.store.uploads import NewUpload
 from tests.store.conftest import PG_URL, _fresh_pg_database
 from tests.store.test_media_delete_race import GatedRemux, _recorded_item
 from tests.store.test_recordings_store import (
@@ -172,3 +175,36 @@ async def test_a_dead_node_s_recordings_are_finished_by_one_other_node(
     assert not left.exists()
     session = await pg.stream_sessions.get(env, session_id)
     assert session is not None and session.recording_media_id is not None
+
+
+async def test_an_upload_is_written_by_one_node_at_a_time(pg: Store) -> None:
+    a, b = UploadGates(Jobs(pg, "a", LEASE)), UploadGates(Jobs(pg, "b", LEASE))
+    async with a.hold("upl_1", None, 1.0):
+        with pytest.raises(UploadBusy):
+            async with b.hold("upl_1", None, 0.3):
+                pass
+    async with b.hold("upl_1", None, 0.3):  # let go: the other node's request goes on
+        pass
+
+
+async def test_a_restart_s_recovery_leaves_an_upload_another_node_writes(
+    pg: Store, tmp_path: Path
+) -> None:
+    files = MediaFiles(tmp_path / "data")
+    settings = MediaSettings()
+    processor = Processor(pg, files, 1)
+    env, _ = await pg.environments.ensure("default")
+    row = await Uploads(pg, files, processor, settings).create(
+        env.id, NewUpload(100, "", "x.mp4", None)
+    )
+    files.path(row.path).write_bytes(b"x" * 40)  # node a's PATCH is writing
+    a, b = Jobs(pg, "a", LEASE), Jobs(pg, "b", LEASE)
+    assert await a.take(upload_job(row.id))
+    restarted = Uploads(pg, files, processor, settings)
+
+    await restarted.recover(b)
+    assert (await pg.uploads.unfinished())[0].received == 0  # not b's to record
+
+    await _lapse(pg, upload_job(row.id), "a")  # a died mid-PATCH
+    await restarted.recover(b)
+    assert (await pg.uploads.unfinished())[0].received == 40
