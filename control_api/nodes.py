@@ -28,6 +28,7 @@ from control_api.store.nodes import NodeInfo
 from control_api.urls import Endpoints, node_endpoints
 from server.ingest.manager import IngestManager
 from server.ingest.ports import PublisherClaims, SoleNode
+from server.ingest.sessions import OpenSession
 from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.nodes")
@@ -239,11 +240,23 @@ class ThisNode:
 
     async def _give_way(self, stream_id: str) -> None:
         """A publisher of this stream arrived on another node while ours is silent or
-        away: end the session here (its claim goes with it) so that node carries on."""
+        away. Away inside its reconnect window: the session is handed over (that node
+        continues it; if none does within the window, it ends here). Otherwise the
+        session ends here (its claim goes with it) and that node starts a new one."""
         assert self.ingest is not None
-        await self.ingest.disconnect(
-            stream_id, end_session=True, reason="taken over on another node"
-        )
+        handed = await self.ingest.hand_over(stream_id, self._save_handed_over)
+        if handed is None:
+            await self.ingest.disconnect(
+                stream_id, end_session=True, reason="taken over on another node"
+            )
+            return
+        session, left = handed
+        await asyncio.sleep(left)
+        if await self._store.end_unclaimed_session(session.session_id, self.name):
+            log.info("node %s: handed-over session %s not continued", self.name, session.session_id)
+
+    async def _save_handed_over(self, session: OpenSession) -> None:
+        await self._store.hand_over_session(session.session_id, session.bytes_in, session.last_seen)
 
     async def endpoints_for(self, streams: Sequence[LiveStream]) -> dict[str, Endpoints]:
         """Per stream id, the endpoints its URLs name when another node should: a stream

@@ -26,6 +26,7 @@ from control_api.nodes import ThisNode
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
+from control_api.store.directory import StoreDirectory
 from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
 from server.hls import http as hls_http
@@ -184,8 +185,12 @@ async def run(settings: Settings) -> None:
     )
     app[METRICS].attach(sources, store)
     recorder.start()
+    directory = media.ingest.directory
     checkpoints = SessionCheckpointer(
-        store, media.ingest, settings.diagnostics.session_checkpoint_seconds
+        store,
+        media.ingest,
+        settings.diagnostics.session_checkpoint_seconds,
+        directory.adopted if isinstance(directory, StoreDirectory) else None,
     )
     checkpoints.start()
     # aiohttp's keep-alive timer closes a connection still waiting for its next

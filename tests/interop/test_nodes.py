@@ -11,6 +11,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -322,6 +323,12 @@ def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers:
     assert encoder.wait(10) == 0, encoder.output()
 
 
+def _connected_in_session(health: dict[str, Any]) -> bool:
+    """The encoder is connected and its session recorded (the id comes from the database)."""
+    ingest = health.get("ingest") or {}
+    return ingest.get("encoderConnected") is True and bool(ingest.get("sessionId"))
+
+
 def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
     nodes: Nodes, peers: Peers
 ) -> None:
@@ -334,16 +341,16 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
     stale.signal(signal.SIGSTOP)  # connected but silent
     time.sleep(3.5)  # ingest.takeover_silence_seconds
     fresh = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 30, size=SMALL))
-    b.api.wait_health(
-        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "B's encoder"
-    )
+    b.api.wait_health(sid, _connected_in_session, 10, "B's encoder")
     assert "taken over on another node" in a.log()
     sessions = a.api.sessions(sid)["sessions"]
     assert len(sessions) == 2 and sessions[1].get("endedAt") and not sessions[0].get("endedAt")
     stale.signal(signal.SIGCONT)
     assert stale.wait(8) != 0  # its connection was closed on A
 
-    # gone, inside its reconnect window: the encoder may come back on the other node
+    # gone, inside its reconnect window: the encoder comes back on the other node and
+    # goes on with the same session there (no stream.ended, no new session)
+    moving_session = b.api.health(sid)["ingest"]["sessionId"]
     fresh.kill()
     wait_for(
         lambda: b.api.health(sid).get("ingest", {}).get("encoderConnected"),
@@ -352,9 +359,21 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
         "B's encoder gone",
     )
     back = peers.start("ffmpeg-a2", ffmpeg_publish(f"{a.rtmp_url}/{key}", 3, size=SMALL))
-    a.api.wait_health(
-        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
+    health = a.api.wait_health(
+        sid,
+        lambda h: (
+            h.get("ingest", {}).get("encoderConnected") is True and bool(h["ingest"]["sessionId"])
+        ),  # recorded once the database answers
+        10,
+        "back on A",
     )
+    assert health["ingest"]["sessionId"] == moving_session
+    assert "handed over to another node" in b.log()
+    sessions = a.api.sessions(sid)["sessions"]
+    assert len(sessions) == 2 and not any(
+        s.get("endedAt") for s in sessions if s["sessionId"] == moving_session
+    )
+    assert a.api.state(sid) == "live"
     assert back.wait(10) == 0, back.output()
 
 
