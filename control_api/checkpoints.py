@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 
 from sqlalchemy import bindparam, update
 
@@ -23,10 +24,18 @@ log = logging.getLogger("relaycast.diagnostics")
 
 
 class SessionCheckpointer:
-    def __init__(self, store: Store, ingest: IngestManager, interval: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        ingest: IngestManager,
+        interval: float,
+        adopted: Mapping[str, int] | None = None,
+    ) -> None:
+        """``adopted``: the bytes sessions continued from another node had there."""
         self.store = store
         self.ingest = ingest
         self.interval = interval
+        self.adopted = adopted if adopted is not None else {}
         self._task: asyncio.Task[None] | None = None
 
     async def checkpoint(self) -> int:
@@ -44,7 +53,14 @@ class SessionCheckpointer:
             conn = await s.connection()  # Core executemany: no ORM bulk-update rules
             await conn.execute(
                 statement,
-                [{"sid": o.session_id, "bytes": o.bytes_in, "seen": o.last_seen} for o in sessions],
+                [
+                    {
+                        "sid": o.session_id,
+                        "bytes": o.bytes_in + self.adopted.get(o.session_id, 0),
+                        "seen": o.last_seen,
+                    }
+                    for o in sessions
+                ],
             )
         return len(sessions)
 

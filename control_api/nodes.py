@@ -15,7 +15,7 @@ import json
 import logging
 import secrets
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from control_api.store.nodes import NodeInfo
 from control_api.urls import Endpoints, node_endpoints
 from server.ingest.manager import IngestManager
 from server.ingest.ports import PublisherClaims, SoleNode
+from server.ingest.sessions import OpenSession
 from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.nodes")
@@ -96,6 +97,9 @@ class NodeClaims:
         if token is not None:
             self._tasks.spawn(self._store.claims.release(stream_id, token))
 
+    async def elsewhere(self, stream_ids: Collection[str]) -> set[str]:
+        return await self._store.claims.held_elsewhere(stream_ids, self._node, datetime.now(UTC))
+
     async def close(self) -> None:
         """Pending releases are dropped: leaving the installation deletes every claim."""
         await self._tasks.close()
@@ -122,6 +126,9 @@ class ThisNode:
         """The loop time of the last renewed lease."""
         self._listener: Any = None  # asyncpg.Connection, on a shared database
         self._commands = BackgroundTasks(log, "a command from another node failed")
+        self.upkeep: list[Callable[[], Awaitable[object]]] = []
+        """Run after each sweep on a shared database: jobs a dead node left are taken
+        over (``control_api.jobs``); a failing one does not keep the others from running."""
 
     def info(self) -> NodeInfo:
         """Read at every beat: the ports are known once the listeners are bound."""
@@ -162,6 +169,7 @@ class ThisNode:
             self.renewed = now
             if self._store.shared:
                 await self._sweep()
+                await self._upkeep()
             if self._listener is not None and self._listener.is_closed():
                 log.warning("node %s: command connection lost; listening again", self.name)
                 await self._listen()
@@ -196,6 +204,13 @@ class ThisNode:
                 streams,
             )
 
+    async def _upkeep(self) -> None:
+        for job in self.upkeep:
+            try:
+                await job()
+            except Exception:
+                log.exception("node %s: taking over a dead node's jobs failed", self.name)
+
     async def _listen(self) -> None:
         """A connection of its own: LISTEN holds it for the node's life, off the pool."""
         import asyncpg
@@ -225,11 +240,23 @@ class ThisNode:
 
     async def _give_way(self, stream_id: str) -> None:
         """A publisher of this stream arrived on another node while ours is silent or
-        away: end the session here (its claim goes with it) so that node carries on."""
+        away. Away inside its reconnect window: the session is handed over (that node
+        continues it; if none does within the window, it ends here). Otherwise the
+        session ends here (its claim goes with it) and that node starts a new one."""
         assert self.ingest is not None
-        await self.ingest.disconnect(
-            stream_id, end_session=True, reason="taken over on another node"
-        )
+        handed = await self.ingest.hand_over(stream_id, self._save_handed_over)
+        if handed is None:
+            await self.ingest.disconnect(
+                stream_id, end_session=True, reason="taken over on another node"
+            )
+            return
+        session, left = handed
+        await asyncio.sleep(left)
+        if await self._store.end_unclaimed_session(session.session_id, self.name):
+            log.info("node %s: handed-over session %s not continued", self.name, session.session_id)
+
+    async def _save_handed_over(self, session: OpenSession) -> None:
+        await self._store.hand_over_session(session.session_id, session.bytes_in, session.last_seen)
 
     async def endpoints_for(self, streams: Sequence[LiveStream]) -> dict[str, Endpoints]:
         """Per stream id, the endpoints its URLs name when another node should: a stream

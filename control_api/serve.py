@@ -20,11 +20,13 @@ from control_api.fdlimit import apply as apply_open_file_limit
 from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.logs import formatter
 from control_api.media import MediaPlane, recordings_root
+from control_api.media_library.library import MediaLibrary
 from control_api.metrics import METRICS, MediaSources, metrics_app
 from control_api.nodes import ThisNode
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
+from control_api.store.directory import StoreDirectory
 from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
 from server import accel
@@ -94,6 +96,23 @@ async def _reconcile(store: Store, node: str) -> None:
         log.warning("closed %d stale session(s), ended %d stream(s) left live", sessions, streams)
 
 
+async def _recordings_left_behind(
+    settings: Settings, media: MediaPlane, library: MediaLibrary, node: ThisNode
+) -> None:
+    """Finish this node's previous run's recordings; a named node on a shared database
+    holds its folder as a job (``recordings:<node>``) and finishes dead nodes' folders
+    too. The library's imports and probes a dead node left are taken over likewise."""
+    root = recordings_root(settings)
+    if settings.node.name and library.jobs.shared:
+        recovered = await media.recordings.recover_own(library.jobs, root, node.name)
+        node.upkeep.append(lambda: media.recordings.take_over(library.jobs, root.parent))
+    else:
+        recovered = await media.recordings.recover(root)
+    if recovered:
+        log.warning("finished %d recording(s) a previous process left behind", recovered)
+    node.upkeep.append(library.take_over)
+
+
 async def _metrics_listener(settings: Settings, app: web.Application) -> web.AppRunner | None:
     """``metrics.port`` set: /metrics gets its own listener (and is not on the API port)."""
     config = settings.metrics
@@ -144,9 +163,7 @@ async def run(settings: Settings) -> None:
     app[NODE] = node
     media.playback.sink = SessionViewers(store)
     await _reconcile(store, node.name)
-    recovered = await media.recordings.recover(recordings_root(settings))
-    if recovered:
-        log.warning("finished %d recording(s) a previous process left behind", recovered)
+    await _recordings_left_behind(settings, media, app[LIBRARY], node)
     media.recordings.submit = app[LIBRARY].processor.submit  # later ones are probed at once
     hls_http.mount(app, media.hls)
     mount_player(app)
@@ -170,8 +187,12 @@ async def run(settings: Settings) -> None:
     )
     app[METRICS].attach(sources, store)
     recorder.start()
+    directory = media.ingest.directory
     checkpoints = SessionCheckpointer(
-        store, media.ingest, settings.diagnostics.session_checkpoint_seconds
+        store,
+        media.ingest,
+        settings.diagnostics.session_checkpoint_seconds,
+        directory.adopted if isinstance(directory, StoreDirectory) else None,
     )
     checkpoints.start()
     # aiohttp's keep-alive timer closes a connection still waiting for its next

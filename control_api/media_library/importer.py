@@ -23,6 +23,7 @@ import aiohttp
 from yarl import URL
 
 from control_api.credentials import new_id
+from control_api.jobs import Jobs
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.processor import Processor
 from control_api.media_library.receiver import BatchWriter, open_upload_file
@@ -82,8 +83,10 @@ class Importer:
         processor: Processor,
         settings: MediaSettings,
         own_port: Callable[[], int],
+        jobs: Jobs | None = None,
     ) -> None:
         self._store = store
+        self._jobs = jobs
         self._files = files
         self._processor = processor
         self._settings = settings
@@ -110,6 +113,19 @@ class Importer:
             await asyncio.gather(*self._running, return_exceptions=True)
 
     async def _run(self, task: Task) -> None:
+        """The import is a job (``import:<task id>``) while it runs: no other node's
+        recovery fails it, and if this node dies another node's does."""
+        job = f"import:{task.id}"
+        if self._jobs is not None and not await self._jobs.take(job):
+            return  # failed already by a node that found it abandoned
+        try:
+            await self._download_and_finish(task)
+        finally:
+            if self._jobs is not None:
+                with contextlib.suppress(Exception):  # else it lapses with the lease
+                    await self._jobs.release(job)
+
+    async def _download_and_finish(self, task: Task) -> None:
         media_id = new_id("med")
         relative = media_path(task.environment_id, media_id)
         try:

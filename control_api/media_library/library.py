@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 
+from control_api.jobs import Jobs
 from control_api.lifecycle import Service
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.gates import UploadGates
@@ -30,21 +31,29 @@ class MediaLibrary(Service):
         self.keep_recordings_days = settings.recording.delete_after_days
         self.store = store
         self.files = MediaFiles(settings.server.data_dir)
-        self.gates = UploadGates()
-        self.processor = Processor(store, self.files, self.settings.probe_concurrency)
+        self.jobs = Jobs.of(settings, store)
+        self.gates = UploadGates(self.jobs)
+        self.processor = Processor(
+            store, self.files, self.settings.probe_concurrency, jobs=self.jobs
+        )
         self.uploads = Uploads(store, self.files, self.processor, self.settings)
         self.importer = Importer(
-            store, self.files, self.processor, self.settings, lambda: endpoints.http_port
+            store,
+            self.files,
+            self.processor,
+            self.settings,
+            lambda: endpoints.http_port,
+            jobs=self.jobs,
         )
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.files.root.mkdir(parents=True, exist_ok=True)
-        interrupted = await recover_after_restart(self.store, self.files)
+        interrupted = await recover_after_restart(self.store, self.files, self.jobs)
         if interrupted:
             log.warning("failed %d import(s) a previous process left running", interrupted)
         await self.processor.start()
-        await self.uploads.recover()  # after the processor: a completed upload is queued
+        await self.uploads.recover(self.jobs)  # after the processor: a completed upload is queued
         self._sweeper = asyncio.create_task(
             sweep_forever(
                 self.store,
@@ -52,9 +61,18 @@ class MediaLibrary(Service):
                 self.gates,
                 self.settings.cleanup_interval,
                 self.keep_recordings_days,
+                self.jobs,
             ),
             name="media-upload-sweeper",
         )
+
+    async def take_over(self) -> None:
+        """A node's upkeep on a shared database: the imports and probes a dead node
+        left are failed or probed here (each by one node: the job claims decide)."""
+        interrupted = await recover_after_restart(self.store, self.files, self.jobs)
+        if interrupted:
+            log.warning("failed %d import(s) a dead node left running", interrupted)
+        await self.processor.take_over()
 
     async def stop(self) -> None:
         if self._sweeper is not None:

@@ -6,6 +6,8 @@ not MP4 but whose codecs MP4 carries, the one remux to a faststart MP4 behind
 left in ``processing`` are queued again at start-up, so a restart mid-probe loses
 nothing. An item deleted while its remux runs is found gone when the result is
 recorded, and the MP4 just made is removed (``removal.delete_item`` has the other half).
+On a shared database each probe is a job (``probe:<media id>``) one node takes, and
+the items a dead node was probing are taken over (:meth:`take_over`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
+from control_api.jobs import Jobs
 from control_api.media_library.files import MediaFiles
 from control_api.media_library.probe import NotMedia, ProbeResult, probe_file
 from control_api.media_library.remux import MP4_SUFFIX, mp4_plan, remux_to_mp4
@@ -31,17 +34,23 @@ class Processor:
         files: MediaFiles,
         concurrency: int,
         remux: Callable[[Path, Path], None] = remux_to_mp4,
+        jobs: Jobs | None = None,
     ) -> None:
+        """``jobs``: None when this process is the only one probing (tests)."""
         self._store = store
+        self._jobs = jobs
         self._files = files
         self._remux = remux
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
         self._workers: list[asyncio.Task[None]] = []
 
     def submit(self, media_id: str) -> None:
-        self._queue.put_nowait(media_id)
+        if media_id not in self._queued:  # queued again by take_over: once is enough
+            self._queued.add(media_id)
+            self._queue.put_nowait(media_id)
 
     async def start(self) -> None:
         for row in await self._store.media.with_status("processing"):
@@ -50,6 +59,14 @@ class Processor:
             asyncio.create_task(self._work(), name=f"media-probe-{n}")
             for n in range(self._concurrency)
         ]
+
+    async def take_over(self) -> int:
+        """Queue the items waiting for a probe that no live node holds (a dead node's,
+        mid-probe or queued there); the claim in :meth:`process` decides who probes."""
+        rows = await self._store.media.with_status("processing")
+        for row in rows:
+            self.submit(row.id)
+        return len(rows)
 
     async def stop(self) -> None:
         for worker in self._workers:
@@ -66,6 +83,7 @@ class Processor:
     async def _work(self) -> None:
         while True:
             media_id = await self._queue.get()
+            self._queued.discard(media_id)
             try:
                 await self.process(media_id)
             except Exception:
@@ -78,6 +96,17 @@ class Processor:
 
     async def process(self, media_id: str) -> str | None:
         """Probe one ``processing`` item; return its new status (None: gone or not pending)."""
+        job = f"probe:{media_id}"
+        if self._jobs is not None and not await self._jobs.take(job):
+            return None  # another node (or this one, already) probes it
+        try:
+            return await self._probe(media_id)
+        finally:
+            if self._jobs is not None:
+                with contextlib.suppress(Exception):  # else it lapses with the lease
+                    await self._jobs.release(job)
+
+    async def _probe(self, media_id: str) -> str | None:
         row = await self._store.media.by_id(media_id)
         if row is None or row.status != "processing":
             return None

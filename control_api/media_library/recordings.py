@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from control_api.credentials import new_id
+from control_api.jobs import Jobs
 from control_api.media_library.files import MediaFiles
 from control_api.settings import RecordingSettings
 from control_api.store import Store
@@ -33,6 +34,9 @@ from server.record.trim import trim_to_whole
 
 log = logging.getLogger("relaycast.record")
 NAME_LIMIT = 200
+RECORDINGS_JOB = "recordings:"
+"""The job of a named node's recordings folder, held by the node while it lives."""
+TAKE_POLL = 0.5
 
 
 def recording_name(stream_name: str, started_at: datetime, part: int) -> str:
@@ -99,6 +103,35 @@ class LibraryRecordings:
         for recording in found:
             await self.recording_finished(recording)
         return len(found)
+
+    async def recover_own(self, jobs: Jobs, root: Path, node: str) -> int:
+        """At start-up: this node's left-behind recordings, under the job
+        ``recordings:<node>`` held for the node's life, so no other node touches the
+        recordings it writes; if another node is finishing them (this node was dead),
+        wait for it, up to a lease."""
+        job = RECORDINGS_JOB + node
+        deadline = asyncio.get_running_loop().time() + jobs.lease
+        while not await jobs.take(job):
+            if asyncio.get_running_loop().time() > deadline:
+                log.error("node %s: its recordings are held by another process", node)
+                return 0
+            await asyncio.sleep(TAKE_POLL)
+        return await self.recover(root)
+
+    async def take_over(self, jobs: Jobs, base: Path) -> int:
+        """Finish the recordings of nodes that died (their job lapsed): each node's
+        folder under ``base``, by one node."""
+        finished = 0
+        for job in await jobs.lapsed(RECORDINGS_JOB):
+            node = job.removeprefix(RECORDINGS_JOB)
+            if not await jobs.take(job):
+                continue
+            try:
+                finished += await self.recover(base / node)
+            finally:
+                await jobs.release(job)
+            log.warning("finished the recordings of dead node %s", node)
+        return finished
 
     async def _catalog(self, recording: FinishedRecording) -> None:
         env = recording.environment_id

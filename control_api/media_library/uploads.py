@@ -16,7 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import StreamReader
 
+from control_api.jobs import Jobs
 from control_api.media_library.files import MediaFiles
+from control_api.media_library.gates import upload_job
 from control_api.media_library.processor import Processor
 from control_api.media_library.receiver import (
     BodyStalled,
@@ -160,21 +162,30 @@ class Uploads:
         if checksum is not None:
             await self._files.clear_checksum_pending(row.path)
 
-    async def recover(self) -> None:
+    async def recover(self, jobs: Jobs | None = None) -> None:
         """Record what PATCHes of a killed process had written.
 
         Run at start, before any request. The database holds the last offset recorded;
         the file may hold more, the start of a body that was being received. Without
         a checksum those bytes are kept, so the client resumes after them instead of
         sending them again; a checksummed PATCH left a mark and its bytes are cut off.
+        With ``jobs`` on a shared database, an upload another node is writing now
+        (its ``upload:<id>`` claim) is left alone.
         """
         now = datetime.now(UTC)
         for row in await self._store.uploads.unfinished():
-            checksummed = await self._files.checksum_pending(row.path)
-            if row.expires_at > now:  # an expired one is the sweeper's
-                await self._recover_one(row, checksummed)
-            if checksummed:
-                await self._files.clear_checksum_pending(row.path)
+            job = upload_job(row.id)
+            if jobs is not None and not await jobs.take(job):
+                continue
+            try:
+                checksummed = await self._files.checksum_pending(row.path)
+                if row.expires_at > now:  # an expired one is the sweeper's
+                    await self._recover_one(row, checksummed)
+                if checksummed:
+                    await self._files.clear_checksum_pending(row.path)
+            finally:
+                if jobs is not None:
+                    await jobs.release(job)
 
     async def _recover_one(self, row: Upload, checksummed: bool) -> None:
         path = self._files.path(row.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_api.store.api_keys import ApiKeyRepo
@@ -13,12 +14,14 @@ from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
 from control_api.store.folders import FolderRepo
 from control_api.store.ingest_failures import IngestFailureRepo
+from control_api.store.jobs import JobRepo
 from control_api.store.live_streams import LiveStreamRepo, end_idle
 from control_api.store.media import MediaRepo
+from control_api.store.models import StreamSession
 from control_api.store.nodes import ClaimRepo, NodeRepo
 from control_api.store.queue import QueueRepo
 from control_api.store.secrets import signing_key
-from control_api.store.sessions import SessionRepo
+from control_api.store.sessions import SessionRepo, abandoned_at
 from control_api.store.tags import TagRepo
 from control_api.store.tasks import TaskRepo
 from control_api.store.uploads import UploadRepo
@@ -46,6 +49,7 @@ class Store:
         self.webhooks = WebhookRepo(self.sessions, engine.dialect.name != "sqlite")
         self.nodes = NodeRepo(self.sessions, engine.dialect.name)
         self.claims = ClaimRepo(self.sessions, engine.dialect.name)
+        self.jobs = JobRepo(self.sessions, engine.dialect.name)
         self.queue = QueueRepo(self.sessions)
         self.channels = ChannelRepo(self.sessions)
         self.events = EventHub()
@@ -102,6 +106,40 @@ class Store:
         for stream in ended:
             self.events.emit("stream.ended", stream.environment_id, stream)
         return len(closed), len(ended)
+
+    async def hand_over_session(self, session_id: str, bytes_in: int, seen: datetime) -> None:
+        """This node lets an away encoder's session go to the node it reconnected to:
+        the figures so far are saved for that node to go on from."""
+        async with self.sessions.begin() as s:
+            await s.execute(
+                update(StreamSession)
+                .where(StreamSession.id == session_id, StreamSession.ended_at.is_(None))
+                .values(bytes_in=bytes_in, last_seen_at=seen)
+            )
+
+    async def end_unclaimed_session(self, session_id: str, node: str) -> bool:
+        """A session this node handed over that no node continued within its reconnect
+        window ends (``stream.ended``), where the encoder was last seen; one another
+        node continues is its own now and is left alone."""
+        now = datetime.now(UTC)
+        async with self.sessions.begin() as s:
+            row = await s.scalar(
+                select(StreamSession)
+                .where(
+                    StreamSession.id == session_id,
+                    StreamSession.node == node,
+                    StreamSession.ended_at.is_(None),
+                )
+                .with_for_update()
+            )
+            if row is None:
+                return False
+            row.ended_at = abandoned_at(row, now)
+            await s.flush()
+            ended = await end_idle(s, now, {row.stream_id})
+        for stream in ended:
+            self.events.emit("stream.ended", stream.environment_id, stream)
+        return True
 
 
 __all__ = ["Store"]

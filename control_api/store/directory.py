@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -35,6 +35,8 @@ class StoreDirectory:
         self._plans = dict(plans or {})
         self._events = events or EventHub()
         self._lookups: dict[str, asyncio.Future[StreamGrant | None]] = {}
+        self.adopted: dict[str, int] = {}
+        """Sessions continued here from another node: the bytes they had there."""
 
     def _limits(self, plan: str) -> PlanLimits | None:
         settings = self._plans.get(plan)
@@ -99,11 +101,17 @@ class StoreDirectory:
         )
 
     async def session_opened(self, stream_id: str, protocol: str, remote: str, at: datetime) -> str:
+        """A new session; or, when the encoder left another node inside its reconnect
+        window (that node handed it over, or died), that session goes on here: same
+        id, the stream stays live, no event."""
         session_id = new_id("ses")
         async with self._sessions.begin() as s:
             stream = await s.get(LiveStream, stream_id)
             if stream is None:
                 raise LookupError(stream_id)
+            continued = await self._continue(s, stream, protocol, remote, at)
+            if continued is not None:
+                return continued
             s.add(
                 StreamSession(
                     id=session_id,
@@ -122,10 +130,34 @@ class StoreDirectory:
         self._events.emit("stream.connecting", stream.environment_id, stream)
         return session_id
 
+    async def _continue(
+        self, s: AsyncSession, stream: LiveStream, protocol: str, remote: str, at: datetime
+    ) -> str | None:
+        if self._node is None or stream.state != "live":
+            return None
+        since = at - timedelta(seconds=stream.reconnect_window_seconds)
+        row = await s.scalar(
+            select(StreamSession)
+            .where(
+                StreamSession.stream_id == stream.id,
+                StreamSession.ended_at.is_(None),
+                StreamSession.node.is_not(None),
+                StreamSession.node != self._node,
+                StreamSession.last_seen_at >= since,
+            )
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if row is None:
+            return None
+        row.node, row.protocol, row.remote_addr = self._node, protocol, remote
+        self.adopted[row.id] = row.bytes_in
+        return row.id
+
     async def stream_live(self, stream_id: str, at: datetime) -> None:
         async with self._sessions.begin() as s:
             stream = await s.get(LiveStream, stream_id)
-            if stream is None:
+            if stream is None or stream.state == "live":  # a continued session: no news
                 return
             stream.state, stream.started_at, stream.ended_at = "live", at, None
         self._events.emit("stream.live", stream.environment_id, stream)
@@ -137,7 +169,7 @@ class StoreDirectory:
             await s.execute(
                 update(StreamSession)
                 .where(StreamSession.id == session_id)
-                .values(ended_at=at, bytes_in=bytes_in)
+                .values(ended_at=at, bytes_in=bytes_in + self.adopted.pop(session_id, 0))
             )
             stream = await s.get(LiveStream, stream_id)
             if stream is None:

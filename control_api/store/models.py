@@ -167,6 +167,21 @@ class Node(Base):
     lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
+class JobClaim(Base):
+    """A background job (probing an item, an import, a node's left-behind recordings,
+    the periodic sweep) held by one process of one node: the primary key lets one in,
+    and a lapsed lease hands the job to another node."""
+
+    __tablename__ = "job_claims"
+
+    job: Mapped[str] = mapped_column(String(120), primary_key=True)
+    node: Mapped[str] = mapped_column(String(64), index=True)
+    run: Mapped[str] = mapped_column(String(32))
+    """The process holding it: a node's next run takes its previous run's jobs at once."""
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class StreamClaim(Base):
     """Which node holds a stream's publisher: the primary key lets one node at a time
     in, whatever the number of nodes racing; a lapsed lease may be taken over."""

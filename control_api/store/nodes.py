@@ -8,7 +8,7 @@ second or two is far inside a lease.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from control_api.store.models import Node, StreamClaim
+from control_api.store.models import JobClaim, Node, StreamClaim
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +64,15 @@ class NodeRepo:
                 .where(StreamClaim.node == info.name)
                 .values(lease_expires_at=expires)
             )
+            await s.execute(
+                update(JobClaim).where(JobClaim.node == info.name).values(lease_expires_at=expires)
+            )
 
     async def leave(self, name: str) -> None:
         """A clean stop: the node and whatever it still claimed are gone at once."""
         async with self._sessions.begin() as s:
             await s.execute(delete(StreamClaim).where(StreamClaim.node == name))
+            await s.execute(delete(JobClaim).where(JobClaim.node == name))
             await s.execute(delete(Node).where(Node.name == name))
 
     async def notify(self, channel: str, payload: str) -> None:
@@ -138,6 +142,22 @@ class ClaimRepo:
         """Every claim a node holds: its previous run's, when it starts again."""
         async with self._sessions.begin() as s:
             await s.execute(delete(StreamClaim).where(StreamClaim.node == node))
+
+    async def held_elsewhere(
+        self, stream_ids: Collection[str], node: str, now: datetime
+    ) -> set[str]:
+        """Those of ``stream_ids`` whose publisher another live node holds."""
+        if not stream_ids:
+            return set()
+        async with self._sessions() as s:
+            rows = await s.scalars(
+                select(StreamClaim.stream_id).where(
+                    StreamClaim.stream_id.in_(list(stream_ids)),
+                    StreamClaim.node != node,
+                    StreamClaim.lease_expires_at > now,
+                )
+            )
+            return set(rows)
 
     async def holder(self, stream_id: str, now: datetime) -> str | None:
         """The node holding the stream's publisher, while its lease runs."""

@@ -12,10 +12,11 @@ reported in ``refusals``, the figures health shows in ``health``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from server.bus import Registry, StreamGrant
@@ -424,6 +425,39 @@ class IngestManager:
     def publishing(self) -> list[str]:
         """Stream ids with a connected publisher: the ones ``health`` answers for."""
         return [sid for sid, live in self._live.items() if live.publisher is not None]
+
+    async def hand_over(
+        self, stream_id: str, save: Callable[[OpenSession], Awaitable[None]]
+    ) -> tuple[OpenSession, float] | None:
+        """The encoder, away inside its reconnect window, is back on another node: save
+        the session's figures (``save``), then let the stream go here without ending
+        the session, which that node continues. The session and the seconds left of its
+        window; None (nothing let go) unless the stream is away and live here."""
+        live = self._live.get(stream_id)
+        if live is None or not self._away(live):
+            return None
+        session = OpenSession(
+            live.session_id,
+            live.session_bytes,
+            self._last_seen(live, datetime.now(UTC), self.clock()),
+        )
+        await save(session)
+        if self._live.get(stream_id) is not live or not self._away(live):
+            return None  # back here meanwhile
+        assert live.grace is not None
+        left = max(0.0, live.grace.when() - asyncio.get_running_loop().time())
+        self._forget(live, "encoder moved to another node")
+        log.info(
+            "stream %s: session %s handed over to another node",
+            stream_id,
+            live.session_id,
+            extra=live.log_fields(),
+        )
+        return session, left
+
+    @staticmethod
+    def _away(live: Live) -> bool:
+        return live.publisher is None and live.live and live.grace is not None
 
     def gives_way(self, stream_id: str) -> bool:
         """Whether a publisher of this stream arriving on another node may take over:

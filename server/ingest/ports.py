@@ -6,6 +6,7 @@ object that satisfies ``StreamDirectory``.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -95,6 +96,9 @@ class PublisherClaims(Protocol):
     def release(self, stream_id: str) -> None:
         """The stream's session here is over; must not block or raise."""
 
+    async def elsewhere(self, stream_ids: Collection[str]) -> set[str]:
+        """Those of ``stream_ids`` another live node holds (a channel playing there)."""
+
 
 class SoleNode:
     """The claims of a process that is the whole installation: always granted."""
@@ -104,3 +108,6 @@ class SoleNode:
 
     def release(self, stream_id: str) -> None:
         return None
+
+    async def elsewhere(self, stream_ids: Collection[str]) -> set[str]:
+        return set()

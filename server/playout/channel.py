@@ -14,7 +14,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -106,6 +106,8 @@ class ChannelRun:
         self.settings = settings
         self.by_schedule = by_schedule
         self.stopped_by_service = False
+        self.elsewhere = False
+        """Another node plays the channel (it holds the stream): this run ends quietly."""
         self.state = channel.state
         self.stats = ChannelStats()
         self.finished = asyncio.Event()
@@ -227,7 +229,9 @@ class ChannelRun:
 
     # ------------------------------------------------------------ life
 
-    async def run(self) -> None:
+    async def run(self, ending: Callable[[ChannelRun], Awaitable[None]] | None = None) -> None:
+        """``ending`` runs once the last position is saved and before the stream is let
+        go: another node may take the channel the moment it is, so "off" goes first."""
         try:
             while not self._stopping:
                 more = await self._stretch()
@@ -240,6 +244,9 @@ class ChannelRun:
             log.exception("channel %s: playout failed", self.stream_id)
             self.end_reason = "playout failed"
         finally:
+            if ending is not None:
+                with contextlib.suppress(Exception):
+                    await ending(self)
             await self._teardown()
 
     async def _stretch(self) -> bool:
@@ -255,6 +262,10 @@ class ChannelRun:
         except Refused as refused:
             if refused.reason is not RefusalReason.IN_USE:
                 self.end_reason = str(refused)
+                return False
+            if not self.ingest.is_publishing(self.stream_id):  # held by another node
+                self.elsewhere = True
+                self.end_reason = "playing on another node"
                 return False
             log.info("channel %s: an encoder is publishing; playout waits", self.stream_id)
             self._yielded = True

@@ -3,6 +3,11 @@
 The service owns one ``ChannelRun`` per playing channel. The control API calls it
 (start/stop/skip/queue edits); its scheduler task starts and stops channels at their
 schedule's windows; at start-up it resumes the channels that were playing.
+
+Several nodes: a channel plays where its stream is claimed (``PublisherClaims``), one
+node at a time. Every tick, a channel that is on but that no live node holds (its
+node died, its lease ran out) is taken over here from its saved item and position;
+if two nodes try at once, the claim lets one in and the other's run ends quietly.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ class PlayoutService:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._scheduler: asyncio.Task[None] | None = None
         self._closing = False
+        self._busy: set[str] = set()
+        """Channels being started or stopped here: not to be taken over meanwhile."""
 
     # ------------------------------------------------------------ API side
 
@@ -57,14 +64,19 @@ class PlayoutService:
         window = current_window(channel.schedule, self.now())
         key = (window.start or EPOCH) if window and channel.schedule.bounded else None
         await self.directory.set_on(stream_id, True, key)
-        self._launch(channel, by_schedule=False)
+        if stream_id not in self._runs:
+            self._launch(channel, by_schedule=False)
         return None
 
     async def stop(self, stream_id: str) -> None:
         """Stop playing; the next start begins at the top of the queue. The run goes
         first: its last save of the position would otherwise land after the reset."""
-        await self._stop_run(stream_id)
-        await self.directory.set_on(stream_id, False, None)
+        self._busy.add(stream_id)
+        try:
+            await self._stop_run(stream_id)
+            await self.directory.set_on(stream_id, False, None)
+        finally:
+            self._busy.discard(stream_id)
 
     def on_air(self, stream_id: str) -> OnAir | None:
         run = self._runs.get(stream_id)
@@ -96,15 +108,22 @@ class PlayoutService:
 
     async def _life(self, run: ChannelRun) -> None:
         try:
-            await run.run()
+            await run.run(self._ended)
         finally:
             if self._runs.get(run.stream_id) is run:
                 del self._runs[run.stream_id]
                 self._tasks.pop(run.stream_id, None)
-            if not self._closing and not run.stopped_by_service:
-                log.info("channel %s: playout ended (%s)", run.stream_id, run.end_reason)
-                with contextlib.suppress(Exception):
-                    await self.directory.set_on(run.stream_id, False, None)
+
+    async def _ended(self, run: ChannelRun) -> None:
+        """A run that ended by itself turns the channel off, before its stream is let go
+        (no other node takes over a channel that finished)."""
+        if self._closing or run.stopped_by_service:
+            return
+        if run.elsewhere:
+            log.info("channel %s: plays on another node", run.stream_id)
+            return
+        log.info("channel %s: playout ended (%s)", run.stream_id, run.end_reason)
+        await self.directory.set_on(run.stream_id, False, None)
 
     async def _stop_run(self, stream_id: str) -> None:
         run = self._runs.get(stream_id)
@@ -121,13 +140,28 @@ class PlayoutService:
     async def resume(self) -> int:
         """At start-up: play again the channels that were playing (from their saved
         item and position), then look after schedules. Returns how many resumed."""
-        resumed = 0
-        for channel in await self.directory.channels():
-            if channel.on and channel.enabled and channel.stream_id not in self._runs:
-                self._launch(channel, by_schedule=channel.window_start is not None)
-                resumed += 1
+        resumed = await self._take_over(await self.directory.channels())
         self._scheduler = asyncio.create_task(self._schedule_loop())
         return resumed
+
+    def _free(self, stream_id: str) -> bool:
+        return stream_id not in self._runs and stream_id not in self._busy
+
+    async def _take_over(self, channels: list[Channel]) -> int:
+        """Play the channels that are on and that no node plays (none here, none
+        holding their stream elsewhere); returns how many were started."""
+        idle = [c for c in channels if c.on and c.enabled and self._free(c.stream_id)]
+        if not idle:
+            return 0
+        held = await self.ingest.claims.elsewhere([c.stream_id for c in idle])
+        started = 0
+        for channel in idle:
+            sid = channel.stream_id
+            if sid in held or not self._free(sid):  # started here while we asked
+                continue
+            self._launch(channel, by_schedule=channel.window_start is not None)
+            started += 1
+        return started
 
     async def _schedule_loop(self) -> None:
         while True:
@@ -141,7 +175,11 @@ class PlayoutService:
         """One look at every scheduled channel: start it at a window it has not played
         yet, stop what the schedule started once its window is over."""
         now = self.now()
-        for channel in await self.directory.channels():
+        channels = await self.directory.channels()
+        taken = await self._take_over(channels)
+        if taken:
+            log.warning("took over %d channel(s) no node was playing", taken)
+        for channel in channels:
             if not channel.schedule.bounded:
                 continue
             window = current_window(channel.schedule, now)

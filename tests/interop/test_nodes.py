@@ -11,10 +11,12 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.protocols import rtmp
+from tests.interop.channel_helpers import make_channel, make_item, now_playing, upload
 from tests.interop.conftest import (
     BASE_ENV,
     Api,
@@ -56,8 +58,9 @@ class Nodes:
         self.started: list[Relaycast] = []
         self.key = ""
 
-    def start(self, name: str, *args: str) -> Relaycast:
-        data = self.tmp_path / name
+    def start(self, name: str, *args: str, data_dir: str | None = None) -> Relaycast:
+        """``data_dir``: a folder shared with other nodes (the media library's files)."""
+        data = self.tmp_path / (data_dir or name)
         server = start_server(data, "--node-name", name, *args, env=self.env)
         self.key = self.key or server.bootstrap_key or ""
         running = Relaycast(server, Api(server.base, self.key), data)
@@ -322,6 +325,12 @@ def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers:
     assert encoder.wait(10) == 0, encoder.output()
 
 
+def _connected_in_session(health: dict[str, Any]) -> bool:
+    """The encoder is connected and its session recorded (the id comes from the database)."""
+    ingest = health.get("ingest") or {}
+    return ingest.get("encoderConnected") is True and bool(ingest.get("sessionId"))
+
+
 def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
     nodes: Nodes, peers: Peers
 ) -> None:
@@ -334,16 +343,16 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
     stale.signal(signal.SIGSTOP)  # connected but silent
     time.sleep(3.5)  # ingest.takeover_silence_seconds
     fresh = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 30, size=SMALL))
-    b.api.wait_health(
-        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "B's encoder"
-    )
+    b.api.wait_health(sid, _connected_in_session, 10, "B's encoder")
     assert "taken over on another node" in a.log()
     sessions = a.api.sessions(sid)["sessions"]
     assert len(sessions) == 2 and sessions[1].get("endedAt") and not sessions[0].get("endedAt")
     stale.signal(signal.SIGCONT)
     assert stale.wait(8) != 0  # its connection was closed on A
 
-    # gone, inside its reconnect window: the encoder may come back on the other node
+    # gone, inside its reconnect window: the encoder comes back on the other node and
+    # goes on with the same session there (no stream.ended, no new session)
+    moving_session = b.api.health(sid)["ingest"]["sessionId"]
     fresh.kill()
     wait_for(
         lambda: b.api.health(sid).get("ingest", {}).get("encoderConnected"),
@@ -352,7 +361,53 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
         "B's encoder gone",
     )
     back = peers.start("ffmpeg-a2", ffmpeg_publish(f"{a.rtmp_url}/{key}", 3, size=SMALL))
-    a.api.wait_health(
-        sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
+    health = a.api.wait_health(
+        sid,
+        lambda h: (
+            h.get("ingest", {}).get("encoderConnected") is True and bool(h["ingest"]["sessionId"])
+        ),  # recorded once the database answers
+        10,
+        "back on A",
     )
+    assert health["ingest"]["sessionId"] == moving_session
+    assert "handed over to another node" in b.log()
+    sessions = a.api.sessions(sid)["sessions"]
+    assert len(sessions) == 2 and not any(
+        s.get("endedAt") for s in sessions if s["sessionId"] == moving_session
+    )
+    assert a.api.state(sid) == "live"
     assert back.wait(10) == 0, back.output()
+
+
+def test_a_killed_node_s_channel_moves_to_another_from_its_position(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    nodes.env.update({"RELAYCAST_NODE__LEASE_SECONDS": "3"})
+    a = nodes.start("node-a", data_dir="shared")
+    b = nodes.start("node-b", data_dir="shared")
+    item = upload(a.api, make_item(tmp_path / "long.mp4", "320x180", 25, 30, "48000:stereo"))
+    sid = make_channel(a.api, [item], loop=True)["streamId"]
+    a.api.ok("POST", f"/v1/live-streams/{sid}/start")
+    wait_for(
+        lambda: now_playing(a.api, sid),
+        lambda playing: playing is not None and playing["positionSeconds"] >= 4,
+        30,
+        "four seconds of the item on air on node A",
+    )
+    time.sleep(1)  # B's ticks see the channel held by A
+    assert now_playing(b.api, sid) is None, "the channel plays on one node"
+    before = now_playing(a.api, sid)
+    assert before is not None
+    a.server.stop(signal.SIGKILL)
+    killed = time.monotonic()
+    after = wait_for(
+        lambda: now_playing(b.api, sid),
+        lambda playing: playing is not None,
+        15,
+        "the channel on air on node B",
+    )
+    assert time.monotonic() - killed < 3 + 6, "within the lease (3 s) and a worker's start"
+    assert after is not None and after["itemId"] == before["itemId"]
+    assert abs(after["positionSeconds"] - before["positionSeconds"]) <= 4, (before, after)
+    b.api.wait_state(sid, "live", timeout=10)
+    assert "took over 1 channel(s)" in b.log()

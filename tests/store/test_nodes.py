@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 from control_api.store import Store
+from control_api.store.directory import StoreDirectory
 from control_api.store.models import StreamSession
 from control_api.store.nodes import NodeInfo
 from tests.store.test_store import FIELDS
@@ -176,3 +177,38 @@ async def test_each_due_webhook_delivery_goes_to_one_node(store: Store) -> None:
     assert await store.webhooks.due(now + timedelta(seconds=30), (), (), 100) == []
     again = await store.webhooks.due(now + timedelta(seconds=61), (), (), 100)
     assert len(again) == 10  # the lease lapsed: a node that died mid-attempt is retried
+
+
+async def test_a_session_handed_over_goes_on_on_the_other_node_or_ends_there(
+    store: Store,
+) -> None:
+    """Node a's encoder left inside its reconnect window and came back on node b: b
+    continues a's session (same id, bytes added up, no event); a session nobody
+    continued ends, announced once, by the node that handed it over."""
+    heard = Heard()
+    store.events.listeners.append(heard)
+    a = StoreDirectory(store.sessions, events=store.events, node="a")
+    b = StoreDirectory(store.sessions, events=store.events, node="b")
+    sid = await _stream(store)
+    first = await a.session_opened(sid, "rtmp", "1.2.3.4", datetime.now(UTC))
+    await a.stream_live(sid, datetime.now(UTC))
+    await store.hand_over_session(first, 100, datetime.now(UTC))
+    heard.events.clear()
+
+    assert await b.session_opened(sid, "srt", "5.6.7.8", datetime.now(UTC)) == first
+    await b.stream_live(sid, datetime.now(UTC))
+    assert heard.events == []
+    assert not await store.end_unclaimed_session(first, "a")  # b's now
+    await b.session_closed(sid, first, datetime.now(UTC), 50, None)
+    env, _ = await store.environments.ensure("default")
+    row = await store.stream_sessions.get(env.id, first)
+    assert row is not None and row.bytes_in == 150 and row.node == "b"
+
+    second = await a.session_opened(sid, "rtmp", "1.2.3.4", datetime.now(UTC))
+    assert second != first  # the stream had ended: a new session
+    await a.stream_live(sid, datetime.now(UTC))
+    await store.hand_over_session(second, 10, datetime.now(UTC))
+    heard.events.clear()
+    assert await store.end_unclaimed_session(second, "a")
+    assert not await store.end_unclaimed_session(second, "a")
+    assert heard.events == [("stream.ended", sid)]

@@ -4,9 +4,11 @@ stopped by hand stays stopped until its next window. Runs are recorded, not play
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from server.bus import StreamGrant
@@ -132,3 +134,29 @@ async def test_a_channel_started_by_hand_is_not_stopped_by_the_schedule() -> Non
     assert await service.start("ls_1") is None
     await _run(service, at(7, 11), at(7, 13))
     assert service.events == [("start", at(7, 11))]
+
+
+class Claims:
+    """The streams another node holds (``PublisherClaims.elsewhere``)."""
+
+    def __init__(self) -> None:
+        self.held: set[str] = set()
+
+    async def elsewhere(self, stream_ids: Collection[str]) -> set[str]:
+        return self.held & set(stream_ids)
+
+
+async def test_a_channel_on_that_no_node_plays_is_taken_over_at_the_next_tick() -> None:
+    """Several nodes: the channel plays on another node (its claim) until that node
+    dies; then this node's next tick plays it."""
+    directory = Directory(Schedule())
+    directory.row = replace(directory.row, on=True, state=PlayoutState("qi_1", 12.5, 1))
+    service = Service(directory, [at(7, 9)])
+    claims = Claims()
+    service.ingest = SimpleNamespace(claims=claims)  # type: ignore[assignment]
+    claims.held.add("ls_1")
+    await _run(service, at(7, 9), at(7, 9, 3))
+    assert service.events == []  # held elsewhere: plays there
+    claims.held.clear()  # that node died: its claim lapsed
+    await _run(service, at(7, 9, 4), at(7, 9, 6))
+    assert service.events == [("start", at(7, 9, 4))]  # once: it plays here now
