@@ -122,6 +122,9 @@ class ThisNode:
         """The loop time of the last renewed lease."""
         self._listener: Any = None  # asyncpg.Connection, on a shared database
         self._commands = BackgroundTasks(log, "a command from another node failed")
+        self.internal_url: str | None = None
+        """Where other nodes fetch the HLS of the streams this node carries (set once its
+        internal listener is bound; none on a database of its own)."""
 
     def info(self) -> NodeInfo:
         """Read at every beat: the ports are known once the listeners are bound."""
@@ -133,7 +136,15 @@ class ThisNode:
             rtmp_url=e.rtmp_url if self._rtmp else None,
             srt_url=e.srt_url if self._srt else None,
             rtmps_url=e.rtmps_url,
+            internal_url=self.internal_url,
         )
+
+    async def owner_url(self, edge_id: str) -> str | None:
+        """``OwnerLookup`` for the HLS proxy: the other live node holding the claim of
+        the stream with this edge id."""
+        if not self._store.shared:
+            return None
+        return await self._store.nodes.owner_url(edge_id, self.name, datetime.now(UTC))
 
     async def beat(self) -> None:
         await self._store.nodes.heartbeat(self.info(), self.started, datetime.now(UTC), self.lease)

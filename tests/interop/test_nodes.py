@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,7 @@ from tests.interop.conftest import (
     ffmpeg_publish,
     wait_for,
 )
+from tests.interop.test_hls_playback import _probe_until_ready
 from tests.serverproc import start_server
 from tests.store.conftest import PG_URL, _fresh_pg_database
 from tests.webhook_receiver import Receiver
@@ -354,3 +357,49 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
         sid, lambda h: h.get("ingest", {}).get("encoderConnected") is True, 10, "back on A"
     )
     assert back.wait(10) == 0, back.output()
+
+
+def _get(url: str, timeout: float = 10) -> tuple[int, bytes, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+def test_any_node_plays_the_hls_of_a_stream_another_node_carries(
+    nodes: Nodes, peers: Peers
+) -> None:
+    """Publish to A, play from B: B proxies master, media (blocking reloads too),
+    init, segments and parts from A; an unknown edge id stays a 404."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("far", reconnectWindowSeconds=0)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL))
+    a.api.wait_media(sid, timeout=10)
+    on_b = stream["playback"]["hlsUrl"].replace(a.server.base, b.server.base)
+    assert on_b.startswith(b.server.base + "/live/")
+
+    found = _probe_until_ready(on_b)
+    assert found["video"]["width"] == 320 and "audio" in found
+
+    media = on_b.replace("master.m3u8", "media.m3u8")
+    status, body, _ = _get(media)
+    assert status == 200, body
+    playlist = body.decode()
+    msn = max(int(n) for n in re.findall(r"^seg(\d+)\.m4s", playlist, re.M))
+    status, body, _ = _get(f"{media}?_HLS_msn={msn + 1}&_HLS_part=0")
+    assert status == 200, body
+    assert f"part{msn + 1}.0.m4s" in body.decode()  # held by A until that part existed
+
+    base = media.rsplit("/", 1)[0]
+    init = re.search(r'URI="(init\d+\.mp4)"', playlist)
+    assert init is not None
+    for name in (init.group(1), f"seg{msn}.m4s", f"part{msn + 1}.0.m4s"):
+        via_b = _get(f"{base}/{name}")
+        direct = _get(f"{base}/{name}".replace(b.server.base, a.server.base))
+        assert via_b[0] == direct[0] == 200, name
+        assert via_b[1] == direct[1], name
+        assert via_b[2]["Cache-Control"] == "public, max-age=31536000, immutable", name
+    assert _get(f"{b.server.base}/live/lse_unknown/master.m3u8")[0] == 404
