@@ -42,6 +42,14 @@ def _limits(settings: Settings) -> ProxyLimits:
     )
 
 
+def _url(settings: Settings, port: int) -> str:
+    """On a wildcard address, other machines reach the node by its advertised host."""
+    host = settings.node.internal_host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104
+        host = settings.server.advertised_host()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 async def open_node_playback(
     settings: Settings, node: ThisNode, hls: HlsService, guard: ConnectionGuard
 ) -> NodePlayback:
@@ -55,6 +63,5 @@ async def open_node_playback(
     host, port = settings.node.internal_host, settings.node.internal_port
     await GuardedSite(runner, host, port, guard, False).start()
     bound = next(a[1] for a in runner.addresses if isinstance(a, tuple))
-    shown = f"[{host}]" if ":" in host else host
-    node.internal_url = settings.node.internal_url or f"http://{shown}:{bound}"
+    node.internal_url = settings.node.internal_url or _url(settings, bound)
     return NodePlayback(runner, HlsProxy(node, _limits(settings)))

@@ -175,13 +175,16 @@ def test_workers_share_the_ports_and_spread_publishers(
         for bare in publishers:
             bare.close()
 
-    # media through whichever worker the kernel picked
+    # media through whichever worker the kernel picked, played from both
     stream = streams[0]
     peer = peers.start(
         "ffmpeg",
-        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 4, size=SMALL),
+        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 6, size=SMALL),
     )
-    workers.api.wait_state(stream["streamId"], "live", timeout=15)
+    workers.api.wait_media(stream["streamId"], timeout=15)
+    media = stream["playback"]["hlsUrl"].replace("master.m3u8", "media.m3u8")
+    played = [_get(media)[0] for _ in range(8)]  # a connection each: both workers answer
+    assert played == [200] * 8, played
     assert peer.wait(15) == 0, peer.output()
     workers.server.stop()
     assert workers.server.proc.returncode == 0, workers.log()[-2000:]
