@@ -406,3 +406,78 @@ def test_any_node_plays_the_hls_of_a_stream_another_node_carries(
         assert via_b[1] == direct[1], name
         assert via_b[2]["Cache-Control"] == "public, max-age=31536000, immutable", name
     assert _get(f"{b.server.base}/live/lse_unknown/master.m3u8")[0] == 404
+
+
+def _status(url: str) -> int:
+    try:
+        return _get(url, 1)[0]
+    except urllib.error.URLError:
+        return 0
+
+
+EDGE_CONF = Path(__file__).parents[2] / "configs" / "edge-nginx.conf"
+
+
+def _edge_conf(prefix: Path, port: int, nodes: list[str]) -> str:
+    """configs/edge-nginx.conf with the lines marked "(test)" pointed at this test."""
+    text = EDGE_CONF.read_text()
+    marked = {
+        "server 127.0.0.1:8080 max_fails=2 fail_timeout=5s;  # (test) node": "".join(
+            f"server {node.removeprefix('http://')} max_fails=2 fail_timeout=5s;\n"
+            for node in nodes
+        ),
+        "/var/cache/nginx/relaycast ": f"{prefix}/cache ",
+        "listen 80;  # (test) listen": f"listen 127.0.0.1:{port};",
+        "worker_processes auto;": (
+            f"daemon off;\nmaster_process off;\npid {prefix}/nginx.pid;\n"
+            f"error_log {prefix}/error.log info;"
+        ),
+        "http {": (
+            f"http {{\n    access_log off;\n    proxy_temp_path {prefix}/proxy;\n"
+            f"    client_body_temp_path {prefix}/body;"
+        ),
+    }
+    for old, new in marked.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def test_the_nginx_edge_caches_segments_and_passes_playlists(
+    nodes: Nodes, peers: Peers, tmp_path: Path
+) -> None:
+    """configs/edge-nginx.conf in front of two nodes, the stream on A: ffprobe plays
+    through it; a segment's second request is a cache hit, playlists never are."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    prefix = tmp_path / "edge"
+    prefix.mkdir()
+    port = _free_port(socket.SOCK_STREAM)
+    (prefix / "nginx.conf").write_text(_edge_conf(prefix, port, [b.server.base, a.server.base]))
+    cmd = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+    edge = peers.start("nginx", cmd, limit=60)
+    edge_base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _status(edge_base + "/healthz"), lambda s: s == 200, 5, "nginx up", every=0.1)
+
+    stream = a.api.create_stream("edge", reconnectWindowSeconds=0)
+    key = stream["ingest"]["streamKey"]
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL))
+    a.api.wait_media(stream["streamId"], timeout=10)
+    master = stream["playback"]["hlsUrl"].replace(a.server.base, edge_base)
+    assert _probe_until_ready(master)["video"]["width"] == 320
+
+    media = master.replace("master.m3u8", "media.m3u8")
+    status, body, headers = _get(media)
+    assert (status, headers["X-Cache-Status"]) == (200, "BYPASS"), body
+    msn = max(int(n) for n in re.findall(r"^seg(\d+)\.m4s", body.decode(), re.M))
+    status, body, headers = _get(f"{media}?_HLS_msn={msn + 1}&_HLS_part=0")
+    assert (status, headers["X-Cache-Status"]) == (200, "BYPASS"), body
+    assert f"part{msn + 1}.0.m4s" in body.decode()
+
+    base = media.rsplit("/", 1)[0]
+    for name in (f"seg{msn}.m4s", f"part{msn + 1}.0.m4s"):
+        first, second = _get(f"{base}/{name}"), _get(f"{base}/{name}")
+        assert first[0] == second[0] == 200, name
+        assert second[2]["X-Cache-Status"] == "HIT", (name, first[2], second[2])
+        assert first[1] == second[1], name
+    assert edge.running()
