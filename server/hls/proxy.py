@@ -28,6 +28,8 @@ from typing import Protocol
 import aiohttp
 from aiohttp import web
 
+from server.tasks import BackgroundTasks
+
 log = logging.getLogger("relaycast.hls.proxy")
 
 VIEWER_HEADER = "Relaycast-Viewer"
@@ -70,21 +72,47 @@ class HlsProxy:
         self._limits = limits
         self._owners: OrderedDict[str, tuple[float, str | None]] = OrderedDict()
         self._http: aiohttp.ClientSession | None = None
+        self._refreshing: set[str] = set()
+        self._tasks = BackgroundTasks(log, "could not look up which node carries a stream")
 
     async def owner(self, edge_id: str) -> str | None:
-        """One database query per edge id per ``lookup_seconds``: a player's requests,
-        and a burst of requests for an unknown id, cost one lookup."""
+        """One database query per edge id per ``lookup_seconds``, never on a player's
+        request path once its stream is known: a known owner past its time is still
+        used while one refresh runs in the background (a moved stream is followed
+        within about ``lookup_seconds``; a node that stops answering is forgotten at
+        once). Unknown edge ids are looked up now, and remembered too, so a burst of
+        requests for one costs one query."""
         now = asyncio.get_running_loop().time()
         cached = self._owners.get(edge_id)
-        if cached is not None and cached[0] > now:
+        if cached is not None:
             self._owners.move_to_end(edge_id)
-            return cached[1]
+            if cached[0] <= now and cached[1] is not None:
+                self._refresh(edge_id)
+            if cached[0] > now or cached[1] is not None:
+                return cached[1]
+        return await self._look_up(edge_id)
+
+    async def _look_up(self, edge_id: str) -> str | None:
         url = await self._lookup.owner_url(edge_id)
-        self._owners[edge_id] = (now + self._limits.lookup_seconds, url)
+        self._owners[edge_id] = (
+            asyncio.get_running_loop().time() + self._limits.lookup_seconds,
+            url,
+        )
         self._owners.move_to_end(edge_id)
         while len(self._owners) > LOOKUPS_KEPT:
             self._owners.popitem(last=False)
         return url
+
+    def _refresh(self, edge_id: str) -> None:
+        if edge_id not in self._refreshing:
+            self._refreshing.add(edge_id)
+            self._tasks.spawn(self._refreshed(edge_id))
+
+    async def _refreshed(self, edge_id: str) -> None:
+        try:
+            await self._look_up(edge_id)
+        finally:
+            self._refreshing.discard(edge_id)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:
@@ -109,6 +137,8 @@ class HlsProxy:
         url = base.rstrip("/") + str(request.rel_url)
         try:
             async with self._session().get(url, headers=headers, allow_redirects=False) as up:
+                if up.status == 404:  # the stream may have moved: look again next time
+                    self._owners.pop(request.match_info["edgeId"], None)
                 return await self._relay(request, up)
         except (aiohttp.ClientError, TimeoutError) as exc:
             log.warning("hls proxy: the owner node did not answer (%s)", type(exc).__name__)
@@ -149,6 +179,7 @@ class HlsProxy:
         return response
 
     async def close(self) -> None:
+        await self._tasks.close()
         if self._http is not None:
             await self._http.close()
             self._http = None
