@@ -147,7 +147,7 @@ async def _capacity_run(
 
 
 async def capacity(sample: Path, config: ScenarioConfig) -> Result:
-    publishers = 30 if config.quick else 100
+    publishers = 60 if config.quick else 150
     runs: dict[int, list[Result]] = {1: [], 2: []}
     for rep in range(config.repeats):
         for workers in (1, 2):
