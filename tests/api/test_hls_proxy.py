@@ -44,6 +44,8 @@ async def _owner(request: web.Request) -> web.StreamResponse:
         return response
     if name == "init1.mp4":
         await asyncio.sleep(1.5)
+    if name == "seg404.m4s":
+        raise web.HTTPNotFound()
     seen = f"{request.path_qs} {request.headers.get('Relaycast-Viewer')}"
     return web.Response(text=seen, headers={"Cache-Control": "no-cache"})
 
@@ -108,3 +110,26 @@ async def test_the_proxy_passes_the_request_on_and_keeps_its_bounds() -> None:
             async with http.get(f"{base}/live/lse_near/master.m3u8") as resp:
                 assert resp.status == 404
     assert lookup.asked.count("lse_near") == 1  # remembered for lookup_seconds
+
+
+async def test_a_known_owner_is_refreshed_off_the_request_path_and_dropped_on_404() -> None:
+    """Past lookup_seconds the known owner still answers while the database is asked
+    again in the background; an owner's 404 (the stream moved) forgets it at once."""
+    async with _rig() as (base, lookup), aiohttp.ClientSession() as http:
+        owner = lookup.url
+        proxy = HlsProxy(lookup, ProxyLimits(1, 1, 1 << 20, 4, lookup_seconds=0))
+        assert await proxy.owner("lse_far") == owner
+        lookup.url = "http://127.0.0.1:9"  # the stream moved
+        assert await proxy.owner("lse_far") != lookup.url  # the known one, at once
+        await asyncio.sleep(0.05)  # the background refresh
+        assert await proxy.owner("lse_far") == lookup.url
+        assert lookup.asked.count("lse_far") >= 2
+        await proxy.close()
+
+        lookup.url = owner
+        asked = len(lookup.asked)
+        async with http.get(f"{base}/live/lse_far/seg404.m4s") as resp:
+            assert resp.status == 404
+        async with http.get(f"{base}/live/lse_far/seg404.m4s") as resp:
+            assert resp.status == 404
+        assert len(lookup.asked) == asked + 2  # looked up again after the owner's 404
