@@ -79,6 +79,11 @@ async def test_the_owner_of_an_edge_id_is_the_other_live_node_holding_its_claim(
     assert await store.nodes.owner_url(edge, "a", t0) is None  # never to itself
     assert await store.nodes.owner_url("lse_other", "b", t0) is None
     assert await store.nodes.owner_url(edge, "b", t0 + timedelta(seconds=16)) is None  # dead
+    # ended (no claim): its latest session's node still serves the last playlists
+    await _open_session(store, sid, "ses_1", "a")
+    await store.claims.release(sid, "ta")
+    assert await store.nodes.owner_url(edge, "b", t0) == "http://10.0.0.1:81"
+    assert await store.nodes.owner_url(edge, "a", t0) is None
 
 
 async def test_release_deletes_only_the_claim_it_took(store: Store) -> None:
