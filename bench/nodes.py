@@ -46,6 +46,9 @@ from bench.servers import Relaycast, free_port
 
 CAPACITY_TARGET = 1.8
 PROXY_TARGET_MS = 20.0
+FETCHES_PER_PART = 3
+"""Each new part is fetched this many times from each node: more samples per second
+of stream (a part comes every 0.5 s), so a short run's p95 is not its maximum."""
 _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s')
 
 
@@ -153,8 +156,8 @@ async def capacity(sample: Path, config: ScenarioConfig) -> Result:
         for workers in (1, 2):
             async with fresh_database() as db:
                 server = RelaycastNode(db, workers=workers)
-                server.start()
                 try:
+                    server.start()
                     log(f"nodes: --workers {workers}, {publishers} publishers, run {rep + 1}")
                     result = await _capacity_run(server, sample, publishers, config)
                 finally:
@@ -208,12 +211,13 @@ async def _follow(
             part = f"{base}/part{hint[0]}.{hint[1]}.m4s"
             order = ((b, proxied), (a, direct)) if flip else ((a, direct), (b, proxied))
             flip = not flip
-            for origin, times in order:
-                started = loop.time()
-                async with http.get(origin + part) as got:
-                    await got.read()
-                    if got.status == 200:
-                        times.append((loop.time() - started) * 1000)
+            for _ in range(FETCHES_PER_PART):
+                for origin, times in order:
+                    started = loop.time()
+                    async with http.get(origin + part) as got:
+                        await got.read()
+                        if got.status == 200:
+                            times.append((loop.time() - started) * 1000)
         hint = (int(found[1]), int(found[2]))
     return direct, proxied
 
@@ -225,11 +229,12 @@ def _p95(values: list[float]) -> float:
 async def proxy_latency(sample: Path, config: ScenarioConfig) -> Result:
     seconds = 10.0 if config.quick else 40.0
     async with fresh_database() as db:
-        a = RelaycastNode(db, node="bench-a").start()
+        a = RelaycastNode(db, node="bench-a")
         b = RelaycastNode(db, node="bench-b")
-        b.api_key = a.api_key
-        b.start()
         try:
+            a.start()
+            b.api_key = a.api_key
+            b.start()
             stream = a.api("POST", "/v1/live-streams", {"name": "proxied"})
             url = a.rtmp_url(stream["ingest"]["streamKey"])
             load = Workers([url], sample, "paced", 1)
@@ -247,7 +252,7 @@ async def proxy_latency(sample: Path, config: ScenarioConfig) -> Result:
             b.stop()
             a.stop()
     ours = {
-        "parts": len(direct),
+        "fetches": len(direct),
         "direct_p50_ms": statistics.median(direct) if direct else float("nan"),
         "direct_p95_ms": _p95(direct),
         "proxied_p50_ms": statistics.median(proxied) if proxied else float("nan"),
@@ -257,13 +262,13 @@ async def proxy_latency(sample: Path, config: ScenarioConfig) -> Result:
     ours["added_p95_ms"] = added
     log(
         f"nodes: part p95 direct {ours['direct_p95_ms']:.1f} ms, through another node "
-        f"{ours['proxied_p95_ms']:.1f} ms over {len(direct)} parts"
+        f"{ours['proxied_p95_ms']:.1f} ms over {len(direct)} fetches each"
     )
     params = {
         "seconds": seconds,
         "metric": "LL-HLS part fetch p95, from the owner node and through another node",
     }
-    met = len(direct) >= 10 and added <= PROXY_TARGET_MS
+    met = len(direct) >= 30 and added <= PROXY_TARGET_MS
     target = f"proxied p95 - direct p95 <= {PROXY_TARGET_MS:.0f} ms"
     return line("nodes-proxy", params, ours, None, None, target, met, config)
 
