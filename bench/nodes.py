@@ -4,10 +4,12 @@ proxied playback costs.
 * capacity: N paced 4 Mbit/s RTMP publishers (each packaged as LL-HLS) against
   ``serve --workers 1`` and then ``--workers 2`` on the same machine and database. A
   worker is one single-threaded process, so it saturates at ``SATURATED_CORE_PERCENT``
-  of a core; the streams carried before the busiest worker saturates are N x that /
-  its measured share (the kernel's SO_REUSEPORT spread decides how even the load is).
-  Ratio = capacity with 2 workers / with 1 (target >= 1.8). The load generators run
-  on the same machine and take their share of its cores, as they would in production.
+  of a core: each worker's idle share, its loaded share and its streams (where the
+  database says each encoder landed) give its cost per stream, and the installation
+  is full when its first worker is (``carried``: the kernel's SO_REUSEPORT spread
+  decides how even the load is). An extrapolation from N streams, not a ramp to
+  saturation. Ratio = capacity with 2 workers / with 1 (target >= 1.8). The load
+  generators run on the same machine and take their share of its cores.
 * proxy: one stream published to node A; an LL-HLS client follows it with blocking
   reloads on A and fetches every new part from A and from node B (B proxies it from
   A), alternating which goes first. Target: B's part p95 within 20 ms of A's.
@@ -113,37 +115,83 @@ class RelaycastNode(Relaycast):
         return [int(pid) for pid in path.read_text().split()]
 
 
+def _node_of(pid: int) -> str:
+    """A worker's node name, from its command line (``--node-name NAME``)."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return args[args.index(b"--node-name") + 1].decode() if b"--node-name" in args else ""
+
+
+async def _streams_per_node(db: str) -> dict[str, int]:
+    """Open sessions per node, as the database recorded where each encoder landed."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db.replace("postgresql+asyncpg", "postgresql"))
+    try:
+        rows = await conn.fetch(
+            "SELECT node, count(*) AS n FROM sessions WHERE ended_at IS NULL GROUP BY node"
+        )
+    finally:
+        await conn.close()
+    return {str(row["node"] or ""): int(row["n"]) for row in rows}
+
+
+async def _shares(pids: list[int], seconds: float) -> list[float]:
+    """Each process's share of one core (%) over ``seconds`` from now."""
+    c0 = [procstat.cpu_times(p).total for p in pids]
+    await asyncio.sleep(seconds)
+    return [
+        (procstat.cpu_times(p).total - c) * 100 / seconds for p, c in zip(pids, c0, strict=True)
+    ]
+
+
+def carried(publishers: int, idle: list[float], busy: list[float], streams: list[int]) -> float:
+    """Streams the workers carry together before one saturates: worker k costs
+    ``idle_k + n_k x per_stream_k`` and takes the share ``n_k / N`` of new streams
+    (the kernel's spread), so the installation is full when the first worker is."""
+    limits = []
+    for idle_k, busy_k, n_k in zip(idle, busy, streams, strict=True):
+        if n_k == 0:
+            continue
+        per_stream = max(busy_k - idle_k, 1e-6) / n_k
+        limits.append((SATURATED_CORE_PERCENT - idle_k) / per_stream * publishers / n_k)
+    return min(limits) if limits else 0.0
+
+
 async def _capacity_run(
-    server: RelaycastNode, sample: Path, publishers: int, config: ScenarioConfig
+    server: RelaycastNode, db: str, sample: Path, publishers: int, config: ScenarioConfig
 ) -> Result:
     urls = [server.rtmp_url(k) for k in server.stream_keys(publishers)]
     load = Workers(urls, sample, "paced", max(1, -(-publishers // 100)))
     timing = config.a_timing
+    pids = server.worker_pids()
+    idle = await _shares(pids, timing.warmup * 2)
     try:
         await load.start()
         await load.go()
         await asyncio.sleep(timing.warmup)
-        pids = server.worker_pids()
         m0 = await load.mark()
-        c0 = [procstat.cpu_times(p).total for p in pids]
-        await asyncio.sleep(timing.duration)
+        busy = await _shares(pids, timing.duration)
         m1 = await load.mark()
-        c1 = [procstat.cpu_times(p).total for p in pids]
+        per_node = await _streams_per_node(db)
         done = await load.stop()
     except BaseException:
         await load.kill()
         raise
     seconds = m1["t"] - m0["t"]
-    shares = [(b - a) * 100 / seconds for a, b in zip(c0, c1, strict=True)]
     mbit = (m1["bytes"] - m0["bytes"]) * 8 / (publishers * seconds) / 1e6
-    busiest = max(shares)
+    if len(pids) == 1:
+        streams = [sum(per_node.values())]
+    else:
+        streams = [per_node.get(_node_of(p), 0) for p in pids]
     return {
         "workers": len(pids),
         "publishers": publishers,
-        "worker_core_percent": [round(s, 1) for s in shares],
-        "capacity_streams": publishers * SATURATED_CORE_PERCENT / busiest if busiest else 0.0,
+        "worker_idle_core_percent": [round(s, 1) for s in idle],
+        "worker_core_percent": [round(s, 1) for s in busy],
+        "worker_streams": streams,
+        "capacity_streams": carried(publishers, idle, busy, streams),
         "mbit_per_publisher": mbit,
-        "saturated": busiest >= SATURATED_CORE_PERCENT or mbit < 0.98 * offered_mbit(sample),
+        "saturated": max(busy) >= SATURATED_CORE_PERCENT or mbit < 0.98 * offered_mbit(sample),
         "publisher_errors": done["errors"],
         "window_s": seconds,
     }
@@ -159,12 +207,13 @@ async def capacity(sample: Path, config: ScenarioConfig) -> Result:
                 try:
                     server.start()
                     log(f"nodes: --workers {workers}, {publishers} publishers, run {rep + 1}")
-                    result = await _capacity_run(server, sample, publishers, config)
+                    result = await _capacity_run(server, db, sample, publishers, config)
                 finally:
                     server.stop()
             log(
-                f"nodes: --workers {workers}: cores {result['worker_core_percent']} %, "
-                f"capacity {result['capacity_streams']:.0f} streams"
+                f"nodes: --workers {workers}: cores {result['worker_core_percent']} % "
+                f"(idle {result['worker_idle_core_percent']} %), streams "
+                f"{result['worker_streams']}, capacity {result['capacity_streams']:.0f}"
             )
             runs[workers].append(result)
     one = statistics.median(r["capacity_streams"] for r in runs[1])
