@@ -250,7 +250,9 @@ async def playback(request: web.Request) -> web.StreamResponse:
 async def _serve(request: web.Request, resource: Resource | None) -> web.StreamResponse:
     packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
     proxy = request.app.get(HLS_PROXY)
-    if packager is None and resource is not None and proxy is not None:
+    elsewhere = packager is None or packager.ended_at is not None
+    if elsewhere and resource is not None and proxy is not None:
+        # a session that ended here lingers; the stream may be live again on another node
         proxied = await proxy.forward(request)
         if proxied is not None:
             return proxied

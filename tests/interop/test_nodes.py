@@ -374,11 +374,16 @@ def test_any_node_plays_the_hls_of_a_stream_another_node_carries(
     nodes: Nodes, peers: Peers
 ) -> None:
     """Publish to A, play from B: B proxies master, media (blocking reloads too),
-    init, segments and parts from A; an unknown edge id stays a 404."""
+    init, segments and parts from A, even while an ended session of the stream lingers
+    on B; an unknown edge id stays a 404."""
     a = nodes.start("node-a")
     b = nodes.start("node-b")
     stream = a.api.create_stream("far", reconnectWindowSeconds=0)
     sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    earlier = BareRtmpPublisher(b.rtmp_url, key)  # a session on B first: it lingers there
+    assert isinstance(earlier.publish(), rtmp.PublishStarted)
+    earlier.close()
+    b.api.wait_state(sid, "ended", timeout=10)
     peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL))
     a.api.wait_media(sid, timeout=10)
     on_b = stream["playback"]["hlsUrl"].replace(a.server.base, b.server.base)
