@@ -5,7 +5,7 @@
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
 bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, whip, hostile, upload,
-vod, abr, channel.
+vod, abr, channel, nodes.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
 JSON line per result on stdout and progress on stderr. With ``--out DIR`` the run is also written as
@@ -32,6 +32,7 @@ from bench.hls_scenarios import run_hls
 from bench.hostile import hostile_scenario
 from bench.media import SampleSpec, ensure_sample
 from bench.multistream import scenario_ms_a, scenario_ms_b
+from bench.nodes import nodes_scenario
 from bench.play import scenario_play
 from bench.preflight import missing
 from bench.record import scenario_record
@@ -187,6 +188,13 @@ SCENARIOS = [
         "vod",
         "VOD: 200 concurrent GETs of one cached segment of an uploaded file, p95 latency",
         lambda a, c, s: vod_scenario(s, a.quick),
+    ),
+    Scenario(
+        "nodes",
+        "nodes",
+        "several nodes on PostgreSQL: streams carried with serve --workers 2 vs 1; "
+        "LL-HLS part p95 through another node vs the owner",
+        lambda a, c, s: nodes_scenario(s, c),
     ),
     Scenario(
         "channel",

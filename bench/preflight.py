@@ -9,6 +9,7 @@ through a 20-minute run.
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -57,6 +58,15 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
         needs.append(_program("srt-live-transmit", "apt: srt-tools"))
     if "hls" in wanted:
         needs.append(_browser())
+    if "nodes" in wanted:
+        needs.append(_module("asyncpg", "pip: asyncpg (pip install -e '.[postgres]')"))
+        needs.append(
+            Requirement(
+                "PostgreSQL URL in RELAYCAST_BENCH_PG_URL or PG_TEST_URL",
+                "apt: postgresql (scripts/postgres.sh prints a URL)",
+                bool(os.environ.get("RELAYCAST_BENCH_PG_URL") or os.environ.get("PG_TEST_URL")),
+            )
+        )
     if "whip" in wanted:
         needs.append(_module("aiortc", "pip: aiortc (pip install -e .)"))
         needs.append(_browser())

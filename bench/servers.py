@@ -111,6 +111,8 @@ class Relaycast:
         self.http_base = ""
         self.api_key = ""
         self._keys: list[str] = []
+        self.extra_args: list[str] = []
+        """Appended to the command line (a later flag wins over the port-0 defaults)."""
 
     def start(self, timeout: float = 30.0) -> Relaycast:
         cmd = [
@@ -128,6 +130,7 @@ class Relaycast:
             "--rtmp-port",
             "0",
             *(["--srt-port", "0"] if "RELAYCAST_SRT__PORT" not in self.extra_env else []),
+            *self.extra_args,
         ]
         env = {**os.environ, **BENCH_ENV, **self.extra_env}
         root = Path(__file__).resolve().parent.parent
@@ -143,9 +146,9 @@ class Relaycast:
             if rtmp and http:
                 self.rtmp_port, self.app, self.http_base = int(rtmp[2]), rtmp[3], http[1]
                 key = _KEY.search("".join(self.stdout))
-                if key is None:
+                if key is None and not self.api_key:  # a second node of a database: given
                     raise RuntimeError("relaycast printed no bootstrap key")
-                self.api_key = key[1]
+                self.api_key = key[1] if key is not None else self.api_key
                 return self
             if self.proc.poll() is not None:
                 break

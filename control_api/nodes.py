@@ -129,6 +129,9 @@ class ThisNode:
         self.upkeep: list[Callable[[], Awaitable[object]]] = []
         """Run after each sweep on a shared database: jobs a dead node left are taken
         over (``control_api.jobs``); a failing one does not keep the others from running."""
+        self.internal_url: str | None = None
+        """Where other nodes fetch the HLS of the streams this node carries (set once its
+        internal listener is bound; none on a database of its own)."""
 
     def info(self) -> NodeInfo:
         """Read at every beat: the ports are known once the listeners are bound."""
@@ -140,7 +143,15 @@ class ThisNode:
             rtmp_url=e.rtmp_url if self._rtmp else None,
             srt_url=e.srt_url if self._srt else None,
             rtmps_url=e.rtmps_url,
+            internal_url=self.internal_url,
         )
+
+    async def owner_url(self, edge_id: str) -> str | None:
+        """``OwnerLookup`` for the HLS proxy: the other live node holding the claim of
+        the stream with this edge id."""
+        if not self._store.shared:
+            return None
+        return await self._store.nodes.owner_url(edge_id, self.name, datetime.now(UTC))
 
     async def beat(self) -> None:
         await self._store.nodes.heartbeat(self.info(), self.started, datetime.now(UTC), self.lease)

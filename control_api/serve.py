@@ -22,6 +22,7 @@ from control_api.logs import formatter
 from control_api.media import MediaPlane, recordings_root
 from control_api.media_library.library import MediaLibrary
 from control_api.metrics import METRICS, MediaSources, metrics_app
+from control_api.node_playback import NodePlayback, open_node_playback
 from control_api.nodes import ThisNode
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
@@ -165,7 +166,10 @@ async def run(settings: Settings) -> None:
     await _reconcile(store, node.name)
     await _recordings_left_behind(settings, media, app[LIBRARY], node)
     media.recordings.submit = app[LIBRARY].processor.submit  # later ones are probed at once
-    hls_http.mount(app, media.hls)
+    remote: NodePlayback | None = None
+    if store.shared:
+        remote = await open_node_playback(settings, node, media.hls, _guard(settings))
+    hls_http.mount(app, media.hls, remote.proxy if remote is not None else None)
     mount_player(app)
     mount_vod_player(app)
     if settings.webrtc.enabled:
@@ -239,6 +243,8 @@ async def run(settings: Settings) -> None:
             await asyncio.wait_for(runner.cleanup(), budget / 2)
         if scrape is not None:
             await scrape.cleanup()
+        if remote is not None:
+            await remote.close()
         await checkpoints.stop()
         await node.stop()
         await recorder.stop()

@@ -75,6 +75,22 @@ class NodeSettings(_Section):
     region: str | None = Field(None, min_length=1, max_length=32)
     # A node not heard from for this long is dead: its claims on streams lapse.
     lease_seconds: float = Field(15.0, ge=3, le=3600)
+    # On a shared database each node also listens here for the HLS requests other
+    # nodes proxy to it (port 0 = any free one); only playback is served there.
+    internal_host: str = "127.0.0.1"
+    internal_port: int = Field(0, ge=0, le=65535)
+    # How other nodes reach that listener (e.g. http://10.0.0.5:8081 across machines);
+    # default http://<internal_host>:<bound port>.
+    internal_url: str | None = Field(None, pattern=r"^https?://[^/?#]+$")
+    # Proxied playback: seconds a whole request may take (longer than the 3 target
+    # durations a blocking reload may be held), to connect, the largest body passed
+    # on, connections to other nodes at once, and how long an edge id's owner is
+    # remembered (one database query per stream and period).
+    proxy_timeout: float = Field(10.0, gt=0, le=120)
+    proxy_connect_timeout: float = Field(2.0, gt=0, le=60)
+    proxy_max_body_bytes: int = Field(32 * 1024 * 1024, ge=64 * 1024, le=1024**3)
+    proxy_max_connections: int = Field(256, ge=1, le=100_000)
+    proxy_lookup_seconds: float = Field(1.0, ge=0, le=60)
 
     def resolved_name(self) -> str:
         return self.name or socket.gethostname()[:64]

@@ -54,6 +54,11 @@ def check(settings: Settings, workers: int) -> None:
         ports["srt.port"] = settings.srt.port
     if settings.metrics.enabled and settings.metrics.port is not None:
         ports["metrics.port"] = settings.metrics.port
+    if settings.node.internal_url is not None:
+        raise WorkersRefused(
+            "--workers gives each worker its own internal listener: leave node.internal_url"
+            " unset (set node.internal_host; node.internal_port is the first worker's)"
+        )
     zero = [name for name, port in ports.items() if port == 0]
     if zero:
         raise WorkersRefused(
@@ -101,9 +106,15 @@ class Workers:
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = False
 
-    def _spawn(self, name: str) -> subprocess.Popen[bytes]:
+    def _spawn(self, index: int, name: str) -> subprocess.Popen[bytes]:
+        """Worker ``index`` (from 0) listens for other nodes' proxied playback on
+        ``node.internal_port + index`` (any free port when it is 0): one per worker,
+        since a request for a worker's stream must reach that worker."""
         cmd = [sys.executable, "-m", "control_api.cli", *self.argv, "--node-name", name]
         env = {**os.environ, "RELAYCAST_SERVER__REUSE_PORT": "true"}
+        internal = self.settings.node.internal_port
+        if internal:
+            env["RELAYCAST_NODE__INTERNAL_PORT"] = str(internal + index)
         preexec = _die_with_parent if sys.platform.startswith("linux") else None
         # our own interpreter and command line, no shell
         return subprocess.Popen(cmd, env=env, preexec_fn=preexec)  # noqa: S603
@@ -116,7 +127,7 @@ class Workers:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         log.info("starting %d workers: %s", len(self.names), ", ".join(self.names))
-        self.procs = [self._spawn(name) for name in self.names]
+        self.procs = [self._spawn(i, name) for i, name in enumerate(self.names)]
         failed = 0
         while not self.stopping:
             exited = [

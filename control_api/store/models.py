@@ -162,6 +162,8 @@ class Node(Base):
     rtmp_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     srt_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     rtmps_url: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # where other nodes fetch the HLS of the streams this node carries
+    internal_url: Mapped[str | None] = mapped_column(Text, nullable=True)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
     heartbeat_at: Mapped[datetime] = mapped_column(UtcDateTime())
     lease_expires_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from control_api.store.models import JobClaim, Node, StreamClaim
+from control_api.store.models import JobClaim, LiveStream, Node, StreamClaim, StreamSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class NodeInfo:
     rtmp_url: str | None
     srt_url: str | None
     rtmps_url: str | None = None
+    internal_url: str | None = None
 
 
 def _upsert(dialect: str) -> Any:
@@ -53,6 +54,7 @@ class NodeRepo:
             "rtmp_url": info.rtmp_url,
             "srt_url": info.srt_url,
             "rtmps_url": info.rtmps_url,
+            "internal_url": info.internal_url,
             "heartbeat_at": now,
             "lease_expires_at": expires,
         }
@@ -89,6 +91,34 @@ class NodeRepo:
                 select(Node).where(Node.lease_expires_at > now).order_by(Node.name)
             )
             return list(rows)
+
+    async def owner_url(self, edge_id: str, this: str, now: datetime) -> str | None:
+        """The internal URL of the live node, other than ``this``, that carries the
+        stream of ``edge_id``: the one whose claim holds it, else (the stream just
+        ended; its playlists stay fetchable there for a while) the node of its latest
+        session. The only node a request for that edge id may be sent to."""
+        claimed = (
+            select(Node.internal_url)
+            .join(StreamClaim, StreamClaim.node == Node.name)
+            .join(LiveStream, LiveStream.id == StreamClaim.stream_id)
+            .where(LiveStream.edge_id == edge_id, StreamClaim.lease_expires_at > now)
+        )
+        latest = (
+            select(StreamSession.node)
+            .join(LiveStream, LiveStream.id == StreamSession.stream_id)
+            .where(LiveStream.edge_id == edge_id)
+            .order_by(StreamSession.started_at.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        last = select(Node.internal_url).where(Node.name == latest)
+        async with self._sessions() as s:
+            for query in (claimed, last):
+                alive = query.where(Node.lease_expires_at > now, Node.name != this)
+                url: str | None = await s.scalar(alive)
+                if url is not None:
+                    return url
+        return None
 
     async def live_names(self, now: datetime) -> set[str]:
         return {node.name for node in await self.live(now)}

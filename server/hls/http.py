@@ -26,6 +26,7 @@ from server.hls.blocking import (
 from server.hls.buffer import PartBuffer
 from server.hls.names import Resource, ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
+from server.hls.proxy import VIEWER_HEADER, HlsProxy
 from server.hls.signal import ChangeSignal
 
 PLAYLIST = "application/vnd.apple.mpegurl"
@@ -34,6 +35,11 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # ASCII digits, at most 18: int() raises on "²" and on more than 4300 digits.
 _RANGE = re.compile(r"^bytes=(\d{0,18})-(\d{0,18})$", re.ASCII)
 HLS_SERVICE = web.AppKey("hls_service", HlsService)
+HLS_PROXY = web.AppKey("hls_proxy", HlsProxy)
+"""Set on the public listener of a node that shares its database: streams other nodes
+carry are fetched from them. Never on the internal listener, so nothing loops."""
+TRUSTED_VIEWER = web.AppKey("hls_trusted_viewer", bool)
+"""Set on the internal listener: the proxying node names the viewer."""
 
 
 def _headers(cache: str) -> dict[str, str]:
@@ -243,6 +249,13 @@ async def playback(request: web.Request) -> web.StreamResponse:
 
 async def _serve(request: web.Request, resource: Resource | None) -> web.StreamResponse:
     packager = request.app[HLS_SERVICE].get(request.match_info["edgeId"])
+    proxy = request.app.get(HLS_PROXY)
+    elsewhere = packager is None or packager.ended_at is not None
+    if elsewhere and resource is not None and proxy is not None:
+        # a session that ended here lingers; the stream may be live again on another node
+        proxied = await proxy.forward(request)
+        if proxied is not None:
+            return proxied
     if packager is None or resource is None:
         raise _not_found("stream or resource")
     rendition = request.match_info.get("rendition")
@@ -282,7 +295,10 @@ async def _serve(request: web.Request, resource: Resource | None) -> web.StreamR
 
 def _admit(request: web.Request, packager: HlsPackager) -> bool:
     """One viewer = one client address and player (no cookies on HLS requests)."""
-    viewer = f"{request.remote}|{request.headers.get('User-Agent', '')}"
+    remote = request.remote
+    if request.app.get(TRUSTED_VIEWER):
+        remote = request.headers.get(VIEWER_HEADER, remote)
+    viewer = f"{remote}|{request.headers.get('User-Agent', '')}"
     return packager.viewers.admit(viewer, time.monotonic())
 
 
@@ -291,7 +307,18 @@ def _token_ok(request: web.Request, packager: HlsPackager, token: str) -> bool:
     return bool(key) and tokens.verify(key, packager.info.edge_id, token, time.time())
 
 
-def mount(app: web.Application, service: HlsService) -> None:
+def mount(
+    app: web.Application,
+    service: HlsService,
+    proxy: HlsProxy | None = None,
+    *,
+    internal: bool = False,
+) -> None:
+    """``proxy``: the public listener of a node among several; ``internal``: the listener
+    other nodes proxy to (it trusts their ``Relaycast-Viewer`` header)."""
     app[HLS_SERVICE] = service
+    app[TRUSTED_VIEWER] = internal
+    if proxy is not None:
+        app[HLS_PROXY] = proxy
     app.router.add_get("/live/{edgeId}/{name}", playback)
     app.router.add_get("/live/{edgeId}/{rendition}/{name}", playback)

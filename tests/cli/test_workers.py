@@ -6,8 +6,10 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from control_api.settings import load_settings
-from control_api.workers import _without_workers, worker_names
+from control_api.workers import WorkersRefused, _without_workers, check, worker_names
 from tests.cli.test_cli import rc
 from tests.serverproc import RELAYCAST
 
@@ -41,3 +43,10 @@ def test_worker_names_and_command_line() -> None:
     assert worker_names(settings, 3) == ["edge-1", "edge-2", "edge-3"]
     argv = ["serve", "--workers", "2", "--http-port", "8081", "--workers=3", "--region", "x"]
     assert _without_workers(argv) == ["serve", "--http-port", "8081", "--region", "x"]
+
+
+def test_workers_refuse_one_internal_url_for_all() -> None:
+    """Each worker plays its own streams to the others: one URL cannot name them all."""
+    environ = {**PG, "RELAYCAST_NODE__INTERNAL_URL": "http://10.0.0.5:8081"}
+    with pytest.raises(WorkersRefused, match=r"leave node\.internal_url unset"):
+        check(load_settings(environ=environ), 2)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from tests.interop.conftest import (
     ffmpeg_publish,
     wait_for,
 )
+from tests.interop.test_hls_playback import _probe_until_ready
 from tests.serverproc import start_server
 from tests.store.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
 from tests.webhook_receiver import Receiver
@@ -177,13 +180,16 @@ def test_workers_share_the_ports_and_spread_publishers(
         for bare in publishers:
             bare.close()
 
-    # media through whichever worker the kernel picked
+    # media through whichever worker the kernel picked, played from both
     stream = streams[0]
     peer = peers.start(
         "ffmpeg",
-        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 4, size=SMALL),
+        ffmpeg_publish(f"{workers.rtmp_url}/{stream['ingest']['streamKey']}", 6, size=SMALL),
     )
-    workers.api.wait_state(stream["streamId"], "live", timeout=15)
+    workers.api.wait_media(stream["streamId"], timeout=15)
+    media = stream["playback"]["hlsUrl"].replace("master.m3u8", "media.m3u8")
+    played = [_get(media)[0] for _ in range(8)]  # a connection each: both workers answer
+    assert played == [200] * 8, played
     assert peer.wait(15) == 0, peer.output()
     workers.server.stop()
     assert workers.server.proc.returncode == 0, workers.log()[-2000:]
@@ -411,3 +417,129 @@ def test_a_killed_node_s_channel_moves_to_another_from_its_position(
     assert abs(after["positionSeconds"] - before["positionSeconds"]) <= 4, (before, after)
     b.api.wait_state(sid, "live", timeout=10)
     assert "took over 1 channel(s)" in b.log()
+
+
+def _get(url: str, timeout: float = 10) -> tuple[int, bytes, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(), dict(resp.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, err.read(), dict(err.headers)
+
+
+def test_any_node_plays_the_hls_of_a_stream_another_node_carries(
+    nodes: Nodes, peers: Peers
+) -> None:
+    """Publish to A, play from B: B proxies master, media (blocking reloads too),
+    init, segments and parts from A, even while an ended session of the stream lingers
+    on B; an unknown edge id stays a 404."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("far", reconnectWindowSeconds=0)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    earlier = BareRtmpPublisher(b.rtmp_url, key)  # a session on B first: it lingers there
+    assert isinstance(earlier.publish(), rtmp.PublishStarted)
+    earlier.close()
+    b.api.wait_state(sid, "ended", timeout=10)
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL))
+    a.api.wait_media(sid, timeout=10)
+    on_b = stream["playback"]["hlsUrl"].replace(a.server.base, b.server.base)
+    assert on_b.startswith(b.server.base + "/live/")
+
+    found = _probe_until_ready(on_b)
+    assert found["video"]["width"] == 320 and "audio" in found
+
+    media = on_b.replace("master.m3u8", "media.m3u8")
+    status, body, _ = _get(media)
+    assert status == 200, body
+    playlist = body.decode()
+    msn = max(int(n) for n in re.findall(r"^seg(\d+)\.m4s", playlist, re.M))
+    status, body, _ = _get(f"{media}?_HLS_msn={msn + 1}&_HLS_part=0")
+    assert status == 200, body
+    assert f"part{msn + 1}.0.m4s" in body.decode()  # held by A until that part existed
+
+    base = media.rsplit("/", 1)[0]
+    init = re.search(r'URI="(init\d+\.mp4)"', playlist)
+    assert init is not None
+    for name in (init.group(1), f"seg{msn}.m4s", f"part{msn + 1}.0.m4s"):
+        via_b = _get(f"{base}/{name}")
+        direct = _get(f"{base}/{name}".replace(b.server.base, a.server.base))
+        assert via_b[0] == direct[0] == 200, name
+        assert via_b[1] == direct[1], name
+        assert via_b[2]["Cache-Control"] == "public, max-age=31536000, immutable", name
+    assert _get(f"{b.server.base}/live/lse_unknown/master.m3u8")[0] == 404
+
+
+def _status(url: str) -> int:
+    try:
+        return _get(url, 1)[0]
+    except urllib.error.URLError:
+        return 0
+
+
+EDGE_CONF = Path(__file__).parents[2] / "configs" / "edge-nginx.conf"
+
+
+def _edge_conf(prefix: Path, port: int, nodes: list[str]) -> str:
+    """configs/edge-nginx.conf with the lines marked "(test)" pointed at this test."""
+    text = EDGE_CONF.read_text()
+    marked = {
+        "server 127.0.0.1:8080 max_fails=2 fail_timeout=5s;  # (test) node": "".join(
+            f"server {node.removeprefix('http://')} max_fails=2 fail_timeout=5s;\n"
+            for node in nodes
+        ),
+        "/var/cache/nginx/relaycast ": f"{prefix}/cache ",
+        "listen 80;  # (test) listen": f"listen 127.0.0.1:{port};",
+        "worker_processes auto;": (
+            f"daemon off;\nmaster_process off;\npid {prefix}/nginx.pid;\n"
+            f"error_log {prefix}/error.log info;"
+        ),
+        "http {": (
+            f"http {{\n    access_log off;\n    proxy_temp_path {prefix}/proxy;\n"
+            f"    client_body_temp_path {prefix}/body;"
+        ),
+    }
+    for old, new in marked.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    return text
+
+
+def test_the_nginx_edge_caches_segments_and_passes_playlists(
+    nodes: Nodes, peers: Peers, tmp_path: Path
+) -> None:
+    """configs/edge-nginx.conf in front of two nodes, the stream on A: ffprobe plays
+    through it; a segment's second request is a cache hit, playlists never are."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    prefix = tmp_path / "edge"
+    prefix.mkdir()
+    port = _free_port(socket.SOCK_STREAM)
+    (prefix / "nginx.conf").write_text(_edge_conf(prefix, port, [b.server.base, a.server.base]))
+    cmd = ["nginx", "-p", str(prefix), "-c", str(prefix / "nginx.conf"), "-e", "stderr"]
+    edge = peers.start("nginx", cmd, limit=60)
+    edge_base = f"http://127.0.0.1:{port}"
+    wait_for(lambda: _status(edge_base + "/healthz"), lambda s: s == 200, 5, "nginx up", every=0.1)
+
+    stream = a.api.create_stream("edge", reconnectWindowSeconds=0)
+    key = stream["ingest"]["streamKey"]
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL))
+    a.api.wait_media(stream["streamId"], timeout=10)
+    master = stream["playback"]["hlsUrl"].replace(a.server.base, edge_base)
+    assert _probe_until_ready(master)["video"]["width"] == 320
+
+    media = master.replace("master.m3u8", "media.m3u8")
+    status, body, headers = _get(media)
+    assert (status, headers["X-Cache-Status"]) == (200, "BYPASS"), body
+    msn = max(int(n) for n in re.findall(r"^seg(\d+)\.m4s", body.decode(), re.M))
+    status, body, headers = _get(f"{media}?_HLS_msn={msn + 1}&_HLS_part=0")
+    assert (status, headers["X-Cache-Status"]) == (200, "BYPASS"), body
+    assert f"part{msn + 1}.0.m4s" in body.decode()
+
+    base = media.rsplit("/", 1)[0]
+    for name in (f"seg{msn}.m4s", f"part{msn + 1}.0.m4s"):
+        first, second = _get(f"{base}/{name}"), _get(f"{base}/{name}")
+        assert first[0] == second[0] == 200, name
+        assert second[2]["X-Cache-Status"] == "HIT", (name, first[2], second[2])
+        assert first[1] == second[1], name
+    assert edge.running()

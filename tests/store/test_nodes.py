@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
-from control_api.store.models import StreamSession
+from control_api.store.models import LiveStream, StreamSession
 from control_api.store.nodes import NodeInfo
 from tests.store.test_store import FIELDS
 
@@ -19,9 +19,13 @@ def _info(name: str, region: str = "local") -> NodeInfo:
 
 
 async def _stream(store: Store) -> str:
+    return (await _stream_row(store)).id
+
+
+async def _stream_row(store: Store) -> LiveStream:
     env, _ = await store.environments.ensure("default")
     row, _ = await store.live_streams.create(env.id, FIELDS)
-    return row.id
+    return row
 
 
 async def test_heartbeat_announces_and_renews_and_leave_removes(store: Store) -> None:
@@ -59,6 +63,28 @@ async def test_a_lapsed_claim_is_taken_over_and_heartbeats_keep_it(store: Store)
     assert not await store.claims.take(sid, "b", "tb", t0 + timedelta(seconds=20), LEASE)
     assert await store.claims.take(sid, "b", "tb", t0 + timedelta(seconds=26), LEASE)
     assert await store.claims.holder(sid, t0 + timedelta(seconds=26)) == "b"
+
+
+async def test_the_owner_of_an_edge_id_is_the_other_live_node_holding_its_claim(
+    store: Store,
+) -> None:
+    """The only node a proxied HLS request may go to: another, live, claim holder."""
+    row = await _stream_row(store)
+    sid, edge = row.id, row.edge_id
+    t0 = datetime.now(UTC)
+    info = NodeInfo("a", "local", "http://a:8080", None, None, internal_url="http://10.0.0.1:81")
+    await store.nodes.heartbeat(info, t0, t0, LEASE)
+    assert await store.nodes.owner_url(edge, "b", t0) is None  # no claim yet
+    assert await store.claims.take(sid, "a", "ta", t0, LEASE)
+    assert await store.nodes.owner_url(edge, "b", t0) == "http://10.0.0.1:81"
+    assert await store.nodes.owner_url(edge, "a", t0) is None  # never to itself
+    assert await store.nodes.owner_url("lse_other", "b", t0) is None
+    assert await store.nodes.owner_url(edge, "b", t0 + timedelta(seconds=16)) is None  # dead
+    # ended (no claim): its latest session's node still serves the last playlists
+    await _open_session(store, sid, "ses_1", "a")
+    await store.claims.release(sid, "ta")
+    assert await store.nodes.owner_url(edge, "b", t0) == "http://10.0.0.1:81"
+    assert await store.nodes.owner_url(edge, "a", t0) is None
 
 
 async def test_release_deletes_only_the_claim_it_took(store: Store) -> None:

@@ -1,0 +1,67 @@
+"""Playback on any node: the listener other nodes proxy HLS from, and the proxy itself.
+
+On a shared database every node opens a second, playback-only HTTP listener
+(``node.internal_host``/``internal_port``) and announces its URL in the node registry;
+its public listener fetches the HLS of streams other nodes carry from theirs (see
+``server.hls.proxy`` for why a proxy and not a redirect). The internal listener has no
+proxy of its own, so a request crosses at most one hop, and it serves no API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from control_api.http_guard import ConnectionGuard, GuardedSite
+from control_api.nodes import ThisNode
+from control_api.settings import Settings
+from server.hls import http as hls_http
+from server.hls.packager import HlsService
+from server.hls.proxy import HlsProxy, ProxyLimits
+
+
+@dataclass(slots=True)
+class NodePlayback:
+    runner: web.AppRunner
+    proxy: HlsProxy
+
+    async def close(self) -> None:
+        await self.proxy.close()
+        await self.runner.cleanup()
+
+
+def _limits(settings: Settings) -> ProxyLimits:
+    node = settings.node
+    return ProxyLimits(
+        timeout=node.proxy_timeout,
+        connect_timeout=node.proxy_connect_timeout,
+        max_body_bytes=node.proxy_max_body_bytes,
+        max_connections=node.proxy_max_connections,
+        lookup_seconds=node.proxy_lookup_seconds,
+    )
+
+
+def _url(settings: Settings, port: int) -> str:
+    """On a wildcard address, other machines reach the node by its advertised host."""
+    host = settings.node.internal_host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104
+        host = settings.server.advertised_host()
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def open_node_playback(
+    settings: Settings, node: ThisNode, hls: HlsService, guard: ConnectionGuard
+) -> NodePlayback:
+    """Bind the internal listener (before the node's first heartbeat announces it)."""
+    internal = web.Application()
+    hls_http.mount(internal, hls, internal=True)
+    runner = web.AppRunner(
+        internal, access_log=None, keepalive_timeout=settings.http.header_timeout
+    )
+    await runner.setup()
+    host, port = settings.node.internal_host, settings.node.internal_port
+    await GuardedSite(runner, host, port, guard, False).start()
+    bound = next(a[1] for a in runner.addresses if isinstance(a, tuple))
+    node.internal_url = settings.node.internal_url or _url(settings, bound)
+    return NodePlayback(runner, HlsProxy(node, _limits(settings)))
