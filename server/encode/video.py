@@ -16,6 +16,7 @@ from typing import Any
 import av
 from av.codec.context import Flags
 from av.video.frame import PictureType
+from av.video.reformatter import Interpolation, VideoReformatter
 
 from server.encode.profile import VideoProfile
 from server.media import h264
@@ -53,20 +54,38 @@ class VideoEncoder:
         ctx.framerate = profile.fps
         ctx.bit_rate = profile.bitrate
         ctx.flags |= Flags.global_header
+        # PyAV opens codecs for slice threading, which has libx264 cut every picture into
+        # slices coded in parallel (sliced_threads=1, a different bitstream); FFmpeg's
+        # command line and x264 itself use frame threads. Frame threads cost about two
+        # frames of delay and make the encoder's settings those of the bench reference.
+        ctx.thread_type = "FRAME"
         ctx.options = x264_options(profile)
         ctx.open()
         self._ctx = ctx
+        # One scaler for the encoder's life. ``VideoFrame.reformat`` keeps its scaler on
+        # the source picture, so every decoded picture would build a new SwsContext
+        # (filter tables, a thread pool): about 1 ms per rung and picture at 720p, twice
+        # the scaling itself. Bilinear, PyAV's default and the bench reference's; one
+        # thread, as the encoders already have the cores.
+        self._scaler = VideoReformatter()
         self.config: CodecConfig = _config(bytes(ctx.extradata or b""), profile)
 
     def encode(self, frame: av.VideoFrame, pts: int, *, keyframe: bool = False) -> list[Frame]:
         """Encode one picture shown at ``pts`` (ticks); ``keyframe`` forces an IDR."""
-        p = self.profile
-        if frame.width != p.width or frame.height != p.height or frame.format.name != "yuv420p":
-            frame = frame.reformat(width=p.width, height=p.height, format="yuv420p")
+        frame = self.scale(frame)
         frame.pts = pts
         frame.time_base = _TICKS
         frame.pict_type = PictureType.I if keyframe else PictureType.NONE
         return self._frames(self._ctx.encode(frame))
+
+    def scale(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` at the profile's size in yuv420p (itself when it already is)."""
+        p = self.profile
+        if frame.width == p.width and frame.height == p.height and frame.format.name == "yuv420p":
+            return frame
+        return self._scaler.reformat(
+            frame, p.width, p.height, "yuv420p", interpolation=Interpolation.BILINEAR, threads=1
+        )
 
     def flush(self) -> list[Frame]:
         """Drain the look-ahead at the end of the stream."""

@@ -1,3 +1,6 @@
+import math
+import time
+from collections.abc import Callable
 from fractions import Fraction
 
 import av
@@ -68,3 +71,39 @@ def test_encoder_available() -> None:
 def test_profile_refuses_odd_or_empty_sizes(size: tuple[int, int]) -> None:
     with pytest.raises(ValueError):
         VideoProfile(width=size[0], height=size[1], fps=Fraction(30), bitrate=1)
+
+
+def _cpu_per_picture(scale: Callable[[av.VideoFrame], object]) -> float:
+    """Best of three runs, each on fresh 720p pictures (as decoded pictures are)."""
+    best = math.inf
+    for run in range(3):
+        pictures = [picture(1280, 720, 60 + 12 * run + i) for i in range(12)]
+        started = time.process_time()  # the scaler's own threads count too
+        for p in pictures:
+            scale(p)
+        best = min(best, time.process_time() - started)
+    return best / 12
+
+
+def test_scaling_keeps_one_scaler_for_every_picture() -> None:
+    """``VideoFrame.reformat`` keeps its scaler on the picture, so a new SwsContext (and
+    a thread pool) was built for every decoded picture and rung: about 1 ms at 720p,
+    several times the scaling itself, and the 15 % the ABR bench had over ffmpeg."""
+    profile = VideoProfile(width=640, height=360, fps=Fraction(30), bitrate=800_000)
+    encoder = VideoEncoder(profile)
+    scaled = encoder.scale(picture(1280, 720))
+    assert (scaled.width, scaled.height, scaled.format.name) == (640, 360, "yuv420p")
+    ours = _cpu_per_picture(encoder.scale)
+    per_picture = _cpu_per_picture(lambda p: p.reformat(width=640, height=360, format="yuv420p"))
+    assert ours < 0.6 * per_picture, (ours, per_picture)
+
+
+def test_x264_uses_frame_threads_like_the_ffmpeg_command_line() -> None:
+    """PyAV's default slice threading made x264 cut pictures into slices
+    (sliced_threads=1): not the encoding the bench's ffmpeg reference does."""
+    frames = _encode(VideoEncoder(PROFILE), 2, set())
+    settings = frames[0].payload.split(b"options: ", 1)[1].split(b"\x00", 1)[0].decode()
+    options = dict(item.split("=", 1) for item in settings.split())
+    assert options["sliced_threads"] == "0"
+    assert "slices" not in options
+    assert (options["bframes"], options["keyint"], options["scenecut"]) == ("0", "300", "0")

@@ -49,7 +49,7 @@ def test_keyframes_land_on_the_sources_and_nowhere_else() -> None:
     source, out, _ = _run(gop=20)  # not the encoders' own GOP: only forcing explains it
     keys = {f.pts for f in source if f.track is TrackKind.VIDEO and f.keyframe}
     for frames in out.values():
-        assert len(frames) > 30
+        assert len(frames) > 25  # 15 fps rung: 45 pictures kept, the last in the look-ahead
         assert all(f.dts == f.pts for f in frames)
         shown = max(f.pts for f in frames)
         assert {f.pts for f in frames if f.keyframe} == {k for k in keys if k <= shown}
