@@ -57,12 +57,13 @@ def zero_copy_socket(transport: asyncio.BaseTransport) -> socket.socket | None:
 def corked(sock: socket.socket) -> Iterator[None]:
     """Hold partial frames while a response's headers and body go out: the headers
     leave with the first body bytes instead of as a packet of their own (one more
-    segment through the stack and one more wake-up of the viewer, per response). TCP
-    only (a Unix socket has no segments to hold)."""
-    if sock.family not in (socket.AF_INET, socket.AF_INET6):
+    segment through the stack and one more wake-up of the viewer, per response). A
+    socket without TCP (Unix) refuses the option and is used as it is."""
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+    except OSError:
         yield
         return
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
     try:
         yield
     finally:
