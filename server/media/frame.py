@@ -23,6 +23,11 @@ class TrackKind(enum.Enum):
     AUDIO = "audio"
     DATA = "data"
 
+    # Members are singletons compared by identity: the identity hash fits, and is
+    # computed in C. ``Enum.__hash__`` is a Python call, paid for every lookup of the
+    # per-track dicts every frame goes through (bus, HLS, recorder, pushers).
+    __hash__ = object.__hash__
+
 
 class Codec(enum.StrEnum):
     """Canonical codec names used in ``Frame.codec`` / ``CodecConfig.codec``.

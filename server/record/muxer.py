@@ -11,6 +11,7 @@ starting at its first keyframe. A codec or resolution change starts a new file (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from server.bus.items import BusItem, ConfigChange, Discontinuity, EndOfStream, TracksAnnounced
@@ -59,7 +60,7 @@ class RecordMuxer:
         self.files = 0
         self.dropped = 0
 
-    def feed(self, item: BusItem) -> list[Output]:
+    def feed(self, item: BusItem) -> Sequence[Output]:
         if isinstance(item, Frame):
             return self._frame(item)
         if isinstance(item, ConfigChange):
@@ -95,18 +96,22 @@ class RecordMuxer:
 
     # ------------------------------------------------------------ frames
 
-    def _frame(self, frame: Frame) -> list[Output]:
-        if self._muxer is None and self._held:
+    def _frame(self, frame: Frame) -> Sequence[Output]:
+        muxer = self._muxer
+        if muxer is None and self._held:
             return self._hold(frame)
-        config = self._configs.get(frame.track)
-        if config is None or config.codec != frame.codec or frame.track not in _MEDIA:
-            if frame.track is not TrackKind.DATA:
+        track = frame.track
+        config = self._configs.get(track)
+        if config is None or config.codec != frame.codec or track not in _MEDIA:
+            if track is not TrackKind.DATA:
                 self.dropped += 1
-            return []
-        out: list[Output] = []
-        if self._muxer is None and not self._open(frame, out):
-            return out
-        return out + self._add(frame)
+            return ()
+        if muxer is None:
+            out: list[Output] = []
+            if not self._open(frame, out):
+                return out
+            return [*out, *self._add(frame)]
+        return self._add(frame)
 
     def _hold(self, frame: Frame) -> list[Output]:
         """Frames from the first keyframe on wait (bounded) for the announced tracks'
@@ -129,38 +134,44 @@ class RecordMuxer:
     def _missing(self) -> frozenset[TrackKind]:
         return self._announced - {c.track for c in recordable(self._configs)}
 
-    def _add(self, frame: Frame) -> list[Output]:
-        out: list[Output] = []
+    def _add(self, frame: Frame) -> Sequence[Output]:
+        """Every recorded frame comes through here: nothing is allocated unless a
+        fragment is cut (an empty tuple is returned)."""
         assert self._muxer is not None
-        main = frame.track is self._main
+        track = frame.track
+        main = track is self._main
         if self._rebase:
-            if not (main and self._starts(frame)):
+            if not (main and (frame.keyframe or track is TrackKind.AUDIO)):
                 self.dropped += 1
-                return out
+                return ()
             self._offset = self._continue_at - frame.dts
             self._rebase = False
         media = frame.dts + self._offset
-        last = self._last.get(frame.track)
-        if frame.track not in self._pending or media < 0 or (last is not None and media <= last):
+        last = self._last.get(track)
+        pending = self._pending.get(track)
+        if pending is None or media < 0 or (last is not None and media <= last):
             self.dropped += 1
-            return out
+            return ()
+        out: Sequence[Output] = ()
         if main:
             if last is not None and 0 < media - last <= TIMEBASE:
                 self._step = media - last
             start = self._fragment_start
             if start is not None and self._cut(media - start, frame):
-                out += self._flush(frame.dts)
+                out = self._flush(frame.dts)
+                pending = self._pending[track]  # the flush started new lists
             if self._fragment_start is None:
                 self._fragment_start = media
-        self._last[frame.track] = media
-        self._pending[frame.track].append(frame)
+        self._last[track] = media
+        pending.append(frame)
         return out
 
     def _starts(self, frame: Frame) -> bool:
         return frame.keyframe or frame.track is TrackKind.AUDIO
 
     def _cut(self, elapsed: int, frame: Frame) -> bool:
-        return elapsed >= 2 * self._fragment or (elapsed >= self._fragment and self._starts(frame))
+        fragment = self._fragment
+        return elapsed >= fragment and (elapsed >= 2 * fragment or self._starts(frame))
 
     def _open(self, frame: Frame, out: list[Output]) -> bool:
         """Open a file at a main-track keyframe once the announced tracks are known

@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 from datetime import datetime
 from pathlib import Path
 
-from server.bus import BusItem, EndOfStream, Stream
+from server.bus import EndOfStream, Stream
 from server.logfields import media_fields
 from server.media.frame import TIMEBASE
 from server.settings import RecordSettings
@@ -26,6 +26,10 @@ from .muxer import NewFile, RecordMuxer
 from .ports import FinishedRecording
 
 log = logging.getLogger("relaycast.record")
+
+# With ``batch_interval`` 0 (a pass per frame), the seconds a pass waits at most for
+# a frame: a quiet stream's reader is not polled in a busy loop.
+_QUIET_WAIT = 1.0
 
 
 class Recording:
@@ -113,20 +117,31 @@ class Recording:
         )
 
     async def _record(self) -> None:
-        """Take what the reader has queued, then let the next batch gather: one wake-up
-        per ``batch_interval`` instead of one per frame (nothing here is in a hurry)."""
-        disk, muxer, reader = self._disk, self._muxer, self._reader
+        """Take what the reader has queued, then let the next batch gather: one pass per
+        ``batch_interval`` instead of one per frame (nothing here is in a hurry). The
+        pass is woken by the publisher's first frame once the batch is due, in the loop
+        turn that read it; its timer only fires when the publisher went quiet. A timer
+        of its own would wake an otherwise idle loop (a context switch) five times a
+        second per recorded stream."""
+        disk, reader = self._disk, self._reader
+        loop = asyncio.get_running_loop()
         while not disk.failed:
             await disk.room()
-            item: BusItem | None = await reader.next()
-            while item is not None:
-                for output in muxer.feed(item):
-                    if isinstance(output, NewFile):
-                        disk.open(self.directory / part_name(muxer.files - 1))
-                        disk.write((output.init,))
-                    else:
-                        disk.write(output)
-                if isinstance(item, EndOfStream):
-                    return
-                item = reader.next_nowait()
-            await asyncio.sleep(self._batch)
+            if self._take():
+                return
+            due = loop.time() + self._batch
+            await reader.offered(due, self._batch or _QUIET_WAIT)
+
+    def _take(self) -> bool:
+        """Mux and hand over every queued item; True once the end was taken."""
+        disk, muxer, reader = self._disk, self._muxer, self._reader
+        while (item := reader.next_nowait()) is not None:
+            for output in muxer.feed(item):
+                if isinstance(output, NewFile):
+                    disk.open(self.directory / part_name(muxer.files - 1))
+                    disk.write((output.init,))
+                else:
+                    disk.write(output)
+            if isinstance(item, EndOfStream):
+                return True
+        return False

@@ -116,13 +116,17 @@ async def _send(
         return web.Response(body=file.read(), headers=headers)
     response = web.StreamResponse(headers=headers)
     response.content_length = file.size
-    await response.prepare(request)
     transport = request.transport
     sock = zero_copy_socket(transport) if transport is not None else None
     if transport is None or sock is None:
+        await response.prepare(request)
         await response.write(file.read())
-    elif not await sendfile.send(cast(asyncio.WriteTransport, transport), sock, file, stall):
-        return response  # the viewer went away: aiohttp ends the connection
+    else:
+        with sendfile.corked(sock):
+            await response.prepare(request)
+            sent = await sendfile.send(cast(asyncio.WriteTransport, transport), sock, file, stall)
+        if not sent:
+            return response  # the viewer went away: aiohttp ends the connection
     await response.write_eof()
     return response
 

@@ -20,3 +20,12 @@ def test_result_line_reports_p95_against_the_target() -> None:
 def test_vod_is_a_registered_scenario_needing_only_ffmpeg() -> None:
     assert BY_NAME["vod"].group == "vod"
     assert all("nginx" not in line and "chromium" not in line for line in missing(["vod"]))
+
+
+def test_nginx_beside_it_is_context_not_the_criterion() -> None:
+    ours = [40.0] * 100
+    nginx = [20.0] * 100
+    line = result_line(ours, 200, 1024 * 1024, 3, nginx)
+    assert line["reference"] == {"p50_ms": 20.0, "p95_ms": 20.0, "max_ms": 20.0}
+    assert line["row"][2:4] == ["20.0", "2.00"] and line["met"] is True
+    assert result_line([60.0] * 100, 200, 1024, 1, [70.0] * 100)["met"] is False

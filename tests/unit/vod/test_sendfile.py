@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from server.vod.sendfile import SegmentFile, send
+from server.vod.sendfile import SegmentFile, corked, send
 
 
 class Transport:
@@ -55,3 +55,37 @@ def _read(sock: socket.socket, size: int) -> bytes:
     while len(data) < size:
         data += sock.recv(65536)
     return data
+
+
+async def test_headers_and_body_leave_together_and_nothing_is_held_after() -> None:
+    """Corked, a header write waits for the body (one segment for both); uncorked at
+    the end, what is left goes out at once."""
+    server = socket.create_server(("127.0.0.1", 0))
+    theirs = socket.create_connection(server.getsockname())
+    ours, _ = server.accept()
+    ours.setblocking(False)
+    theirs.settimeout(0.2)
+    try:
+        with corked(ours):
+            ours.send(b"HTTP/1.1 200 OK\r\n\r\n")
+            try:
+                early = theirs.recv(100)
+            except TimeoutError:
+                early = b""
+            assert await send(Transport(), ours, SegmentFile(b"body"), 5.0)  # type: ignore[arg-type]
+        theirs.settimeout(5.0)
+        assert early == b"" and _read(theirs, 23) == b"HTTP/1.1 200 OK\r\n\r\nbody"
+    finally:
+        for sock in (ours, theirs, server):
+            sock.close()
+
+
+def test_a_unix_socket_is_not_corked() -> None:
+    ours, theirs = socket.socketpair()
+    try:
+        with corked(ours):  # no TCP_CORK on a Unix socket: no error either
+            ours.send(b"x")
+        assert theirs.recv(1) == b"x"
+    finally:
+        ours.close()
+        theirs.close()
