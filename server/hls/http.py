@@ -155,9 +155,10 @@ async def _block(request: web.Request, packager: HlsPackager, directives: Direct
             return
         if decision.outcome is Outcome.BAD_REQUEST:
             raise web.HTTPBadRequest(text=f"{decision.reason}\n", headers=_headers("no-cache"))
-        if decision.outcome is Outcome.UNAVAILABLE:
+        if decision.outcome is Outcome.UNAVAILABLE:  # a stalled stream: as _hold_for_segment
             raise web.HTTPServiceUnavailable(
-                text=f"{decision.reason}\n", headers=_headers("no-cache")
+                text=f"{decision.reason}\n",
+                headers={**_headers("no-cache"), "Retry-After": str(seg.target_duration)},
             )
         await packager.signal.wait(decision.wait)
 

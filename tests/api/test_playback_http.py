@@ -181,10 +181,13 @@ async def test_plain_playlist_without_a_segment_is_503_after_three_target_durati
         await _settle()
         loop = asyncio.get_running_loop()
         started = loop.time()
+        blocking = asyncio.ensure_future(rig.get(f"media.m3u8?_HLS_msn={_first_msn(rig)}"))
         status, headers, _ = await rig.get("media.m3u8")
         waited = loop.time() - started
         assert status == 503 and headers["Retry-After"] == "1"
         assert 2.8 < waited < 4.0  # 3 x EXT-X-TARGETDURATION
+        status, headers, _ = await asyncio.wait_for(blocking, 2)  # a blocking reload too
+        assert status == 503 and headers["Retry-After"] == "1"
 
 
 async def test_blocking_reload_waits_for_the_next_part(rig: Rig) -> None:
