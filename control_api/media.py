@@ -75,7 +75,9 @@ class MediaPlane:
         recordings = LibraryRecordings(
             store, MediaFiles(settings.server.data_dir), settings.recording
         )
-        record = RecordService(recordings_root(settings), settings.recording, recordings)
+        record = RecordService(
+            recordings_root(settings), settings.recording, recordings, segmenters=hls.live_segmenter
+        )
         transcode = TranscodeService(settings.transcode, observers=(hls,))
         ingest = IngestManager(
             directory,

@@ -45,6 +45,11 @@ class PartBuffer:
         self._complete = True
 
     @property
+    def pieces(self) -> tuple[Data, ...]:
+        """The bytes as appended, without joining them (for a vectored write)."""
+        return tuple(self._chunks)
+
+    @property
     def data(self) -> Data:
         """Everything written so far as one bytes-like object (joined once, then cached)."""
         if self._joined is None:

@@ -130,6 +130,7 @@ class HlsPackager:
             leader=leader.segmenter if leader is not None else None,
         )
         self.streaming: int = 0  # responses sending a part while it is written (chunked)
+        self.stream = stream
         self._reader = stream.reader("hls" if leader is None else f"hls:{name}", "hls")
         self.ended_at: float | None = None
         # Renditions by name, in ladder order, and the names the master waits for.
@@ -251,6 +252,14 @@ class HlsService:
             leader.expected = tuple(n for n in leader.expected if n != name)
             leader.renditions.pop(name, None)
             leader.ladder.notify()
+
+    def live_segmenter(self, stream_id: str, stream: Stream) -> Segmenter | None:
+        """The segmenter packaging ``stream`` (this session's bus stream) while it is
+        live, for the recorder to copy; None without one."""
+        packager = self._by_stream.get(stream_id)
+        if packager is None or packager.stream is not stream or packager.segmenter.ended:
+            return None
+        return packager.segmenter
 
     def get(self, edge_id: str) -> HlsPackager | None:
         packager = self._by_edge.get(edge_id)

@@ -53,6 +53,7 @@ from .playlist import (
     with_suffix,
 )
 from .store import Part, Segment, SegmentStore
+from .tap import SegmentTap
 from .writer import SegmentWriter, make_writer, supported
 
 HOLD_MAX_FRAMES = 1024
@@ -163,6 +164,7 @@ class Segmenter:
         self._leader = leader
         self._cuts: deque[Cut] = deque(maxlen=2 * settings.window_segments + 4)
         self._latest: int | None = None  # highest raw main-track dts seen
+        self.tap: SegmentTap | None = None  # the recorder, copying what is written
 
     # ------------------------------------------------------------------ input
 
@@ -194,6 +196,8 @@ class Segmenter:
         self._main = self._wanted[0].track if self._wanted else TrackKind.VIDEO
         if self._writer is not None and self._wanted != self._writer.configs:
             self._break(discontinuity=True)
+        if self.tap is not None:  # after the break: the tap has the last part first
+            self.tap.tap_config(self._configs)
         if self._held is not None and not self._missing_tracks():
             self._release()
 
@@ -211,6 +215,8 @@ class Segmenter:
             self._close_segment(None)
         self._ended = True
         self._changed(Change.PLAYLIST)
+        if self.tap is not None:
+            self.tap.tap_end()
 
     def on_frame(self, frame: Frame, now: float) -> None:
         """Add one frame (decode order); frames that cannot be used yet are counted."""
@@ -369,6 +375,8 @@ class Segmenter:
             init = self._writer.init_segment()
             if init is not None:
                 self._store.add_init(self._init_version, init)
+            if self.tap is not None:
+                self.tap.tap_init(self._writer, init)
             self._clock.reset(_frame_ticks(wanted[0]))
         if cut is not None:
             self._adopt(cut, frame)
@@ -431,6 +439,8 @@ class Segmenter:
         part.buffer.append(self._writer.flush(end_dts, self._offset))
         part.duration = max(0, self._end_time(end_dts) - part.start) / TIMEBASE
         part.buffer.finish()
+        if self.tap is not None:
+            self.tap.tap_part(part.buffer.pieces, part.independent)
         self._parts += 1 if self.low_latency else 0
         self._part = None
         self._changed(Change.PLAYLIST)

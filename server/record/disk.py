@@ -90,11 +90,16 @@ class DiskWriter:
     def failed(self) -> bool:
         return self.error is not None
 
+    @property
+    def full(self) -> bool:
+        """The backlog is over its bound (what is handed over now would wait too long)."""
+        return self._queued > self._max_bytes
+
     def open(self, path: Path) -> None:
         """Close the current file (if any) and start writing ``path``."""
         self._submit(self._do_open, path, 0)
 
-    def write(self, pieces: tuple[bytes, ...]) -> None:
+    def write(self, pieces: tuple[bytes | memoryview, ...]) -> None:
         """Hand over one fragment (or an init segment) as pieces written in order."""
         self._submit(self._do_write, pieces, sum(len(p) for p in pieces))
 

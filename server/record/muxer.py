@@ -1,5 +1,8 @@
 """Bus items → fragmented MP4 bytes for a recording (pure: no I/O, no clock).
 
+Used where the live HLS packager's output cannot simply be copied (see ``recording``):
+TS segments, no LL-HLS parts, codecs HLS leaves out (AV1, Opus), later configurations.
+
 One file per codec configuration: the first main-track keyframe opens it (init
 segment), then about every ``fragment_ticks`` a ``moof``+``mdat`` follows, cut at a
 main-track keyframe (or forced at twice that, for long GOPs), so a crash loses at

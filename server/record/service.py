@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from server.bus import Stream, StreamGrant
+from server.hls.segmenter import Segmenter
 from server.logfields import media_fields
 from server.settings import RecordSettings
 from server.tasks import BackgroundTasks
@@ -47,8 +49,12 @@ class RecordService:
         settings: RecordSettings,
         catalog: RecordingCatalog,
         opener: Opener = open_os_file,
+        segmenters: Callable[[str, Stream], Segmenter | None] = lambda stream_id, stream: None,
     ) -> None:
+        """``segmenters``: a stream's live HLS segmenter (opened before the recorder
+        hears of the session), whose output recordings copy instead of muxing again."""
         self.root = root
+        self.segmenters = segmenters
         self.settings = settings
         self.catalog = catalog
         self.opener = opener
@@ -90,12 +96,18 @@ class RecordService:
             on_failure=lambda text: self._fail(
                 RecordingFailure(grant.stream_id, session_id, grant.environment_id, text)
             ),
+            segmenter=self._fresh_segmenter(grant.stream_id, stream),
         )
         self._recordings[grant.stream_id] = recording
         self._active.add(recording)
         task = self._tasks.spawn(self._run(recording), name=f"record-{grant.stream_id}")
         self._running.add(task)
         task.add_done_callback(self._running.discard)
+
+    def _fresh_segmenter(self, stream_id: str, stream: Stream) -> Segmenter | None:
+        """The session's segmenter if nothing copies it yet."""
+        segmenter = self.segmenters(stream_id, stream)
+        return segmenter if segmenter is not None and segmenter.tap is None else None
 
     def _refusal(self) -> str | None:
         try:

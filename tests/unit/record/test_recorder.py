@@ -10,6 +10,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import pytest
+
 from server.bus import Stream, StreamGrant
 from server.hls.packager import HlsService
 from server.media.frame import TIMEBASE, Frame, TrackKind
@@ -37,8 +39,8 @@ class Catalog:
         self.failures.append(failure)
 
 
-def grant(recording: bool = True) -> StreamGrant:
-    return StreamGrant("st_1", "env_1", True, 2, recording=recording)
+def grant(recording: bool = True, low_latency: bool = True) -> StreamGrant:
+    return StreamGrant("st_1", "env_1", True, 2, recording=recording, low_latency=low_latency)
 
 
 def shifted(frames: Iterable[Frame], ticks: int) -> list[Frame]:
@@ -59,30 +61,58 @@ async def record(
     body: object,
     settings: RecordSettings = SETTINGS,
     opener: Opener = open_os_file,
+    hls: HlsService | None = None,
+    low_latency: bool = True,
 ) -> tuple[RecordService, Catalog, Stream]:
+    """Record one session; with ``hls`` the recorder copies that service's segmenter
+    (as in the server, HLS hears of the session first)."""
     catalog = Catalog()
     service = RecordService(tmp_path / "rec", settings, catalog, opener)
+    if hls is not None:
+        service.segmenters = hls.live_segmenter
     stream = Stream("st_1")
-    service.stream_opened(grant(), stream, SESSION)
+    if hls is not None:
+        hls.stream_opened(grant(low_latency=low_latency), stream, SESSION)
+    service.stream_opened(grant(low_latency=low_latency), stream, SESSION)
     await body(stream)  # type: ignore[operator]
     stream.end("done")
     await service.close()
+    if hls is not None:
+        await hls.close()
     return service, catalog, stream
+
+
+def record_kinds(stream: Stream) -> list[str]:
+    return [r.kind for r in stream.stats().readers if r.kind == "record"]
+
+
+WITH_HLS = pytest.mark.parametrize("with_hls", [False, True], ids=["muxing", "copying-hls"])
+
+
+def hls_for(with_hls: bool) -> HlsService | None:
+    return HlsService(HlsSettings()) if with_hls else None
 
 
 def seconds(pts: list[int], rate: int) -> float:
     return (max(pts) - min(pts)) / rate
 
 
-async def test_a_reconnect_continues_the_same_file_on_one_timeline(tmp_path: Path) -> None:
+@WITH_HLS
+async def test_a_reconnect_continues_the_same_file_on_one_timeline(
+    tmp_path: Path, with_hls: bool
+) -> None:
     source = media(seconds=4)
+    readers: list[list[str]] = []
 
     async def body(stream: Stream) -> None:
         await publish(stream, source)
         stream.mark_discontinuity()
         await publish(stream, source)  # the new encoder starts again at 0
+        readers.append(record_kinds(stream))
 
-    _, catalog, _ = await record(tmp_path, body)
+    _, catalog, _ = await record(tmp_path, body, hls=hls_for(with_hls))
+    # copying HLS, the recorder reads no frame of the bus itself
+    assert readers == [[] if with_hls else ["record"]]
     [done] = catalog.finished
     assert (done.stream_id, done.session_id, done.environment_id) == ("st_1", "ses_1", "env_1")
     assert len(done.parts) == 1
@@ -117,7 +147,8 @@ async def test_stats_count_running_recordings_and_every_byte_written(tmp_path: P
     )
 
 
-async def test_a_resolution_change_starts_a_new_part(tmp_path: Path) -> None:
+@WITH_HLS
+async def test_a_resolution_change_starts_a_new_part(tmp_path: Path, with_hls: bool) -> None:
     small = media(seconds=2)
     other = dataclasses.replace(small.video, width=640, height=360) if small.video else None
 
@@ -127,11 +158,14 @@ async def test_a_resolution_change_starts_a_new_part(tmp_path: Path) -> None:
         stream.set_config(other)
         await publish(stream, Media(other, small.audio, small.frames), shifted(small.frames, 0))
 
-    _, catalog, _ = await record(tmp_path, body)
+    _, catalog, _ = await record(tmp_path, body, hls=hls_for(with_hls))
     [done] = catalog.finished
     assert [p.name for p in done.parts] == ["part-000.mp4", "part-001.mp4"]
     for part in done.parts:
-        assert decode_all(part.read_bytes())["decoded"]["video"] > 0
+        got = decode_all(part.read_bytes())
+        assert got["errors"] == [] and got["decoded"]["video"] > 0
+    first = decode_all(done.parts[0].read_bytes())
+    assert first["decoded"]["video"] == len(small.track(TrackKind.VIDEO))
 
 
 async def test_streams_without_recording_are_not_recorded(tmp_path: Path) -> None:
@@ -277,7 +311,10 @@ async def test_a_crash_leaves_a_recording_the_next_start_can_finish(tmp_path: Pa
     await service.close()
 
 
-async def test_a_late_audio_config_does_not_cost_the_first_gop(tmp_path: Path) -> None:
+@WITH_HLS
+async def test_a_late_audio_config_does_not_cost_the_first_gop(
+    tmp_path: Path, with_hls: bool
+) -> None:
     source = media(seconds=4)
     assert source.video is not None and source.audio is not None
     late = 9000  # the first ADTS frame (and so the audio config) comes 0.1 s after video
@@ -295,8 +332,120 @@ async def test_a_late_audio_config_does_not_cost_the_first_gop(tmp_path: Path) -
             if n % 8 == 0:
                 await asyncio.sleep(0)
 
-    _, catalog, _ = await record(tmp_path, body)
+    _, catalog, _ = await record(tmp_path, body, hls=hls_for(with_hls))
     [done] = catalog.finished
+    assert len(done.parts) == 1
     got = decode_all(done.parts[0].read_bytes())
     assert got["decoded"]["video"] == len(source.track(TrackKind.VIDEO))
     assert got["decoded"]["audio"] > 0
+
+
+@pytest.mark.parametrize(
+    ("hls_settings", "low_latency"),
+    [
+        (HlsSettings(segment_format="ts"), True),
+        (HlsSettings(), False),
+        (HlsSettings(target_duration=4.0, part_target=1.5), True),
+    ],
+    ids=["ts-segments", "no-parts", "long-parts"],
+)
+async def test_hls_output_a_crash_would_lose_too_much_of_is_not_copied(
+    tmp_path: Path, hls_settings: HlsSettings, low_latency: bool
+) -> None:
+    source = media(seconds=4)
+    readers: list[list[str]] = []
+
+    async def body(stream: Stream) -> None:
+        await publish(stream, source)
+        readers.append(record_kinds(stream))
+
+    hls = HlsService(hls_settings)
+    _, catalog, _ = await record(tmp_path, body, hls=hls, low_latency=low_latency)
+    assert readers == [["record"]]  # muxes itself, one fragment a second
+    [done] = catalog.finished
+    got = decode_all(done.parts[0].read_bytes())
+    assert got["errors"] == [] and got["decoded"]["video"] > 0
+
+
+async def test_a_slow_disk_costs_copied_parts_to_the_next_keyframe(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    gate = threading.Event()
+    settings = RecordSettings(min_free_bytes=0, queue_max_bytes=1024 * 1024)
+    catalog = Catalog()
+    hls = HlsService(HlsSettings())
+    service = RecordService(
+        tmp_path / "rec", settings, catalog, lambda p: SlowDisk(p, gate), hls.live_segmenter
+    )
+    stream = Stream("st_1")
+    hls.stream_opened(grant(), stream, SESSION)
+    service.stream_opened(grant(), stream, SESSION)
+    per_round = sum(len(f.payload) for f in source.frames)
+    rounds = 2 * settings.queue_max_bytes // per_round + 2  # twice the backlog's bound
+    for round_ in range(rounds):  # while the disk is stuck
+        await publish(stream, source, shifted(source.frames, round_ * 4 * TIMEBASE))
+    recording = service.recording("st_1")
+    assert recording is not None and recording.dropped_frames > 0
+    assert record_kinds(stream) == []
+    gate.set()
+    stream.end("done")
+    await service.close()
+    await hls.close()
+    assert service.stats().dropped_frames == recording.dropped_frames > 0
+    [done] = catalog.finished
+    got = decode_all(done.parts[0].read_bytes())
+    assert got["errors"] == [] and 0 < got["decoded"]["video"] < rounds * 120
+
+
+async def test_a_full_disk_stops_a_copying_recording_not_hls(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    room = [60_000]
+    catalog = Catalog()
+    hls = HlsService(HlsSettings(target_duration=1.0))
+    service = RecordService(
+        tmp_path / "rec", SETTINGS, catalog, lambda p: FullDisk(p, room), hls.live_segmenter
+    )
+    stream = Stream("st_1")
+    hls.stream_opened(grant(), stream, SESSION)
+    service.stream_opened(grant(), stream, SESSION)
+    [packager] = hls.packagers()
+    await publish(stream, source)
+    for _ in range(50):
+        await asyncio.sleep(0.05)
+        if service.recording("st_1") is None:
+            break
+    assert service.recording("st_1") is None
+    assert packager.segmenter.tap is None  # HLS goes on alone
+    [warning] = service.warnings("st_1")
+    assert catalog.failures == [RecordingFailure("st_1", SESSION, "env_1", warning)]
+    segments = packager.segmenter.stats().segments
+    await publish(stream, source, shifted(source.frames, 4 * TIMEBASE))
+    await asyncio.sleep(0.2)
+    assert packager.segmenter.stats().segments >= segments + 3
+    stream.end("done")
+    await service.close()
+    await hls.close()
+    [done] = catalog.finished
+    trim_to_whole(done.parts[0])
+    assert decode_all(done.parts[0].read_bytes())["errors"] == []
+
+
+async def test_a_crash_loses_at_most_the_part_being_copied(tmp_path: Path) -> None:
+    source = media(seconds=4)
+    root = tmp_path / "rec"
+    hls = HlsService(HlsSettings())
+    service = RecordService(root, SETTINGS, Catalog(), segmenters=hls.live_segmenter)
+    stream = Stream("st_1")
+    hls.stream_opened(grant(), stream, SESSION)
+    service.stream_opened(grant(), stream, SESSION)
+    await publish(stream, source)
+    await asyncio.sleep(0.3)
+    [found] = left_behind(root)  # what a process killed now would leave
+    part = found.parts[0]
+    trim_to_whole(part)
+    got = decode_all(part.read_bytes())
+    # all but the part still open (parts are at most hls.part_target, 0.5 s, of 30 fps)
+    assert got["errors"] == []
+    assert got["decoded"]["video"] >= len(source.track(TrackKind.VIDEO)) - 16
+    stream.end("done")
+    await service.close()
+    await hls.close()
