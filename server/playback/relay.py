@@ -32,6 +32,7 @@ carries make the trip and are parsed back by the ingest's own parser.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
@@ -47,7 +48,7 @@ from aiohttp import web
 
 from server.bus import Stream, StreamGrant
 from server.bus.grant import PlanLimits
-from server.bus.items import ConfigChange, Discontinuity
+from server.bus.items import ConfigChange, Discontinuity, EndOfStream
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser, build_tag_body, tag_timestamp_ms
 from server.media.frame import CodecConfig, Frame, TrackKind
@@ -151,7 +152,15 @@ async def _serve(source: RelaySource, request: web.Request) -> web.StreamRespons
     told, due = -1, 0.0
     try:
         await response.prepare(request)
-        async for item in reader:
+        while True:
+            try:
+                item = await asyncio.wait_for(reader.next(), AUDIENCE_INTERVAL)
+            except TimeoutError:  # a silent stream: see that the other node is still there
+                if request.transport is None or request.transport.is_closing():
+                    break
+                continue
+            if isinstance(item, EndOfStream):
+                break
             if isinstance(item, ConfigChange):
                 await response.write(encode_item(item.config, 0))
             elif isinstance(item, Frame) and item.track in _TYPES:
@@ -278,7 +287,7 @@ class PlayerRelays:
             relay = secrets.token_hex(8)
             async with asyncio.timeout(self._limits.connect_timeout):
                 up = await self._session().get(url, params={"relay": relay}, allow_redirects=False)
-            async with up:
+            with contextlib.closing(up):  # never back to the pool: the body is endless
                 if up.status != 200 or GRANT_HEADER not in up.headers:
                     return
                 grant = _grant(up.headers[GRANT_HEADER])
@@ -293,7 +302,7 @@ class PlayerRelays:
                 finally:
                     report.cancel()
         except (aiohttp.ClientError, TimeoutError, RelayError, ValueError, TypeError) as exc:
-            log.warning("relay of %r ended: %s", edge_id[:64], type(exc).__name__)
+            log.warning("relay of %r ended: %s %r", edge_id[:64], type(exc).__name__, str(exc))
         except Exception:  # the owner's lookup (the database) or our bug: this relay only
             log.exception("relay of %r failed", edge_id[:64])
         finally:
