@@ -153,12 +153,14 @@ async def _serve(source: RelaySource, request: web.Request) -> web.StreamRespons
     try:
         await response.prepare(request)
         while True:
-            try:
-                item = await asyncio.wait_for(reader.next(), AUDIENCE_INTERVAL)
-            except TimeoutError:  # a silent stream: see that the other node is still there
-                if request.transport is None or request.transport.is_closing():
-                    break
-                continue
+            item = reader.next_nowait()  # what is queued needs no wait (nor its task)
+            if item is None:
+                try:
+                    item = await asyncio.wait_for(reader.next(), AUDIENCE_INTERVAL)
+                except TimeoutError:  # a silent stream: is the other node still there?
+                    if request.transport is None or request.transport.is_closing():
+                        break
+                    continue
             if isinstance(item, EndOfStream):
                 break
             if isinstance(item, ConfigChange):
