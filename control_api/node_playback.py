@@ -1,4 +1,5 @@
-"""Playback on any node: the listener other nodes proxy HLS from, and the proxy itself.
+"""Playback on any node: the listener other nodes proxy HLS (and relay the streams of
+RTMP and SRT players, ``server.playback.relay``) from, and the proxy and relays.
 
 On a shared database every node opens a second, playback-only HTTP listener
 (``node.internal_host``/``internal_port``) and announces its URL in the node registry;
@@ -19,6 +20,7 @@ from control_api.settings import Settings
 from server.hls import http as hls_http
 from server.hls.packager import HlsService
 from server.hls.proxy import HlsProxy, ProxyLimits
+from server.playback import PlaybackService, relay
 
 
 @dataclass(slots=True)
@@ -50,12 +52,28 @@ def _url(settings: Settings, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _relay_limits(settings: Settings) -> relay.RelayLimits:
+    node = settings.node
+    return relay.RelayLimits(
+        timeout=node.proxy_timeout,
+        connect_timeout=node.proxy_connect_timeout,
+        max_record_bytes=node.proxy_max_body_bytes,
+        max_connections=node.proxy_max_connections,
+    )
+
+
 async def open_node_playback(
-    settings: Settings, node: ThisNode, hls: HlsService, guard: ConnectionGuard
+    settings: Settings,
+    node: ThisNode,
+    hls: HlsService,
+    guard: ConnectionGuard,
+    playback: PlaybackService,
 ) -> NodePlayback:
-    """Bind the internal listener (before the node's first heartbeat announces it)."""
+    """Bind the internal listener (before the node's first heartbeat announces it);
+    RTMP and SRT players of streams other nodes carry are relayed from theirs."""
     internal = web.Application()
     hls_http.mount(internal, hls, internal=True)
+    relay.mount_source(internal, playback)
     runner = web.AppRunner(
         internal, access_log=None, keepalive_timeout=settings.http.header_timeout
     )
@@ -64,4 +82,6 @@ async def open_node_playback(
     await GuardedSite(runner, host, port, guard, False).start()
     bound = next(a[1] for a in runner.addresses if isinstance(a, tuple))
     node.internal_url = settings.node.internal_url or _url(settings, bound)
-    return NodePlayback(runner, HlsProxy(node, _limits(settings)))
+    proxy = HlsProxy(node, _limits(settings))
+    playback.relays = relay.PlayerRelays(proxy.owner, playback, _relay_limits(settings))
+    return NodePlayback(runner, proxy)

@@ -168,7 +168,9 @@ async def run(settings: Settings) -> None:
     media.recordings.submit = app[LIBRARY].processor.submit  # later ones are probed at once
     remote: NodePlayback | None = None
     if store.shared:
-        remote = await open_node_playback(settings, node, media.hls, _guard(settings))
+        remote = await open_node_playback(
+            settings, node, media.hls, _guard(settings), media.playback
+        )
     hls_http.mount(app, media.hls, remote.proxy if remote is not None else None)
     mount_player(app)
     mount_vod_player(app)

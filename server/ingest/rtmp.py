@@ -26,6 +26,7 @@ from server.media.flv import FlvTagParser, announced_tracks
 from server.media.frame import CodecConfig, Frame
 from server.playback import PlaybackService, PlayRefused, PlayTicket
 from server.playback.fanout import RtmpFanout
+from server.playback.relay import PlayerRelays
 from server.playback.rtmp import RtmpPlayer
 from server.protocols import rtmp
 from server.settings import RtmpSettings
@@ -269,13 +270,31 @@ class RtmpIngestConnection(asyncio.Protocol):
             self._pump()
 
     def _play(self, event: rtmp.PlayRequested) -> None:
-        """A player: admitted by the playback service, then fed by its stream's fanout."""
+        """A player: admitted by the playback service, then fed by its stream's fanout
+        (of a stream another node carries: once this node relays it)."""
         playback = self.server.playback
-        edge_id, _, query = event.name.partition("?")
-        token = parse_qs(query).get("token", [""])[0]
-        if playback is None or self.ticket is not None:
+        relaying = self.pending is not None and not self.pending.done()
+        if playback is None or self.ticket is not None or relaying:
             self.conn.reject_play(event.stream_id, description="playback is not available")
             return
+        edge_id = event.name.partition("?")[0]
+        if playback.needs_relay(edge_id) and playback.relays is not None:
+            self.pending = self.loop.create_task(self._relayed(event, playback.relays))
+            return
+        self._admit_play(event, playback)
+
+    async def _relayed(self, event: rtmp.PlayRequested, relays: PlayerRelays) -> None:
+        await relays.attach(event.name.partition("?")[0])
+        playback = self.server.playback
+        transport = self.transport
+        if playback is None or self.conn.closed or transport is None or transport.is_closing():
+            return
+        self._admit_play(event, playback)  # refused as not live if the relay failed
+        self._pump()
+
+    def _admit_play(self, event: rtmp.PlayRequested, playback: PlaybackService) -> None:
+        edge_id, _, query = event.name.partition("?")
+        token = parse_qs(query).get("token", [""])[0]
         try:
             ticket = playback.open(
                 self.protocol,

@@ -527,10 +527,25 @@ class SrtIngestServer(asyncio.DatagramProtocol):
             self._reject(request, RejectCode.OVERLOAD, RefusalReason.LIMITS, "max_connections")
             return
         if info.mode == "request":
+            if self.playback is not None and self.playback.needs_relay(info.key):
+                self.deciding += 1
+                self._tasks.spawn(self._relayed(request, info.key, info.session or ""))
+                return
             self._play(request, info.key, info.session or "")
             return
         self.deciding += 1
         self._tasks.spawn(self._decide(request, info.key))
+
+    async def _relayed(self, request: srt.ConnectionRequest, edge_id: str, token: str) -> None:
+        """A player of a stream another node carries: once this node relays it
+        (``server.playback.relay``), admitted like one of a stream carried here."""
+        playback = self.playback
+        try:
+            if playback is not None and playback.relays is not None:
+                await playback.relays.attach(edge_id)
+        finally:
+            self.deciding -= 1
+        self._play(request, edge_id, token)
 
     def _play(self, request: srt.ConnectionRequest, edge_id: str, token: str) -> None:
         """A player (``m=request``): admitted by the playback service, accepted with the

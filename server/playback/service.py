@@ -25,6 +25,7 @@ from server.settings import PlaybackSettings
 from server.tasks import BackgroundTasks
 
 from .fanout import FanoutPlayer, RtmpFanout
+from .relay import PlayerRelays
 from .viewers import HlsAudience, Viewership, ViewershipStats
 
 log = logging.getLogger("relaycast.playback")
@@ -64,6 +65,11 @@ class _Live:
     stream: Stream
     session_id: str
     viewership: Viewership
+    relayed: bool = False  # fed from the node carrying it (``server.playback.relay``)
+    # the owner: players other nodes relay it to, by relay; a relaying node: the
+    # viewers the owner and the other nodes have (both for the plan's maxClients)
+    remote: dict[str, int] = field(default_factory=dict)
+    elsewhere: int = 0
     # RTMP players by (chunk size, message stream id): one fanout each
     fanouts: dict[tuple[int, int], RtmpFanout] = field(default_factory=dict)
 
@@ -117,13 +123,14 @@ class PlaybackService:
         self.clock = clock
         self.session_check = session_check
         self.sink: ViewershipSink | None = None  # set by the composition root
+        self.relays: PlayerRelays | None = None  # set on a shared database
         self._by_edge: dict[str, _Live] = {}
         # stream id -> its latest session here: live, or its final figures once ended
         # (never the ended bus itself, which would keep its GOP cache alive)
         self._latest: dict[str, _Live | ViewershipStats] = {}
         self._tasks = BackgroundTasks(log, "saving a session's viewers failed")
         self._fanouts = BackgroundTasks(log, "feeding RTMP players failed")
-        hls.other_viewers = self.players
+        hls.other_viewers = self.counted
 
     # ------------------------------------------------------------ StreamObserver
 
@@ -153,7 +160,35 @@ class PlaybackService:
         if self.sink is not None:
             await self.sink.session_viewers(live.session_id, stats)
 
+    # ------------------------------------------------------------ relays
+
+    def needs_relay(self, edge_id: str) -> bool:
+        """Not live here: an RTMP player of it waits for ``relays.attach`` first."""
+        live = self._by_edge.get(edge_id)
+        return self.relays is not None and (live is None or live.stream.ended)
+
+    def relay_opened(self, grant: StreamGrant, stream: Stream) -> None:
+        """Playable here by its edge id, counted here, never saved (the owner keeps the
+        session; these players are not in its figures)."""
+        self._by_edge[grant.edge_id] = _Live(grant, stream, "", Viewership(), relayed=True)
+
+    def relay_closed(self, edge_id: str, stream: Stream) -> None:
+        live = self._by_edge.get(edge_id)
+        if live is not None and live.stream is stream:
+            del self._by_edge[edge_id]
+
+    def relayable(self, edge_id: str) -> tuple[StreamGrant, Stream] | None:
+        live = self._by_edge.get(edge_id)
+        if live is None or live.relayed or live.stream.ended:
+            return None
+        return live.grant, live.stream
+
+    def relay_reader_limits(self) -> tuple[int, int]:
+        return self.settings.queue_max_frames, self.settings.queue_max_bytes
+
     async def close(self) -> None:
+        if self.relays is not None:
+            await self.relays.close()
         await self._fanouts.close()
         await self._tasks.close()
 
@@ -163,6 +198,41 @@ class PlaybackService:
         """Open RTMP, SRT and WebRTC players of a live edge (HLS shares maxClients with them)."""
         live = self._by_edge.get(edge_id)
         return live.viewership.players() if live is not None else 0
+
+    def counted(self, edge_id: str) -> int:
+        """The players a plan's maxClients counts besides this node's HLS viewers:
+        this node's, and those other nodes relay the stream to (or the owner's)."""
+        live = self._by_edge.get(edge_id)
+        if live is None:
+            return 0
+        return live.viewership.players() + sum(live.remote.values()) + live.elsewhere
+
+    def audience(self, edge_id: str, relay: str) -> int | None:
+        """Viewers of a stream carried here, but for those of one relay (what that
+        relay's node adds to its own for maxClients); None when it is not relayed."""
+        live = self._by_edge.get(edge_id)
+        if live is None or relay not in live.remote:
+            return None
+        return self._hls(edge_id).current + self.counted(edge_id) - live.remote[relay]
+
+    def relay_players(
+        self, edge_id: str, relay: str, players: int | None, *, start: bool = False
+    ) -> bool:
+        """A relay of this node's stream started, reported its players, or ended
+        (None); False when there is no such stream or relay."""
+        live = self._by_edge.get(edge_id)
+        if live is None or live.relayed or not (start or relay in live.remote):
+            return False
+        if players is None:
+            live.remote.pop(relay, None)
+        else:
+            live.remote[relay] = players
+        return True
+
+    def relay_elsewhere(self, edge_id: str, stream: Stream, viewers: int) -> None:
+        live = self._by_edge.get(edge_id)
+        if live is not None and live.stream is stream:
+            live.elsewhere = viewers
 
     def _hls(self, edge_id: str) -> HlsAudience:
         packager = self.hls.get(edge_id)
@@ -247,7 +317,7 @@ class PlaybackService:
             self._check_webrtc(live.stream, grant)
         hls = self._hls(edge_id).current
         limit = grant.max_clients
-        if limit is not None and hls + live.viewership.players() >= limit:
+        if limit is not None and hls + self.counted(edge_id) >= limit:
             raise PlayRefused(
                 RefusalReason.MAX_CLIENTS,
                 "this stream has reached its plan's maximum of viewers",

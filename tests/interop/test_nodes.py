@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from server.protocols import rtmp
+from tests.conftest import require_program
 from tests.interop.channel_helpers import make_channel, make_item, now_playing, upload
 from tests.interop.conftest import (
     BASE_ENV,
@@ -468,6 +470,48 @@ def test_any_node_plays_the_hls_of_a_stream_another_node_carries(
         assert via_b[1] == direct[1], name
         assert via_b[2]["Cache-Control"] == "public, max-age=31536000, immutable", name
     assert _get(f"{b.server.base}/live/lse_unknown/master.m3u8")[0] == 404
+
+
+def test_any_node_plays_rtmp_and_srt_of_a_stream_another_node_carries(
+    nodes: Nodes, peers: Peers
+) -> None:
+    """Publish a private stream to A, play it over RTMP and SRT from B: B relays it
+    from A (one upstream for its players) and still wants the playback token."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("far-rtmp", playbackPolicy="private")
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 20, size=SMALL, gop=30))
+    a.api.wait_media(sid, timeout=10)
+    edge = stream["playback"]["edgeId"]
+    on_b = f"rtmp://127.0.0.1:{b.rtmp_port}/live/{edge}"
+    assert _rtmp_probe(on_b).returncode != 0  # no token
+    token = a.api.ok("POST", f"/v1/live-streams/{sid}/playback-tokens", {}, status=201)["token"]
+    srt = f"{b.server.srt_url}?streamid=#!::r=live/{edge},m=request,s={token}"
+    urls = (f"{on_b}?token={token}", f"{on_b}?token={token}", srt)
+    players = [peers.start(f"ffprobe{i}", _probe_args(url)) for i, url in enumerate(urls)]
+    for player in players:
+        assert player.wait(30) == 0, player.output()
+        found = {s["codec_type"]: s for s in json.loads(player.output())["streams"]}
+        assert found["video"]["width"] == 320 and "audio" in found
+    wait_for(
+        lambda: [r["reason"] for r in b.api.ok("GET", "/v1/ingest/failures")["failures"]],
+        lambda reasons: reasons == ["playback-token"],
+        timeout=5,
+        what="B to have refused the player without a token",
+    )
+
+
+def _probe_args(url: str) -> list[str]:
+    return [
+        require_program("ffprobe"),
+        *("-v", "error", "-rw_timeout", "10000000", "-read_intervals", "%+#12"),
+        *("-show_entries", "stream=codec_type,width", "-of", "json", url),
+    ]
+
+
+def _rtmp_probe(url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_probe_args(url), capture_output=True, text=True, timeout=30)
 
 
 def _status(url: str) -> int:
