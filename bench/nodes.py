@@ -14,7 +14,7 @@ proxied playback costs.
   reloads on A and fetches every new part from A and from node B (B proxies it from
   A), alternating which goes first. Target: B's part p95 within 20 ms of A's.
 
-Needs PostgreSQL: ``RELAYCAST_BENCH_PG_URL`` or ``PG_TEST_URL``
+Needs PostgreSQL: ``BENCH_PG_URL`` or ``PG_TEST_URL``
 (``postgresql+asyncpg://…``, a role that may create databases; each run gets a fresh
 database, dropped afterwards).
 """
@@ -55,7 +55,7 @@ _HINT = re.compile(r'#EXT-X-PRELOAD-HINT:TYPE=PART,URI="part(\d+)\.(\d+)\.m4s')
 
 
 def pg_url() -> str | None:
-    return os.environ.get("RELAYCAST_BENCH_PG_URL") or os.environ.get("PG_TEST_URL")
+    return os.environ.get("BENCH_PG_URL") or os.environ.get("PG_TEST_URL")
 
 
 @contextlib.asynccontextmanager
@@ -65,7 +65,7 @@ async def fresh_database() -> AsyncIterator[str]:
 
     base = pg_url()
     if not base:
-        raise RuntimeError("set RELAYCAST_BENCH_PG_URL (or PG_TEST_URL) to a PostgreSQL URL")
+        raise RuntimeError("set BENCH_PG_URL (or PG_TEST_URL) to a PostgreSQL URL")
     name = f"bench_nodes_{secrets.token_hex(4)}"
     admin = base.replace("postgresql+asyncpg", "postgresql")
     conn = await asyncpg.connect(admin)

@@ -62,9 +62,9 @@ def requirements(scenarios: Iterable[str]) -> list[Requirement]:
         needs.append(_module("asyncpg", "pip: asyncpg (pip install -e '.[postgres]')"))
         needs.append(
             Requirement(
-                "PostgreSQL URL in RELAYCAST_BENCH_PG_URL or PG_TEST_URL",
+                "PostgreSQL URL in BENCH_PG_URL or PG_TEST_URL",
                 "apt: postgresql (scripts/postgres.sh prints a URL)",
-                bool(os.environ.get("RELAYCAST_BENCH_PG_URL") or os.environ.get("PG_TEST_URL")),
+                bool(os.environ.get("BENCH_PG_URL") or os.environ.get("PG_TEST_URL")),
             )
         )
     if "whip" in wanted:
