@@ -230,9 +230,20 @@ async def capacity(sample: Path, config: ScenarioConfig) -> Result:
     }
     ours = {"workers_1": runs[1], "workers_2": runs[2], "saturated": saturated}
     met = ratio is not None and ratio >= CAPACITY_TARGET and not saturated
-    return line(
+    result = line(
         "nodes-capacity", params, ours, None, ratio, f"ratio >= {CAPACITY_TARGET}", met, config
     )
+    each = " / ".join(f"{r['capacity_streams']:.0f}" for r in runs[2])
+    result["row"] = [
+        f"nodes: RTMP+LL-HLS streams carried, {publishers} x 4 Mbit/s measured, --workers 2",
+        f"{two:.0f}",
+        f"--workers 1: {one:.0f}",
+        "-" if ratio is None else f"{ratio:.2f}",
+        f">= {CAPACITY_TARGET} x --workers 1",
+        "yes" if met else "**no**",
+        f"--workers 2 runs {each}" + (" (saturated)" if saturated else ""),
+    ]
+    return result
 
 
 async def _follow(
@@ -319,7 +330,17 @@ async def proxy_latency(sample: Path, config: ScenarioConfig) -> Result:
     }
     met = len(direct) >= 30 and added <= PROXY_TARGET_MS
     target = f"proxied p95 - direct p95 <= {PROXY_TARGET_MS:.0f} ms"
-    return line("nodes-proxy", params, ours, None, None, target, met, config)
+    result = line("nodes-proxy", params, ours, None, None, target, met, config)
+    result["row"] = [
+        "nodes: LL-HLS part fetch p95 through another node (p50 / p95)",
+        f"{ours['proxied_p50_ms']:.1f} / {ours['proxied_p95_ms']:.1f} ms",
+        f"from the owner {ours['direct_p50_ms']:.1f} / {ours['direct_p95_ms']:.1f} ms",
+        "-",
+        target,
+        "yes" if met else "**no**",
+        f"{len(direct)} fetches each",
+    ]
+    return result
 
 
 async def nodes_scenario(sample: Path, config: ScenarioConfig) -> list[Result]:
