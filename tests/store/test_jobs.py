@@ -24,7 +24,7 @@ from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.store.nodes import NodeInfo
 from control_api.store.uploads import NewUpload
-from tests.store.conftest import PG_URL, _fresh_pg_database
+from tests.store.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
 from tests.store.test_media_delete_race import GatedRemux, _recorded_item
 from tests.store.test_recordings_store import (
     _recording,
@@ -43,9 +43,11 @@ async def pg(tmp_path: Path) -> AsyncIterator[Store]:
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    s = await Store.open(await _fresh_pg_database(PG_URL))
+    url = await _fresh_pg_database(PG_URL)
+    s = await Store.open(url)
     yield s
     await s.close()
+    await _drop_pg_database(url)
 
 
 def _lapse(store: Store, job: str, node: str) -> object:
