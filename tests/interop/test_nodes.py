@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
 import socket
@@ -32,7 +31,7 @@ from tests.interop.conftest import (
 )
 from tests.interop.test_hls_playback import _probe_until_ready
 from tests.serverproc import start_server
-from tests.store.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
+from tests.store.conftest import _drop_pg_database, _fresh_pg_database, require_pg_url
 from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
@@ -44,12 +43,7 @@ pytestmark = [pytest.mark.serial, pytest.mark.solo]
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    if not PG_URL:
-        message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    url = asyncio.run(_fresh_pg_database(PG_URL))
+    url = asyncio.run(_fresh_pg_database(require_pg_url()))
     yield url
     asyncio.run(_drop_pg_database(url))
 

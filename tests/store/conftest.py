@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import warnings
@@ -54,19 +55,34 @@ async def _drop_pg_database(url: str) -> None:
         await conn.close()
 
 
+def require_pg_url() -> str:
+    """The suite's PostgreSQL: a test that needs it fails under CI when it is missing."""
+    if not PG_URL:
+        message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return PG_URL
+
+
+@contextlib.asynccontextmanager
+async def fresh_pg_database() -> AsyncIterator[str]:
+    """A PostgreSQL database of the test's own, dropped after it."""
+    url = await _fresh_pg_database(require_pg_url())
+    try:
+        yield url
+    finally:
+        await _drop_pg_database(url)
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    else:
-        if not PG_URL:
-            message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
-            if os.environ.get("CI"):
-                pytest.fail(message)
-            pytest.skip(message)
-        url = await _fresh_pg_database(PG_URL)
-    s = await Store.open(url)
-    yield s
-    await s.close()
-    if request.param == "postgres":
-        await _drop_pg_database(url)
+        s = await Store.open(f"sqlite+aiosqlite:///{tmp_path / 'store.db'}")
+        yield s
+        await s.close()
+        return
+    async with fresh_pg_database() as url:
+        s = await Store.open(url)
+        yield s
+        await s.close()

@@ -5,7 +5,6 @@ dead node's jobs are taken over (issue 22). Each "node" here is a ``Jobs`` of it
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.store.nodes import NodeInfo
 from control_api.store.uploads import NewUpload
-from tests.store.conftest import PG_URL, _drop_pg_database, _fresh_pg_database
+from tests.store.conftest import fresh_pg_database
 from tests.store.test_media_delete_race import GatedRemux, _recorded_item
 from tests.store.test_recordings_store import (
     _recording,
@@ -38,16 +37,10 @@ LEASE = 15.0
 @pytest.fixture
 async def pg(tmp_path: Path) -> AsyncIterator[Store]:
     """Only PostgreSQL is shared by several nodes (on SQLite every job is the one process's)."""
-    if not PG_URL:
-        message = "PG_TEST_URL is not set (scripts/test.sh starts PostgreSQL)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    url = await _fresh_pg_database(PG_URL)
-    s = await Store.open(url)
-    yield s
-    await s.close()
-    await _drop_pg_database(url)
+    async with fresh_pg_database() as url:
+        s = await Store.open(url)
+        yield s
+        await s.close()
 
 
 def _lapse(store: Store, job: str, node: str) -> object:
