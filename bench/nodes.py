@@ -78,7 +78,7 @@ async def fresh_database() -> AsyncIterator[str]:
     finally:
         conn = await asyncpg.connect(admin)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         finally:
             await conn.close()
 
