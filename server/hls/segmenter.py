@@ -13,7 +13,8 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
   target), and a segment reaching it is cut between keyframes (GOP longer than target);
 * audio-only segments are cut by time, never longer than the target;
 * an LL-HLS part ends before a main-track frame that would take it past the part target
-  and before every video keyframe (so parts that start with one are INDEPENDENT).
+  and before a video keyframe when the part has reached 85 % of the target (so parts
+  that start with one are INDEPENDENT, and no part but the last of a segment is short).
 * the first segment waits (``track_wait`` of media, frames held) until every track the
   source announced has its configuration, so its init segment carries all of them.
 * a rendition's segmenter follows its ``leader`` (the source's): it cuts segments at the
@@ -57,6 +58,9 @@ from .tap import SegmentTap
 from .writer import SegmentWriter, make_writer, supported
 
 HOLD_MAX_FRAMES = 1024
+PART_MIN_PERCENT = (
+    85  # RFC 8216bis 4.4.4.9: parts but the last of a segment are >= 85 % of PART-TARGET
+)
 """Frames held at most while the first segment waits for announced tracks (``track_wait``
 bounds it in media time; this bounds memory if timestamps do not advance)."""
 
@@ -315,12 +319,24 @@ class Segmenter:
             in_part = media - self._part.start
             clock = self._clock
             too_long = in_part + clock.frame > self._part_target + clock.tolerance
-            if in_part > 0 and ((video and frame.keyframe) or too_long):
+            if in_part > 0 and (
+                (video and frame.keyframe and self._part_full(in_part)) or too_long
+            ):
                 self._close_part(frame.dts)
                 self._open_part(media, frame.keyframe)
             elif self.settings.chunked_parts and (self._streaming is None or self._streaming()):
                 self._flush_chunk(frame.dts)
         return False
+
+    def _part_full(self, in_part: int) -> bool:
+        """Whether a keyframe inside a segment may close the open part: only when that
+        part is at least 85 % of the part target, as the spec asks of every part but the
+        last of a segment. A GOP shorter than the segment (1 s at 25 fps) would otherwise
+        leave a one-frame part before each keyframe, and hls.js switching renditions at
+        the INDEPENDENT part after it was seen to skip a whole GOP and stall. The
+        keyframe then rides inside a part that is not INDEPENDENT; segments still open
+        on one."""
+        return in_part * 100 >= self._part_target * PART_MIN_PERCENT
 
     def _segment_due(self, elapsed: int, video: bool, keyframe: bool) -> bool:
         """Whether the open segment ends before a main-track frame ``elapsed`` into it."""

@@ -1,11 +1,11 @@
 """One transcoded stream on the event loop: source bus -> worker process -> rendition buses.
 
 The feeder takes every source item from its bus reader as it comes and sends it to the
-worker, with at most ``WINDOW`` items unanswered; past that it drops source frames up to
-the next keyframe (counted), so a slow worker loses pictures, never memory, and never
-makes the source wait. The receiver publishes what the worker returns onto each
-rendition's own bus stream. Lag = the newest source picture taken minus the newest one
-every rendition has output, in media time.
+worker, with at most ``WINDOW`` items unanswered; past that it sends only keyframes and
+drops the pictures between them (counted), so a slow worker loses pictures, never memory
+or a segment boundary, and never makes the source wait. The receiver publishes what the
+worker returns onto each rendition's own bus stream. Lag = the newest source picture
+taken minus the newest one every rendition has output, in media time.
 """
 
 from __future__ import annotations
@@ -240,8 +240,12 @@ class Transcoder:
                 return Outcome.FAILED
 
     def _offer(self, process: WorkerProcess, frame: Frame) -> None:
-        """Send a source frame, or drop it (and the rest of its GOP) when the worker is
-        a window behind."""
+        """Send a source frame, or drop it when the worker is a window behind: the
+        pictures between keyframes, never a keyframe. Every rung then still has a
+        keyframe wherever the source has one, so its segmenter cuts where the source's
+        did and keeps the same media sequence numbers; a rung that missed a source
+        segment would number every later one a segment off, and players switching
+        renditions by number would skip or repeat a segment's worth of media."""
         video = frame.track is TrackKind.VIDEO
         if video:
             self._taken = frame.pts if self._taken is None else max(self._taken, frame.pts)
@@ -249,7 +253,7 @@ class Transcoder:
             self._skipping = False
         if self._in_flight >= WINDOW and video:
             self._skipping = True
-        if self._skipping and video:
+        if self._skipping and video and not frame.keyframe:
             self.dropped += 1
             self._dropped_at = self._clock()
             return

@@ -53,6 +53,19 @@ def _bandwidths(master_url: str) -> list[int]:
     return sorted(int(b) for b in re.findall(r"[:,]BANDWIDTH=(\d+)", text))
 
 
+def _dates(playlist_url: str) -> dict[int, str]:
+    """Complete segment MSN -> its EXT-X-PROGRAM-DATE-TIME."""
+    with urllib.request.urlopen(playlist_url, timeout=10) as resp:
+        text = resp.read().decode()
+    out, date = {}, ""
+    for line in text.splitlines():
+        if line.startswith("#EXT-X-PROGRAM-DATE-TIME:"):
+            date = line.split(":", 1)[1]
+        elif (found := re.match(r"^seg(\d+)\.m4s$", line)) is not None:
+            out[int(found.group(1))] = date
+    return out
+
+
 async def _state(page: Any) -> dict[str, Any]:
     doc: dict[str, Any] = json.loads(await page.evaluate(STATE))
     return doc
@@ -116,3 +129,10 @@ async def test_hlsjs_switches_down_the_ladder_without_a_stall(
     assert end["t"] - down["t"] >= 4.0, (down, end)  # and plays on
     stalls = [s["ms"] for s in end["stalls"] if s["at"] >= capped_at["now"]] + [end["waiting"]]
     assert max(stalls) <= PART * 1000, f"stalled {max(stalls):.0f} ms after the cap: {end}"
+    # still the source's numbers: a rung a segment off (it once lost a keyframe while its
+    # worker was behind) made hls.js skip a segment's worth of media at the switch
+    source = _dates(master.replace("master.m3u8", "media.m3u8"))
+    for rung in ("480p", "360p"):
+        dates = _dates(master.replace("master.m3u8", f"{rung}/media.m3u8"))
+        shared = set(dates) & set(source)
+        assert len(shared) >= 2 and all(dates[n] == source[n] for n in shared), (rung, dates)

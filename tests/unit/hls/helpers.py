@@ -171,9 +171,9 @@ def _check_parts(p: Playlist, part_target: float) -> None:
         parts = segment.parts
         for index, part in enumerate(parts):
             assert part.duration <= part_target + EPS, (segment.msn, index, part)
-            last = index == len(parts) - 1
-            before_key = not last and parts[index + 1].independent
-            if not (last or before_key):
+            # RFC 8216bis 4.4.4.9: short parts only at a segment's end or where a part is
+            # INDEPENDENT (never the part before one: players meet it when they switch)
+            if not (index == len(parts) - 1 or part.independent):
                 assert part.duration >= 0.85 * part_target - EPS, (segment.msn, index, part)
         if parts and segment.duration is not None:
             assert abs(sum(x.duration for x in parts) - segment.duration) < 0.002 * len(parts)

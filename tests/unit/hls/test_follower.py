@@ -61,3 +61,22 @@ def test_segment_start_times_align_on_presentation_time() -> None:
     follow_cuts = {c.msn: c.pts + c.offset for c in follower._cuts}
     assert follow_cuts == {m: t for m, t in lead_cuts.items() if m in follow_cuts}
     assert len(follow_cuts) >= 3
+
+
+def test_a_rendition_that_lost_pictures_but_no_keyframe_keeps_the_source_numbers() -> None:
+    """What the transcoder sends a worker that is behind: keyframes only for a while.
+    The rendition's segments after the hole still have the source's numbers at the same
+    presentation times (a rendition a segment off would make players switching by
+    number skip or repeat media)."""
+    source_media, source = _video(bframes=2)
+    rung_media, rung = _video(bframes=0)
+    leader = _segmenter(source_media)
+    _feed(leader, source, T0)
+    follower = _segmenter(rung_media, leader)
+    hole = (int(3.2 * TIMEBASE), int(4.9 * TIMEBASE))  # across the source's cut at 4 s
+    kept = [f for f in rung if f.keyframe or not hole[0] <= f.pts < hole[1]]
+    _feed(follower, kept, T0 + 1)
+    lead_cuts = {c.msn: c.pts + c.offset for c in leader._cuts}
+    follow_cuts = {c.msn: c.pts + c.offset for c in follower._cuts}
+    assert max(follow_cuts) == max(lead_cuts) and len(follow_cuts) >= 4
+    assert follow_cuts == {m: t for m, t in lead_cuts.items() if m in follow_cuts}

@@ -57,6 +57,22 @@ def test_segments_and_parts_follow_keyframes() -> None:
     assert all(s.date_time for s in p.complete)
 
 
+def test_a_gop_that_does_not_fit_the_parts_leaves_no_short_part_before_a_keyframe() -> None:
+    """A keyframe every 25 frames at 30 fps falls 10 frames into a part: that part goes
+    on to the part target with the keyframe inside it (not INDEPENDENT) instead of
+    closing at 0.33 s, a part hls.js was seen to skip a whole GOP after when switching."""
+    m = media(seconds=8, gop=25)
+    seg = start(m, window_segments=10)
+    feed(seg, m.frames)
+    seg.on_end()
+    p = check_rules(seg.media_playlist() or "", HlsSettings(window_segments=10))
+    listed = [s for s in p.complete if s.parts][:-1]
+    assert listed
+    for s in listed:  # keyframes at 0, 0.83 and 1.67 s: segments cut at the third
+        assert [round(x.duration, 3) for x in s.parts] == [0.5, 0.5, 0.5, 0.167]
+        assert [x.independent for x in s.parts] == [True, False, False, False]
+
+
 def test_segment_bytes_are_the_parts_concatenated() -> None:
     m = media()
     seg = start(m, window_segments=10)

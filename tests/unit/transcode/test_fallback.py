@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from server.bus import Stream, StreamGrant
-from server.media.frame import TrackKind
+from server.media.frame import Frame, TrackKind
 from server.settings import Rung, TranscodeSettings
 from server.transcode import transcoder
 from server.transcode.messages import Failed, Ready
@@ -29,7 +29,10 @@ class FakeWorker:
 
     mode = "stuck"
 
+    made: list[FakeWorker] = []
+
     def __init__(self, target: Any, *args: Any, name: str) -> None:
+        FakeWorker.made.append(self)
         self.sent: list[object] = []
         self._first = True
         self._answer = asyncio.Event()
@@ -88,4 +91,21 @@ async def test_the_stream_falls_back_to_passthrough_and_says_why(
     assert service.fallbacks["failure"] == 1
     assert service.rendition_stream("ls_1", "360p") is None  # its bus stream is gone
     assert not stream.ended and [r.kind for r in stream.stats().readers] == []
+    await service.close()
+
+
+async def test_a_worker_behind_still_gets_every_keyframe(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the window only the pictures between keyframes are dropped: every rung keeps
+    a keyframe (a segment boundary) wherever the source has one, so its media sequence
+    numbers stay the source's."""
+    monkeypatch.setattr(FakeWorker, "mode", "stuck")
+    monkeypatch.setattr(FakeWorker, "made", [])
+    monkeypatch.setattr(transcoder, "WorkerProcess", FakeWorker)
+    service = TranscodeService(SETTINGS)
+    stream = Stream("ls_1")
+    service.stream_opened(StreamGrant("ls_1", "env", True, 0, quality="standard"), stream, "s")
+    await _stream(stream, 95)
+    (worker,) = FakeWorker.made
+    sent = [m.pts // 3000 for m in worker.sent if isinstance(m, Frame)]
+    assert sent == [*range(1, transcoder.WINDOW + 1), 60, 90], sent  # 0 opened the job
     await service.close()
