@@ -53,6 +53,9 @@ LIVE_EDGE_S = 2.0
 PART_P95_MS = 20.0
 SERVE_ENV = {"RELAYCAST_SRT__PORT": "0"}
 """Ephemeral SRT port too, so runs never collide with another server on this machine."""
+C_ENV = {"RELAYCAST_HTTP__MAX_CONNECTIONS_PER_ADDRESS": "4096"}
+"""Every HLS-C viewer connects from 127.0.0.1: under the default cap of 256 connections
+per address, half of 500 viewers and the probe were refused (503) instead of served."""
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -461,7 +464,7 @@ async def hls_c(sample: Path, config: ScenarioConfig) -> list[Result]:
     count = 100 if config.quick else 500
     window = 8.0 if config.quick else 30.0
     warmup = 5.0
-    server = Relaycast(extra_env=SERVE_ENV)
+    server = Relaycast(extra_env={**SERVE_ENV, **C_ENV})
     load: Workers | None = None
     try:
         server.start()
