@@ -10,7 +10,10 @@ listener and answers the requests it fully understands itself:
   complete segment) or blocking (``_HLS_msn``/``_HLS_part``): held reloads join the
   packager's :class:`~server.hls.held.HeldReloads` and are answered in one pass per
   change, from a response rendered once per playlist version, query suffix and second;
-* ``GET …/partM.N.m4s`` of a complete part, without ``Range``.
+* ``GET`` of a complete part, a segment or an init segment, without ``Range``;
+* ``GET …/master.m3u8`` once every expected rendition is playable,
+
+so a player's connection stays here from its first request on.
 
 Anything else (another path or method, HTTP/1.0, a body, ``Range``, ``Connection:
 close``, percent-encoding, an error to report at once, a request that must wait in a
@@ -29,6 +32,7 @@ from typing import Any, cast
 
 from server.hls import tokens
 from server.hls.blocking import BadDirective, BlockingReload, Outcome, parse_directives
+from server.hls.http import IMMUTABLE, PLAYLIST, TYPES
 from server.hls.names import ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
 from server.hls.playlist import check_suffix
@@ -37,14 +41,17 @@ MAX_HEAD = 8190
 """Longer heads go to aiohttp (which refuses them as it always did)."""
 _REFUSED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"range"})
 _PLAYLIST_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.apple.mpegurl\r\n"
-    b"Cache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\n"
-)
-_PART_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: video/iso.segment\r\n"
-    b"Cache-Control: public, max-age=31536000, immutable\r\n"
-    b"Access-Control-Allow-Origin: *\r\nAccept-Ranges: bytes\r\n"
-)
+    f"HTTP/1.1 200 OK\r\nContent-Type: {PLAYLIST}\r\n"
+    "Cache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\n"
+).encode()
+_HEADS = {
+    kind: (
+        f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nCache-Control: {IMMUTABLE}\r\n"
+        "Access-Control-Allow-Origin: *\r\nAccept-Ranges: bytes\r\n"
+    ).encode()
+    for kind in TYPES.values()
+}
+"""Heads of the immutable resources (init segments, segments, parts) by content type."""
 ErrorBody = Callable[[int, str], tuple[str, bytes]]
 """(status, detail) -> (content type, body) of an error answered after a wait."""
 
@@ -313,31 +320,50 @@ class FastProtocol(asyncio.Protocol):
         if packager.info.private and not self._token_ok(packager, token):
             return False
         suffix = check_suffix(f"?token={token}" if token else "")
-        if resource.kind is ResourceKind.PART:
-            return self._part(packager, resource.number, resource.part)
-        if resource.kind is ResourceKind.MEDIA:
-            return self._media(packager, query, suffix, agent)
-        return False
+        kind = resource.kind
+        seg = packager.segmenter
+        if kind is ResourceKind.PART:
+            buffer = seg.part(resource.number, resource.part)
+            if buffer is None or not buffer.complete:
+                return False  # a hinted part: aiohttp holds or streams it
+            return self._bytes("part", TYPES["m4s"], buffer.data)
+        if kind is ResourceKind.SEGMENT:
+            body = seg.segment(resource.number, resource.extension)
+            return body is not None and self._bytes("segment", TYPES[resource.extension], body)
+        if kind is ResourceKind.INIT:
+            body = seg.init_segment(resource.number)
+            return body is not None and self._bytes("init", TYPES["mp4"], body)
+        if not packager.viewers.admit(f"{self._remote}|{agent}", time.monotonic()):
+            return False  # 429
+        if kind is ResourceKind.MEDIA:
+            return self._media(packager, query, suffix)
+        return len(parts) == 4 and self._master(packager, suffix)
 
     def _token_ok(self, packager: HlsPackager, token: str) -> bool:
         key = self._fast.service.playback_key
         return bool(key) and tokens.verify(key, packager.info.edge_id, token, time.time())
 
-    def _part(self, packager: HlsPackager, msn: int, index: int) -> bool:
-        buffer = packager.segmenter.part(msn, index)
-        if buffer is None or not buffer.complete:
-            return False  # a hinted part: aiohttp holds or streams it
-        data = buffer.data
-        head = b"%sContent-Length: %d\r\n%s\r\n" % (
-            _PART_HEAD,
-            len(data),
-            self._fast.clock.date_line(),
-        )
+    def _bytes(self, kind: str, content_type: str, data: bytes | memoryview) -> bool:
+        date = self._fast.clock.date_line()
+        head = b"%sContent-Length: %d\r\n%s\r\n" % (_HEADS[content_type], len(data), date)
         self._write(head, data)
-        self._count("part", 200)
+        self._count(kind, 200)
         return True
 
-    def _media(self, packager: HlsPackager, query: dict[str, str], suffix: str, agent: str) -> bool:
+    def _master(self, packager: HlsPackager, suffix: str) -> bool:
+        """Once the ladder is complete (before, aiohttp's handler waits for it)."""
+        if not packager.ladder_ready():
+            return False
+        text = packager.master_playlist(suffix)
+        if text is None:
+            return False
+        body = text.encode()
+        date = self._fast.clock.date_line()
+        self._write(b"%sContent-Length: %d\r\n%s\r\n%s" % (_PLAYLIST_HEAD, len(body), date, body))
+        self._count("master", 200)
+        return True
+
+    def _media(self, packager: HlsPackager, query: dict[str, str], suffix: str) -> bool:
         seg = packager.segmenter
         try:
             directives = parse_directives(query)
@@ -345,8 +371,6 @@ class FastProtocol(asyncio.Protocol):
             return False
         if not seg.has_segment and not seg.ended and not directives.blocking:
             return False  # held until the first segment: aiohttp's wait
-        if not packager.viewers.admit(f"{self._remote}|{agent}", time.monotonic()):
-            return False  # 429
         if not directives.blocking:
             return self._send_playlist(packager, directives.skip, suffix)
         now = asyncio.get_running_loop().time()

@@ -294,22 +294,30 @@ async def test_viewers_beyond_the_plan_get_429(rig: Rig) -> None:
 # ---------------------------------------------------------------- the fast path itself
 
 
-async def _raw(port: int, *requests: str) -> list[tuple[int, dict[str, str], bytes]]:
-    """Send ``requests`` (paths) pipelined on one connection; their responses in order."""
+async def _raw(
+    port: int, *requests: str, head: bool = False
+) -> list[tuple[int, dict[str, str], bytes]]:
+    """Send ``requests`` (paths) pipelined on one connection, the first one as HEAD with
+    ``head``; their responses in order."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
-        heads = "".join(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n" for path in requests)
-        writer.write(heads.encode())
-        return [await _response(reader) for _ in requests]
+        heads = [f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n" for path in requests]
+        if head:
+            heads[0] = "HEAD" + heads[0].removeprefix("GET")
+        writer.write("".join(heads).encode())
+        return [await _response(reader, i == 0 and head) for i in range(len(requests))]
     finally:
         writer.close()
 
 
-async def _response(reader: asyncio.StreamReader) -> tuple[int, dict[str, str], bytes]:
+async def _response(
+    reader: asyncio.StreamReader, head_only: bool = False
+) -> tuple[int, dict[str, str], bytes]:
     head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
     lines = head.split("\r\n")
     headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:] if h)}
-    body = await reader.readexactly(int(headers.get("content-length", "0")))
+    size = 0 if head_only else int(headers.get("content-length", "0"))
+    body = await reader.readexactly(size)
     return int(lines[0].split()[1]), headers, body
 
 
@@ -324,20 +332,23 @@ def _same_headers(headers: dict[str, str]) -> dict[str, str]:
 async def test_fast_path_answers_as_aiohttp_does(
     media: tuple[list[CodecConfig], list[Frame]],
 ) -> None:
-    """The same playlist and part, from the fast path (a fresh connection) and from
-    aiohttp (after a master playlist request handed the connection over)."""
+    """The same resources from the fast path (a fresh connection) and from aiohttp
+    (after a HEAD request handed the connection over)."""
     async with _serve(media, HlsSettings(), fast=True) as rig:
         assert rig.fast is not None
         rig.publish(rig.frames[: len(rig.frames) // 2])
         await _settle()
         path = "/live/lse_1/media.m3u8"
         ((_, _, text),) = await _raw(_port(rig), path)
-        part = "/live/lse_1/" + re.findall(r'URI="(part[\d.]+m4s)"', text.decode())[-2]
+        listed = text.decode().split("#EXT-X-PRELOAD-HINT")[0]  # not the part being written
+        names = re.findall(r'URI="([^"]+)"|^(seg\d+\.m4s)$', listed, re.M)
+        paths = ["/live/lse_1/master.m3u8", path, *("/live/lse_1/" + (a or b) for a, b in names)]
+        assert all(any(kind in p for p in paths) for kind in ("/init", "/seg", "/part"))
         answered = rig.fast.answered
-        fast = await _raw(_port(rig), path, part)
-        assert rig.fast.answered == answered + 2
-        slow = await _raw(_port(rig), "/live/lse_1/master.m3u8", path, part)
-        assert rig.fast.answered == answered + 2  # the connection was aiohttp's
+        fast = await _raw(_port(rig), *paths)
+        assert rig.fast.answered == answered + len(paths)
+        slow = await _raw(_port(rig), "/live/lse_1/media.m3u8", *paths, head=True)
+        assert rig.fast.answered == answered + len(paths)  # the connection was aiohttp's
         for (status, headers, body), (status2, headers2, body2) in zip(fast, slow[1:], strict=True):
             assert status == status2 == 200 and body == body2
             assert _same_headers(headers) == _same_headers(headers2)
