@@ -382,3 +382,33 @@ async def test_held_reloads_are_answered_together_from_one_rendering(
             len(bodies) == 1 and f"part{hint.group(1)}.{hint.group(2)}.m4s".encode() in bodies.pop()
         )
         assert rig.fast.answered == answered + 20 and len(packager.held) == 0
+
+
+async def test_fast_connection_hands_over_at_the_first_request_it_does_not_answer(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    async with _serve(media, HlsSettings(), fast=True) as rig:
+        assert rig.fast is not None
+        rig.publish(rig.frames[: len(rig.frames) // 2])
+        await _settle()
+        answered = rig.fast.answered
+        paths = ["media.m3u8", "nothing.txt", "media.m3u8?_HLS_msn=x", "media.m3u8"]
+        responses = await _raw(_port(rig), *("/live/lse_1/" + p for p in paths))
+        assert [status for status, _, _ in responses] == [200, 404, 400, 200]
+        assert rig.fast.answered == answered + 1
+        assert responses[0][2] == responses[3][2]
+
+
+async def test_fast_path_closes_idle_keep_alive_connections(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    async with _serve(media, HlsSettings(), fast=True) as rig:
+        assert rig.fast is not None
+        rig.fast.keepalive_timeout = 0.3
+        rig.publish(rig.frames[: len(rig.frames) // 2])
+        await _settle()
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(rig))
+        writer.write(b"GET /live/lse_1/media.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await _response(reader))[0] == 200
+        assert await asyncio.wait_for(reader.read(), 2) == b""  # closed by the sweep
+        writer.close()
