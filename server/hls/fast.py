@@ -39,6 +39,9 @@ from server.hls.playlist import check_suffix
 
 MAX_HEAD = 8190
 """Longer heads go to aiohttp (which refuses them as it always did)."""
+MAX_BUFFERED = 65536
+"""Bytes read ahead (pipelined requests) while a request is held or a write waits: more
+and the connection stops being read until they are answered."""
 _REFUSED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"range"})
 _PLAYLIST_HEAD = (
     f"HTTP/1.1 200 OK\r\nContent-Type: {PLAYLIST}\r\n"
@@ -193,6 +196,7 @@ class FastProtocol(asyncio.Protocol):
         self._buffer = b""
         self._remote = ""
         self._paused = False
+        self._reading = True
         self._last = 0.0
         self.held: _Held | None = None
 
@@ -211,6 +215,9 @@ class FastProtocol(asyncio.Protocol):
             return
         self._buffer += data
         self._serve()
+        if self._reading and len(self._buffer) > MAX_BUFFERED and self._transport is not None:
+            self._reading = False
+            self._transport.pause_reading()
 
     def eof_received(self) -> bool | None:
         if self._inner is not None:
@@ -255,11 +262,19 @@ class FastProtocol(asyncio.Protocol):
             if end < 0:
                 if len(self._buffer) > MAX_HEAD or b"\n\n" in self._buffer:
                     self._hand_over()
-                return
+                    return
+                break
             if not self._request(self._buffer[:end]):
                 self._hand_over()
                 return
             self._buffer = self._buffer[end + 4 :]
+        if not self._reading and len(self._buffer) <= MAX_BUFFERED:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        self._reading = True
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()
 
     def _hand_over(self) -> None:
         """From now on aiohttp serves this connection, from the first unanswered byte."""
@@ -268,6 +283,8 @@ class FastProtocol(asyncio.Protocol):
         inner.connection_made(cast(asyncio.BaseTransport, self._transport))
         if self._paused:
             inner.pause_writing()
+        if not self._reading:  # aiohttp's parser has its own flow control
+            self._resume_reading()
         data, self._buffer = self._buffer, b""
         if data:
             inner.data_received(data)

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from server.bus import Registry, Stream
 from server.hls import http as hls_http
-from server.hls.fast import FastHls
+from server.hls.fast import MAX_BUFFERED, FastHls
 from server.hls.packager import HlsService, PlaybackInfo
 from server.media.frame import CodecConfig, Frame
 from server.settings import HlsSettings
@@ -412,3 +412,32 @@ async def test_fast_path_closes_idle_keep_alive_connections(
         assert (await _response(reader))[0] == 200
         assert await asyncio.wait_for(reader.read(), 2) == b""  # closed by the sweep
         writer.close()
+
+
+async def test_requests_pipelined_behind_a_held_one_are_answered_in_order(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    """More than the read-ahead bound waits behind a held reload (reading pauses,
+    then resumes): every request is answered, in order, once the part is there."""
+    async with _serve(media, HlsSettings(), fast=True) as rig:
+        assert rig.fast is not None
+        half = len(rig.frames) // 2
+        rig.publish(rig.frames[:half])
+        await _settle()
+        msn = _first_msn(rig)
+        edge = rig.service.get("lse_1")
+        assert edge is not None
+        part = edge.segmenter.edge().last_part + 1
+        held = f"/live/lse_1/media.m3u8?_HLS_msn={msn}&_HLS_part={part}"
+        assert part >= 1
+        plain = [f"/live/lse_1/part{msn}.0.m4s?pad={'a' * 2000}"] * 100
+        assert len("".join(plain)) > 2 * MAX_BUFFERED
+        answered = rig.fast.answered
+        replies = asyncio.ensure_future(_raw(_port(rig), held, *plain))
+        await asyncio.sleep(0.3)
+        assert not replies.done()
+        rig.publish(rig.frames[half:])
+        responses = await asyncio.wait_for(replies, 20)
+        assert f"part{msn}.{part}.m4s".encode() in responses[0][2]
+        assert [r[0] for r in responses] == [200] * len(responses)
+        assert rig.fast.answered == answered + len(responses)
