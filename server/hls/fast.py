@@ -11,6 +11,9 @@ listener and answers the requests it fully understands itself:
   packager's :class:`~server.hls.held.HeldReloads` and are answered in one pass per
   change, from a response rendered once per playlist version, query suffix and second;
 * ``GET`` of a complete part, a segment or an init segment, without ``Range``;
+* ``GET`` of the hinted part while it is written (``chunked_parts``): chunked transfer,
+  each new chunk appended by reference to every such response in one pass per data
+  change of the packager (its ``feeding`` registry), never a task per viewer;
 * ``GET …/master.m3u8`` once every expected rendition is playable,
 
 so a player's connection stays here from its first request on.
@@ -31,7 +34,14 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from server.hls import tokens
-from server.hls.blocking import BadDirective, BlockingReload, Outcome, parse_directives
+from server.hls.blocking import (
+    BLOCK_LIMIT_FACTOR,
+    BadDirective,
+    BlockingReload,
+    Outcome,
+    parse_directives,
+)
+from server.hls.buffer import PartBuffer
 from server.hls.http import IMMUTABLE, PLAYLIST, TYPES
 from server.hls.names import ResourceKind, parse_name
 from server.hls.packager import HlsPackager, HlsService
@@ -46,6 +56,10 @@ _REFUSED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgr
 _PLAYLIST_HEAD = (
     f"HTTP/1.1 200 OK\r\nContent-Type: {PLAYLIST}\r\n"
     "Cache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\n"
+).encode()
+_STREAM_HEAD = (
+    f"HTTP/1.1 200 OK\r\nContent-Type: {TYPES['m4s']}\r\nCache-Control: {IMMUTABLE}\r\n"
+    "Access-Control-Allow-Origin: *\r\nTransfer-Encoding: chunked\r\n"
 ).encode()
 _HEADS = {
     kind: (
@@ -183,6 +197,47 @@ class _Held:
         connection.answer_held(self, decision.outcome, decision.reason, now)
         return True
 
+    def leave(self) -> None:
+        self.packager.held.drop(self)
+
+
+class _Streaming:
+    """A part sent while it is written (chunked transfer): every data change of the
+    packager appends the new chunks, by reference, in the same pass for all streams."""
+
+    __slots__ = ("buffer", "connection", "deadline", "packager", "sent")
+
+    def __init__(
+        self, connection: FastProtocol, packager: HlsPackager, buffer: PartBuffer, deadline: float
+    ) -> None:
+        self.connection = connection
+        self.packager = packager
+        self.buffer = buffer
+        self.deadline = deadline
+        self.sent = 0
+        packager.streaming += 1  # from now on the packager flushes a chunk per frame
+
+    def settle(self, now: float) -> bool:
+        connection = self.connection
+        if connection.held is not self:
+            return True  # the connection went away
+        done = self.buffer.complete
+        pieces = self.buffer.pieces_from(self.sent)
+        if pieces:
+            connection.send_chunks(pieces)
+            self.sent += sum(len(piece) for piece in pieces)
+        if done:
+            connection.end_stream(self, cut=False)
+        elif self.packager.segmenter.ended or now >= self.deadline:
+            connection.end_stream(self, cut=True)  # never a clean end: not a whole part
+        else:
+            return False
+        return True
+
+    def leave(self) -> None:
+        self.packager.feeding.drop(self)
+        self.packager.streaming -= 1
+
 
 class FastProtocol(asyncio.Protocol):
     """One HTTP/1.1 connection: answered here while it asks for hot HLS resources,
@@ -198,7 +253,7 @@ class FastProtocol(asyncio.Protocol):
         self._paused = False
         self._reading = True
         self._last = 0.0
-        self.held: _Held | None = None
+        self.held: _Held | _Streaming | None = None
 
     # ------------------------------------------------------------------ transport side
 
@@ -341,9 +396,13 @@ class FastProtocol(asyncio.Protocol):
         seg = packager.segmenter
         if kind is ResourceKind.PART:
             buffer = seg.part(resource.number, resource.part)
-            if buffer is None or not buffer.complete:
-                return False  # a hinted part: aiohttp holds or streams it
-            return self._bytes("part", TYPES["m4s"], buffer.data)
+            if buffer is not None and buffer.complete:
+                return self._bytes("part", TYPES["m4s"], buffer.data)
+            hint = seg.preload_hint
+            hinted = hint is not None and (resource.number, resource.part) >= hint
+            if buffer is None or not hinted or not seg.settings.chunked_parts:
+                return False  # not there yet: aiohttp waits for it
+            return self._stream(packager, buffer)
         if kind is ResourceKind.SEGMENT:
             body = seg.segment(resource.number, resource.extension)
             return body is not None and self._bytes("segment", TYPES[resource.extension], body)
@@ -366,6 +425,40 @@ class FastProtocol(asyncio.Protocol):
         self._write(head, data)
         self._count(kind, 200)
         return True
+
+    def _stream(self, packager: HlsPackager, buffer: PartBuffer) -> bool:
+        """Start sending a hinted part as it is written; it must complete within the
+        blocking bound (3 target durations) or the connection is cut."""
+        date = self._fast.clock.date_line()
+        self._write(_STREAM_HEAD + date + b"\r\n")
+        loop = asyncio.get_running_loop()
+        limit = BLOCK_LIMIT_FACTOR * packager.segmenter.target_duration
+        streaming = _Streaming(self, packager, buffer, loop.time() + limit)
+        self.held = streaming
+        self._count("part", 200)
+        pieces = buffer.pieces_from(0)  # not complete (checked), so it is held below
+        self.send_chunks(pieces)
+        streaming.sent = sum(len(piece) for piece in pieces)
+        packager.feeding.hold(streaming)
+        return True
+
+    def send_chunks(self, pieces: list[bytes | memoryview]) -> None:
+        """Chunked-transfer framing around each piece, written by reference."""
+        out: list[bytes | memoryview] = []
+        for piece in pieces:
+            out += (b"%x\r\n" % len(piece), piece, b"\r\n")
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.writelines(out)
+
+    def end_stream(self, streaming: _Streaming, *, cut: bool) -> None:
+        self.held = None
+        streaming.packager.streaming -= 1
+        if cut:
+            self.close()
+            return
+        self._write(b"0\r\n\r\n")
+        self._serve()
 
     def _master(self, packager: HlsPackager, suffix: str) -> bool:
         """Once the ladder is complete (before, aiohttp's handler waits for it)."""
@@ -445,4 +538,4 @@ class FastProtocol(asyncio.Protocol):
     def _forget_held(self) -> None:
         held, self.held = self.held, None
         if held is not None:
-            held.packager.held.drop(held)
+            held.leave()

@@ -121,8 +121,10 @@ class HlsPackager:
         self.data = ChangeSignal()
         # The multivariant playlist changed: a rendition became playable or ended.
         self.ladder = ChangeSignal()
-        # Blocking reloads held below aiohttp (server.hls.fast): settled once per change.
+        # Blocking reloads held below aiohttp (server.hls.fast): settled once per change;
+        # parts streamed while written there: fed once per data change.
         self.held = HeldReloads()
+        self.feeding = HeldReloads()
         self.first_sequence: int = leader.first_sequence if leader is not None else int(time.time())
         self.segmenter: Segmenter = Segmenter(
             settings,
@@ -156,9 +158,11 @@ class HlsPackager:
             self.signal.notify()
             self.held.changed()
             self.data.notify()
+            self.feeding.changed()
 
     def _changed(self, change: Change) -> None:
         self.data.notify()
+        self.feeding.changed()
         if change is Change.PLAYLIST:
             self.signal.notify()
             self.held.changed()

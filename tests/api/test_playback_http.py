@@ -441,3 +441,69 @@ async def test_requests_pipelined_behind_a_held_one_are_answered_in_order(
         assert f"part{msn}.{part}.m4s".encode() in responses[0][2]
         assert [r[0] for r in responses] == [200] * len(responses)
         assert rig.fast.answered == answered + len(responses)
+
+
+async def _chunked(reader: asyncio.StreamReader) -> tuple[dict[str, str], list[bytes]]:
+    """A chunked response's headers and chunks (IncompleteReadError if it is cut)."""
+    head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)).decode()
+    headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in head.split("\r\n"))}
+    chunks = []
+    while size := int(await asyncio.wait_for(reader.readuntil(b"\r\n"), 10), 16):
+        chunks.append(await reader.readexactly(size))
+        assert await reader.readexactly(2) == b"\r\n"
+    assert await reader.readexactly(2) == b"\r\n"
+    return headers, chunks
+
+
+async def _open_hinted(
+    rig: Rig, half: int
+) -> tuple[str, asyncio.StreamReader, asyncio.StreamWriter]:
+    rig.publish(rig.frames[:half])
+    await _settle()
+    text = (await rig.get("media.m3u8"))[2].decode()
+    hint = re.search(r'PRELOAD-HINT:TYPE=PART,URI="(part[\d.]+m4s)"', text)
+    assert hint
+    reader, writer = await asyncio.open_connection("127.0.0.1", _port(rig))
+    writer.write(f"GET /live/lse_1/{hint.group(1)} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return hint.group(1), reader, writer
+
+
+async def test_hinted_part_is_streamed_chunk_by_chunk_then_the_connection_goes_on(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    async with _serve(media, HlsSettings(), fast=True) as rig:
+        assert rig.fast is not None
+        packager = rig.service.get("lse_1")
+        assert packager is not None
+        half = len(rig.frames) // 2
+        answered = rig.fast.answered
+        name, reader, writer = await _open_hinted(rig, half)
+        streamed = asyncio.ensure_future(_chunked(reader))
+        await asyncio.sleep(0.1)
+        assert packager.streaming == 1 and len(packager.feeding) == 1
+        for frame in rig.frames[half:]:  # frame by frame: a chunk per video frame
+            rig.stream.publish(frame)
+            await asyncio.sleep(0)
+        headers, chunks = await asyncio.wait_for(streamed, 5)
+        assert headers["transfer-encoding"] == "chunked" and "immutable" in headers["cache-control"]
+        assert len(chunks) > 1 and b"".join(chunks) == (await rig.get(name))[2]
+        assert packager.streaming == 0 and len(packager.feeding) == 0
+        writer.write(b"GET /live/lse_1/media.m3u8 HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert (await _response(reader))[0] == 200  # the same connection, served on
+        assert rig.fast.answered == answered + 4  # playlist, stream, whole part, playlist
+        writer.close()
+
+
+@pytest.mark.serial
+async def test_hinted_part_that_never_completes_is_cut(
+    media: tuple[list[CodecConfig], list[Frame]],
+) -> None:
+    settings = HlsSettings(target_duration=1.0, part_target=0.5)
+    async with _serve(media, settings, fast=True) as rig:
+        packager = rig.service.get("lse_1")
+        assert packager is not None
+        _, reader, writer = await _open_hinted(rig, len(rig.frames) // 2)
+        with pytest.raises(asyncio.IncompleteReadError):  # cut, never a clean end
+            await asyncio.wait_for(_chunked(reader), 6)
+        assert packager.streaming == 0 and len(packager.feeding) == 0
+        writer.close()
