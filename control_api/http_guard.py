@@ -33,6 +33,8 @@ from yarl import URL
 from control_api.problems import Problem
 
 log = logging.getLogger("relaycast.http")
+ProtocolWrapper = Callable[[Callable[[], asyncio.Protocol]], Callable[[], asyncio.Protocol]]
+"""Wraps aiohttp's protocol factory between the guard and aiohttp."""
 
 # The blank line that ends a head, whatever line endings the client uses: any head a
 # parser accepts contains one of these, so the deadline is never left armed by mistake.
@@ -161,7 +163,7 @@ class _GuardedProtocol(asyncio.Protocol):
 class GuardedSite(web.BaseSite):
     """A TCP listener for an aiohttp runner whose connections pass the guard first."""
 
-    __slots__ = ("_guard", "_host", "_port", "_reuse_port")
+    __slots__ = ("_guard", "_host", "_port", "_reuse_port", "_wrap")
 
     def __init__(
         self,
@@ -170,10 +172,12 @@ class GuardedSite(web.BaseSite):
         port: int,
         guard: ConnectionGuard,
         reuse_port: bool = False,
+        wrap: ProtocolWrapper | None = None,
     ) -> None:
         super().__init__(runner)
         self._host, self._port, self._guard = host, port, guard
         self._reuse_port = reuse_port
+        self._wrap = wrap
 
     @property
     def name(self) -> str:
@@ -183,8 +187,11 @@ class GuardedSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
+        inner: Callable[[], asyncio.Protocol] = server
+        if self._wrap is not None:  # e.g. the LL-HLS fast path (server.hls.fast)
+            inner = self._wrap(inner)
         self._server = await asyncio.get_running_loop().create_server(
-            self._guard.factory(server),
+            self._guard.factory(inner),
             self._host,
             self._port,
             backlog=self._backlog,

@@ -57,6 +57,12 @@ class Problem(Exception):
         return response
 
 
+def problem_body(status: int, detail: str) -> tuple[str, bytes]:
+    """(content type, body) of a problem, for responses written below aiohttp (the
+    LL-HLS fast path's 503 after a vain blocking reload)."""
+    return PROBLEM_CONTENT_TYPE, json.dumps(Problem(status, detail).body()).encode()
+
+
 def not_found(what: str, ident: str) -> Problem:
     return Problem(404, f"{what} {ident!r} does not exist in this environment")
 

@@ -24,6 +24,7 @@ from control_api.media_library.library import MediaLibrary
 from control_api.metrics import METRICS, MediaSources, metrics_app
 from control_api.node_playback import NodePlayback, open_node_playback
 from control_api.nodes import ThisNode
+from control_api.problems import problem_body
 from control_api.refusals import RefusalRecorder
 from control_api.settings import Settings
 from control_api.store import Store
@@ -32,6 +33,7 @@ from control_api.urls import Endpoints
 from control_api.viewers import SessionViewers
 from server import accel
 from server.hls import http as hls_http
+from server.hls.fast import FastHls
 from server.hls.player import mount_player
 from server.vod.http import VOD_SERVICE
 from server.vod.player import mount_vod_player
@@ -220,7 +222,8 @@ async def run(settings: Settings) -> None:
             log.warning("resumed %d channel(s) that were playing", resumed)
         host, port = settings.server.host, settings.server.http_port
         reuse = settings.server.reuse_port
-        await GuardedSite(runner, host, port, _guard(settings), reuse).start()
+        fast = FastHls(media.hls, settings.http.header_timeout, problem_body)
+        await GuardedSite(runner, host, port, _guard(settings), reuse, fast.factory).start()
         endpoints.http_port = _bound_port(runner)
         await node.start(media.ingest)
         log.info(

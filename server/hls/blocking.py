@@ -140,6 +140,11 @@ class BlockingReload:
         self._deadline = started + BLOCK_LIMIT_FACTOR * target_duration
         self._part_target = part_target
 
+    @property
+    def deadline(self) -> float:
+        """When a request still waiting is answered UNAVAILABLE (503)."""
+        return self._deadline
+
     def decide(self, edge: Edge, now: float) -> Decision:
         """READY / WAIT / BAD_REQUEST / UNAVAILABLE for the playlist edge at ``now``."""
         d = self.directives

@@ -11,7 +11,7 @@ Data = bytes | memoryview
 
 
 class PartBuffer:
-    """Append-only bytes with a "complete" flag; reads never copy a finished buffer."""
+    """Append-only bytes with a "complete" flag; reads never copy."""
 
     __slots__ = ("_chunks", "_complete", "_joined", "_size")
 
@@ -57,11 +57,21 @@ class PartBuffer:
             self._chunks = [self._joined]
         return self._joined
 
-    def read(self, offset: int = 0) -> Data:
-        """The bytes after ``offset`` available now (empty when nothing new yet)."""
-        if offset >= self._size:
-            return b""
-        return memoryview(self.data)[offset:] if offset else self.data
+    def pieces_from(self, offset: int = 0) -> list[Data]:
+        """The bytes after ``offset`` available now, as appended (the first one a view
+        when ``offset`` falls inside it), never joined: a response streaming a growing
+        part sends each new chunk by reference instead of re-joining the whole part on
+        every append. Walks back from the newest chunk, so it costs the new chunks only."""
+        missing = self._size - offset
+        pieces: list[Data] = []
+        for chunk in reversed(self._chunks):
+            if missing <= 0:
+                break
+            size = len(chunk)
+            pieces.append(chunk if size <= missing else memoryview(chunk)[size - missing :])
+            missing -= size
+        pieces.reverse()
+        return pieces
 
     def share(self, view: memoryview) -> None:
         """Replace the stored bytes by an identical view into a larger buffer (the parent

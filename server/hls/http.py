@@ -217,10 +217,9 @@ async def _send_growing(
     sent = 0
     while True:
         done = buffer.complete
-        data = buffer.read(sent)
-        if data:
-            await response.write(data)
-            sent += len(data)
+        for piece in buffer.pieces_from(sent):
+            await response.write(piece)
+            sent += len(piece)
         if done:
             await response.write_eof()
             return response

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from server.bus import EndOfStream, Stream, StreamGrant
+from server.hls.held import HeldReloads
 from server.hls.playlist import render_master, split_for_suffix, with_suffix
 from server.hls.segmenter import Change, Segmenter
 from server.hls.signal import ChangeSignal
@@ -120,6 +121,10 @@ class HlsPackager:
         self.data = ChangeSignal()
         # The multivariant playlist changed: a rendition became playable or ended.
         self.ladder = ChangeSignal()
+        # Blocking reloads held below aiohttp (server.hls.fast): settled once per change;
+        # parts streamed while written there: fed once per data change.
+        self.held = HeldReloads()
+        self.feeding = HeldReloads()
         self.first_sequence: int = leader.first_sequence if leader is not None else int(time.time())
         self.segmenter: Segmenter = Segmenter(
             settings,
@@ -151,12 +156,16 @@ class HlsPackager:
                 self.segmenter.on_end()
             self.ended_at = time.monotonic()
             self.signal.notify()
+            self.held.changed()
             self.data.notify()
+            self.feeding.changed()
 
     def _changed(self, change: Change) -> None:
         self.data.notify()
+        self.feeding.changed()
         if change is Change.PLAYLIST:
             self.signal.notify()
+            self.held.changed()
             playable = self.segmenter.has_segment and not self.segmenter.ended
             if self.leader is not None and playable != self._playable:
                 self._playable = playable

@@ -505,6 +505,11 @@ class Segmenter:
         return self._ended
 
     @property
+    def version(self) -> int:
+        """Counts playlist changes: a rendered playlist stays valid while it is the same."""
+        return self._version
+
+    @property
     def has_segment(self) -> bool:
         """A complete segment exists: something a player without LL-HLS can start from."""
         return self._store.last is not None

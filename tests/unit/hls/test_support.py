@@ -32,22 +32,39 @@ def test_names_round_trip() -> None:
         assert parse_name(bad) is None
 
 
+def _read(buffer: PartBuffer, offset: int = 0) -> bytes:
+    return b"".join(bytes(piece) for piece in buffer.pieces_from(offset))
+
+
 def test_part_buffer_grows_then_is_shared() -> None:
     buffer = PartBuffer()
-    assert buffer.read() == b"" and buffer.size == 0 and not buffer.complete
+    assert buffer.pieces_from() == [] and buffer.size == 0 and not buffer.complete
     buffer.append(b"abc")
     buffer.append(b"")
     buffer.append(b"def")
-    assert bytes(buffer.read(2)) == b"cdef" and bytes(buffer.data) == b"abcdef"
-    assert buffer.read(6) == b""
+    assert _read(buffer, 2) == b"cdef" and bytes(buffer.data) == b"abcdef"
+    assert buffer.pieces_from(6) == []
     buffer.finish()
     with pytest.raises(RuntimeError):
         buffer.append(b"x")
     parent = memoryview(b"xxabcdefyy")
     buffer.share(parent[2:8])
-    assert bytes(buffer.data) == b"abcdef" and bytes(buffer.read(3)) == b"def"
+    assert bytes(buffer.data) == b"abcdef" and _read(buffer, 3) == b"def"
     with pytest.raises(ValueError):
         buffer.share(parent[:3])
+
+
+def test_growing_part_is_read_by_chunk_reference_never_joined() -> None:
+    buffer = PartBuffer()
+    chunks = [bytes([n]) * (n + 1) for n in range(8)]
+    sent = 0
+    for chunk in chunks:
+        buffer.append(chunk)
+        (new,) = buffer.pieces_from(sent)
+        assert new is chunk  # the appended object itself: no copy, no join
+        sent += len(new)
+    assert [bytes(p) for p in buffer.pieces_from(2)] == [b"\x01", *chunks[2:]]
+    assert _read(buffer, 0) == b"".join(chunks) and _read(buffer, 35) == b"\x07"
 
 
 def test_hls_settings_defaults_and_validation() -> None:
