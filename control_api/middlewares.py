@@ -24,6 +24,9 @@ from control_api.store.models import ApiKey
 log = logging.getLogger("relaycast.api")
 HandlerT = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC_V1 = frozenset({"/v1/openapi.json"})
+KEPT_HEADERS = ("Allow", "Retry-After")
+"""Headers of a handler's HTTP error that still mean something on the problem response
+(a 405's methods; when to retry a 503, such as a blocking playlist reload held in vain)."""
 
 
 def _operation(request: web.Request) -> Operation | None:
@@ -51,9 +54,10 @@ async def error_middleware(request: web.Request, handler: HandlerT) -> web.Strea
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        headers = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        kept = {name: exc.headers[name] for name in KEPT_HEADERS if name in exc.headers}
         close = exc.headers.get("Connection", "").lower() == "close"  # e.g. a body cut off
-        return Problem(exc.status, _detail(exc), headers=headers, close_connection=close).response()
+        refusal = Problem(exc.status, _detail(exc), headers=kept or None, close_connection=close)
+        return refusal.response()
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return Problem(500, "internal error; the server log has the details").response()

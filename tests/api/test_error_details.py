@@ -41,3 +41,16 @@ async def test_a_bare_status_keeps_its_phrase() -> None:
         assert (await resp.json())["detail"] == "Not Found"
     finally:
         await client.close()
+
+
+async def test_a_503_keeps_its_retry_after() -> None:
+    async def busy(request: web.Request) -> web.Response:
+        raise web.HTTPServiceUnavailable(headers={"Retry-After": "2"}, text="not yet\n")
+
+    client = await _client(busy)
+    try:
+        resp = await client.get("/x")
+        assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+        assert (await resp.json())["detail"] == "not yet"
+    finally:
+        await client.close()
