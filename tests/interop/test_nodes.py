@@ -57,10 +57,12 @@ class Nodes:
         self.started: list[Relaycast] = []
         self.key = ""
 
-    def start(self, name: str, *args: str, data_dir: str | None = None) -> Relaycast:
+    def start(
+        self, name: str, *args: str, data_dir: str | None = None, timeout: float = 20.0
+    ) -> Relaycast:
         """``data_dir``: a folder shared with other nodes (the media library's files)."""
         data = self.tmp_path / (data_dir or name)
-        server = start_server(data, "--node-name", name, *args, env=self.env)
+        server = start_server(data, "--node-name", name, *args, env=self.env, timeout=timeout)
         self.key = self.key or server.bootstrap_key or ""
         running = Relaycast(server, Api(server.base, self.key), data)
         self.started.append(running)
@@ -153,7 +155,7 @@ def test_workers_share_the_ports_and_spread_publishers(
     http, rtmp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM)
     srt = _free_port(socket.SOCK_DGRAM)
     ports = ("--http-port", str(http), "--rtmp-port", str(rtmp_port), "--srt-port", str(srt))
-    workers = nodes.start("box", "--workers", "2", *ports)
+    workers = nodes.start("box", "--workers", "2", *ports, timeout=60)  # two start at once
     names = {"box-1", "box-2"}
     answered: set[str] = set()
     wait_for(
@@ -163,7 +165,9 @@ def test_workers_share_the_ports_and_spread_publishers(
         what="both workers answering /healthz on one port",
         every=0.05,
     )
-    streams = [workers.api.create_stream(f"w{i}") for i in range(12)]
+    # the kernel's hash alone lands 20 connections anywhere from 10/10 to 15/5 and
+    # worse; the workers pass the excess on, so the spread is even
+    streams = [workers.api.create_stream(f"w{i}") for i in range(20)]
     publishers = []
     try:
         for stream in streams:
@@ -171,7 +175,8 @@ def test_workers_share_the_ports_and_spread_publishers(
             publishers.append(bare)
             assert isinstance(bare.publish(), rtmp.PublishStarted)
         spread = _open_sessions(pg_url)
-        assert len(spread) == 12 and set(spread) == names, spread
+        counts = sorted(spread.count(name) for name in names)
+        assert len(spread) == 20 and counts[1] - counts[0] <= 2, spread  # 10/10 ±1
     finally:
         for bare in publishers:
             bare.close()
