@@ -30,6 +30,7 @@ from tests.interop.conftest import (
     wait_for,
 )
 from tests.interop.test_hls_playback import _probe_until_ready
+from tests.interop.webrtc_peers import WhepViewer
 from tests.serverproc import start_server
 from tests.store.conftest import _drop_pg_database, _fresh_pg_database, require_pg_url
 from tests.webhook_receiver import Receiver
@@ -586,3 +587,66 @@ def test_the_nginx_edge_caches_segments_and_passes_playlists(
         assert second[2]["X-Cache-Status"] == "HIT", (name, first[2], second[2])
         assert first[1] == second[1], name
     assert edge.running()
+
+
+def _ffmpeg_play(url: str, seconds: int) -> list[str]:
+    return [
+        require_program("ffmpeg"),
+        *("-v", "error", "-rw_timeout", "10000000", "-i", url, "-t", str(seconds)),
+        *("-f", "null", "-"),
+    ]
+
+
+async def _whep_frames(url: str, frames: int, seconds: float) -> tuple[int, dict[str, int]]:
+    viewer = WhepViewer(url)
+    try:
+        answer = await viewer.start(audio=False)
+        deadline = time.monotonic() + seconds
+        while answer.status == 201 and time.monotonic() < deadline:
+            if viewer.frames["video"] >= frames:
+                break
+            await asyncio.sleep(0.2)
+        return answer.status, dict(viewer.frames)
+    finally:
+        await viewer.close()
+
+
+def test_health_whep_and_viewers_of_a_stream_another_node_carries(
+    nodes: Nodes, peers: Peers
+) -> None:
+    """The encoder on A; B's API shows its health, B plays it over WHEP (relayed from
+    A), and A's figures count the players B relays it to."""
+    a = nodes.start("node-a")
+    b = nodes.start("node-b")
+    stream = a.api.create_stream("far-health", reconnectWindowSeconds=0)
+    sid, key = stream["streamId"], stream["ingest"]["streamKey"]
+    edge = stream["playback"]["edgeId"]
+    peers.start("ffmpeg", ffmpeg_publish(f"{a.rtmp_url}/{key}", 25, size=SMALL, gop=30))
+    a.api.wait_media(sid, timeout=10)
+
+    ingest = b.api.health(sid)["ingest"]
+    assert ingest is not None and ingest["protocol"] == "rtmp", ingest
+    assert ingest["video"]["width"] == 320, ingest
+
+    status, frames = asyncio.run(_whep_frames(f"{b.server.base}/whep/{edge}", 30, 15))
+    assert status == 201 and frames["video"] >= 30, (status, frames)
+
+    player = peers.start(
+        "ffmpeg-play", _ffmpeg_play(f"rtmp://127.0.0.1:{b.rtmp_port}/live/{edge}", 8)
+    )
+    now = wait_for(
+        lambda: a.api.ok("GET", f"/v1/live-streams/{sid}/viewership")["current"],
+        lambda current: current["rtmp"] == 1,
+        timeout=8,
+        what="A to count the RTMP player B relays its stream to",
+    )
+    assert now["total"] >= 1
+    assert player.wait(30) == 0, player.output()
+    a.api.wait_state(sid, "ended", timeout=30)
+    session = wait_for(
+        lambda: a.api.sessions(sid)["sessions"][0],
+        lambda s: s.get("peakViewers", 0) >= 1 and s.get("viewerSeconds", 0) >= 5,
+        timeout=10,
+        what="the session's figures to count B's players",
+    )
+    assert session["peakViewers"] >= 1, session
