@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from server.protocols import rtmp
 from tests.conftest import require_program
@@ -293,22 +294,45 @@ def test_commands_still_arrive_after_the_listen_connection_dropped(
     a.api.wait_state(sid, "ended", timeout=5)
 
 
+class SlowReceiver(Receiver):
+    """Takes 0.3 s per request and remembers the most it had at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = 0
+        self.most = 0
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        with self._lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            await asyncio.sleep(0.3)
+            return await super()._handle(request)
+        finally:
+            with self._lock:
+                self.inside -= 1
+
+
 def test_webhooks_are_delivered_once_by_busy_nodes(nodes: Nodes, peers: Peers) -> None:
-    """Both nodes have events of their own, so both dispatchers look for due rows."""
+    """Both nodes have events of their own, so both dispatchers look for due rows; the
+    webhook's lane (concurrency_per_webhook = 1) spans both: one attempt at a time."""
     nodes.env["RELAYCAST_WEBHOOKS__ALLOW_PRIVATE_TARGETS"] = "true"
     a = nodes.start("node-a")
     b = nodes.start("node-b")
-    with Receiver() as receiver:
+    receiver = SlowReceiver()
+    with receiver:
         events = ["stream.connecting", "stream.live", "stream.ended"]
         a.api.ok("POST", "/v1/webhooks", {"url": receiver.url, "events": events}, 201)
         for node in (a, b, a, b):
             stream = node.api.create_stream("hooked", reconnectWindowSeconds=0)
             url = f"{node.rtmp_url}/{stream['ingest']['streamKey']}"
             peers.start("ffmpeg", ffmpeg_publish(url, 2, size=SMALL))
-        wait_for(receiver.received, lambda got: len(got) >= 12, 20, "12 events", every=0.2)
+        wait_for(receiver.received, lambda got: len(got) >= 12, 30, "12 events", every=0.2)
         time.sleep(2)
         got = [r.headers["Relaycast-Delivery-Id"] for r in receiver.received()]
     assert len(got) == len(set(got)) == 12, sorted(got)
+    assert receiver.most == 1
 
 
 def test_a_stream_s_region_decides_which_node_its_urls_name(nodes: Nodes, peers: Peers) -> None:
