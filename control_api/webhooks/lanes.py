@@ -39,8 +39,11 @@ class SharedLanes:
         return None
 
     async def leave(self, job: str) -> None:
-        self._held.discard(job)
+        """The slot stays this process's until its claim is gone: taken again meanwhile,
+        the release would delete the new attempt's claim."""
         try:
             await self._jobs.release(job)
         except Exception:  # held on with the node's lease; enter() takes it back
             log.warning("could not let go of webhook lane slot %s", job, exc_info=True)
+        finally:
+            self._held.discard(job)

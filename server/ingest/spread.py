@@ -48,6 +48,8 @@ ACCEPTS_PER_WAKEUP = 64
 REFRESH_SECONDS = 0.5
 """How often a worker rewrites its slot (connections ended, SRT callers arrived)."""
 BACKLOG = 128
+CLOSED = 1 << 62
+"""The load a stopping worker shows, so that no sibling passes it a connection."""
 
 
 def pick(loads: Sequence[int], me: int) -> int | None:
@@ -261,6 +263,8 @@ class Spread:
         loop = self._loop
         if loop is None:
             return
+        if self._board is not None:  # the siblings stop choosing this worker
+            self._board.set(self.index, CLOSED)
         if self._refresh is not None:
             self._refresh.cancel()
         for sock in self._listeners:
@@ -276,7 +280,6 @@ class Spread:
         for task in list(self._tasks):
             task.cancel()
         if self._board is not None:
-            self._board.set(self.index, 0)
             self._board.close()
             self._board = None
         self._loop = None

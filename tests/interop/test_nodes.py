@@ -31,6 +31,7 @@ from tests.interop.conftest import (
     wait_for,
 )
 from tests.interop.test_hls_playback import _probe_until_ready
+from tests.interop.test_srt_ingest import ffmpeg_srt
 from tests.interop.webrtc_peers import WhepViewer
 from tests.serverproc import start_server
 from tests.store.conftest import _drop_pg_database, _fresh_pg_database, require_pg_url
@@ -194,6 +195,17 @@ def test_workers_share_the_ports_and_spread_publishers(
     played = [_get(media)[0] for _ in range(8)]  # a connection each: both workers answer
     assert played == [200] * 8, played
     assert peer.wait(15) == 0, peer.output()
+
+    # SRT callers stay where the kernel's hash put them (UDP: handshake and data reach
+    # the same worker), each worker's SRT media arrives
+    base = f"srt://127.0.0.1:{srt}"
+    callers = [workers.api.create_stream(f"srt{i}", reconnectWindowSeconds=0) for i in range(4)]
+    for i, stream in enumerate(callers):
+        url = f"{base}?streamid=#!::r=live/{stream['ingest']['streamKey']},m=publish"
+        peers.start(f"ffmpeg-srt{i}", ffmpeg_srt(url, 8))
+    for stream in callers:
+        ingest = workers.api.wait_media(stream["streamId"], timeout=20)["ingest"]
+        assert ingest["protocol"] == "srt", ingest
     workers.server.stop()
     assert workers.server.proc.returncode == 0, workers.log()[-2000:]
 

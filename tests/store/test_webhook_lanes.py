@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -56,3 +57,18 @@ async def test_a_slot_this_node_could_not_let_go_is_taken_back(pg: Store) -> Non
     lanes._held.clear()  # as if the release had failed: the claim is still there
     assert await SharedLanes(Jobs(pg, "node-b", LEASE), 1).enter("whk_1") is None
     assert await lanes.enter("whk_1") == "webhook-lane:whk_1:0"
+
+
+async def test_a_slot_being_let_go_is_not_taken_again_meanwhile(pg: Store) -> None:
+    """Entering while the previous attempt's release is on its way would have that
+    release delete the new attempt's claim, and another node would send alongside."""
+    lanes = SharedLanes(Jobs(pg, "node-a", LEASE), 1)
+    slot = await lanes.enter("whk_1")
+    assert slot is not None
+    leaving = asyncio.ensure_future(lanes.leave(slot))
+    await asyncio.sleep(0)  # the release is on its way to the database
+    assert await lanes.enter("whk_1") is None
+    await leaving
+    again = await lanes.enter("whk_1")
+    assert again == slot
+    assert await SharedLanes(Jobs(pg, "node-b", LEASE), 1).enter("whk_1") is None
