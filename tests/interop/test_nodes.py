@@ -383,11 +383,16 @@ def test_a_silent_or_gone_publisher_on_one_node_gives_way_to_another(
     stream = a.api.create_stream("moving", reconnectWindowSeconds=30)
     sid, key = stream["streamId"], stream["ingest"]["streamKey"]
     stale = peers.start("ffmpeg-a", ffmpeg_publish(f"{a.rtmp_url}/{key}", 30, size=SMALL))
-    a.api.wait_media(sid, timeout=10)
+    first = a.api.wait_media(sid, timeout=10)["ingest"]["sessionId"]
     stale.signal(signal.SIGSTOP)  # connected but silent
     time.sleep(3.5)  # ingest.takeover_silence_seconds
     fresh = peers.start("ffmpeg-b", ffmpeg_publish(f"{b.rtmp_url}/{key}", 30, size=SMALL))
-    b.api.wait_health(sid, _connected_in_session, 10, "B's encoder")
+    b.api.wait_health(  # B answers with A's health until B holds the encoder
+        sid,
+        lambda h: _connected_in_session(h) and h["ingest"]["sessionId"] != first,
+        10,
+        "B's encoder",
+    )
     assert "taken over on another node" in a.log()
     sessions = a.api.sessions(sid)["sessions"]
     assert len(sessions) == 2 and sessions[1].get("endedAt") and not sessions[0].get("endedAt")
