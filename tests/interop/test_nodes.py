@@ -35,6 +35,7 @@ from tests.interop.test_srt_ingest import ffmpeg_srt
 from tests.interop.webrtc_peers import WhepViewer
 from tests.serverproc import start_server
 from tests.store.conftest import _drop_pg_database, _fresh_pg_database, require_pg_url
+from tests.tls import self_signed
 from tests.webhook_receiver import Receiver
 
 SMALL = "320x180"
@@ -153,11 +154,14 @@ def _open_sessions(db_url: str) -> list[str]:
 
 
 def test_workers_share_the_ports_and_spread_publishers(
-    nodes: Nodes, pg_url: str, peers: Peers
+    nodes: Nodes, pg_url: str, peers: Peers, tmp_path: Path
 ) -> None:
     http, rtmp_port = _free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_STREAM)
-    srt = _free_port(socket.SOCK_DGRAM)
+    srt, rtmps = _free_port(socket.SOCK_DGRAM), _free_port(socket.SOCK_STREAM)
     ports = ("--http-port", str(http), "--rtmp-port", str(rtmp_port), "--srt-port", str(srt))
+    cert, key = self_signed(tmp_path)
+    nodes.env.update(RELAYCAST_RTMPS__CERT=str(cert), RELAYCAST_RTMPS__KEY=str(key))
+    nodes.env["RELAYCAST_RTMPS__PORT"] = str(rtmps)
     workers = nodes.start("box", "--workers", "2", *ports, timeout=60)  # two start at once
     names = {"box-1", "box-2"}
     answered: set[str] = set()
@@ -206,6 +210,15 @@ def test_workers_share_the_ports_and_spread_publishers(
     for stream in callers:
         ingest = workers.api.wait_media(stream["streamId"], timeout=20)["ingest"]
         assert ingest["protocol"] == "srt", ingest
+
+    # RTMPS connections are passed before TLS begins: the worker serving one does it
+    tls = [workers.api.create_stream(f"tls{i}", reconnectWindowSeconds=0) for i in range(4)]
+    for i, stream in enumerate(tls):
+        url = f"rtmps://127.0.0.1:{rtmps}/live/{stream['ingest']['streamKey']}"
+        peers.start(f"ffmpeg-tls{i}", ffmpeg_publish(url, 8, size=SMALL))
+    for stream in tls:
+        ingest = workers.api.wait_media(stream["streamId"], timeout=20)["ingest"]
+        assert ingest["protocol"] == "rtmps", ingest
     workers.server.stop()
     assert workers.server.proc.returncode == 0, workers.log()[-2000:]
 
