@@ -93,7 +93,8 @@ class RelaycastNode(Relaycast):
         self.workers = workers
         self.node = node
 
-    def start(self, timeout: float = 30.0) -> RelaycastNode:
+    def start(self, timeout: float = 60.0) -> RelaycastNode:
+        """``timeout``: the parent migrates before its workers start, two processes at once."""
         args = ["--node-name", self.node] if self.node else []
         if self.workers:
             http, rtmp, srt = free_port(), free_port(), free_port()

@@ -6,8 +6,8 @@ On a shared database every node opens a second, playback-only HTTP listener
 its public listener fetches the HLS of streams other nodes carry from theirs (see
 ``server.hls.proxy`` for why a proxy and not a redirect). The internal listener has no
 proxy of its own, so a request crosses at most one hop, and it serves no API: only
-the health of the encoders this node holds (read-only), which the API of the other
-nodes shows for them.
+the health and viewer figures of the streams whose encoders this node holds
+(read-only), which the API of the other nodes shows for them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from control_api.appkeys import INGEST, PLAYBACK
 from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.nodes import ThisNode
+from control_api.presenters.sessions import viewership_out
 from control_api.routes.live_streams import local_health
 from control_api.settings import Settings
 from server.hls import http as hls_http
@@ -65,18 +67,33 @@ def _relay_limits(settings: Settings) -> relay.RelayLimits:
     )
 
 
-def _mount_health(internal: web.Application, app: web.Application) -> None:
-    """``GET /health/{streamId}``: this node's health of a stream whose encoder it
-    holds, for the API of the others (404 when it holds none)."""
+def _mount_owner_figures(internal: web.Application, app: web.Application) -> None:
+    """``GET /health/{streamId}``, ``GET /viewership/{streamId}``: this node's figures
+    of a stream whose encoder (or latest session) it holds, for the API of the others
+    (404 when it holds none)."""
+
+    def held(request: web.Request) -> str:
+        stream_id = request.match_info["streamId"]
+        if app[INGEST].health(stream_id) is None:
+            raise web.HTTPNotFound(text="no encoder of that stream on this node\n")
+        return stream_id
 
     async def health(request: web.Request) -> web.Response:
-        doc = local_health(app, request.match_info["streamId"], "live")
-        if doc.ingest is None:
-            raise web.HTTPNotFound(text="no encoder of that stream on this node\n")
+        doc = local_health(app, held(request), "live")
         fields = doc.model_dump(mode="json", by_alias=True, exclude={"stream_id", "state"})
         return web.json_response(fields)
 
+    async def viewership(request: web.Request) -> web.Response:
+        """Of the latest session here, ended or not: asked of the node of a stream's
+        latest session (``owner_url``), it is the one with the figures."""
+        playback = app.get(PLAYBACK)
+        stats = playback.viewership(request.match_info["streamId"]) if playback else None
+        if stats is None:
+            raise web.HTTPNotFound(text="no session of that stream on this node\n")
+        return web.json_response(viewership_out(stats).model_dump(mode="json", by_alias=True))
+
     internal.router.add_get("/health/{streamId}", health)
+    internal.router.add_get("/viewership/{streamId}", viewership)
 
 
 async def open_node_playback(
@@ -93,7 +110,7 @@ async def open_node_playback(
     internal = web.Application()
     hls_http.mount(internal, hls, internal=True)
     relay.mount_source(internal, playback)
-    _mount_health(internal, app)
+    _mount_owner_figures(internal, app)
     runner = web.AppRunner(
         internal, access_log=None, keepalive_timeout=settings.http.header_timeout
     )

@@ -156,14 +156,15 @@ class ThisNode:
             return None
         return await self._store.nodes.owner_url(edge_id, self.name, datetime.now(UTC))
 
-    async def remote_health(self, edge_id: str, stream_id: str) -> dict[str, Any] | None:
-        """The health of a stream whose encoder another node holds, from that node's
-        internal listener (``GET /health/{streamId}``); None when no other node holds
-        it or it does not answer within ``node.proxy_connect_timeout``."""
+    async def ask_owner(self, edge_id: str, what: str, stream_id: str) -> dict[str, Any] | None:
+        """``what`` (``health``, ``viewership``) of a stream whose encoder another node
+        holds, from that node's internal listener (``GET /{what}/{streamId}``); None
+        when no other node holds it or it does not answer within
+        ``node.proxy_connect_timeout``."""
         owner = await self.owner_url(edge_id)
         if owner is None:
             return None
-        url = f"{owner.rstrip('/')}/health/{quote(stream_id, safe='')}"
+        url = f"{owner.rstrip('/')}/{what}/{quote(stream_id, safe='')}"
         timeout = aiohttp.ClientTimeout(total=self._ask_timeout)
         try:
             async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as got:
@@ -171,7 +172,7 @@ class ThisNode:
                     return None
                 doc = await got.json()
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            log.warning("node %s: no health of %s from %s: %r", self.name, stream_id, owner, exc)
+            log.warning("node %s: no %s of %s from %s: %r", self.name, what, stream_id, owner, exc)
             return None
         return doc if isinstance(doc, dict) else None
 

@@ -256,7 +256,7 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     health = local_health(call.request.app, row.id, row.state)
     node = call.request.app.get(NODE)
     if health.ingest is None and node is not None:
-        remote = await node.remote_health(row.edge_id, row.id)
+        remote = await node.ask_owner(row.edge_id, "health", row.id)
         if remote is not None:
             return StreamHealth.model_validate({**remote, "streamId": row.id, "state": row.state})
     return health
@@ -291,8 +291,16 @@ def local_health(app: web.Application, stream_id: str, state: str) -> StreamHeal
     errors=(404,),
 )
 async def get_stream_viewership(call: Call[None, None]) -> Viewership:
+    """A stream whose encoder is on another node: that node's figures (every node's
+    viewers are counted there)."""
     row = await _stream(call)
-    playback = call.request.app.get(PLAYBACK)
+    app = call.request.app
+    node = app.get(NODE)
+    if node is not None and app[INGEST].health(row.id) is None:
+        remote = await node.ask_owner(row.edge_id, "viewership", row.id)
+        if remote is not None:
+            return Viewership.model_validate(remote)
+    playback = app.get(PLAYBACK)
     return viewership_out(playback.viewership(row.id) if playback is not None else None)
 
 

@@ -695,6 +695,8 @@ def test_health_whep_and_viewers_of_a_stream_another_node_carries(
         what="A to count the RTMP player B relays its stream to",
     )
     assert now["total"] >= 1
+    on_b_figures = b.api.ok("GET", f"/v1/live-streams/{sid}/viewership")  # asked of A
+    assert on_b_figures["current"]["rtmp"] == 1, on_b_figures
     assert player.wait(30) == 0, player.output()
     a.api.wait_state(sid, "ended", timeout=30)
     session = wait_for(
