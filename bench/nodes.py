@@ -6,10 +6,11 @@ proxied playback costs.
   worker is one single-threaded process, so it saturates at ``SATURATED_CORE_PERCENT``
   of a core: each worker's idle share, its loaded share and its streams (where the
   database says each encoder landed) give its cost per stream, and the installation
-  is full when its first worker is (``carried``: the kernel's SO_REUSEPORT spread
-  decides how even the load is). An extrapolation from N streams, not a ramp to
-  saturation. Ratio = capacity with 2 workers / with 1 (target >= 1.8). The load
-  generators run on the same machine and take their share of its cores.
+  is full when its first worker is (``carried``: how even the spread is counts; the
+  workers even out the kernel's SO_REUSEPORT hash, ``server.ingest.spread``). An
+  extrapolation from N streams, not a ramp to saturation. Ratio = capacity with 2
+  workers / with 1 (target >= 1.8). The load generators run on the same machine and
+  take their share of its cores.
 * proxy: one stream published to node A; an LL-HLS client follows it with blocking
   reloads on A and fetches every new part from A and from node B (B proxies it from
   A), alternating which goes first. Target: B's part p95 within 20 ms of A's.
@@ -92,7 +93,8 @@ class RelaycastNode(Relaycast):
         self.workers = workers
         self.node = node
 
-    def start(self, timeout: float = 30.0) -> RelaycastNode:
+    def start(self, timeout: float = 60.0) -> RelaycastNode:
+        """``timeout``: the parent migrates before its workers start, two processes at once."""
         args = ["--node-name", self.node] if self.node else []
         if self.workers:
             http, rtmp, srt = free_port(), free_port(), free_port()

@@ -23,6 +23,7 @@ from control_api.appkeys import (
 )
 from control_api.cors import OriginCache
 from control_api.docs import mount_docs
+from control_api.jobs import Jobs
 from control_api.last_used import LastUsed
 from control_api.media_library.library import MediaLibrary
 from control_api.media_library.vod import LibraryCatalog, vod_lifecycle
@@ -39,6 +40,7 @@ from control_api.studio import mount_studio
 from control_api.urls import Endpoints
 from control_api.version import version
 from control_api.webhooks.dispatcher import Dispatcher
+from control_api.webhooks.lanes import SharedLanes
 from control_api.webhooks.resources import renderer
 from control_api.webhooks.sources import DestinationErrors
 from server import accel
@@ -106,6 +108,9 @@ def build_app(
     webhooks = Dispatcher(
         store.webhooks, store.events, settings.webhooks, render, lambda: endpoints.http_port
     )
+    if store.shared:
+        cap = settings.webhooks.concurrency_per_webhook
+        webhooks.shared_lanes = SharedLanes(Jobs.of(settings, store), cap)
     app[PUSH].listeners.append(DestinationErrors(store))
     app[WEBHOOKS] = webhooks
     app.cleanup_ctx.append(webhooks.lifecycle)

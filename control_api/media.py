@@ -15,6 +15,7 @@ from control_api.settings import Settings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.urls import Endpoints
+from control_api.workers import spread_from_environ
 from server.bus import Registry
 from server.hls.packager import HlsService
 from server.ingest.manager import IngestManager
@@ -106,6 +107,10 @@ class MediaPlane:
     async def start(self, settings: Settings, endpoints: Endpoints) -> None:
         """Open the ingest listeners; record the real ports in the advertised URLs."""
         host, shared = settings.server.host, settings.server.reuse_port
+        spread = spread_from_environ() if shared else None
+        if spread is not None:
+            spread.load = lambda: len(self.rtmp.connections) + len(self.srt.connections)
+            self.rtmp.spread = spread
         if settings.rtmp.enabled:
             endpoints.rtmp_port = await self.rtmp.listen(host, settings.rtmp.port, None, shared)
             log.info("listening rtmp rtmp://%s:%d/%s", host, endpoints.rtmp_port, settings.rtmp.app)

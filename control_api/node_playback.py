@@ -1,11 +1,13 @@
 """Playback on any node: the listener other nodes proxy HLS (and relay the streams of
-RTMP and SRT players, ``server.playback.relay``) from, and the proxy and relays.
+RTMP, SRT and WHEP players, ``server.playback.relay``) from, and the proxy and relays.
 
 On a shared database every node opens a second, playback-only HTTP listener
 (``node.internal_host``/``internal_port``) and announces its URL in the node registry;
 its public listener fetches the HLS of streams other nodes carry from theirs (see
 ``server.hls.proxy`` for why a proxy and not a redirect). The internal listener has no
-proxy of its own, so a request crosses at most one hop, and it serves no API.
+proxy of its own, so a request crosses at most one hop, and it serves no API: only
+the health and viewer figures of the streams whose encoders this node holds
+(read-only), which the API of the other nodes shows for them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from control_api.appkeys import INGEST, PLAYBACK
 from control_api.http_guard import ConnectionGuard, GuardedSite
 from control_api.nodes import ThisNode
+from control_api.presenters.sessions import viewership_out
+from control_api.routes.live_streams import local_health
 from control_api.settings import Settings
 from server.hls import http as hls_http
 from server.hls.packager import HlsService
@@ -62,18 +67,50 @@ def _relay_limits(settings: Settings) -> relay.RelayLimits:
     )
 
 
+def _mount_owner_figures(internal: web.Application, app: web.Application) -> None:
+    """``GET /health/{streamId}``, ``GET /viewership/{streamId}``: this node's figures
+    of a stream whose encoder (or latest session) it holds, for the API of the others
+    (404 when it holds none)."""
+
+    def held(request: web.Request) -> str:
+        stream_id = request.match_info["streamId"]
+        if app[INGEST].health(stream_id) is None:
+            raise web.HTTPNotFound(text="no encoder of that stream on this node\n")
+        return stream_id
+
+    async def health(request: web.Request) -> web.Response:
+        doc = local_health(app, held(request), "live")
+        fields = doc.model_dump(mode="json", by_alias=True, exclude={"stream_id", "state"})
+        return web.json_response(fields)
+
+    async def viewership(request: web.Request) -> web.Response:
+        """Of the latest session here, ended or not: asked of the node of a stream's
+        latest session (``owner_url``), it is the one with the figures."""
+        playback = app.get(PLAYBACK)
+        stats = playback.viewership(request.match_info["streamId"]) if playback else None
+        if stats is None:
+            raise web.HTTPNotFound(text="no session of that stream on this node\n")
+        return web.json_response(viewership_out(stats).model_dump(mode="json", by_alias=True))
+
+    internal.router.add_get("/health/{streamId}", health)
+    internal.router.add_get("/viewership/{streamId}", viewership)
+
+
 async def open_node_playback(
     settings: Settings,
     node: ThisNode,
     hls: HlsService,
     guard: ConnectionGuard,
     playback: PlaybackService,
+    app: web.Application,
 ) -> NodePlayback:
     """Bind the internal listener (before the node's first heartbeat announces it);
-    RTMP and SRT players of streams other nodes carry are relayed from theirs."""
+    RTMP and SRT players of streams other nodes carry are relayed from theirs, and
+    the API of the others asks it for the health of the streams this node carries."""
     internal = web.Application()
     hls_http.mount(internal, hls, internal=True)
     relay.mount_source(internal, playback)
+    _mount_owner_figures(internal, app)
     runner = web.AppRunner(
         internal, access_log=None, keepalive_timeout=settings.http.header_timeout
     )

@@ -18,7 +18,9 @@ import zlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 from sqlalchemy.engine import make_url
 
 from control_api.settings import Settings
@@ -114,6 +116,7 @@ class ThisNode:
         self._endpoints = endpoints
         self._rtmp = settings.rtmp.enabled
         self._srt = settings.srt.enabled
+        self._ask_timeout = settings.node.proxy_connect_timeout
         self.started = datetime.now(UTC)
         self.claims: PublisherClaims = (
             NodeClaims(store, self.name, self.lease, self._ask_to_yield)
@@ -152,6 +155,26 @@ class ThisNode:
         if not self._store.shared:
             return None
         return await self._store.nodes.owner_url(edge_id, self.name, datetime.now(UTC))
+
+    async def ask_owner(self, edge_id: str, what: str, stream_id: str) -> dict[str, Any] | None:
+        """``what`` (``health``, ``viewership``) of a stream whose encoder another node
+        holds, from that node's internal listener (``GET /{what}/{streamId}``); None
+        when no other node holds it or it does not answer within
+        ``node.proxy_connect_timeout``."""
+        owner = await self.owner_url(edge_id)
+        if owner is None:
+            return None
+        url = f"{owner.rstrip('/')}/{what}/{quote(stream_id, safe='')}"
+        timeout = aiohttp.ClientTimeout(total=self._ask_timeout)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as http, http.get(url) as got:
+                if got.status != 200:
+                    return None
+                doc = await got.json()
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            log.warning("node %s: no %s of %s from %s: %r", self.name, what, stream_id, owner, exc)
+            return None
+        return doc if isinstance(doc, dict) else None
 
     async def beat(self) -> None:
         await self._store.nodes.heartbeat(self.info(), self.started, datetime.now(UTC), self.lease)

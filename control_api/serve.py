@@ -171,7 +171,7 @@ async def run(settings: Settings) -> None:
     remote: NodePlayback | None = None
     if store.shared:
         remote = await open_node_playback(
-            settings, node, media.hls, _guard(settings), media.playback
+            settings, node, media.hls, _guard(settings), media.playback, app
         )
     hls_http.mount(app, media.hls, remote.proxy if remote is not None else None)
     mount_player(app)

@@ -4,7 +4,9 @@ One process runs one asyncio loop on one core. The workers are ordinary nodes
 (``control_api.nodes``) of one installation: each is a full ``relaycast serve`` named
 ``<node.name>-<i>``, listening on the same ports with ``SO_REUSEPORT`` (the kernel
 spreads connections and SRT callers between them) and sharing PostgreSQL for state
-and claims. SQLite is one process's database, so it is refused.
+and claims. SQLite is one process's database, so it is refused. The kernel's spread
+is uneven, so the workers even out their RTMP connections among themselves
+(``server.ingest.spread``) through a folder this parent makes for them.
 
 This parent only prepares the database (migrations, the bootstrap key, once), starts
 the workers, forwards SIGINT/SIGTERM and waits. A worker that dies stops the others
@@ -19,19 +21,35 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 
 from control_api.settings import Settings
+from server.ingest.spread import Spread, create_board
 
 log = logging.getLogger("relaycast.workers")
 
 MAX_WORKERS = 64
 _PR_SET_PDEATHSIG = 1
+SPREAD_ENV = "RELAYCAST_SPREAD"
+"""``<index>/<workers>/<folder>``: tells a worker it is one of several and where the
+workers pass connections and publish their loads."""
+
+
+def spread_from_environ(environ: dict[str, str] | None = None) -> Spread | None:
+    """This worker's side of the spread, when the parent started it as one."""
+    raw = (os.environ if environ is None else environ).get(SPREAD_ENV)
+    if not raw:
+        return None
+    index, count, folder = raw.split("/", 2)
+    return Spread(Path(folder), int(index), int(count))
 
 
 class WorkersRefused(Exception):
@@ -105,6 +123,7 @@ class Workers:
         self.argv = _without_workers(argv)
         self.procs: list[subprocess.Popen[bytes]] = []
         self.stopping = False
+        self.spread_dir: Path | None = None
 
     def _spawn(self, index: int, name: str) -> subprocess.Popen[bytes]:
         """Worker ``index`` (from 0) listens for other nodes' proxied playback on
@@ -112,6 +131,8 @@ class Workers:
         since a request for a worker's stream must reach that worker."""
         cmd = [sys.executable, "-m", "control_api.cli", *self.argv, "--node-name", name]
         env = {**os.environ, "RELAYCAST_SERVER__REUSE_PORT": "true"}
+        if self.spread_dir is not None:
+            env[SPREAD_ENV] = f"{index}/{len(self.names)}/{self.spread_dir}"
         internal = self.settings.node.internal_port
         if internal:
             env["RELAYCAST_NODE__INTERNAL_PORT"] = str(internal + index)
@@ -127,6 +148,8 @@ class Workers:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
         log.info("starting %d workers: %s", len(self.names), ", ".join(self.names))
+        self.spread_dir = Path(tempfile.mkdtemp(prefix="relaycast-workers-"))
+        create_board(self.spread_dir, len(self.names))
         self.procs = [self._spawn(i, name) for i, name in enumerate(self.names)]
         failed = 0
         while not self.stopping:
@@ -155,4 +178,6 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if self.spread_dir is not None:
+            shutil.rmtree(self.spread_dir, ignore_errors=True)
         log.info("stopped")

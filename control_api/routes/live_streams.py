@@ -6,6 +6,8 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from aiohttp import web
+
 from control_api.appkeys import (
     ENDPOINTS,
     INGEST,
@@ -248,19 +250,32 @@ async def start_live_stream(call: Call[None, None]) -> StreamOut:
     errors=(404,),
 )
 async def get_stream_health(call: Call[None, None]) -> StreamHealth:
+    """A stream whose encoder is on another node: that node's health of it (asked on
+    its internal listener, ``control_api.node_playback``)."""
     row = await _stream(call)
-    ingest = call.request.app[INGEST].health(row.id)
-    recorder = call.request.app.get(RECORDER)
-    transcode = call.request.app.get(TRANSCODE)
-    warnings = list(recorder.warnings(row.id)) if recorder is not None else []
+    health = local_health(call.request.app, row.id, row.state)
+    node = call.request.app.get(NODE)
+    if health.ingest is None and node is not None:
+        remote = await node.ask_owner(row.edge_id, "health", row.id)
+        if remote is not None:
+            return StreamHealth.model_validate({**remote, "streamId": row.id, "state": row.state})
+    return health
+
+
+def local_health(app: web.Application, stream_id: str, state: str) -> StreamHealth:
+    """What this node knows of a stream's ingest, recording and renditions."""
+    ingest = app[INGEST].health(stream_id)
+    recorder = app.get(RECORDER)
+    transcode = app.get(TRANSCODE)
+    warnings = list(recorder.warnings(stream_id)) if recorder is not None else []
     renditions = []
     if transcode is not None:
-        health = transcode.health(row.id)
+        health = transcode.health(stream_id)
         warnings += health.warnings
         renditions = [rendition_health(r) for r in health.renditions]
     return StreamHealth(
-        stream_id=row.id,
-        state=row.state,
+        stream_id=stream_id,
+        state=state,
         ingest=ingest_health(ingest) if ingest is not None else None,
         warnings=warnings or None,
         renditions=renditions or None,
@@ -276,8 +291,16 @@ async def get_stream_health(call: Call[None, None]) -> StreamHealth:
     errors=(404,),
 )
 async def get_stream_viewership(call: Call[None, None]) -> Viewership:
+    """A stream whose encoder is on another node: that node's figures (every node's
+    viewers are counted there)."""
     row = await _stream(call)
-    playback = call.request.app.get(PLAYBACK)
+    app = call.request.app
+    node = app.get(NODE)
+    if node is not None and app[INGEST].health(row.id) is None:
+        remote = await node.ask_owner(row.edge_id, "viewership", row.id)
+        if remote is not None:
+            return Viewership.model_validate(remote)
+    playback = app.get(PLAYBACK)
     return viewership_out(playback.viewership(row.id) if playback is not None else None)
 
 

@@ -9,6 +9,7 @@ Three stages, each unable to hold up the one before it:
 3. The scheduler starts attempts for due rows. Every webhook has its own lane of
    ``concurrency_per_webhook`` attempts; rows of a webhook whose lane is full are not
    even fetched, so a slow or hung receiver waits alone (no head-of-line blocking).
+   On a shared database the lane spans the nodes (``control_api.webhooks.lanes``).
 
 Outcomes are written back to the rows; a row still ``pending`` when the process
 stops is attempted again after a restart (at-least-once).
@@ -39,7 +40,9 @@ from control_api.webhooks import sender, signing
 from control_api.webhooks.backoff import retry_delay
 from control_api.webhooks.events import Event, EventType, Resource
 from control_api.webhooks.hub import EventHub
+from control_api.webhooks.lanes import SharedLanes
 from control_api.webhooks.targets import WebhookTargets
+from server.tasks import BackgroundTasks
 
 log = logging.getLogger("relaycast.webhooks")
 
@@ -51,6 +54,9 @@ ATTEMPT_LEASE_MARGIN = 30.0
 delivery this node took (several nodes, one database)."""
 PRUNE_EVERY = 3600.0
 STOP_FLUSH = 1.0
+LANE_BUSY_ELSEWHERE = 1.0
+"""Seconds a webhook whose lane other nodes fill is left alone before it is tried again
+(its rows stay due: without this the scheduler would fetch them at once, forever)."""
 EXHAUSTED_MAX_PAUSE = 60.0
 """Longest pause of all attempts while the process is out of file descriptors: the
 retry schedule's first steps, capped so sending resumes soon after they are back."""
@@ -79,6 +85,11 @@ class Dispatcher(Service):
         self._wake = asyncio.Event()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._lanes: Counter[str] = Counter()
+        self.shared_lanes: SharedLanes | None = None
+        """On a shared database (set by the composition root): lanes across nodes."""
+        self._busy_elsewhere: dict[str, float] = {}
+        self._slots: dict[str, str] = {}
+        self._leaving = BackgroundTasks(log, "letting go of a webhook lane slot failed")
         self._last_event_at = datetime.fromtimestamp(0, UTC)
         self._writer: asyncio.Task[None] | None = None
         self._scheduler: asyncio.Task[None] | None = None
@@ -142,6 +153,7 @@ class Dispatcher(Service):
             self._hub.listeners.remove(self)
         scheduler, self._scheduler = self._scheduler, None
         await _cancel([*([scheduler] if scheduler else []), *self._in_flight.values()])
+        await self._leaving.close()  # the node leaving the installation drops its slots
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(TimeoutError):
@@ -202,7 +214,33 @@ class Dispatcher(Service):
 
     def _full_lanes(self) -> list[str]:
         cap = self._settings.concurrency_per_webhook
-        return [hook for hook, n in self._lanes.items() if n >= cap]
+        now = time.monotonic()
+        for hook, until in list(self._busy_elsewhere.items()):
+            if until <= now:
+                del self._busy_elsewhere[hook]
+        full = [hook for hook, n in self._lanes.items() if n >= cap]
+        return full + [hook for hook in self._busy_elsewhere if hook not in self._lanes]
+
+    async def _enter_lanes(self, fitting: list[Due]) -> list[Due]:
+        """The rows whose webhook has a free slot across the nodes (each now held)."""
+        if self.shared_lanes is None:
+            return fitting
+        entered = []
+        for item in fitting:
+            if item.webhook_id in self._busy_elsewhere:
+                continue
+            slot = await self.shared_lanes.enter(item.webhook_id)
+            if slot is None:
+                self._busy_elsewhere[item.webhook_id] = time.monotonic() + LANE_BUSY_ELSEWHERE
+                continue
+            self._slots[item.delivery_id] = slot
+            entered.append(item)
+        return entered
+
+    def _leave_lane(self, delivery_id: str) -> None:
+        slot = self._slots.pop(delivery_id, None)
+        if slot is not None and self.shared_lanes is not None:
+            self._leaving.spawn(self.shared_lanes.leave(slot))
 
     async def _start_due(self) -> int:
         room = self._settings.max_in_flight - len(self._in_flight)
@@ -212,13 +250,19 @@ class Dispatcher(Service):
         due = await self._repo.due(
             now, self._in_flight.keys(), self._full_lanes(), min(BATCH, room)
         )
-        fitting = self._fitting(due)
+        fitting = await self._enter_lanes(self._fitting(due))
         s = self._settings
         lease = s.connect_timeout + s.timeout + ATTEMPT_LEASE_MARGIN
-        taken = await self._repo.take([i.delivery_id for i in fitting], now, lease)
+        try:
+            taken = await self._repo.take([i.delivery_id for i in fitting], now, lease)
+        except Exception:
+            for item in fitting:
+                self._leave_lane(item.delivery_id)
+            raise
         started = 0
         for item in fitting:
             if item.delivery_id not in taken:
+                self._leave_lane(item.delivery_id)
                 continue  # another node got there first
             self._lanes[item.webhook_id] += 1
             task = asyncio.create_task(self._attempt(item), name=f"webhook-{item.delivery_id}")
@@ -241,6 +285,7 @@ class Dispatcher(Service):
 
     def _finished(self, item: Due, _task: asyncio.Task[None]) -> None:
         self._in_flight.pop(item.delivery_id, None)
+        self._leave_lane(item.delivery_id)
         self._lanes[item.webhook_id] -= 1
         if self._lanes[item.webhook_id] <= 0:
             del self._lanes[item.webhook_id]
@@ -253,10 +298,11 @@ class Dispatcher(Service):
             return 0.0
         if len(self._in_flight) >= self._settings.max_in_flight:
             return IDLE_POLL
+        idle = LANE_BUSY_ELSEWHERE if self._busy_elsewhere else IDLE_POLL
         when = await self._repo.next_due(self._in_flight.keys(), self._full_lanes())
         if when is None:
-            return IDLE_POLL
-        return min(IDLE_POLL, max(0.0, (when - datetime.now(UTC)).total_seconds()))
+            return idle
+        return min(idle, max(0.0, (when - datetime.now(UTC)).total_seconds()))
 
     async def _prune(self) -> None:
         hours = self._settings.delivery_retention_hours

@@ -19,6 +19,7 @@ from server.ingest.heap import HeapTrimmer
 from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
 from server.ingest.refusals import RefusalReason, Refused
+from server.ingest.spread import Spread
 from server.ingest.throttle import RefusalThrottle
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
@@ -369,6 +370,9 @@ class RtmpIngestServer:
         self.playback: PlaybackService | None = None  # set by the composition root
         self.active = 0
         self._servers: list[asyncio.Server] = []
+        self.spread: Spread | None = None
+        """``--workers``: accept through the spread, which evens connections out among
+        the workers (set by the composition root)."""
 
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None, reuse_port: bool = False
@@ -376,6 +380,11 @@ class RtmpIngestServer:
         """Start a listener; returns the bound port (useful with port 0). ``reuse_port``:
         other processes (``--workers``) listen on the same port, the kernel spreads
         connections between them."""
+        if self.spread is not None:
+            kind = "rtmps" if tls else "rtmp"
+            timeout = self.settings.handshake_timeout if tls else None
+            factory = lambda: self.connection_class(self)  # noqa: E731
+            return self.spread.listen(host, port, kind, factory, tls, timeout)
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
             lambda: self.connection_class(self),
@@ -389,6 +398,8 @@ class RtmpIngestServer:
         return int(server.sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        if self.spread is not None:
+            self.spread.close()
         for server in self._servers:
             server.close()
         for connection in list(self.connections):

@@ -17,8 +17,9 @@ stream or stops sending for ``timeout`` seconds (the players then see the stream
 and is torn down once it has had no player for ``connect_timeout`` seconds. Tokens,
 the SRT passphrase and the plan's ``maxClients`` are checked here against the owner's
 grant (sent in the ``Relaycast-Grant`` header); a relay reaches only the stream its
-edge id names, in that stream's environment. ``maxClients`` counts the viewers of all
-nodes: each relay tells the owner its node's players (``PUT /relay/{edgeId}/players``)
+edge id names, in that stream's environment. ``maxClients`` and the session's viewer
+figures count the viewers of all nodes: each relay tells the owner its node's players
+(``PUT /relay/{edgeId}/players``, by protocol, with its views)
 and the owner sends each relay the count of all the others (an audience record), every
 ``AUDIENCE_INTERVAL`` when it changed, so a limit may be overshot by the players that
 join on several nodes within that second.
@@ -52,6 +53,7 @@ from server.bus.items import ConfigChange, Discontinuity, EndOfStream
 from server.media.errors import MediaFormatError
 from server.media.flv import FlvTagParser, build_tag_body, tag_timestamp_ms
 from server.media.frame import CodecConfig, Frame, TrackKind
+from server.playback.viewers import RelayedAudience
 
 log = logging.getLogger("relaycast.playback.relay")
 
@@ -130,7 +132,13 @@ class RelaySource(Protocol):
         """A relay reader's ring bounds (frames, bytes)."""
 
     def relay_players(
-        self, edge_id: str, relay: str, players: int | None, *, start: bool = False
+        self,
+        edge_id: str,
+        relay: str,
+        players: int | None,
+        *,
+        start: bool = False,
+        audience: RelayedAudience | None = None,
     ) -> bool: ...
 
     def audience(self, edge_id: str, relay: str) -> int | None: ...
@@ -192,8 +200,17 @@ async def _players(source: RelaySource, request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="n: a number of players\n") from None
     if not 0 <= players <= MAX_PLAYERS:
         raise web.HTTPBadRequest(text="n: a number of players\n")
+    try:
+        rtmp, srt, webrtc, views = (
+            int(request.query.get(name, "0")) for name in ("rtmp", "srt", "webrtc", "views")
+        )
+    except ValueError:
+        raise web.HTTPBadRequest(text="rtmp, srt, webrtc, views: numbers\n") from None
+    if not all(0 <= n <= MAX_PLAYERS for n in (rtmp, srt, webrtc)) or views < 0:
+        raise web.HTTPBadRequest(text="rtmp, srt, webrtc, views: numbers\n")
+    audience = RelayedAudience(rtmp, srt, webrtc, views)
     relay = request.query.get("relay", "")[:64]
-    if not source.relay_players(request.match_info["edgeId"], relay, players):
+    if not source.relay_players(request.match_info["edgeId"], relay, players, audience=audience):
         raise web.HTTPNotFound(text="no such relay\n")
     return web.Response(status=204)
 
@@ -215,6 +232,8 @@ class RelayTarget(Protocol):
     def relay_closed(self, edge_id: str, stream: Stream) -> None: ...
 
     def players(self, edge_id: str) -> int: ...
+
+    def relayed_audience(self, edge_id: str) -> RelayedAudience: ...
 
     def relay_elsewhere(self, edge_id: str, stream: Stream, viewers: int) -> None: ...
 
@@ -317,19 +336,22 @@ class PlayerRelays:
                 self._target.relay_closed(edge_id, stream)
 
     async def _report(self, edge_id: str, url: str, relay: str) -> None:
-        """This node's players, to the owner when they change (for its maxClients)."""
-        told = 0
+        """This node's players, to the owner when they change (for its maxClients and,
+        by protocol with this node's views, for the session's figures)."""
+        told = RelayedAudience()
         while True:
             await asyncio.sleep(AUDIENCE_INTERVAL)
-            players = self._target.players(edge_id)
-            if players == told:
+            audience = self._target.relayed_audience(edge_id)
+            if audience == told:
                 continue
-            params = {"relay": relay, "n": str(players)}
+            params = {"relay": relay, "n": str(audience.players), "views": str(audience.views)}
+            params.update(rtmp=str(audience.rtmp), srt=str(audience.srt))
+            params.update(webrtc=str(audience.webrtc))
             try:
                 async with asyncio.timeout(self._limits.connect_timeout):
                     async with self._session().put(f"{url}/players", params=params) as answer:
                         if answer.status == 204:
-                            told = players
+                            told = audience
             except (aiohttp.ClientError, TimeoutError):
                 pass  # told again next time
 

@@ -26,7 +26,7 @@ from server.tasks import BackgroundTasks
 
 from .fanout import FanoutPlayer, RtmpFanout
 from .relay import PlayerRelays
-from .viewers import HlsAudience, Viewership, ViewershipStats
+from .viewers import HlsAudience, RelayedAudience, Viewership, ViewershipStats
 
 log = logging.getLogger("relaycast.playback")
 
@@ -169,7 +169,7 @@ class PlaybackService:
 
     def relay_opened(self, grant: StreamGrant, stream: Stream) -> None:
         """Playable here by its edge id, counted here, never saved (the owner keeps the
-        session; these players are not in its figures)."""
+        session, and counts these players in its figures from this node's reports)."""
         self._by_edge[grant.edge_id] = _Live(grant, stream, "", Viewership(), relayed=True)
 
     def relay_closed(self, edge_id: str, stream: Stream) -> None:
@@ -216,10 +216,17 @@ class PlaybackService:
         return self._hls(edge_id).current + self.counted(edge_id) - live.remote[relay]
 
     def relay_players(
-        self, edge_id: str, relay: str, players: int | None, *, start: bool = False
+        self,
+        edge_id: str,
+        relay: str,
+        players: int | None,
+        *,
+        start: bool = False,
+        audience: RelayedAudience | None = None,
     ) -> bool:
-        """A relay of this node's stream started, reported its players, or ended
-        (None); False when there is no such stream or relay."""
+        """A relay of this node's stream started, reported its players (``audience``:
+        by protocol, with its views, for the session's figures), or ended (None);
+        False when there is no such stream or relay."""
         live = self._by_edge.get(edge_id)
         if live is None or live.relayed or not (start or relay in live.remote):
             return False
@@ -227,7 +234,18 @@ class PlaybackService:
             live.remote.pop(relay, None)
         else:
             live.remote[relay] = players
+        if players is None or audience is not None:
+            hls = self._hls(edge_id).current
+            live.viewership.relayed(relay, audience, self.clock(), hls)
         return True
+
+    def relayed_audience(self, edge_id: str) -> RelayedAudience:
+        """This node's players of a stream it relays, for the node carrying it."""
+        live = self._by_edge.get(edge_id)
+        if live is None:
+            return RelayedAudience()
+        v = live.viewership
+        return RelayedAudience(v.players("rtmp"), v.players("srt"), v.players("webrtc"), v.views)
 
     def relay_elsewhere(self, edge_id: str, stream: Stream, viewers: int) -> None:
         live = self._by_edge.get(edge_id)

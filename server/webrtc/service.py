@@ -63,7 +63,12 @@ class WebRtcService:
 
     async def play(self, offer: str, edge_id: str, token: str, remote: str) -> tuple[str, str]:
         """A WHEP viewer: (session id, SDP answer); raises BadOffer, PlayRefused,
-        TooManySessions."""
+        TooManySessions. A stream another node carries is relayed here first (like an
+        RTMP player's, ``server.playback.relay``): media must come from this node, the
+        one the viewer's ICE candidates name."""
+        playback = self.playback
+        if playback.needs_relay(edge_id) and playback.relays is not None:
+            await playback.relays.attach(edge_id)  # refused as not live if it failed
         session_id = self._reserve()
         session = WhepSession(self, session_id, remote)
         self.sessions[session_id] = session

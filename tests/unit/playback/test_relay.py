@@ -25,6 +25,7 @@ from server.playback.relay import (
     RelayLimits,
     encode_item,
 )
+from server.playback.viewers import RelayedAudience
 from tests.unit.bus.helpers import AUDIO_CONFIG
 from tests.unit.media.vectors import encode_annexb
 from tests.unit.playback.test_service import KEY, build
@@ -136,3 +137,34 @@ async def test_a_relaying_node_counts_the_viewers_elsewhere() -> None:
     with pytest.raises(PlayRefused, match="maximum"):
         service.open("rtmp", "lse_2", "", "1.2.3.4:6", with_reader=False)
     assert service.players("lse_2") == 1  # what keeps the relay up: this node's only
+
+
+async def test_the_owner_s_figures_count_the_players_relayed_elsewhere() -> None:
+    service, _, _, clock, _ = build()
+    assert service.relay_players("lse_1", "r1", 0, start=True)
+    service.open("rtmp", "lse_1", "", "1.2.3.4:5", with_reader=False)
+    there = RelayedAudience(rtmp=1, srt=1, webrtc=1, views=4)  # one left already
+    assert service.relay_players("lse_1", "r1", 3, audience=there)
+    clock.now += 10
+    now = service.viewership("ls_1")
+    assert now is not None
+    assert (now.rtmp, now.srt, now.webrtc, now.peak_viewers) == (2, 1, 1, 4)
+    assert now.total_views == 5
+    assert now.viewer_seconds == pytest.approx(40.0)  # 10 s of 1 here and 3 there
+    service.relay_players("lse_1", "r1", None)  # the relay ended: its views stay
+    clock.now += 10
+    later = service.viewership("ls_1")
+    assert later is not None
+    assert (later.rtmp, later.srt, later.webrtc, later.total_views) == (1, 0, 0, 5)
+    assert later.viewer_seconds == pytest.approx(50.0)
+    assert later.peak_viewers == 4
+
+
+async def test_a_relaying_node_reports_its_players_by_protocol() -> None:
+    service, *_ = build()
+    grant = StreamGrant("ls_2", "env", True, 0, edge_id="lse_2")
+    service.relay_opened(grant, Stream("ls_2"))
+    service.open("rtmp", "lse_2", "", "1.2.3.4:5", with_reader=False)
+    service.open("srt", "lse_2", "", "1.2.3.4:6", with_reader=False).close()
+    assert service.relayed_audience("lse_2") == RelayedAudience(rtmp=1, views=2)
+    assert service.relayed_audience("lse_9") == RelayedAudience()
