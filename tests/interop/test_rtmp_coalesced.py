@@ -198,3 +198,27 @@ async def test_a_zero_tick_reads_each_as_it_arrives() -> None:
     finally:
         publisher.writer.close()
         await server.close()
+
+
+@pytest.mark.parametrize("poller", ["epoll", "selectors"])
+async def test_a_silent_publisher_stops_the_ticking_and_its_next_byte_restarts_it(
+    poller: str,
+) -> None:
+    server, port = await serve(poller, read_tick=0.02)
+    publisher = await Publisher.connect(port)
+    try:
+        await until(lambda: len(server.coalescer or ()) == 1)
+        coalescer = server.coalescer
+        assert coalescer is not None
+        await asyncio.sleep(0.3)  # IDLE_PASSES empty passes: 0.1 s
+        idle = coalescer.passes
+        await asyncio.sleep(0.5)  # ticking, this would be 25 more passes
+        assert coalescer.passes == idle
+        publisher.conn.send_video(0, b"\x17" * 50)
+        await publisher.flush()
+        got = connection(server)
+        await until(lambda: len(getattr(got, "media", [])) == 1)
+        assert coalescer.passes > idle
+    finally:
+        publisher.writer.close()
+        await server.close()
