@@ -34,7 +34,7 @@ from server.settings import (
 ENV_PREFIX = "RELAYCAST_"
 # Process variables that share the prefix but are not settings: the config file's path
 # and the hls.js file the player pages serve (``server.hls.player``).
-_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS"})
+_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS", "NO_EXTENSIONS"})  # read elsewhere
 
 
 class SettingsError(Exception):
