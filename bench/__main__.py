@@ -66,23 +66,35 @@ async def _rtmp(
     for target in args.target.split(","):
         wrapper = args.wrap.split() if args.wrap else None
         base = target.removesuffix("-pure")
-        pure = {ENV_NO_EXTENSIONS: "1"} if base != target else None
-        ours: Server = (
-            Relaycast(extra_env=pure, wrapper=wrapper)
-            if base == "serve"
-            else RelaycastIngest(wrapper=wrapper, floor=base == "floor", extra_env=pure)
-        )
-        if pure:  # the same server on the pure-Python path, beside the compiled one
-            ours.name += "-pure"
+        ours = _relaycast(base, wrapper, pure=base != target)
+        # 'ingest' and 'serve' measure their pure-Python twin in the same run, interleaved,
+        # so that every line prints the pure figure beside the compiled one (issue 20).
+        twin = _relaycast(base, wrapper, pure=True) if target in ("ingest", "serve") else None
         reference = NginxRtmp(hls=base == "serve")
         try:
-            ours.start()
-            reference.start()
-            out += await fn(ours, reference, sample, config, target)
+            for server in (ours, twin, reference):
+                if server is not None:
+                    server.start()
+            out += await fn(ours, reference, sample, config, target, pure=twin)
         finally:
-            ours.stop()
-            reference.stop()
+            for server in (ours, twin, reference):
+                if server is not None:
+                    server.stop()
     return out
+
+
+def _relaycast(base: str, wrapper: list[str] | None, pure: bool) -> Server:
+    """The relaycast side of an RTMP scenario; ``pure``: with the compiled hot path
+    switched off (RELAYCAST_NO_EXTENSIONS=1), named ``...-pure``."""
+    env = {ENV_NO_EXTENSIONS: "1"} if pure else None
+    server: Server = (
+        Relaycast(extra_env=env, wrapper=wrapper)
+        if base == "serve"
+        else RelaycastIngest(wrapper=wrapper, floor=base == "floor", extra_env=env)
+    )
+    if pure:
+        server.name += "-pure"
+    return server
 
 
 SCENARIOS = [
@@ -257,8 +269,9 @@ def _parser() -> argparse.ArgumentParser:
         "plane (python -m bench.plane) vs nginx-rtmp; 'floor' = a bare uvloop reader that "
         "only counts the published bytes (what Python itself allows) vs nginx-rtmp; "
         "'serve' = the whole `relaycast serve` vs nginx-rtmp with 'hls on'; "
-        "'ingest-pure'/'serve-pure' = the same with the compiled hot path switched off "
-        "(RELAYCAST_NO_EXTENSIONS=1), to print beside the compiled figure",
+        "'ingest' and 'serve' also run their pure-Python twin (RELAYCAST_NO_EXTENSIONS=1) "
+        "in the same run and print it beside the compiled figure; 'ingest-pure'/"
+        "'serve-pure' = the pure-Python path alone",
     )
     parser.add_argument(
         "--writes",

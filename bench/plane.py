@@ -59,6 +59,7 @@ class FloorConnection(RtmpIngestConnection):
     """Handshake and publish go through the real code; after that, reads are only counted."""
 
     floor_bytes = 0
+    coalesce_reads = False  # the floor is uvloop's own read callback
 
     def data_received(self, data: bytes) -> None:
         if self.claim is None:

@@ -30,7 +30,8 @@ def _median(value: Any) -> float | None:
 def scaling_series(
     results: Sequence[Result], scenario: str, x_param: str, metric: str
 ) -> dict[str, dict[float, float]]:
-    """{series name: {x: median y}} for one scenario's lines, relaycast and reference.
+    """{series name: {x: median y}} for one scenario's lines: relaycast, its pure-Python
+    twin when the line has one, and the reference.
 
     A reference measured in several runs of the invocation (e.g. next to relaycast and
     next to the Python floor) is one series: the median of its runs at each x.
@@ -41,7 +42,7 @@ def scaling_series(
         if item.get("scenario") != scenario or x_param not in params:
             continue
         x = float(params[x_param])
-        for side in ("relaycast", "reference"):
+        for side in ("relaycast", "relaycast_pure", "reference"):
             name = params.get(side, side)
             y = _median((item.get(side) or {}).get(metric))
             if y is not None:

@@ -49,6 +49,10 @@ def _row(item: Result) -> str:
     mine_text, theirs_text = _spread(mine, digits), _spread(theirs, digits)
     if ours.get("saturated"):
         mine_text += " (saturated)"
+    twin = item.get("relaycast_pure")
+    if twin is not None:  # the pure-Python path, measured in the same run
+        key = "cpu_ms_per_stream_s" if scenario == "A" else "mb_per_cpu_s"
+        mine_text += f"; pure {_spread(twin[key], digits)}, ratio {_fmt(item['ratio_pure'], 3)}"
     if ref.get("saturated"):
         theirs_text += " (saturated)"
     cells = [what, mine_text, theirs_text, _fmt(item["ratio"], 3)]

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from server.accel import ENV_NO_EXTENSIONS
 from server.settings import (
     HlsSettings,
     IngestSettings,
@@ -287,6 +288,8 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in _NOT_SETTINGS:
+            continue
+        if name == ENV_NO_EXTENSIONS:  # server.accel's switch to the pure-Python hot path
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not path:

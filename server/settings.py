@@ -45,6 +45,10 @@ class RtmpSettings(_Section):
     refusal_delay_max: float = Field(5.0, ge=0, le=60)
     # Addresses whose refusals are remembered (beyond: the oldest are forgotten).
     refusal_addresses: int = Field(10_000, ge=1, le=1_000_000)
+    # Seconds a publisher's bytes may wait so that all publishers are read in one pass
+    # (one wake-up per tick instead of one per message); 0 = read each as it arrives.
+    # RTMPS connections are always read as they arrive.
+    read_tick: float = Field(0.02, ge=0, le=0.02)
 
 
 class RtmpsSettings(_Section):

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import cast
 from urllib.parse import parse_qs
 
+from server.ingest.coalesce import ReadCoalescer
 from server.ingest.heap import HeapTrimmer
 from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
@@ -70,6 +71,8 @@ class RtmpIngestConnection(asyncio.Protocol):
     player once it asks to ``play`` (then fed by ``server.playback.rtmp``)."""
 
     protocol = "rtmp"
+    coalesce_reads = True
+    """Once publishing, read in the server's coalesced passes (``rtmp.read_tick``)."""
 
     def __init__(self, server: RtmpIngestServer) -> None:
         self.server = server
@@ -131,6 +134,8 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.player.paused = False
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.server.coalescer is not None:
+            self.server.coalescer.remove(self)
         if self.fanout is not None and self.player is not None:
             self.fanout.remove(self.player)
             self.fanout = None
@@ -257,6 +262,17 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.log.bind(claim.live.grant.stream_id, claim.live.session_id)
         self.conn.accept_publish(event.stream_id)
         self._pump()
+        self._coalesce()
+
+    def _coalesce(self) -> None:
+        """A publisher's reads move to the server's coalesced passes (issue 20: one
+        wake-up per tick for all publishers, instead of one per message each)."""
+        transport = self.transport
+        if not self.coalesce_reads or transport is None or transport.is_closing():
+            return
+        coalescer = self.server.reads()
+        if coalescer is not None:
+            coalescer.adopt(transport, self)
 
     async def _slow_down(self) -> None:
         """Hold the answer to a guessed key (RefusalThrottle); valid keys never wait."""
@@ -369,10 +385,18 @@ class RtmpIngestServer:
         self.connections: set[RtmpIngestConnection] = set()
         self.playback: PlaybackService | None = None  # set by the composition root
         self.active = 0
+        self.coalescer: ReadCoalescer | None = None  # made on the first publish
         self._servers: list[asyncio.Server] = []
         self.spread: Spread | None = None
         """``--workers``: accept through the spread, which evens connections out among
         the workers (set by the composition root)."""
+
+    def reads(self) -> ReadCoalescer | None:
+        """The coalesced reader publishers move to, or None when ``read_tick`` is 0."""
+        if self.coalescer is None and self.settings.read_tick > 0:
+            loop = asyncio.get_running_loop()
+            self.coalescer = ReadCoalescer(loop, self.settings.read_tick)
+        return self.coalescer
 
     async def listen(
         self, host: str, port: int, tls: ssl.SSLContext | None = None, reuse_port: bool = False
@@ -407,3 +431,5 @@ class RtmpIngestServer:
         for server in self._servers:
             await server.wait_closed()
         self.trimmer.close()
+        if self.coalescer is not None:
+            self.coalescer.close()

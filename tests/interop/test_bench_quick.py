@@ -58,6 +58,9 @@ def test_quick_bench_writes_json_table_and_plots(tmp_path: Path) -> None:
     assert {"relaycast-ingest", "python-floor"} <= servers
     for item in data["results"]:
         assert {"scenario", "params", "relaycast", "ratio", "target", "met"} <= set(item)
+    [ingest] = [i for i in data["results"] if i["params"].get("relaycast") == "relaycast-ingest"]
+    assert ingest["relaycast_pure"]["cpu_ms_per_stream_s"]["median"] > 0  # measured beside
+    assert "; pure " in data_file.with_suffix(".md").read_text()
     table = data_file.with_suffix(".md").read_text()
     assert table.count("\n| ") == len(lines) + 1  # header + one row each
     plot = tmp_path / "plots" / "a-cpu.png"

@@ -84,3 +84,26 @@ def test_a_reference_that_measured_no_cpu_gives_no_ratio_not_a_crash() -> None:
     ours = {"cpu_ms_per_stream_s": {"median": 13.3}}
     assert ratio_of(ours, {"cpu_ms_per_stream_s": {"median": 0.0}}, "cpu_ms_per_stream_s") is None
     assert ratio_of(ours, {"cpu_ms_per_stream_s": 3.325}, "cpu_ms_per_stream_s") == 4.0
+
+
+def test_an_a_line_prints_the_pure_python_twin_beside_the_compiled_figure(
+    tmp_path: Path,
+) -> None:
+    from bench.scenarios import _add_pure
+
+    item = _line("A", 10, 1.8, 0.9)
+    twin = {"cpu_ms_per_stream_s": {"min": 2.1, "median": 2.2, "max": 2.4, "runs": [2.1, 2.2]}}
+    _add_pure(item, twin, "relaycast-ingest-pure", item["reference"])
+    assert item["ratio_pure"] == pytest.approx(2.444, abs=1e-3)
+    summary.write_run([item], tmp_path / "bench-x", "python -m bench --scenario rtmp-a")
+    row = next(r for r in (tmp_path / "bench-x.md").read_text().splitlines() if "| A" in r)
+    assert "| 1.80; pure 2.20 (2.10-2.40), ratio 2.444 |" in row
+    series = summary.scaling_series([item], "A", "publishers", "cpu_ms_per_stream_s")
+    assert series["relaycast-ingest-pure"] == {10.0: 2.2}
+
+
+def test_a_targets_are_the_issues() -> None:
+    from bench.scenarios import a_target
+
+    assert [a_target("ingest", n) for n in (1, 10, 50, 200)] == [1.5] * 4
+    assert [a_target("serve", n) for n in (1, 10, 50)] == [1.5, 1.0, 1.0]
