@@ -19,10 +19,6 @@ from server.media.mpegts import TS_SHIFT, TsDemuxer, TsItem, TsMuxer
 
 from .avsource import Media, decode_all, has_encoder, media
 
-# the demuxer is compiled when built (server/accel_modules.txt): every test runs
-# against both implementations
-pytestmark = pytest.mark.usefixtures("implementation")
-
 VIDEO = TrackKind.VIDEO
 AUDIO = TrackKind.AUDIO
 
