@@ -4,7 +4,7 @@
     python -m bench --list
 
 Scenarios (``--list`` prints them with their references and targets): rtmp-a, rtmp-b,
-bus, srt-a, srt-b, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, whip, hostile, upload,
+bus, srt-a, srt-b, srt-push, hls-a, hls-b, hls-c, ms-a, ms-b, record, play, whip, hostile, upload,
 vod, abr, channel, nodes.
 ``--quick`` (< 3 minutes for all of them) uses short windows, few publishers and one
 repetition; the full run repeats measurements and reports min/median/max. Prints one
@@ -39,6 +39,7 @@ from bench.record import scenario_record
 from bench.scenario_c import scenario_c
 from bench.scenarios import Result, ScenarioConfig, Server, log, scenario_a, scenario_b
 from bench.servers import NginxRtmp, Relaycast, RelaycastIngest
+from bench.srt_push import scenario_srt_push
 from bench.srt_scenarios import srt_scenarios
 from bench.summary import write_run
 from bench.upload import upload_scenario
@@ -119,14 +120,22 @@ SCENARIOS = [
     Scenario(
         "srt-a",
         "srt",
-        "SRT ingest scaling: CPU per stream vs srt-live-transmit listeners",
-        lambda a, c, s: srt_scenarios(s, c, "A"),
+        "SRT ingest scaling (1, 10, 50, 100): CPU per stream vs srt-live-transmit listeners",
+        lambda a, c, s: srt_scenarios(s, c, "A", _counts(a)),
     ),
     Scenario(
         "srt-b",
         "srt",
-        "SRT ingest with 2 % loss: recovered packets and CPU vs srt-live-transmit",
-        lambda a, c, s: srt_scenarios(s, c, "B"),
+        "SRT ingest with 2 % loss (1, 10, 50) and 5 % (10): recovered packets and CPU "
+        "vs srt-live-transmit",
+        lambda a, c, s: srt_scenarios(s, c, "B", _counts(a)),
+    ),
+    Scenario(
+        "srt-push",
+        "srt",
+        "SRT push, 1 SRT publish -> 10 srt-live-transmit listeners: CPU per destination vs "
+        "srt-live-transmit relaying the same to one",
+        lambda a, c, s: scenario_srt_push(s, c),
     ),
     Scenario(
         "hls-a",
@@ -216,6 +225,11 @@ SCENARIOS = [
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
+
+
+def _counts(args: argparse.Namespace) -> list[int] | None:
+    """Publisher counts given on the command line (None: each scenario's own)."""
+    return [int(n) for n in args.publishers.split(",")] if args.publishers else None
 
 
 def _selected(spec: str) -> list[Scenario]:

@@ -1,11 +1,12 @@
 """SRT ingest listener: the thin asyncio layer around the sans-IO SRT core.
 
-One UDP socket per listening port; the core's :class:`SrtListener` routes every
-datagram to its connection by destination socket ID. Datagram cost decides SRT
-throughput: the core appends payloads to the connection's ``pending`` list (no
-object per packet), and ``datagram_received`` drains the core at once only when it
-queued something else (an immediate NAK, an ACKACK, an event) -- a ``call_soon``
-flush per datagram cost an extra event-loop iteration each at moderate rates.
+One UDP socket per listening port, read in batches (:mod:`server.ingest.srt_udp`:
+``recvmmsg`` when compiled, a ``recvfrom`` loop otherwise, one wake-up for many
+datagrams); the core's :class:`SrtListener` routes every datagram to its connection
+by destination socket ID. Datagram cost decides SRT throughput: the core appends
+payloads to the connection's ``pending`` list (no object per packet), and a
+connection is drained once after the batch, only when it queued something else (an
+immediate NAK, an ACKACK, an event) or enough payloads to demux.
 One :class:`~server.timers.Ticker` per listener drives every connection's timers
 (ACK every 10 ms, periodic NAK, too-late drop, keepalive, idle timeout, paced
 sends) and demuxes the MPEG-TS gathered since the last tick, so the loop holds one
@@ -28,6 +29,7 @@ from server.ingest.health import SrtLinkFigures
 from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
 from server.ingest.refusals import RefusalReason, Refused
+from server.ingest.srt_udp import BatchedUdpEndpoint, Datagrams
 from server.logfields import MediaLog, new_connection_id
 from server.media.errors import MediaFormatError
 from server.media.frame import Frame
@@ -398,7 +400,7 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         except OSError:
             sock.close()
             raise
-        await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        BatchedUdpEndpoint(loop, sock, self)
         return int(sock.getsockname()[1])
 
     async def close(self) -> None:
@@ -437,6 +439,30 @@ class SrtIngestServer(asyncio.DatagramProtocol):
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush)
+
+    def datagrams_received(self, datagrams: Datagrams) -> None:
+        """One wake-up's datagrams (``srt_udp``): routed one by one at one clock
+        reading; each connection is drained once, after the batch, when its core
+        queued output or enough payloads gathered to demux them in one call."""
+        listener = self._listener
+        assert listener is not None
+        now = self.loop.time()
+        receive = listener.receive
+        connections = self.connections
+        dirty = self._dirty
+        for data, addr in datagrams:
+            conn = receive(data, addr, now)
+            if conn is None:
+                self._listener_dirty = True
+                continue
+            connection = connections.get(conn.socket_id)
+            if connection is None or connection.dirty:
+                continue
+            if conn.has_output or len(connection.pending) >= BATCH_PAYLOADS:
+                connection.dirty = True
+                dirty.append(connection)
+        if dirty or self._listener_dirty:
+            self._flush()
 
     def error_received(self, exc: Exception) -> None:
         """ICMP errors (a caller that went away): the peer timeout will clean up."""

@@ -54,3 +54,11 @@ def test_referee_counts_recovered_in_time_late_and_lost() -> None:
     assert (final["unrecovered"], final["pending"]) == (1, 0)
     assert final["recovered_ratio"] == round(1 / 3, 5)  # in time / (recovered + lost)
     assert final["forwarded"] == 5
+
+
+def test_the_issues_rows_are_planned_unless_counts_are_given() -> None:
+    from bench.srt_scenarios import HEAVY_LOSS, LOSS, planned_runs
+
+    assert planned_runs("A", False, None) == [("A", 0.0, [1, 10, 50, 100])]
+    assert planned_runs("B", False, None) == [("B", LOSS, [1, 10, 50]), ("B", HEAVY_LOSS, [10])]
+    assert planned_runs("AB", True, [5]) == [("A", 0.0, [5]), ("B", LOSS, [5]), ("B", 0.05, [5])]

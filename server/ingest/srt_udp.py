@@ -1,0 +1,193 @@
+"""The SRT listener's UDP socket, read in batches (issue 21).
+
+One socket carries every caller of a listening port, so the datagram path decides
+SRT throughput. An asyncio datagram endpoint wakes Python once per datagram (with
+uvloop that wake-up was about half of the server's CPU at 10 streams); here one
+``add_reader`` callback drains the socket, up to :data:`BATCH` datagrams per wake-up
+(a bound, so that timers and other sockets get their turn under a flood), and hands
+the whole batch to the protocol.
+
+The read itself is ``recvmmsg(2)`` (many datagrams per system call) from the small C
+extension ``_srt_mmsg`` when it was built (``setup.py``, needs a C compiler) and not
+disabled (``RELAYCAST_NO_EXTENSIONS=1``); otherwise a loop of ``sock.recvfrom``,
+which is the reference: both give the same ``(bytes, address)`` pairs. Sends go
+straight to the socket; when its buffer is full they wait in a bounded queue
+flushed by a writer callback (the datagram transport's behaviour), and beyond the
+bound they are dropped and counted (SRT retransmits what matters).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import deque
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any, Protocol
+
+from server import accel
+
+log = logging.getLogger("relaycast.srt")
+
+BATCH = 256
+"""Datagrams read per wake-up at most (about 340 KB at SRT's 1316-byte payloads)."""
+MAX_DATAGRAM = 2048
+"""Receive size: above SRT's 1500-byte MTU (a longer datagram is truncated)."""
+SEND_QUEUE = 4096
+"""Datagrams waiting for a full socket buffer at most (then dropped, counted)."""
+
+Datagrams = list[tuple[bytes, Any]]
+
+
+def _receive_pure(sock: socket.socket, limit: int) -> Datagrams:
+    """The reference: up to ``limit`` queued datagrams, [] when none is."""
+    out: Datagrams = []
+    recvfrom = sock.recvfrom
+    append = out.append
+    try:
+        while len(out) < limit:
+            append(recvfrom(MAX_DATAGRAM))
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError:
+        if not out:
+            raise  # as recvmmsg: an error after some datagrams waits for the next read
+    return out
+
+
+def _load_compiled() -> ModuleType | None:
+    if accel.extensions_disabled():
+        return None
+    try:
+        from server.ingest import _srt_mmsg  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return _srt_mmsg if getattr(_srt_mmsg, "VERSION", 0) == 1 else None
+
+
+_compiled = _load_compiled()
+IMPLEMENTATION = accel.COMPILED if _compiled is not None else accel.PURE
+"""Which batched read runs: ``compiled`` (recvmmsg) or ``pure`` (recvfrom loop)."""
+
+
+def receiver(kind: str = IMPLEMENTATION) -> Callable[[socket.socket, int], Datagrams]:
+    """``receive(sock, limit)`` of the given implementation (tests run both)."""
+    if kind == accel.PURE:
+        return _receive_pure
+    module = _compiled
+    if module is None:
+        raise RuntimeError("the recvmmsg extension is not built (setup.py, C compiler)")
+    native: Callable[[int, int], Datagrams] = module.receive
+
+    def receive(sock: socket.socket, limit: int) -> Datagrams:
+        return native(sock.fileno(), limit)
+
+    return receive
+
+
+class BatchProtocol(Protocol):
+    def connection_made(self, transport: asyncio.BaseTransport) -> None: ...
+
+    def datagrams_received(self, datagrams: Datagrams) -> None: ...
+
+    def error_received(self, exc: Exception) -> None: ...
+
+
+class BatchedUdpEndpoint(asyncio.DatagramTransport):
+    """A datagram transport over a bound non-blocking socket that hands its protocol
+    every datagram of a wake-up at once (``datagrams_received``)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: BatchProtocol,
+        kind: str = IMPLEMENTATION,
+    ) -> None:
+        super().__init__()
+        sock.setblocking(False)
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._receive = receiver(kind)
+        self._queue: deque[tuple[bytes, Any]] = deque()
+        self._writing = False
+        self._closed = False
+        self.send_dropped = 0
+        protocol.connection_made(self)
+        loop.add_reader(self._fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            datagrams = self._receive(self._sock, BATCH)
+        except OSError as exc:  # an ICMP error on the socket: the caller's timeout cleans up
+            self._protocol.error_received(exc)
+            return
+        if datagrams:
+            self._protocol.datagrams_received(datagrams)
+
+    # ------------------------------------------------------------ DatagramTransport
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        if self._closed:
+            return
+        if self._queue:
+            self._enqueue(bytes(data), addr)
+            return
+        try:
+            self._sock.sendto(data, addr)
+        except (BlockingIOError, InterruptedError):
+            self._enqueue(bytes(data), addr)
+        except OSError as exc:
+            self._protocol.error_received(exc)
+
+    def _enqueue(self, data: bytes, addr: Any) -> None:
+        if len(self._queue) >= SEND_QUEUE:
+            self.send_dropped += 1
+            return
+        self._queue.append((data, addr))
+        if not self._writing:
+            self._writing = True
+            self._loop.add_writer(self._fd, self._writable)
+
+    def _writable(self) -> None:
+        queue, sendto = self._queue, self._sock.sendto
+        while queue:
+            data, addr = queue[0]
+            try:
+                sendto(data, addr)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                self._protocol.error_received(exc)
+            queue.popleft()
+        self._writing = False
+        self._loop.remove_writer(self._fd)
+
+    def get_write_buffer_size(self) -> int:
+        return sum(len(data) for data, _ in self._queue)
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self._sock
+        if name == "sockname":
+            return self._sock.getsockname()
+        return default
+
+    def is_closing(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        if self._writing:
+            self._loop.remove_writer(self._fd)
+        self._queue.clear()
+        self._sock.close()
+
+    def abort(self) -> None:
+        self.close()
