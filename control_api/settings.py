@@ -32,9 +32,10 @@ from server.settings import (
 )
 
 ENV_PREFIX = "RELAYCAST_"
-# Process variables that share the prefix but are not settings: the config file's path
-# and the hls.js file the player pages serve (``server.hls.player``).
-_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS"})
+# Process variables that share the prefix but are not settings: the config file's path,
+# the hls.js file the player pages serve (``server.hls.player``) and the switch to the
+# pure-Python media path (``server.accel``).
+_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS", "NO_EXTENSIONS"})
 
 
 class SettingsError(Exception):

@@ -97,3 +97,8 @@ def test_database_url_defaults_to_sqlite_in_data_dir(tmp_path: Path) -> None:
 def test_hlsjs_variable_is_not_read_as_a_setting() -> None:
     """``RELAYCAST_HLSJS`` (documented for the player page) must not stop the server."""
     assert load_settings(environ={"RELAYCAST_HLSJS": "/opt/hls.min.js"}) == Settings()
+
+
+def test_the_pure_python_switch_is_not_read_as_a_setting() -> None:
+    """``RELAYCAST_NO_EXTENSIONS=1`` (server.accel) must not stop ``relaycast serve``."""
+    assert load_settings(environ={"RELAYCAST_NO_EXTENSIONS": "1"}) == Settings()
