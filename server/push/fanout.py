@@ -386,7 +386,11 @@ class PushFanout:
             first, held = self.first, self.held
             if first is None or held is None:
                 continue  # not started: it starts with the first frame (else: next keyframe)
-            member.sink.send_metadata(first.metadata())
+            try:
+                member.sink.send_metadata(first.metadata())
+            except Exception as exc:  # its connection failed meanwhile: it alone ends
+                self._end(member, exc)
+                continue
             member.started = member.synced = True
             self._queue(member, [self._configs(first), *held], [False, *self.held_flags])
 

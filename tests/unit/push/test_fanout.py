@@ -56,6 +56,18 @@ class Sink:
         return [decode(m) for m in self.messages()]
 
 
+class Lost(Sink):
+    """A connection that failed before the fanout got to it: every send raises."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.error = RtmpClientError("connection lost")
+
+    def send_metadata(self, metadata: Mapping[str, float | str | bool]) -> None:
+        assert self.error is not None
+        raise self.error
+
+
 class Ends:
     def __init__(self) -> None:
         self.seen: list[tuple[Sink, Exception | None]] = []
@@ -262,3 +274,18 @@ async def test_a_leaving_destination_stops_its_fanout_once_it_is_the_last() -> N
     await until(lambda: not stream.readers)
     assert membership.dropped_frames == 0
     await groups.close()
+
+
+def test_a_joiner_whose_connection_failed_meanwhile_ends_alone() -> None:
+    stream = live_stream()
+    publish_gop(stream, 0, 5)
+    group, ends = fanout(stream), Ends()
+    fine = Sink()
+    group.add(ends.member(fine))
+    group.tick(0.0)
+    broken = Lost()
+    group.add(ends.member(broken))
+    publish_gop(stream, 5, 1)
+    group.tick(0.04)
+    assert ends.seen == [(broken, broken.error)] and broken.error is not None
+    assert len(fine.writes) == 2 and [m.sink for m in group.members] == [fine]
