@@ -368,9 +368,10 @@ class RtmpPublisher(Publishing[RtmpClientError]):
         """:meth:`send_prechunked` straight to the transport, for bytes written to many
         destinations (``server.push.fanout``). The order holds: the connection core
         queues nothing between pumps (every ``send_*``, read and timer flushes it), and
-        what it might hold goes first anyway."""
+        what it might hold goes first anyway. Publishing is implied: this object exists
+        once the publish started, and whatever ends it (our close, a revoked publish, a
+        failure) is what :meth:`_check` refuses."""
         self._check()
-        self._conn.send_prechunked(b"")  # raises unless publishing, like every send
         transport = self._transport
         if transport.is_closing():
             raise RtmpClientError("connection closed")
