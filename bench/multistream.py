@@ -3,7 +3,10 @@
 * MS-A - one paced 4 Mbit/s publisher pushed to 10 destinations. Server CPU of
   ``relaycast serve`` against nginx-rtmp with 10 ``push`` lines; the push share of
   each (the same publisher with no destinations subtracted) is reported too, because
-  ``relaycast serve`` also packages HLS and nginx-rtmp's reference does not.
+  ``relaycast serve`` also packages HLS and nginx-rtmp's reference does not, with its
+  ratio to nginx-rtmp's. Relaycast runs as built (``mediaPath`` says whether compiled)
+  and again on the pure-Python path (``RELAYCAST_NO_EXTENSIONS=1``), printed beside
+  it. With ``--repeats N`` each figure is the median of N runs, interleaved.
   Target: total CPU <= 2 x nginx-rtmp.
 * MS-B - 10 publishers x 10 destinations (100 pushes) for 60 s (quick: 10 s): every
   destination must get >= 99 % of the frames. "Got" is measured on both ends: the
@@ -18,7 +21,9 @@ the same for relaycast and the reference; the sink's own CPU is not counted.
 from __future__ import annotations
 
 import asyncio
+import copy
 import re
+import statistics
 import subprocess
 import tempfile
 import time
@@ -31,11 +36,13 @@ from typing import Any
 from bench import procstat
 from bench.scenarios import Result, ScenarioConfig, Workers, line, log
 from bench.servers import NGINX_HEAD, NGINX_RTMP_MODULE, Relaycast, free_port, run_nginx
+from server.accel import ENV_NO_EXTENSIONS
 
 DESTINATIONS = 10
 TARGET_RATIO = 2.0
 MIN_RECEIVED = 0.99
 SERVER_ENV = {"RELAYCAST_SRT__PORT": "0"}  # SRT ingest unused here; never clash on 9000
+PURE_ENV = {**SERVER_ENV, ENV_NO_EXTENSIONS: "1"}
 
 
 @dataclass
@@ -213,10 +220,13 @@ async def run_publishers(
     return result
 
 
-async def relaycast_a(sample: Path, timing: MsTiming, sink_port: int) -> tuple[Result, Result]:
+async def relaycast_a(
+    sample: Path, timing: MsTiming, sink_port: int, env: dict[str, str] = SERVER_ENV
+) -> tuple[Result, Result]:
     """(with 10 destinations, with none): the same server, two fresh streams."""
-    server = Relaycast(extra_env=SERVER_ENV).start()
+    server = Relaycast(extra_env=env).start()
     try:
+        media_path = server.api("GET", "/healthz").get("mediaPath", "?")
         bare, pushed = create_streams(server, 2)
         add_destinations(server, pushed["streamId"], sink_port, "rc")
         base = await run_publishers(server.pid, [_url(server, bare)], sample, timing, timing.window)
@@ -230,6 +240,7 @@ async def relaycast_a(sample: Path, timing: MsTiming, sink_port: int) -> tuple[R
             lambda: statuses(server, pushed["streamId"]),
         )
         result["destinations"] = result.pop("while_live")
+        result["media_path"] = base["media_path"] = media_path
         return result, base
     finally:
         server.stop()
@@ -252,37 +263,98 @@ async def nginx_a(sample: Path, timing: MsTiming, sink_port: int) -> tuple[Resul
     return results[0], results[1]
 
 
+def _push_share(pair: tuple[Result, Result]) -> float:
+    """ms/s per destination: with the destinations, less the same stream without."""
+    pushed, bare = pair
+    return float(pushed["cpu_ms_per_s"] - bare["cpu_ms_per_s"]) / DESTINATIONS
+
+
+def _median_pair(pairs: list[tuple[Result, Result]]) -> tuple[Result, Result]:
+    """The run whose push share is the median (its figures stay consistent)."""
+    ranked = sorted(pairs, key=_push_share)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def _ratio(ours: float, ref: float) -> float | None:
+    return ours / ref if ref > 0 else None
+
+
 async def scenario_ms_a(sample: Path, config: ScenarioConfig) -> list[Result]:
     timing = MsTiming.make(config.quick)
+    runs: dict[str, list[tuple[Result, Result]]] = {"built": [], "pure": [], "ref": []}
     destination_sink = sink()
     try:
-        log("MS-A: relaycast, 1 publisher -> 10 destinations (and -> none)")
-        ours, ours_base = await relaycast_a(sample, timing, destination_sink.port)
-        log("MS-A: nginx-rtmp push to 10 (and no push)")
-        ref, ref_base = await nginx_a(sample, timing, destination_sink.port)
+        for rep in range(config.repeats):
+            run = f"run {rep + 1}/{config.repeats}"
+            log(f"MS-A: relaycast, 1 publisher -> 10 destinations (and -> none), {run}")
+            runs["built"].append(await relaycast_a(sample, timing, destination_sink.port))
+            log(f"MS-A: the same, pure Python ({ENV_NO_EXTENSIONS}=1), {run}")
+            runs["pure"].append(await relaycast_a(sample, timing, destination_sink.port, PURE_ENV))
+            log(f"MS-A: nginx-rtmp push to 10 (and no push), {run}")
+            runs["ref"].append(await nginx_a(sample, timing, destination_sink.port))
     finally:
         destination_sink.stop()
-    ratio = ours["cpu_ms_per_s"] / ref["cpu_ms_per_s"] if ref["cpu_ms_per_s"] else None
-    push_ours = (ours["cpu_ms_per_s"] - ours_base["cpu_ms_per_s"]) / DESTINATIONS
-    push_ref = (ref["cpu_ms_per_s"] - ref_base["cpu_ms_per_s"]) / DESTINATIONS
+    samples = copy.deepcopy(runs)  # before the medians below gain their summary fields
+    total_ratios = [
+        _ratio(ours["cpu_ms_per_s"], ref["cpu_ms_per_s"])
+        for (ours, _), (ref, _) in zip(runs["built"], runs["ref"], strict=True)
+    ]
+    push_ratios = {
+        kind: [
+            _ratio(_push_share(ours), _push_share(ref))
+            for ours, ref in zip(runs[kind], runs["ref"], strict=True)
+        ]
+        for kind in ("built", "pure")
+    }
+    ratio = _median_of(total_ratios)
+    push_ratio, push_ratio_pure = _median_of(push_ratios["built"]), _median_of(push_ratios["pure"])
+    (ours, ours_base), (pure, pure_base) = _median_pair(runs["built"]), _median_pair(runs["pure"])
+    ref, ref_base = _median_pair(runs["ref"])
+    push_ours, push_pure, push_ref = (
+        _push_share((ours, ours_base)),
+        _push_share((pure, pure_base)),
+        _push_share((ref, ref_base)),
+    )
     active = sum(1 for s in ours["destinations"] if s["state"] == "active")
     met = ratio is not None and ratio <= TARGET_RATIO and active == DESTINATIONS
     params = {"publishers": 1, "destinations": DESTINATIONS, "quick": config.quick}
     ours["push_ms_per_destination_s"] = push_ours
     ours["baseline_cpu_ms_per_s"] = ours_base["cpu_ms_per_s"]
+    ours["push_ratio"] = push_ratio
+    ours["pure"] = {
+        "cpu_ms_per_s": pure["cpu_ms_per_s"],
+        "baseline_cpu_ms_per_s": pure_base["cpu_ms_per_s"],
+        "push_ms_per_destination_s": push_pure,
+        "push_ratio": push_ratio_pure,
+        "media_path": pure["media_path"],
+    }
+    ours["samples"] = {kind: [list(pair) for pair in samples[kind]] for kind in ("built", "pure")}
     ref["push_ms_per_destination_s"] = push_ref
     ref["baseline_cpu_ms_per_s"] = ref_base["cpu_ms_per_s"]
+    ref["samples"] = [list(pair) for pair in samples["ref"]]
     result = line("MS-A", params, ours, ref, ratio, f"<= {TARGET_RATIO} x nginx-rtmp", met, config)
+    result["ratios"] = {"total": total_ratios, "push": push_ratios}
     result["row"] = [
         "MS-A: 1 x 4 Mbit/s -> 10 destinations, server CPU ms/s (push ms/s per destination)",
-        f"{ours['cpu_ms_per_s']:.1f} ({push_ours:.2f})",
+        f"{ours['cpu_ms_per_s']:.1f} ({push_ours:.2f}) {ours['media_path']}; "
+        f"pure {pure['cpu_ms_per_s']:.1f} ({push_pure:.2f})",
         f"{ref['cpu_ms_per_s']:.1f} ({push_ref:.2f})",
         f"{ratio:.2f}" if ratio is not None else "-",
         result["target"],
         "yes" if met else "**no**",
-        f"{active}/{DESTINATIONS} active",
+        f"{active}/{DESTINATIONS} active; push share {_fmt(push_ratio)} x nginx-rtmp's "
+        f"(pure {_fmt(push_ratio_pure)} x)",
     ]
     return [result]
+
+
+def _median_of(values: list[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def _fmt(value: float | None) -> str:
+    return f"{value:.2f}" if value is not None else "-"
 
 
 async def scenario_ms_b(sample: Path, config: ScenarioConfig) -> list[Result]:

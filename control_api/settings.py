@@ -16,7 +16,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from server.accel import ENV_NO_EXTENSIONS
 from server.settings import (
     HlsSettings,
     IngestSettings,
@@ -33,9 +32,11 @@ from server.settings import (
 )
 
 ENV_PREFIX = "RELAYCAST_"
-# Process variables that share the prefix but are not settings: the config file's path
-# and the hls.js file the player pages serve (``server.hls.player``).
-_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS", "SPREAD"})
+# Process variables that share the prefix but are not settings: the config file's path,
+# the hls.js file the player pages serve (``server.hls.player``), the switch to the
+# pure-Python media path (``server.accel``) and the workers' spread folder
+# (``server.ingest.spread``).
+_NOT_SETTINGS = frozenset({"CONFIG", "HLSJS", "NO_EXTENSIONS", "SPREAD"})
 
 
 class SettingsError(Exception):
@@ -288,8 +289,6 @@ def _env_layer(environ: Mapping[str, str]) -> dict[str, Any]:
     layer: dict[str, Any] = {}
     for name, raw in environ.items():
         if not name.startswith(ENV_PREFIX) or name[len(ENV_PREFIX) :] in _NOT_SETTINGS:
-            continue
-        if name == ENV_NO_EXTENSIONS:  # server.accel's switch to the pure-Python hot path
             continue
         path = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not path:

@@ -15,8 +15,8 @@ from server.bus import Reader
 from server.media.frame import CodecConfig, Frame, TrackKind
 from server.media.mpegts import TsMuxer
 from server.protocols import srt
-from server.push.ports import BatchWriter, FrameByFrame
-from server.push.pusher import PushStalled, _Feed
+from server.push.ports import BatchWriter, FrameByFrame, PushStalled
+from server.push.pusher import _Feed
 from server.push.srt_client import PAYLOAD, TIMELINE_START
 from server.settings import PlaybackSettings
 

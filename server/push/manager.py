@@ -23,6 +23,7 @@ from server.settings import PushSettings
 from server.tasks import BackgroundTasks
 
 from .connect import Connect, Connector
+from .groups import PushGroups
 from .ports import DestinationSource, DestinationSpec, PushListener
 from .pusher import Pusher
 from .status import DestinationStatus
@@ -57,6 +58,8 @@ class PushManager:
         # A stream's rendition by name (the transcoder's), for destinations that push one.
         self.renditions: Callable[[str, str], Stream | None] = lambda stream_id, name: None
         self._live: dict[str, _Live] = {}
+        # the fanouts all pushers share: destinations of one stream chunk messages once
+        self.groups = PushGroups(settings)
         self._tasks = BackgroundTasks(log, "push bookkeeping failed")
 
     # ------------------------------------------------------------ sessions
@@ -104,6 +107,7 @@ class PushManager:
                 clock=self.clock,
                 on_error=self._error_reporter(live.environment_id, stream_id, spec.destination_id),
                 renditions=lambda name: self.renditions(stream_id, name),
+                groups=self.groups,
             )
             live.pushers[spec.destination_id] = pusher
             pusher.start()
@@ -151,3 +155,4 @@ class PushManager:
         self._live.clear()
         await asyncio.gather(*(p.stop() for p in pushers), return_exceptions=True)
         await self._tasks.close()
+        await self.groups.close()

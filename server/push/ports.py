@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from server.media.frame import CodecConfig, Frame
 from server.transcode.ladder import SOURCE
@@ -69,6 +69,10 @@ class Refused(Exception):
         return str(self)
 
 
+class PushStalled(Exception):
+    """The destination stopped accepting data for longer than ``stall_timeout``."""
+
+
 class FrameSink(Protocol):
     """Takes media one item at a time, as both publishers do."""
 
@@ -113,6 +117,31 @@ class FrameByFrame:
 
     def flush(self) -> None:
         pass
+
+
+@runtime_checkable
+class SharedSink(Protocol):
+    """A publisher that takes pre-chunked RTMP bytes, so the destinations of one stream
+    can share them (:mod:`server.push.fanout`): the bytes must be chunked with its
+    :attr:`chunk_size` and :attr:`stream_id`. ``send_shared`` writes them as they are,
+    after everything sent before; like every ``send_*`` it raises once the connection
+    is gone."""
+
+    @property
+    def stream_id(self) -> int: ...
+
+    @property
+    def chunk_size(self) -> int: ...
+
+    @property
+    def writable(self) -> bool: ...
+
+    @property
+    def error(self) -> Exception | None: ...
+
+    def send_metadata(self, metadata: Mapping[str, float | str | bool]) -> None: ...
+
+    def send_shared(self, wire: bytes) -> None: ...
 
 
 class MediaPublisher(FrameSink, Protocol):

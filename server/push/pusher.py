@@ -1,10 +1,15 @@
 """One destination of one live stream: connect, push, heal, unpublish.
 
-Each pusher is its own task with its own bounded bus reader, so a destination that
-is slow, stuck or dead costs only itself: the bus drops its frames to the next
-keyframe (counted) while the publisher and the other destinations go on. A fresh
-reader is opened per connection, so every connection starts at the latest keyframe
-with the codec configuration, and a destination waiting to retry holds no queue.
+Each pusher is its own task with its own bounded queue, so a destination that is
+slow, stuck or dead costs only itself: it drops its frames to the next keyframe
+(counted) while the publisher and the other destinations go on. Every connection
+starts at the latest keyframe with the codec configuration, and a destination
+waiting to retry holds no queue.
+
+An RTMP connection (a :class:`~server.push.ports.SharedSink`) joins its stream's
+fanout (``server.push.fanout``), which reads the bus and chunks each message once
+for all the destinations that can share the bytes; other publishers (SRT) get a
+bus reader of their own per connection and a :class:`_Feed`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from server.transcode.ladder import SOURCE
 
 from .backoff import Backoff
 from .connect import Connect
-from .ports import DestinationSpec, MediaPublisher, Refused
+from .groups import Membership, PushGroups
+from .ports import DestinationSpec, MediaPublisher, PushStalled, Refused, SharedSink
 from .status import DestinationStatus, PushStatus
 from .timeline import Timeline
 
@@ -37,10 +43,6 @@ RENDITION_WAIT = 10.0
 (its worker starts a moment after the source) before it pushes the source instead."""
 RENDITION_POLL = 0.25
 """Seconds between looks for the rendition while waiting for it."""
-
-
-class PushStalled(Exception):
-    """The destination stopped accepting data for longer than ``stall_timeout``."""
 
 
 def describe(exc: BaseException, spec: DestinationSpec) -> str:
@@ -67,6 +69,7 @@ class Pusher:
         clock: Callable[[], float] = time.time,
         on_error: Callable[[str], None] | None = None,
         renditions: Callable[[str], Stream | None] = lambda name: None,
+        groups: PushGroups | None = None,
     ) -> None:
         self.spec = spec
         self.stream = stream
@@ -80,6 +83,9 @@ class Pusher:
         self._connect = connect
         self._publisher: MediaPublisher | None = None
         self._reader: Reader | None = None
+        self._membership: Membership | None = None
+        # the manager's fanouts, so that destinations of one stream share them
+        self._groups = groups if groups is not None else PushGroups(settings)
         self._task: asyncio.Task[None] | None = None
         self._wanted = spec
         self._changing = asyncio.Lock()
@@ -120,11 +126,12 @@ class Pusher:
                 self.start()
 
     def snapshot(self) -> DestinationStatus:
-        publisher, reader = self._publisher, self._reader
-        return self.status.snapshot(
-            publisher.bytes_sent if publisher is not None else 0,
-            reader.dropped_frames if reader is not None else 0,
-        )
+        publisher, reader, membership = self._publisher, self._reader, self._membership
+        if membership is not None:
+            dropped = membership.dropped_frames
+        else:
+            dropped = reader.dropped_frames if reader is not None else 0
+        return self.status.snapshot(publisher.bytes_sent if publisher is not None else 0, dropped)
 
     # ------------------------------------------------------------ the task
 
@@ -215,7 +222,16 @@ class Pusher:
             self.status.connection_done(publisher.bytes_sent, 0)
             await publisher.close(self.settings.close_timeout)
 
+    def _switch(self, media: Stream) -> Callable[[], bool] | None:
+        """While the source stands in for an awaited rendition: True once it exists."""
+        if media is self.stream and self.spec.rendition != SOURCE:
+            return lambda: self._rendition() is not None
+        return None
+
     async def _pump(self, publisher: MediaPublisher, media: Stream) -> None:
+        if isinstance(publisher, SharedSink):
+            await self._shared(publisher, media)
+            return
         reader = media.reader(
             f"push:{self.spec.destination_id}",
             "push",
@@ -227,13 +243,23 @@ class Pusher:
             feed = _Feed(
                 publisher, reader, self.settings.stall_timeout, self.settings.batch_interval
             )
-            if media is self.stream and self.spec.rendition != SOURCE:
-                feed.switch = lambda: self._rendition() is not None
+            feed.switch = self._switch(media)
             await feed.run()
         finally:
             self._reader = None
             self.status.connection_done(0, reader.dropped_frames)
             reader.close()
+
+    async def _shared(self, publisher: SharedSink, media: Stream) -> None:
+        name = f"push:{self.spec.destination_id}"
+        membership = self._groups.join(media, publisher, name, self._switch(media))
+        self._membership = membership
+        try:
+            await membership.wait()
+        finally:
+            membership.leave()
+            self._membership = None
+            self.status.connection_done(0, membership.dropped_frames)
 
 
 class _Feed:

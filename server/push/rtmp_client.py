@@ -236,6 +236,7 @@ class RtmpPublisher(Publishing[RtmpClientError]):
         self.url = url
         self._conn = protocol.conn
         self._transport = transport
+        self._shared_sent = 0  # send_shared bytes, which bypass the connection core
 
     # ------------------------------------------------------------ opening
 
@@ -327,7 +328,7 @@ class RtmpPublisher(Publishing[RtmpClientError]):
     @property
     def bytes_sent(self) -> int:
         """Bytes handed to the transport so far (handshake included)."""
-        return self._conn.bytes_sent
+        return self._conn.bytes_sent + self._shared_sent
 
     @property
     def write_buffer_size(self) -> int:
@@ -362,6 +363,23 @@ class RtmpPublisher(Publishing[RtmpClientError]):
         self._check()
         self._conn.send_prechunked(wire)
         self._protocol.pump()
+
+    def send_shared(self, wire: bytes) -> None:
+        """:meth:`send_prechunked` straight to the transport, for bytes written to many
+        destinations (``server.push.fanout``). The order holds: the connection core
+        queues nothing between pumps (every ``send_*``, read and timer flushes it), and
+        what it might hold goes first anyway. Publishing is implied: this object exists
+        once the publish started, and whatever ends it (our close, a revoked publish, a
+        failure) is what :meth:`_check` refuses."""
+        self._check()
+        transport = self._transport
+        if transport.is_closing():
+            raise RtmpClientError("connection closed")
+        held = self._conn.data_to_send()
+        if held:
+            transport.write(held)
+        transport.write(wire)
+        self._shared_sent += len(wire)
 
     def batch_writer(self) -> BatchWriter:
         """Batches chunked here and written with one ``send_prechunked`` each."""

@@ -1,5 +1,10 @@
 """Fakes shared by the pusher and manager tests: a publisher that records what it is
-sent and can stop reading like a stuck peer, and a live stream on the real bus."""
+sent and can stop reading like a stuck peer, and a live stream on the real bus.
+
+Two publishers record the same way: :class:`FakePublisher` takes frames one by one
+(as SRT does, through a pusher's own feed), :class:`SharedFakePublisher` takes the
+pre-chunked bytes of a fanout (as RTMP does) and records what they carry, decoded
+from the wire, so the same tests check both paths."""
 
 from __future__ import annotations
 
@@ -9,9 +14,12 @@ from collections.abc import Callable, Mapping
 import pytest
 
 from server.bus import Stream
-from server.media.frame import CodecConfig, Frame
+from server.media.flv import build_tag_body
+from server.media.frame import TICKS_PER_MS, CodecConfig, Frame, TrackKind
+from server.protocols.rtmp.chunk import ChunkReader, Message
+from server.protocols.rtmp.messages import MessageType
 from server.push.ports import BatchWriter, FrameByFrame
-from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, audio, video
+from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, VIDEO_CONFIG_2, audio, video
 
 
 class FakePublisher:
@@ -59,6 +67,53 @@ class FakePublisher:
 
     def frames(self) -> list[Frame]:
         return [f for kind, f in self.sent if kind == "frame" and isinstance(f, Frame)]
+
+
+_CONFIGS = {build_tag_body(c): c for c in (VIDEO_CONFIG, VIDEO_CONFIG_2, AUDIO_CONFIG)}
+
+
+def decode(message: Message) -> tuple[str, object]:
+    """A media message of the fanout back as ("config", config) or ("frame", frame)
+    (legacy H.264/AAC tag bodies, as the bus helpers' frames make)."""
+    body, dts = message.payload, message.timestamp * TICKS_PER_MS
+    if body in _CONFIGS:
+        return "config", _CONFIGS[body]
+    if message.type_id == MessageType.VIDEO:
+        assert body[1] == 1, "an AVC NALU packet"
+        cts = int.from_bytes(body[2:5], "big", signed=True) * TICKS_PER_MS
+        frame = Frame(TrackKind.VIDEO, "h264", dts, dts + cts, body[0] >> 4 == 1, body[5:])
+        return "frame", frame
+    assert message.type_id == MessageType.AUDIO and body[1] == 1, "an AAC raw packet"
+    return "frame", Frame(TrackKind.AUDIO, "aac", dts, dts, True, body[2:])
+
+
+class SharedFakePublisher(FakePublisher):
+    """A :class:`~server.push.ports.SharedSink`: decodes what it is written."""
+
+    stream_id = 1
+    chunk_size = 4096
+
+    def __init__(self, url: str = "") -> None:
+        super().__init__(url)
+        self.writes = 0
+        self.chunks = ChunkReader(
+            max_message_size=16 << 20,
+            max_chunk_size=1 << 20,
+            max_chunk_streams=64,
+            max_partial_bytes=64 << 20,
+        )
+        self.chunks.chunk_size = self.chunk_size
+
+    def send_shared(self, wire: bytes) -> None:
+        if self.error is not None:
+            raise self.error
+        self.writes += 1
+        messages: list[Message] = []
+        self.chunks.feed(wire, messages)
+        assert self.chunks.buffered == 0, "a write ends on a message boundary"
+        for message in messages:
+            assert message.stream_id == self.stream_id
+            self.sent.append(decode(message))
 
 
 async def until(check: Callable[[], bool], within: float = 3.0) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
+
 from server.bus import Stream, StreamGrant
 from server.media.frame import TrackKind
 from server.push.manager import PushManager
@@ -17,7 +19,13 @@ from server.push.rtmp_client import PublishRefused, RtmpClientError
 from server.push.status import PushState
 from server.settings import PushSettings
 from tests.unit.bus.helpers import video
-from tests.unit.push.fakes import FakePublisher, live_stream, publish_gop, until
+from tests.unit.push.fakes import (
+    FakePublisher,
+    SharedFakePublisher,
+    live_stream,
+    publish_gop,
+    until,
+)
 
 FAST = PushSettings(
     retry_initial=0.02,
@@ -29,8 +37,19 @@ FAST = PushSettings(
 )
 
 
+@pytest.fixture(autouse=True, params=["frames", "shared"])
+def publisher_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs with publishers that take frames (as SRT) and with publishers
+    that take the shared pre-chunked bytes of the stream's fanout (as RTMP)."""
+    if request.param == "shared":
+        monkeypatch.setattr(FakeNetwork, "publisher", SharedFakePublisher)
+    return str(request.param)
+
+
 class FakeNetwork:
     """Connects by URL: ``refuse``/``down`` URLs fail, the rest give a FakePublisher."""
+
+    publisher: type[FakePublisher] = FakePublisher
 
     def __init__(self) -> None:
         self.opened: dict[str, list[FakePublisher]] = {}
@@ -43,7 +62,7 @@ class FakeNetwork:
             raise PublishRefused("NetStream.Publish.BadName", f"{url} is not allowed")
         if url in self.down:
             raise RtmpClientError("connection refused")
-        pub = FakePublisher(url)
+        pub = self.publisher(url)
         self.opened.setdefault(url, []).append(pub)
         return pub
 

@@ -3,13 +3,20 @@
 The pusher's own clock (status times, retry times) is a :class:`FakeClock` the test
 moves, so "no retry before the backoff has elapsed" is checked exactly; the batch
 interval and the stall timeout are event-loop sleeps and stay real but short.
+
+Every test runs twice: with publishers that take frames (a pusher's own feed, as
+SRT) and with publishers that take shared pre-chunked bytes (the stream's fanout, as
+RTMP), recorded alike (``tests.unit.push.fakes``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+import pytest
 
 from server.bus import Stream
 from server.media.frame import CodecConfig, Frame, TrackKind
@@ -20,7 +27,13 @@ from server.push.srt_client import SrtPublishRefused
 from server.push.status import DestinationStatus, PushState
 from server.settings import PushSettings
 from tests.unit.bus.helpers import AUDIO_CONFIG, VIDEO_CONFIG, video
-from tests.unit.push.fakes import FakePublisher, live_stream, publish_gop, until
+from tests.unit.push.fakes import (
+    FakePublisher,
+    SharedFakePublisher,
+    live_stream,
+    publish_gop,
+    until,
+)
 
 SETTINGS = PushSettings(
     retry_initial=0.05,
@@ -32,6 +45,15 @@ SETTINGS = PushSettings(
 )
 SPEC = DestinationSpec("dst_1", "rtmp://h1/live/key1", "rtmp://h1/live/***", True, ("key1",))
 START = 1000.0
+PUBLISHER: type[FakePublisher] = FakePublisher
+"""What a connection opens unless a test says otherwise (see ``publisher_kind``)."""
+
+
+@pytest.fixture(autouse=True, params=["frames", "shared"])
+def publisher_kind(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "shared":
+        monkeypatch.setattr(sys.modules[__name__], "PUBLISHER", SharedFakePublisher)
+    return str(request.param)
 
 
 class FakeClock:
@@ -102,11 +124,11 @@ class Rig:
 def rig(
     *failures: Exception,
     settings: PushSettings = SETTINGS,
-    make: Callable[[], FakePublisher] = FakePublisher,
+    make: Callable[[], FakePublisher] | None = None,
     stream: Stream | None = None,
 ) -> Rig:
     stream = stream or live_stream()
-    dialer = Dialer(list(failures), make)
+    dialer = Dialer(list(failures), make or PUBLISHER)
     clock = FakeClock()
     errors: list[str] = []
     pusher = Pusher(SPEC, stream, dialer, settings, clock=clock, on_error=errors.append)
@@ -306,7 +328,7 @@ RUNG = DestinationSpec("dst_1", SPEC.url, SPEC.redacted, True, SPEC.secrets, ren
 
 def rendition_rig(renditions: dict[str, Stream]) -> Rig:
     stream = live_stream()
-    dialer = Dialer([], FakePublisher)
+    dialer = Dialer([], PUBLISHER)
     clock = FakeClock()
     pusher = Pusher(RUNG, stream, dialer, SETTINGS, clock=clock, renditions=renditions.get)
     pusher.start()
