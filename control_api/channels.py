@@ -4,6 +4,9 @@ queues and playout state, and the ``channel.item.*`` webhooks."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row
 
 from control_api.media_library.files import MediaFiles
 from control_api.store import Store
@@ -28,7 +31,8 @@ class StoreChannels:
         self._files = files
         self._defaults = defaults
 
-    def _channel(self, row: LiveStream) -> Channel:
+    def _channel(self, row: LiveStream | Row[Any]) -> Channel:
+        """From the whole row, or from the columns the scheduler reads (``ChannelRepo.active``)."""
         given = row.profile or {}
         d = self._defaults
         return Channel(

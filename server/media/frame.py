@@ -76,6 +76,13 @@ class Frame:
         _SET_KEYFRAME(self, keyframe)
         _SET_PAYLOAD(self, payload)
 
+    def __reduce__(self) -> tuple[type[Frame], tuple[TrackKind, str, int, int, bool, bytes]]:
+        # Worker processes (playout, renditions) send frames over a pipe by the batch. The
+        # dataclass's own pickling goes through ``__getstate__``/``__setstate__`` in
+        # Python (``fields()`` and a setattr per field, per frame): a constructor call is
+        # a third of the cost on both sides.
+        return (Frame, (self.track, self.codec, self.dts, self.pts, self.keyframe, self.payload))
+
     @property
     def cts(self) -> int:
         """Composition offset in ticks (pts - dts); non-zero only with B-frames."""

@@ -397,7 +397,8 @@ class ChannelRun:
             while self._span() >= self.settings.lookahead_seconds:
                 self._space.clear()
                 await self._space.wait()
-            message = await asyncio.wait_for(self._worker.recv(), self.settings.worker_timeout)
+            async with asyncio.timeout(self.settings.worker_timeout):  # no task per message
+                message = await self._worker.recv()
             if getattr(message, "gen", None) != self._gen:
                 continue
             if isinstance(message, Batch):
@@ -464,26 +465,39 @@ class ChannelRun:
     # ------------------------------------------------------------ bus side
 
     async def _publish(self) -> None:
-        clock = time.monotonic
+        """One wake-up publishes every frame that is due (``Pacer``: up to ``LEAD``
+        early), then sleeps until the next one's time: a few wake-ups a second for the
+        channel, not one per frame, and the receiver is woken once per burst."""
         while True:
             if not self._buffer:
                 self._more.clear()
                 await self._more.wait()
                 continue
+            delay = self._publish_due(time.monotonic())
+            if delay is None:
+                return
+            if self._span() < self.settings.lookahead_seconds:
+                self._space.set()
+            if delay > 0:
+                await asyncio.sleep(delay)
+
+    def _publish_due(self, now: float) -> float | None:
+        """Publish the head of the buffer while it is due; the wait for the first frame
+        that is not (0: the buffer ran empty), None at ``Drained``."""
+        while self._buffer:  # re-read: a cut replaces the buffer
             head = self._buffer[0]
             if isinstance(head, Frame):
-                delay = self._pacer.wait(head.pts, clock())
+                delay = self._pacer.wait(head.pts, now)
                 if delay > 0:
-                    await asyncio.sleep(delay)
-                    continue
+                    return delay
                 self._buffer.popleft()
-                self._put(head, clock())
+                self._put(head, now)
             elif isinstance(head, Drained):
-                return
+                return None
             else:
                 self._buffer.popleft()
                 self._marker(head)
-            self._space.set()
+        return 0.0
 
     def _put(self, frame: Frame, now: float) -> None:
         claim = self._claim

@@ -137,8 +137,7 @@ class _Worker:
                         item.video(frame)
                     elif isinstance(frame, av.AudioFrame):
                         item.audio(frame)
-                self._send()
-                if self.conn.poll():
+                if self._send() and self.conn.poll():
                     interrupting: object = self.conn.recv()
                     return interrupting
             item.close()
@@ -181,8 +180,7 @@ class _Worker:
         item = remux.Remuxed(self.timeline, self.audio_profile.bitrate)
         for packet in container.demux(video, audio):
             self.out.extend(item.video(packet) if packet.stream is video else item.audio(packet))
-            self._send()
-            if self.conn.poll():
+            if self._send() and self.conn.poll():
                 interrupting: object = self.conn.recv()
                 return interrupting
         self.out.extend(item.close())
@@ -203,8 +201,16 @@ class _Worker:
         if ticks > 0 and self.aenc is not None:
             self.out.extend(self.aenc.silence(ticks))
 
-    def _send(self, force: bool = False, drain: bool = False) -> None:
-        """Batch what is in order; ``drain``: everything (the encoders are flushed)."""
+    def _send(self, force: bool = False, drain: bool = False) -> bool:
+        """Batch what is in order; ``drain``: everything (the encoders are flushed).
+
+        True when a message went out: the moment to look for the event loop's (a
+        look per demuxed packet was a ``poll`` system call and a selector each time;
+        messages go out every ``BATCH_FRAMES`` frames, and the pipe's back-pressure
+        holds the worker in ``send`` until the event loop reads)."""
+        if not (self.out or force or drain):
+            return False  # nothing new: the interleaver's answer is the same
+        sent = False
         if self.out:
             self.mux.add([self._with_param_sets(f) for f in self.out])
             self.out = []
@@ -213,12 +219,15 @@ class _Worker:
             while starts and frame.track is TrackKind.VIDEO and frame.pts >= starts[0].video_pts:
                 self._batch()
                 self.conn.send(starts.popleft())
+                sent = True
             self.ready.append(frame)
         if force or len(self.ready) >= BATCH_FRAMES:
-            self._batch()
+            sent = self._batch() or sent
         if drain:
             while self.starts:
                 self.conn.send(self.starts.popleft())
+                sent = True
+        return sent
 
     def _with_param_sets(self, frame: Frame) -> Frame:
         """Keyframes carry SPS/PPS in band: a player that keeps the first codec config
@@ -227,10 +236,12 @@ class _Worker:
             return replace(frame, payload=self.param_sets + frame.payload)
         return frame
 
-    def _batch(self) -> None:
-        if self.ready:
-            self.conn.send(Batch(self.gen, self.ready))
-            self.ready = []
+    def _batch(self) -> bool:
+        if not self.ready:
+            return False
+        self.conn.send(Batch(self.gen, self.ready))
+        self.ready = []
+        return True
 
     def _never_shown(self, item_id: str) -> None:
         """A broken item whose first picture never left is not announced as on air."""
