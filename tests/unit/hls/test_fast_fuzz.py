@@ -27,7 +27,7 @@ from aiohttp import web
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from server.bus import Registry
+from server.bus import Registry, Stream
 from server.hls import http as hls_http
 from server.hls import tokens
 from server.hls.fast import MAX_HEAD, FastHls, FastProtocol
@@ -123,6 +123,7 @@ class Rig:
     runner: web.AppRunner
     fast: FastHls
     names: list[str]  # complete resources: init, segments, parts
+    streams: list[Stream]  # the rest of the media is not published yet
     hinted: str
     msn: int  # the open segment
     token: str
@@ -149,9 +150,10 @@ def rig() -> Iterator[Rig]:
 async def _build() -> Rig:
     source = media(seconds=4)
     service = HlsService(HlsSettings(), playback_key=KEY)
-    packagers = []
+    packagers, streams = [], []
     for number, edge in enumerate((EDGE, PRIVATE)):
         stream = Registry().create(f"ls_{number}")
+        streams.append(stream)
         for config in source.configs:
             stream.set_config(config)
         info = PlaybackInfo(f"ls_{number}", edge, low_latency=True, private=edge == PRIVATE)
@@ -178,7 +180,7 @@ async def _build() -> Rig:
     token = tokens.mint(KEY, PRIVATE, int(time.time()) + 3600)
     fast = FastHls(service, 10.0)
     loop = asyncio.get_running_loop()
-    return Rig(loop, service, packager, runner, fast, names, hinted.group(1), msn, token)
+    return Rig(loop, service, packager, runner, fast, names, streams, hinted.group(1), msn, token)
 
 
 # ---------------------------------------------------------------------------- driving
@@ -403,6 +405,7 @@ def fill(rig: Rig, template: bytes) -> bytes:
         ("<MSN>", msn),
         ("<TOKEN>", rig.token),
         ("<HINT>", rig.hinted),
+        ("<HPART>", rig.hinted.split(".")[1]),
     ):
         template = template.replace(key.encode(), str(value).encode())
     return re.sub(rb"<N(\d)>", lambda m: rig.names[int(m[1]) % len(rig.names)].encode(), template)
@@ -600,6 +603,57 @@ def test_mutations_of_valid_heads_never_escape(rig: Rig, data: st.DataObject) ->
         else:
             del stream[at]
     rig.run(bytes(stream))
+
+
+@settings(FUZZ, max_examples=20)
+@given(pipeline=pipelines())
+def test_requests_behind_a_held_one_are_answered_in_order_once_it_is(pipeline: Pipeline) -> None:
+    """The hinted part is streamed as it is written, a blocking reload for it and the
+    pipeline wait behind it in the buffer; then the rest of the media is published (a
+    fresh packager per example: its media is used up)."""
+    loop = asyncio.new_event_loop()
+    rig = loop.run_until_complete(_build())
+    try:
+        held = _get(
+            f"/live/{EDGE}/<HINT>", f"/live/{EDGE}/media.m3u8?_HLS_msn=<MSN>&_HLS_part=<HPART>"
+        )
+        pieces, boundaries = Pipeline(held.heads + pipeline.heads, pipeline.tail).make(rig)
+        stream = b"".join(p for p in pieces if isinstance(p, bytes))
+        loop.run_until_complete(_release(rig, stream, boundaries))
+    finally:
+        loop.run_until_complete(rig.service.close())
+        loop.run_until_complete(rig.runner.cleanup())
+        loop.close()
+
+
+async def _release(rig: Rig, stream: bytes, boundaries: list[int]) -> None:
+    transport = FakeTransport()
+    inners: list[FakeInner] = []
+
+    def make_inner() -> asyncio.Protocol:
+        inners.append(FakeInner(transport))
+        return inners[-1]
+
+    protocol = rig.fast.factory(make_inner)()
+    assert isinstance(protocol, FastProtocol)
+    protocol.connection_made(transport)
+    protocol.data_received(stream)
+    assert protocol.held is not None and rig.fast.answered == 1  # the part being streamed
+    for frame in media(seconds=4).frames[len(media(seconds=4).frames) * 5 // 8 :]:
+        rig.streams[0].publish(frame)
+        await asyncio.sleep(0)
+    for _ in range(100):
+        if protocol.held is None:
+            break
+        await asyncio.sleep(0.01)
+    try:
+        outcome = _check(rig, protocol, transport, inners, stream, 0, boundaries)
+    finally:
+        protocol.connection_lost(None)
+    part, playlist = outcome.responses[:2]
+    assert playlist.status == 200 and rig.hinted.encode() in playlist.body
+    assert part.status == 200 and part.headers["transfer-encoding"] == "chunked"
+    assert part.body[4:8] == b"moof" and not outcome.partial
 
 
 def test_a_valid_pipeline_is_answered_here(rig: Rig) -> None:
