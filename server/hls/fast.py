@@ -19,9 +19,10 @@ listener and answers the requests it fully understands itself:
 so a player's connection stays here from its first request on.
 
 Anything else (another path or method, HTTP/1.0, a body, ``Range``, ``Connection:
-close``, percent-encoding, an error to report at once, a request that must wait in a
-way only the aiohttp handlers implement) hands the connection, with every byte not yet
-answered, to aiohttp's own protocol for good, so all other behaviour is aiohttp's.
+close``, percent-encoding, a head aiohttp's strict parser refuses, an error to report at
+once, a request that must wait in a way only the aiohttp handlers implement) hands the
+connection, with every byte not yet answered, to aiohttp's own protocol for good, so all
+other behaviour is aiohttp's.
 The responses carry the same status, headers and bodies as the aiohttp handlers'.
 """
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import re
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -53,6 +55,18 @@ MAX_BUFFERED = 65536
 """Bytes read ahead (pipelined requests) while a request is held or a write waits: more
 and the connection stops being read until they are answered."""
 _REFUSED = frozenset({b"content-length", b"transfer-encoding", b"expect", b"upgrade", b"range"})
+# What aiohttp's (strict) parser accepts, so that a request it refuses with 400 (a control
+# character, a bare CR or LF, a header name that is no token) goes to it to be refused.
+_TARGET = re.compile(rb"/live/[!-~]*")
+_FIELDS = re.compile(rb"(?:\r\n[-!#$%&'*+.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*")
+"""The header lines after the request line (one match for all: cheaper than one a line)."""
+_SINGLETONS = frozenset(
+    {b"content-location", b"content-range", b"content-type", b"etag", b"host"}
+    | {b"max-forwards", b"server", b"user-agent"}
+)
+"""Headers aiohttp refuses twice (RFC 9110 singletons; the body's are refused here)."""
+_MAX_HEADERS = 128
+"""aiohttp's limit on header lines."""
 _PLAYLIST_HEAD = (
     f"HTTP/1.1 200 OK\r\nContent-Type: {PLAYLIST}\r\n"
     "Cache-Control: no-cache\r\nAccess-Control-Allow-Origin: *\r\n"
@@ -351,20 +365,27 @@ class FastProtocol(asyncio.Protocol):
         if len(start) != 3 or start[0] != b"GET" or start[2] != b"HTTP/1.1":
             return False
         target = start[1]
-        if not target.startswith(b"/live/") or b"%" in target or b"+" in target:
+        if not _TARGET.fullmatch(target) or b"%" in target or b"+" in target:
+            return False
+        if len(lines) > _MAX_HEADERS + 1 or not _FIELDS.fullmatch(head, len(lines[0])):
             return False
         agent = b""
+        seen: set[bytes] = set()
         for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip():
-                return False
+            name, _, value = line.partition(b":")
             lowered = name.lower()
             if lowered in _REFUSED:
                 return False
+            if lowered in _SINGLETONS:
+                if lowered in seen:
+                    return False
+                seen.add(lowered)
             if lowered == b"connection" and value.strip().lower() != b"keep-alive":
                 return False
             if lowered == b"user-agent":
                 agent = value.strip()
+        if b"host" not in seen:  # aiohttp refuses HTTP/1.1 without one
+            return False
         try:
             return self._route(target.decode("ascii"), agent.decode("utf-8", "surrogateescape"))
         except (UnicodeDecodeError, ValueError):
