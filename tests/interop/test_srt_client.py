@@ -167,6 +167,8 @@ async def test_srt_live_transmit_receives_identical_ts(tmp_path: Path, sample: S
     assert got == sent
 
 
+@pytest.mark.serial
+@pytest.mark.solo  # a retransmission must beat the 200 ms latency: a deadline, not load-proof
 async def test_losses_are_retransmitted_and_nothing_is_missing(
     tmp_path: Path, sample: Sample
 ) -> None:
