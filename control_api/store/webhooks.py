@@ -240,17 +240,25 @@ class WebhookRepo:
     # ------------------------------------------------------------ the API's view
 
     async def deliveries(self, webhook_id: str, limit: int, offset: int) -> Page[WebhookDelivery]:
+        """The page and the total from one statement: deliveries are added while the page
+        is read (the dispatcher runs beside the API), and a count taken by a statement of
+        its own could disagree with the rows it is sent with."""
         where = WebhookDelivery.webhook_id == webhook_id
         async with self._sessions() as s:
+            found = (
+                await s.execute(
+                    select(WebhookDelivery, func.count().over())
+                    .where(where)
+                    .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+            if found:
+                return Page(items=[row for row, _ in found], total=int(found[0][1]))
+            # past the end (or none): no row carries the count
             total = await s.scalar(select(func.count()).select_from(WebhookDelivery).where(where))
-            rows = await s.scalars(
-                select(WebhookDelivery)
-                .where(where)
-                .order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id)
-                .limit(limit)
-                .offset(offset)
-            )
-            return Page(items=list(rows), total=int(total or 0))
+            return Page(items=[], total=int(total or 0))
 
     async def delivery(self, webhook_id: str, delivery_id: str) -> WebhookDelivery | None:
         async with self._sessions() as s:
