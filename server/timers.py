@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from server.bus import Reader
 
 
 class DeadlineTimer:
@@ -121,3 +125,31 @@ class Ticker:
 
 def _always_stop(now: float) -> bool:
     return False
+
+
+async def run_batches(
+    reader: Reader,
+    interval: float,
+    tick: Callable[[float], bool],
+    empty: Callable[[], bool],
+    ending: Callable[[], bool] = lambda: False,
+) -> None:
+    """One batch per ``interval`` for all the outputs of one bus reader (a stream's
+    players, its push destinations), run at the first publish after it is due: woken by
+    the publisher, the batch shares the loop turn of the ingest read (a timer of its own
+    cost an extra wake-up per batch). Without publishes it still runs within an interval
+    past due; once ``ending`` (the reader is done, backlogs remain) it just sleeps.
+    Returns when ``empty()`` or when ``tick(now)`` says it is finished."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + interval
+    while not empty():
+        if ending():
+            await asyncio.sleep(interval)
+        else:
+            await reader.offered(due, max(due - loop.time(), 0.0) + interval)
+        now = loop.time()
+        if now < due and not reader.closed:  # closed: go and see the end
+            continue
+        if tick(now):
+            return
+        due = now + interval

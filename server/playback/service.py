@@ -23,6 +23,7 @@ from server.hls.packager import HlsService
 from server.ingest.refusals import RefusalReason, RefusalReporter
 from server.settings import PlaybackSettings
 from server.tasks import BackgroundTasks
+from server.timers import run_batches
 
 from .fanout import FanoutPlayer, RtmpFanout
 from .relay import PlayerRelays
@@ -386,19 +387,10 @@ class PlaybackService:
         turn of the ingest read (a timer of its own cost an extra wake-up of the
         process per batch). Without publishes, it still runs within an interval past
         due (what is queued goes out, stuck players are let go, joiners start)."""
-        loop = asyncio.get_running_loop()
-        interval = self.settings.batch_interval
-        reader = fanout.reader
-        due = loop.time() + interval
         try:
-            while not fanout.empty:
-                await reader.offered(due, max(due - loop.time(), 0.0) + interval)
-                now = loop.time()
-                if now < due and not reader.closed:  # closed: go and see the end
-                    continue
-                if fanout.tick(now):
-                    break
-                due = now + interval
+            await run_batches(
+                fanout.reader, self.settings.batch_interval, fanout.tick, lambda: fanout.empty
+            )
         except Exception:  # our bug or a codec FLV cannot carry: these players only
             log.exception("rtmp players of %s: playback failed", live.grant.stream_id)
             fanout.fail("playback failed")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from server.bus import Stream
 from server.settings import PushSettings
 from server.tasks import BackgroundTasks
+from server.timers import run_batches
 
 from .fanout import Member, PushFanout
 from .ports import SharedSink
@@ -114,21 +115,15 @@ class PushGroups:
         return fanout
 
     async def _run(self, key: _Key, fanout: PushFanout) -> None:
-        reader, interval = fanout.reader, self.settings.batch_interval
-        loop = asyncio.get_running_loop()
-        due = loop.time() + interval
+        reader = fanout.reader
         try:
-            while not fanout.empty:
-                if fanout.ending:  # the reader is done: only backlogs are left to write
-                    await asyncio.sleep(interval)
-                else:
-                    await reader.offered(due, max(due - loop.time(), 0.0) + interval)
-                now = loop.time()
-                if now < due and not reader.closed:  # closed: go and see the end
-                    continue
-                if fanout.tick(now):
-                    break
-                due = now + interval
+            await run_batches(
+                reader,
+                self.settings.batch_interval,
+                fanout.tick,
+                empty=lambda: fanout.empty,
+                ending=lambda: fanout.ending,  # the reader is done: only backlogs are left
+            )
         except Exception as exc:  # our bug: its destinations fail (and reconnect), alone
             log.exception("push fanout %s failed", reader.name)
             fanout.fail(exc)
