@@ -221,7 +221,7 @@ SCENARIOS = [
         "channel",
         "channel",
         "24/7 channel playout: CPU of one conformed channel vs ffmpeg -re concat; A/V drift",
-        lambda a, c, s: channel_scenario(a.quick),
+        lambda a, c, s: channel_scenario(a.quick, a.repeats),
     ),
 ]
 BY_NAME = {scenario.name: scenario for scenario in SCENARIOS}
