@@ -37,21 +37,42 @@ class AudioEncoder:
         ctx.time_base = Fraction(1, profile.sample_rate)
         ctx.open()
         self._ctx = ctx
+        self._layout = layout
         self._resampler = av.AudioResampler(
             format="fltp", layout=layout, rate=profile.sample_rate, frame_size=SAMPLES_PER_FRAME
         )
+        self._held: int | None = 0
+        """Samples the resampler holds (None: unknown, it converted a rate or format)."""
         self.config: CodecConfig = config_from_asc(bytes(ctx.extradata or b""))
         self._origin: int | None = None
         self._samples_in = 0  # fed to the encoder since the start
         self._packets_out = 0  # since the last reset
 
     def encode(self, frame: av.AudioFrame, pts: int | None = None) -> list[Frame]:
-        """Encode ``frame``; ``pts`` (ticks) only sets where the timeline starts."""
+        """Encode ``frame``; ``pts`` (ticks) only sets where the timeline starts.
+
+        A frame that already is one AAC frame of the profile's format (what an AAC
+        decoder gives, and a channel's items mostly are) skips the resampler's filter
+        graph, ~10 us a frame, when the resampler holds nothing of earlier frames, so
+        the samples stay in order."""
         if self._origin is None:
             self._origin = pts or 0
+        fits = (
+            self._held is not None
+            and frame.sample_rate == self.profile.sample_rate
+            and frame.format.name == "fltp"
+            and frame.layout.name == self._layout
+        )
+        if fits and self._held == 0 and frame.samples == SAMPLES_PER_FRAME:
+            return self._encode_one(frame)
         out: list[Frame] = []
-        for resampled in self._resampler.resample(frame):
-            out.extend(self._encode_one(resampled))
+        resampled = self._resampler.resample(frame)
+        if fits and self._held is not None:
+            self._held += frame.samples - sum(f.samples for f in resampled)
+        else:
+            self._held = None
+        for one in resampled:
+            out.extend(self._encode_one(one))
         return out
 
     def silence(self, duration_ticks: int) -> list[Frame]:
@@ -75,6 +96,7 @@ class AudioEncoder:
         out: list[Frame] = []
         for resampled in self._resampler.resample(None):
             out.extend(self._encode_one(resampled))
+        self._held = 0
         out.extend(self._stamp(self._ctx.encode(None)))
         return out
 

@@ -261,16 +261,22 @@ class _Item:
     def __init__(self, worker: _Worker, start: float, has_audio: bool) -> None:
         self.w = worker
         self.start = start
+        self.start_ticks = round(start * TIMEBASE)
         self.has_audio = has_audio
         self.origin = worker.timeline.video_end  # the item's time ``start`` is shown here
+        self.lag = round(AUDIO_LAG_WITH_TRACK * TIMEBASE) if has_audio else 0
         self.rate = FrameRate(worker.fps)
         self.current: av.VideoFrame | None = None
         self.boxed: av.VideoFrame | None = None
         self.last_end = 0.0
         self.first = True
         profile = worker.audio_profile
-        layout = "stereo" if profile.channels == 2 else "mono"
-        self.resampler = av.AudioResampler(format="fltp", layout=layout, rate=profile.sample_rate)
+        self.layout = "stereo" if profile.channels == 2 else "mono"
+        self.sample_rate = profile.sample_rate
+        self.resampler: av.AudioResampler | None = None
+        """Made for the first audio frame that is not already the profile's format."""
+        self.audio_time_base: tuple[int, int] | None = None
+        """The audio frames' time base (num, den): PyAV builds a ``Fraction`` per read."""
 
     def video(self, frame: av.VideoFrame) -> None:
         if frame.time is None:
@@ -303,21 +309,46 @@ class _Item:
     def _level(self) -> None:
         """Keep the audio near the video: silence for an item without audio, or where
         the item's audio has fallen far behind (a gap)."""
-        lag = round(AUDIO_LAG_WITH_TRACK * TIMEBASE) if self.has_audio else 0
-        self.w._silence(self.w.timeline.silence_until(self.w.timeline.video_end - lag))
+        timeline = self.w.timeline
+        self.w._silence(timeline.silence_until(timeline.video_end - self.lag))
 
     def audio(self, frame: av.AudioFrame) -> None:
-        if frame.time is None or frame.sample_rate <= 0:
+        pts, rate = frame.pts, frame.sample_rate
+        if pts is None or rate <= 0:
             return
-        t = frame.time - self.start
-        if t + frame.samples / frame.sample_rate <= 0:
+        if self.audio_time_base is None:
+            time_base = frame.time_base
+            if time_base is None:
+                return
+            self.audio_time_base = (time_base.numerator, time_base.denominator)
+        num, den = self.audio_time_base
+        # where the frame belongs on the output, in whole ticks (floor): integer maths,
+        # exact for the usual 1/sample_rate time bases
+        offset = pts * num * TIMEBASE // den - self.start_ticks
+        if offset + frame.samples * TIMEBASE // rate <= 0:
             return  # before the resume point
-        target = self.origin + Fraction(t).limit_denominator(10**6) * TIMEBASE
-        verdict, silence = self.w.timeline.audio_verdict(Fraction(target))
+        verdict, silence = self.w.timeline.audio_verdict(self.origin + offset)
         if verdict == "drop":
             return
         self.w._silence(silence)
-        self._feed(self.resampler.resample(frame))
+        self._feed(self._conformed(frame))
+
+    def _conformed(self, frame: av.AudioFrame) -> list[av.AudioFrame]:
+        """``frame`` in the profile's sample format, layout and rate. A frame that
+        already is goes as it is (AAC decodes to fltp; most items are 48 kHz stereo),
+        as long as the resampler holds nothing of earlier frames."""
+        if (
+            self.resampler is None
+            and frame.sample_rate == self.sample_rate
+            and frame.format.name == "fltp"
+            and frame.layout.name == self.layout
+        ):
+            return [frame]
+        if self.resampler is None:
+            self.resampler = av.AudioResampler(
+                format="fltp", layout=self.layout, rate=self.sample_rate
+            )
+        return self.resampler.resample(frame)
 
     def _feed(self, frames: list[av.AudioFrame]) -> None:
         w = self.w
@@ -332,7 +363,7 @@ class _Item:
             count = self.rate.end(self.last_end)
             if count:
                 self._show(self.current, count)
-        if self.has_audio:
+        if self.has_audio and self.resampler is not None:
             self._feed(self.resampler.resample(None))
 
 

@@ -30,22 +30,30 @@ class Pipe:
 
 
 def _write(
-    path: Path, seconds: float, fps: int, audio: bool, size: tuple[int, int] = (320, 240)
+    path: Path,
+    seconds: float,
+    fps: int,
+    audio: bool,
+    size: tuple[int, int] = (320, 240),
+    rate: int = 48_000,
+    layout: str = "stereo",
 ) -> Path:
     with av.open(str(path), "w") as out:
         video = out.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = *size, "yuv420p"
         video.options = {"preset": "ultrafast"}
-        sound = out.add_stream("aac", rate=48_000) if audio else None
+        sound = out.add_stream("aac", rate=rate) if audio else None
+        if sound is not None:
+            sound.codec_context.layout = layout
         for i in range(int(seconds * fps)):
             frame = picture(*size, 40 + i % 200)
             frame.pts, frame.time_base = i, Fraction(1, fps)
             out.mux(video.encode(frame))
         out.mux(video.encode(None))
         if sound is not None:
-            for n in range(int(seconds * 48_000 / 1024)):
-                chunk = tone(1024, 48_000, "stereo", start=n * 1024)
-                chunk.pts, chunk.time_base = n * 1024, Fraction(1, 48_000)
+            for n in range(int(seconds * rate / 1024)):
+                chunk = tone(1024, rate, layout, start=n * 1024)
+                chunk.pts, chunk.time_base = n * 1024, Fraction(1, rate)
                 out.mux(sound.encode(chunk))
             out.mux(sound.encode(None))
     return path
@@ -59,11 +67,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     return _write(root / "a.mp4", 1.0, 30, True), broken, _write(root / "b.mp4", 1.0, 24, False)
 
 
-def _play(files: tuple[Path, ...], ids: tuple[str, ...] = ("qi_a", "qi_x", "qi_b")) -> list[object]:
+def _play(
+    files: tuple[Path, ...],
+    ids: tuple[str, ...] = ("qi_a", "qi_x", "qi_b"),
+    starts: tuple[float, ...] | None = None,
+) -> list[object]:
     pipe = Pipe()
     worker = _Worker(pipe, PROFILE, "libx264", "veryfast")  # type: ignore[arg-type]
-    for index, (item_id, path) in enumerate(zip(ids, files, strict=True)):
-        assert worker.play(Play(0, item_id, str(path), 0.0, fresh=index == 0)) is None
+    starts = starts or (0.0,) * len(files)
+    for index, (item_id, path, start) in enumerate(zip(ids, files, starts, strict=True)):
+        assert worker.play(Play(0, item_id, str(path), start, fresh=index == 0)) is None
     worker.finish(Finish(0))
     out: list[object] = []
     for message in pipe.sent:
@@ -122,3 +135,57 @@ def test_an_item_that_is_the_profile_is_remuxed_between_conformed_ones(
         pts = [f.pts for f in frames if f.track is track]
         assert pts == sorted(pts) and len(set(pts)) == len(pts), track
     assert [m.item_id for m in out if isinstance(m, Started)] == ["qi_a", "qi_same", "qi_b"]
+
+
+def _loud(payloads: list[bytes], asc: bytes) -> list[bool]:
+    """Per AAC packet: does it decode to the tone (not silence)? Decoded frame ``i``
+    is taken as packet ``i``'s audio (the encoder's priming shifts it 21 ms late)."""
+    decoder = av.CodecContext.create("aac", "r")
+    decoder.extradata = asc
+    levels: list[float] = []
+    for payload in [*payloads, b""]:
+        for frame in decoder.decode(av.Packet(payload) if payload else None):
+            samples = frame.to_ndarray()
+            levels.append(float((samples.astype("float64") ** 2).mean() ** 0.5))
+    return [level > 0.02 for level in levels[: len(payloads)]]
+
+
+def test_audio_stays_in_sync_and_continuous_across_items_formats_and_a_resume(
+    tmp_path: Path,
+) -> None:
+    """48 kHz stereo (fed to the encoder as decoded), no audio (silence), 44.1 kHz mono
+    (through the resampler), then the first item resumed 0.4 s in: the output's audio
+    is one frame every 1920 ticks from start to end, the tone stops where the silent
+    item's first picture is shown and starts again at the mono item's, each within one
+    video frame plus one AAC frame, and the end of the audio is level with the video."""
+    stereo = _write(tmp_path / "stereo.mp4", 1.0, 30, True)
+    silent = _write(tmp_path / "silent.mp4", 1.0, 24, False)
+    mono = _write(tmp_path / "mono.mp4", 1.0, 25, True, (176, 144), 44_100, "mono")
+    ids = ("qi_st", "qi_si", "qi_mo", "qi_re")
+    out = _play((stereo, silent, mono, stereo), ids, (0.0, 0.0, 0.0, 0.4))
+    configs = next(m for m in out if isinstance(m, Configs))
+    starts = {m.item_id: m.video_pts for m in out if isinstance(m, Started)}
+    assert list(starts) == list(ids)
+    audio = [m for m in out if isinstance(m, Frame) and m.track is TrackKind.AUDIO]
+    video = [m for m in out if isinstance(m, Frame) and m.track is TrackKind.VIDEO]
+    assert [f.pts for f in audio] == [k * 1920 for k in range(len(audio))]
+    assert [f.pts for f in video] == [k * 3600 for k in range(len(video))]
+    assert len(video) == 25 + 25 + 25 + 15  # the resumed item: its last 0.6 s
+    loud = _loud([f.payload for f in audio], configs.audio.extradata)
+    pts = [f.pts for f in audio]
+
+    def change(after: int, to: bool) -> int:
+        return next(p for p, is_loud in zip(pts, loud, strict=True) if p >= after and is_loud is to)
+
+    tolerance = 3600 + 1920 + 1920  # a video frame, the AAC priming, a packet's grain
+    assert loud[5] and loud[30], "the stereo item's tone"
+    assert abs(change(starts["qi_st"] + tolerance, False) - starts["qi_si"]) <= tolerance, loud
+    assert abs(change(starts["qi_si"] + tolerance, True) - starts["qi_mo"]) <= tolerance, loud
+    assert all(
+        loud[pts.index(p)] for p in pts if starts["qi_mo"] + tolerance <= p < starts["qi_re"]
+    )
+    end = video[-1].pts + 3600
+    assert all(
+        loud[pts.index(p)] for p in pts if starts["qi_re"] + tolerance <= p < end - tolerance
+    )
+    assert 0 <= audio[-1].pts + 1920 - end < 1920 + 1920  # level (plus the flushed priming)
