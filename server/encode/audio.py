@@ -36,6 +36,7 @@ class AudioEncoder:
         ctx.bit_rate = profile.bitrate
         ctx.time_base = Fraction(1, profile.sample_rate)
         ctx.open()
+        self._time_base = ctx.time_base  # read once: each read builds a Fraction
         self._ctx = ctx
         self._layout = layout
         self._resampler = av.AudioResampler(
@@ -102,7 +103,7 @@ class AudioEncoder:
 
     def _encode_one(self, frame: av.AudioFrame) -> list[Frame]:
         frame.pts = self._samples_in
-        frame.time_base = self._ctx.time_base
+        frame.time_base = self._time_base
         self._samples_in += frame.samples
         return self._stamp(self._ctx.encode(frame))
 

@@ -275,6 +275,8 @@ class _Item:
         self.sample_rate = profile.sample_rate
         self.resampler: av.AudioResampler | None = None
         """Made for the first audio frame that is not already the profile's format."""
+        self.video_time_base: float | None = None
+        """Seconds per unit of the video frames' durations (read once per item)."""
         self.audio_time_base: tuple[int, int] | None = None
         """The audio frames' time base (num, den): PyAV builds a ``Fraction`` per read."""
 
@@ -287,9 +289,10 @@ class _Item:
             self._show(self.current if self.current is not None else frame, count)
         if self.current is not frame:
             self.current, self.boxed = frame, None
-        duration = (
-            float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 0
-        )
+        if self.video_time_base is None:
+            time_base = frame.time_base
+            self.video_time_base = float(time_base) if time_base else 0.0
+        duration = frame.duration * self.video_time_base if frame.duration else 0.0
         self.last_end = max(self.last_end, t + (duration or 1 / self.w.fps))
 
     def _show(self, frame: av.VideoFrame, count: int) -> None:
