@@ -34,6 +34,19 @@ log = logging.getLogger("relaycast.playout")
 BATCH_FRAMES = 16
 """Frames per message: fewer pickles per second, still a small share of the look-ahead."""
 
+FRAME_THREADS_ABOVE = 1920 * 1080
+"""Pictures larger than this (pixels) are decoded with frame threads; up to 1080p one
+thread decodes (slice threads where the stream has slices)."""
+
+
+def decode_threads(width: int, height: int) -> str:
+    """PyAV ``thread_type`` for an item's decoder. A channel decodes in real time, not
+    flat out: frame threads buy throughput it does not need up to 1080p (one core
+    decodes H.264 1080p several times faster than real time) and cost CPU to hand
+    pictures between threads (~15 % more decode CPU measured on 540p and 360p items).
+    Larger items keep them, so that a 4K item still decodes in time."""
+    return "AUTO" if width * height > FRAME_THREADS_ABOVE else "SLICE"
+
 
 class ItemBroken(Exception):
     """The item cannot be played (no video, unreadable, decode error)."""
@@ -125,7 +138,9 @@ class _Worker:
             if config is not None and audio is not None:
                 return self._remux(play, container, video, audio, config)
             self._encoders()
-            video.thread_type = "AUTO"
+            video.thread_type = decode_threads(
+                video.codec_context.width, video.codec_context.height
+            )
             if play.start > 0:
                 container.seek(int(play.start * av.time_base))
             self.starts.append(Started(self.gen, play.item_id, self.timeline.video_end, play.start))

@@ -10,9 +10,10 @@ import av
 import pytest
 
 from server.media.frame import Frame, TrackKind
+from server.playout import worker as worker_module
 from server.playout.messages import Batch, Configs, Ended, Finish, Play, Started
 from server.playout.ports import Profile
-from server.playout.worker import _Worker, in_band
+from server.playout.worker import _Worker, decode_threads, in_band
 from tests.unit.encode.media import picture, tone
 
 PROFILE = Profile(160, 90, 25, 200_000, 64_000)
@@ -189,3 +190,19 @@ def test_audio_stays_in_sync_and_continuous_across_items_formats_and_a_resume(
         loud[pts.index(p)] for p in pts if starts["qi_re"] + tolerance <= p < end - tolerance
     )
     assert 0 <= audio[-1].pts + 1920 - end < 1920 + 1920  # level (plus the flushed priming)
+
+
+def test_decoder_threads_frame_threads_only_above_1080p() -> None:
+    assert decode_threads(1280, 720) == decode_threads(1920, 1080) == "SLICE"
+    assert decode_threads(3840, 2160) == decode_threads(2560, 1440) == "AUTO"
+
+
+def test_one_decoder_thread_or_frame_threads_give_the_same_output(
+    files: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Up to 1080p an item is decoded without frame threads (less CPU in real time);
+    the pictures, so the channel's output, are the same either way."""
+    one = [(m.track, m.pts, m.payload) for m in _play(files) if isinstance(m, Frame)]
+    monkeypatch.setattr(worker_module, "FRAME_THREADS_ABOVE", 0)
+    threaded = [(m.track, m.pts, m.payload) for m in _play(files) if isinstance(m, Frame)]
+    assert one == threaded and len(one) > 50
