@@ -385,7 +385,7 @@ def _rounds(
 
 
 async def channel_scenario(quick: bool, rounds: int | None = None) -> list[dict[str, Any]]:
-    """``rounds``: interleaved measurement rounds (default 3 quick, 5 full)."""
+    """``rounds`` (``--repeats``): interleaved measurement rounds (default 3 quick, 5 full)."""
     seconds, warmup, window = (4.0, 3.0, 8.0) if quick else (10.0, 5.0, 20.0)
     rounds = rounds or (3 if quick else 5)
     workdir = Path(tempfile.mkdtemp(prefix="relaycast-channel-bench-"))

@@ -10,7 +10,7 @@ playout is checked at full speed.
 
 Integer arithmetic only: the worker asks where the video is 30 times a second and
 places ~47 audio frames a second, and ``Fraction`` did that at a few microseconds an
-operation (about 1.5 ms of the worker's CPU per second of output). The audio position
+operation (about 1 ms of the worker's CPU per second of output). The audio position
 is kept exactly as a numerator over a denominator that grows (lcm) only when a sample
 rate needs it, so results are those of exact rational arithmetic.
 """
