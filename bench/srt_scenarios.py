@@ -323,10 +323,12 @@ async def run_srt(
         m0 = await load.mark()
         c0, g0 = procstat.cpu_seconds(server.pids), procstat.cpu_seconds(load.pids)
         s0, d0 = procstat.system_ticks(), udp_drops(ports)
+        r0 = udp_drops(set(mapping.values()))
         await asyncio.sleep(timing.duration)
         m1 = await load.mark()
         c1, g1 = procstat.cpu_seconds(server.pids), procstat.cpu_seconds(load.pids)
         s1, d1 = procstat.system_ticks(), udp_drops(ports)
+        r1 = udp_drops(set(mapping.values()))
         done = await load.stop()
         path = await relay.stop() if relay is not None else None
     except BaseException:
@@ -347,6 +349,8 @@ async def run_srt(
         "cpu_core_percent": core_percent,
         "mbit_per_publisher": (m1["bytes"] - m0["bytes"]) * 8 / stream_seconds / 1e6,
         "socket_drops": d1 - d0,
+        # at the lossy relay's ports (it judges what it received; 0 expected)
+        "relay_socket_drops": r1 - r0,
         "saturated": d1 > d0 or (len(server.pids) == 1 and core_percent >= SATURATED_CORE_PERCENT),
         "packets_per_s": sent / seconds,
         "retransmitted_percent": rexmit * 100 / sent if sent else 0.0,
@@ -440,6 +444,7 @@ async def _collect(
                     f"rexmit {result['retransmitted_percent']:.2f}%{extra}, "
                     f"generator late by up to {result['late_max_ms']:.0f} ms, "
                     f"{result['socket_drops']} datagrams dropped at the server's socket"
+                    + (f", {result['relay_socket_drops']} at the relay's" if loss else "")
                 )
                 runs.setdefault((server.name, n), []).append(result)
     return runs
