@@ -200,7 +200,8 @@ class LiveReceiver:
         return None
 
     def _deliver(self, now_us: int) -> None:
-        """Deliver what is due; skip a hole whose successor's play time has come."""
+        """Deliver what is due; skip a hole whose deadline (:meth:`_hole_deadline`)
+        has come."""
         buf = self._buf
         events = self._events
         sink = self.sink
