@@ -244,6 +244,17 @@ def test_immediate_mode_late_hole_is_given_up_after_two_nak_periods() -> None:
     assert [e.seq for e in events[1:]] == [14]
 
 
+def test_immediate_mode_keeps_no_record_of_holes_filled_long_ago() -> None:
+    conn = make(0, tsbpd=False, latency=100)
+    conn.receive(data(0, 0), 0.0)
+    for k in range(1, 1000):  # a gap every other packet, each filled at once
+        conn.receive(data(2 * k, 2000 * k), 0.002 * k)
+        conn.receive(data(2 * k - 1, 2000 * k - 1000, rexmit=True), 0.002 * k)
+    assert len(got(conn)) == 1999 and conn.stats().packets_dropped == 0
+    rx = conn._rx
+    assert rx is not None and rx._revealed is not None and len(rx._revealed) <= 1
+
+
 def test_tsbpd_mode_gives_a_late_hole_up_at_once() -> None:
     """With play-time delivery the hole is not held: what is behind it plays late
     already (only immediate-delivery ingest holds holes)."""
