@@ -94,10 +94,10 @@ INTERPRETED = isinstance(vars(Frame)["__init__"], FunctionType)
 """True in the pure twin (its ``__init__`` is a Python function), False compiled."""
 
 if INTERPRETED:
-    _set_track, _set_codec, _set_dts, _set_pts, _set_keyframe, _set_payload = (
+    _set_track, _set_codec, _set_dts, _set_pts, _set_keyframe, _set_payload = [
         vars(Frame)[name].__set__
         for name in ("track", "codec", "dts", "pts", "keyframe", "payload")
-    )
+    ]
     _init_slots.__qualname__ = "Frame.__init__"
     setattr(Frame, "__init__", _init_slots)  # noqa: B010 - mypy forbids assigning a method
 
