@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from server import accel
@@ -120,9 +120,17 @@ def _observed(
     yield frame.__reduce__()[1]
 
 
+@pytest.fixture(scope="module")
+def pure_frame() -> type[Frame]:
+    """Loaded once, outside the examples (the first load imports every twin)."""
+    twin: type[Frame] = pure_twins()["server.media.frame"].Frame
+    return twin
+
+
+@settings(deadline=None)
 @given(_FIELDS)
 def test_the_twins_agree_on_every_frame(
-    fields: tuple[TrackKind, str, int, int, bool, bytes],
+    pure_frame: type[Frame], fields: tuple[TrackKind, str, int, int, bool, bytes]
 ) -> None:
-    pure = pure_twins()["server.media.frame"].Frame
+    pure = pure_frame
     assert list(_observed(Frame, fields)) == list(_observed(pure, fields))
