@@ -5,9 +5,7 @@
 is an *optional* extension, so a missing compiler only prints a warning and the
 package installs pure Python. ``RELAYCAST_NO_EXTENSIONS=1`` skips the build (and, at
 run time, the compiled modules; see ``server/accel.py``). The pure-Python modules are
-the same source and stay the reference. ``C_EXTENSIONS`` are small hand-written
-modules (a system call Python lacks, e.g. ``recvmmsg``), optional too, each with a
-pure-Python twin in the module that imports it.
+the same source and stay the reference.
 """
 
 from __future__ import annotations
@@ -30,24 +28,10 @@ def _accelerated_paths() -> list[str]:
     return [name.replace(".", "/") + ".py" for name in names if name and not name.startswith("#")]
 
 
-# Plain C extensions, outside the mypyc group and its manifest: each is optional, and
-# its Python module falls back to its pure twin when it is missing (or disabled by
-# RELAYCAST_NO_EXTENSIONS=1 at run time). recvmmsg(2) is Linux's.
-C_EXTENSIONS = (
-    [Extension("server.ingest._srt_mmsg", ["server/ingest/_srt_mmsg.c"], optional=True)]
-    if sys.platform.startswith("linux")
-    else []
-)
-
-
 def _extensions() -> list[Extension]:
     if os.environ.get("RELAYCAST_NO_EXTENSIONS", "") not in ("", "0"):
         (HERE / "server" / MANIFEST).unlink(missing_ok=True)  # leftovers stay unused
         return []
-    return _mypyc_extensions() + C_EXTENSIONS
-
-
-def _mypyc_extensions() -> list[Extension]:
     try:
         from mypyc.build import mypycify
     except ImportError:
@@ -95,16 +79,14 @@ class BuildExt(build_ext):
         manifest = (HERE if self.inplace else Path(self.build_lib)) / "server" / MANIFEST
         manifest.unlink(missing_ok=True)  # a wheel build leaves the in-place one alone
         super().run()
-        compiled = [ext for ext in self.extensions if ext not in C_EXTENSIONS]
-        if compiled and not self._failed:
+        if self.extensions and not self._failed:
             manifest.write_text(_manifest())
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
         except Exception:
-            if ext not in C_EXTENSIONS:  # the manifest is the mypyc group's
-                self._failed.append(ext.name)
+            self._failed.append(ext.name)
             raise
 
 

@@ -7,9 +7,8 @@ A sender process paces 1316-byte datagrams at each rate (the packet rate of 1, 1
 and 50 paced 4 Mbit/s SRT publishers) in 1 ms bursts; the receiver, on uvloop, only
 counts them. Reported: the receiver's CPU (``time.process_time``) per datagram
 received, for ``endpoint`` (``create_datagram_endpoint``, one callback per
-datagram), ``pure`` (``add_reader`` + a ``recvfrom`` loop) and ``compiled``
-(``add_reader`` + ``recvmmsg``, when built). Not a target: it shows where the
-wake-up cost goes at each rate.
+datagram) and ``batched`` (``add_reader`` + a ``recvfrom`` loop). Not a target: it
+shows where the wake-up cost goes at each rate.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ import socket
 import time
 from typing import Any
 
-from server import accel
 from server.ingest import srt_udp
 
 PAYLOAD = 1316 + 16
@@ -75,7 +73,7 @@ async def _measure(kind: str, rate: int, seconds: float) -> float:
     if kind == "endpoint":
         transport, _ = await loop.create_datagram_endpoint(lambda: counter, sock=sock)
     else:
-        transport = srt_udp.BatchedUdpEndpoint(loop, sock, counter, kind)
+        transport = srt_udp.BatchedUdpEndpoint(loop, sock, counter)
     port = sock.getsockname()[1]
     sender = multiprocessing.Process(target=_send, args=(port, rate, seconds))
     sender.start()
@@ -89,7 +87,7 @@ async def _measure(kind: str, rate: int, seconds: float) -> float:
 
 
 async def main(rates: list[int], seconds: float) -> None:
-    kinds = ["endpoint", accel.PURE] + ([accel.COMPILED] if srt_udp._compiled else [])
+    kinds = ["endpoint", "batched"]
     for rate in rates:
         figures = []
         for kind in kinds:

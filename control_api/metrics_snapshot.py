@@ -208,6 +208,18 @@ class SnapshotCollector(Collector):
             "RTMP(S) connections closed for a protocol violation, timeout or bad media.",
             value=sum(counters.failures.values()),
         )
+        spread = rtmp.spread
+        if spread is not None:  # --workers: how much evening out the kernel's spread took
+            handed = CounterMetricFamily(
+                "relaycast_rtmp_connections_handed",
+                "RTMP(S) connections this worker passed to a less loaded sibling "
+                "(--workers) or received from one, before reading a byte.",
+                labels=["direction", "listener"],
+            )
+            for direction, counts in (("passed", spread.passed), ("received", spread.received)):
+                for listener in ("rtmp", "rtmps"):
+                    handed.add_metric([direction, listener], counts[listener])
+            yield handed
         yield CounterMetricFamily(
             "relaycast_rtmp_refusals_throttled",
             "Refusals of a repeated unknown stream key answered late (back-off against "

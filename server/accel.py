@@ -149,9 +149,15 @@ def load_pure() -> dict[str, ModuleType]:
     They are imported together under their real names (so a pure module's relative
     imports reach the pure copies of its accelerated siblings), then the previous
     modules are put back into ``sys.modules`` and onto their parent packages: the rest
-    of the process keeps whatever it had imported.
+    of the process keeps whatever it had imported. The process's own modules are all
+    imported first, so that the modules outside the list which they import (packages
+    re-exporting them, ``server.ingest.sessions`` building meters) are bound to them:
+    imported for the first time by a pure twin, they would keep its classes for good,
+    and compiled code refuses the pure twin's objects.
     """
-    saved = {name: sys.modules.pop(name) for name in ACCELERATED if name in sys.modules}
+    for name in ACCELERATED:
+        importlib.import_module(name)
+    saved = {name: sys.modules.pop(name) for name in ACCELERATED}
     finder = _SourceOnly()
     sys.meta_path.insert(0, finder)
     try:

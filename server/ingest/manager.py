@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from server.bus import Registry, StreamGrant
-from server.ingest import plan
+from server.ingest.claim import Claim as Claim
 from server.ingest.health import (
     EncoderHealth,
     IngestMeter,
@@ -40,8 +40,6 @@ from server.ingest.ports import (
 from server.ingest.refusals import RefusalReason, RefusalReporter, Refused
 from server.ingest.sessions import Live, OpenSession, connection_id
 from server.logsample import SampledLog
-from server.media import vp9
-from server.media.frame import Codec, CodecConfig, Frame, TrackKind
 from server.settings import IngestSettings
 from server.tasks import BackgroundTasks
 
@@ -57,70 +55,6 @@ _REFUSAL_DETAIL = {
 
 def _refused(reason: RefusalReason) -> Refused:
     return Refused(reason, _REFUSAL_DETAIL[reason])
-
-
-class Claim:
-    """A publisher's handle on its stream: the hot path goes through here."""
-
-    __slots__ = ("_checked_at", "_manager", "_started", "live", "publisher")
-
-    def __init__(self, manager: IngestManager, live: Live, publisher: Publisher) -> None:
-        self._manager = manager
-        self.live = live
-        self.publisher = publisher
-        self._started = self._checked_at = manager.clock()
-
-    @property
-    def current(self) -> bool:
-        return self.live.publisher is self.publisher
-
-    def received(self, count: int, now: float) -> None:
-        if not self.current:
-            return
-        self.live.meter.add_bytes(count, now)
-        self.live.session_bytes += count
-        limits = self.live.grant.limits
-        if limits is not None and now - self._checked_at >= 1.0:
-            self._checked_at = now
-            violation = plan.rate_violation(limits, self.live.meter, now - self._started, now)
-            if violation:
-                self._manager.fail(self.live, violation)
-
-    def config(self, config: CodecConfig) -> None:
-        if not self.current:
-            return
-        limits = self.live.grant.limits
-        violation = plan.config_violation(limits, config) if limits else None
-        if violation:
-            self._manager.fail(self.live, violation)
-            return
-        self.live.stream.set_config(config)
-
-    def metadata(self, metadata: dict[str, object]) -> None:
-        if self.current:
-            self.live.stream.set_metadata(metadata)
-
-    def tracks(self, tracks: frozenset[TrackKind]) -> None:
-        """The tracks the source announced (PMT, onMetaData); HLS waits for them."""
-        if self.current:
-            self.live.stream.announce_tracks(tracks)
-
-    def frame(self, frame: Frame) -> None:
-        if not self.current:
-            return
-        if frame.keyframe and frame.codec == Codec.VP9:
-            self._complete_vp9_config(frame)
-        self.live.meter.add_frame(frame)
-        self.live.stream.publish(frame)
-        if not self.live.live and frame.track is not TrackKind.DATA:
-            self._manager.went_live(self.live)
-
-    def _complete_vp9_config(self, frame: Frame) -> None:
-        """vpcC has no picture size; the first keyframe tells it (health, HLS, plan)."""
-        video = self.live.stream.video_config
-        completed = vp9.with_keyframe_size(video, frame.payload) if video else None
-        if completed is not None:
-            self.config(completed)
 
 
 TAKEN_OVER = "taken over by an encoder"

@@ -36,6 +36,7 @@ import os
 import socket
 import ssl
 import struct
+from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,10 @@ class Spread:
         """This worker's connections (set by the composition root: RTMP + SRT)."""
         self.pending = 0
         """Connections kept or received and not yet handed to their protocol (TLS)."""
-        self.passed = 0
-        self.received = 0
+        self.passed: Counter[str] = Counter()
+        """Connections handed to a sibling, by listener kind (``rtmp``, ``rtmps``)."""
+        self.received: Counter[str] = Counter()
+        """Connections a sibling handed to this worker, by listener kind."""
         self._board: LoadBoard | None = None
         self._inbox: socket.socket | None = None
         self._listeners: list[socket.socket] = []
@@ -230,7 +233,7 @@ class Spread:
             log.debug("spread: could not pass a connection to worker %d: %s", target, exc)
             return False
         self._board.add(target, 1)
-        self.passed += 1
+        self.passed[name.decode()] += 1
         conn.close()
         return True
 
@@ -248,7 +251,7 @@ class Spread:
                     conn.close()
                     continue
                 conn.setblocking(False)
-                self.received += 1
+                self.received[msg.decode()] += 1
                 serve(conn)
             if self._board is not None:
                 self._board.set(self.index, self._mine())

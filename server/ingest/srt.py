@@ -1,12 +1,12 @@
 """SRT ingest listener: the thin asyncio layer around the sans-IO SRT core.
 
 One UDP socket per listening port, read in batches (:mod:`server.ingest.srt_udp`:
-``recvmmsg`` when compiled, a ``recvfrom`` loop otherwise, one wake-up for many
-datagrams); the core's :class:`SrtListener` routes every datagram to its connection
-by destination socket ID. Datagram cost decides SRT throughput: the core appends
-payloads to the connection's ``pending`` list (no object per packet), and a
-connection is drained once after the batch, only when it queued something else (an
-immediate NAK, an ACKACK, an event) or enough payloads to demux.
+a ``recvfrom`` loop, one wake-up for many datagrams); the core's
+:class:`SrtListener` routes every datagram to its connection by destination socket
+ID. Datagram cost decides SRT throughput: the core appends payloads to the
+connection's ``pending`` list (no object per packet), and a connection is drained
+once after the batch, only when it queued something else (an immediate NAK, an
+ACKACK, an event) or enough payloads to demux.
 One :class:`~server.timers.Ticker` per listener drives every connection's timers
 (ACK every 10 ms, periodic NAK, too-late drop, keepalive, idle timeout, paced
 sends) and demuxes the MPEG-TS gathered since the last tick, so the loop holds one

@@ -7,11 +7,11 @@ uvloop that wake-up was about half of the server's CPU at 10 streams); here one
 (a bound, so that timers and other sockets get their turn under a flood), and hands
 the whole batch to the protocol.
 
-The read itself is ``recvmmsg(2)`` (many datagrams per system call) from the small C
-extension ``_srt_mmsg`` when it was built (``setup.py``, needs a C compiler) and not
-disabled (``RELAYCAST_NO_EXTENSIONS=1``); otherwise a loop of ``sock.recvfrom``,
-which is the reference: both give the same ``(bytes, address)`` pairs. Sends go
-straight to the socket; when its buffer is full they wait in a bounded queue
+The read is a loop of ``sock.recvfrom`` until the socket is empty: what costs is the
+wake-up per datagram, and that is gone. ``recvmmsg(2)`` (many datagrams per system
+call, from a C module) was tried and measured no gain over this loop, in the SRT
+ingest scenario or per datagram (issue 21), so it is not kept. Sends go straight to
+the socket; when its buffer is full they wait in a bounded queue
 flushed by a writer callback (the datagram transport's behaviour), and beyond the
 bound they are dropped and counted (SRT retransmits what matters).
 """
@@ -22,11 +22,7 @@ import asyncio
 import logging
 import socket
 from collections import deque
-from collections.abc import Callable
-from types import ModuleType
 from typing import Any, Protocol
-
-from server import accel
 
 log = logging.getLogger("relaycast.srt")
 
@@ -40,8 +36,9 @@ SEND_QUEUE = 4096
 Datagrams = list[tuple[bytes, Any]]
 
 
-def _receive_pure(sock: socket.socket, limit: int) -> Datagrams:
-    """The reference: up to ``limit`` queued datagrams, [] when none is."""
+def receive_batch(sock: socket.socket, limit: int) -> Datagrams:
+    """Up to ``limit`` queued datagrams, [] when none is. An error after some
+    datagrams is left for the next read (they are handed over first)."""
     out: Datagrams = []
     recvfrom = sock.recvfrom
     append = out.append
@@ -52,38 +49,8 @@ def _receive_pure(sock: socket.socket, limit: int) -> Datagrams:
         pass
     except OSError:
         if not out:
-            raise  # as recvmmsg: an error after some datagrams waits for the next read
+            raise
     return out
-
-
-def _load_compiled() -> ModuleType | None:
-    if accel.extensions_disabled():
-        return None
-    try:
-        from server.ingest import _srt_mmsg  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return _srt_mmsg if getattr(_srt_mmsg, "VERSION", 0) == 1 else None
-
-
-_compiled = _load_compiled()
-IMPLEMENTATION = accel.COMPILED if _compiled is not None else accel.PURE
-"""Which batched read runs: ``compiled`` (recvmmsg) or ``pure`` (recvfrom loop)."""
-
-
-def receiver(kind: str = IMPLEMENTATION) -> Callable[[socket.socket, int], Datagrams]:
-    """``receive(sock, limit)`` of the given implementation (tests run both)."""
-    if kind == accel.PURE:
-        return _receive_pure
-    module = _compiled
-    if module is None:
-        raise RuntimeError("the recvmmsg extension is not built (setup.py, C compiler)")
-    native: Callable[[int, int], Datagrams] = module.receive
-
-    def receive(sock: socket.socket, limit: int) -> Datagrams:
-        return native(sock.fileno(), limit)
-
-    return receive
 
 
 class BatchProtocol(Protocol):
@@ -103,7 +70,6 @@ class BatchedUdpEndpoint(asyncio.DatagramTransport):
         loop: asyncio.AbstractEventLoop,
         sock: socket.socket,
         protocol: BatchProtocol,
-        kind: str = IMPLEMENTATION,
     ) -> None:
         super().__init__()
         sock.setblocking(False)
@@ -111,7 +77,6 @@ class BatchedUdpEndpoint(asyncio.DatagramTransport):
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
-        self._receive = receiver(kind)
         self._queue: deque[tuple[bytes, Any]] = deque()
         self._writing = False
         self._closed = False
@@ -121,7 +86,7 @@ class BatchedUdpEndpoint(asyncio.DatagramTransport):
 
     def _readable(self) -> None:
         try:
-            datagrams = self._receive(self._sock, BATCH)
+            datagrams = receive_batch(self._sock, BATCH)
         except OSError as exc:  # an ICMP error on the socket: the caller's timeout cleans up
             self._protocol.error_received(exc)
             return

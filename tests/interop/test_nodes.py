@@ -92,6 +92,28 @@ def healthz(base: str) -> dict[str, str]:
         return doc
 
 
+def _handed_by_worker(base: str, names: set[str]) -> dict[str, dict[str, float]]:
+    """Each worker's ``relaycast_rtmp_connections_handed_total`` (plain RTMP), scraped
+    through the shared port until both workers have answered."""
+    found: dict[str, dict[str, float]] = {}
+
+    def scrape() -> dict[str, dict[str, float]]:
+        with urllib.request.urlopen(base + "/metrics", timeout=5) as resp:
+            text = resp.read().decode()
+        node = re.search(r'relaycast_node_info\{node="([^"]+)"', text)
+        assert node is not None, text[:500]
+        handed = re.findall(
+            r'relaycast_rtmp_connections_handed_total\{direction="(\w+)",listener="rtmp"\} (\S+)',
+            text,
+        )
+        found[node.group(1)] = {direction: float(value) for direction, value in handed}
+        return found
+
+    wait_for(scrape, lambda seen: set(seen) == names, timeout=15, what="both workers' metrics")
+    assert all(set(h) == {"passed", "received"} for h in found.values()), found
+    return found
+
+
 def test_one_key_publishes_on_one_node_only(nodes: Nodes, peers: Peers) -> None:
     a = nodes.start("node-a", "--region", "local")
     stream = a.api.create_stream("shared", reconnectWindowSeconds=1)
@@ -184,6 +206,10 @@ def test_workers_share_the_ports_and_spread_publishers(
         spread = _open_sessions(pg_url)
         counts = sorted(spread.count(name) for name in names)
         assert len(spread) == 20 and counts[1] - counts[0] <= 2, spread  # 10/10 ±1
+        handed = _handed_by_worker(workers.server.base, names)
+        passed = sum(h["passed"] for h in handed.values())
+        assert passed == sum(h["received"] for h in handed.values()), handed
+        assert passed <= 20, handed
     finally:
         for bare in publishers:
             bare.close()

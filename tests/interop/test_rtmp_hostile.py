@@ -18,7 +18,10 @@ from tests.interop.rawpeers import dropped_within, rtmp_handshake
 
 pytestmark = pytest.mark.interop
 
-HANDSHAKE_TIMEOUT = 1.0
+# Covers a real publisher too, from TCP connect to its accepted publish (the claim
+# writes the session to the database): 1 s was broken once in CI by a reconnecting
+# ffmpeg on a loaded machine ("not published within 1 s"), so leave it room.
+HANDSHAKE_TIMEOUT = 3.0
 IDLE_TIMEOUT = 2.0
 MAX_MESSAGE = 1024 * 1024  # far above what a 320x180 publisher sends
 
@@ -116,7 +119,7 @@ def test_hostile_peers_are_dropped_and_a_real_publisher_is_undisturbed(
     assert "peer chunk size" in log
     again = peers.start("ffmpeg-again", ffmpeg_publish(url, 2, size="320x180"))
     relaycast.api.wait_health(sid, lambda h: bool(h.get("ingest")), timeout=8, what="reconnect")
-    assert again.wait(10) == 0, again.output()
+    assert again.wait(10) == 0, (again.output(), relaycast.log()[-3000:])
 
 
 def test_publisher_silent_without_closing_is_dropped_after_idle_timeout(

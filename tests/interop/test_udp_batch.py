@@ -1,30 +1,17 @@
-"""The SRT listener's batched UDP read (server/ingest/srt_udp.py): the recvmmsg
-extension and its pure recvfrom twin give the same datagrams, addresses and bounds,
-on real sockets (the kernel is the peer)."""
+"""The SRT listener's batched UDP read (server/ingest/srt_udp.py): every queued
+datagram in order with its sender's address, within the bound, on real sockets (the
+kernel is the peer)."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from server import accel
 from server.ingest import srt_udp
-
-
-@pytest.fixture(params=[accel.PURE, accel.COMPILED])
-def kind(request: pytest.FixtureRequest) -> str:
-    kind = str(request.param)
-    if kind == accel.COMPILED and srt_udp._compiled is None:
-        message = "the recvmmsg extension is not built"
-        if os.environ.get("CI") and not accel.extensions_disabled():
-            pytest.fail(message + " (CI builds the extensions: pip install -e .)")
-        pytest.skip(message)
-    return kind
 
 
 def _bound(family: socket.AddressFamily, host: str) -> socket.socket:
@@ -50,30 +37,30 @@ def _send(sender: socket.socket, to: Any, payloads: list[bytes]) -> None:
         sender.sendto(payload, to)
 
 
-def test_an_empty_socket_gives_an_empty_batch(kind: str, pair: Any) -> None:
+def test_an_empty_socket_gives_an_empty_batch(pair: Any) -> None:
     server, _, _ = pair
-    assert srt_udp.receiver(kind)(server, 64) == []
+    assert srt_udp.receive_batch(server, 64) == []
 
 
-def test_datagrams_in_order_with_each_senders_address(kind: str, pair: Any) -> None:
+def test_datagrams_in_order_with_each_senders_address(pair: Any) -> None:
     server, one, two = pair
     to = server.getsockname()
     sent: list[tuple[bytes, Any]] = []
-    for i in range(150):  # more than one recvmmsg vector (64)
+    for i in range(150):
         sender = one if i % 3 else two
         payload = bytes([i % 256]) * (1 + i * 9 % 1400)
         sender.sendto(payload, to)
         sent.append((payload, sender.getsockname()))
-    got = srt_udp.receiver(kind)(server, 1000)
+    got = srt_udp.receive_batch(server, 1000)
     assert got == sent
     assert all(type(data) is bytes for data, _ in got)
 
 
-def test_the_limit_leaves_the_rest_queued(kind: str, pair: Any) -> None:
+def test_the_limit_leaves_the_rest_queued(pair: Any) -> None:
     server, one, _ = pair
     payloads = [i.to_bytes(2, "big") for i in range(100)]
     _send(one, server.getsockname(), payloads)
-    receive = srt_udp.receiver(kind)
+    receive = srt_udp.receive_batch
     first = receive(server, 70)
     second = receive(server, 70)
     assert [d for d, _ in first] == payloads[:70]
@@ -81,27 +68,22 @@ def test_the_limit_leaves_the_rest_queued(kind: str, pair: Any) -> None:
     assert receive(server, 70) == []
 
 
-def test_oversized_datagrams_are_truncated_alike(kind: str, pair: Any) -> None:
+def test_oversized_datagrams_are_truncated(pair: Any) -> None:
     server, one, _ = pair
     one.sendto(b"\xab" * 4000, server.getsockname())
-    [(data, _)] = srt_udp.receiver(kind)(server, 8)
+    [(data, _)] = srt_udp.receive_batch(server, 8)
     assert data == b"\xab" * srt_udp.MAX_DATAGRAM
 
 
-def test_ipv6_addresses_match_recvfrom() -> None:
+def test_ipv6_addresses() -> None:
     try:
         server = _bound(socket.AF_INET6, "::1")
     except OSError:
         pytest.skip("no IPv6 loopback")
     sender = _bound(socket.AF_INET6, "::1")
     try:
-        kinds = [accel.PURE] + ([accel.COMPILED] if srt_udp._compiled is not None else [])
-        results = []
-        for kind in kinds:
-            sender.sendto(b"six", server.getsockname())
-            results.append(srt_udp.receiver(kind)(server, 8))
-        expected = [(b"six", sender.getsockname())]
-        assert all(result == expected for result in results)
+        sender.sendto(b"six", server.getsockname())
+        assert srt_udp.receive_batch(server, 8) == [(b"six", sender.getsockname())]
     finally:
         server.close()
         sender.close()
@@ -126,11 +108,11 @@ class _Collector:
         self.errors.append(exc)
 
 
-async def test_the_endpoint_hands_over_batches_and_sends(kind: str, pair: Any) -> None:
+async def test_the_endpoint_hands_over_batches_and_sends(pair: Any) -> None:
     server, one, _ = pair
     loop = asyncio.get_running_loop()
     protocol = _Collector()
-    endpoint = srt_udp.BatchedUdpEndpoint(loop, server, protocol, kind)
+    endpoint = srt_udp.BatchedUdpEndpoint(loop, server, protocol)
     assert protocol.transport is endpoint
     _send(one, server.getsockname(), [i.to_bytes(2, "big") for i in range(300)])
     await asyncio.wait_for(protocol.got.wait(), 5)

@@ -40,15 +40,39 @@ def test_no_extensions_forces_the_pure_path() -> None:
 def test_load_pure_leaves_the_imported_modules_in_place() -> None:
     from server.media import nal
 
-    before = {name: sys.modules.get(name) for name in accel.ACCELERATED}
+    before = {name: sys.modules[name] for name in accel.ACCELERATED if name in sys.modules}
     pure = accel.load_pure()
-    assert {name: sys.modules.get(name) for name in accel.ACCELERATED} == before
+    assert {name: sys.modules[name] for name in before} == before
+    assert all(sys.modules[name] is not pure[name] for name in accel.ACCELERATED)
     from server.media import nal as again
 
     assert again is nal
     assert not any(accel.is_compiled(module) for module in pure.values())
     flv = pure["server.media.flv"]
     assert flv.normalize_length_size is pure["server.media.nal"].normalize_length_size
+
+
+def test_load_pure_leaves_what_the_modules_import_bound_to_the_process_own() -> None:
+    # A fresh process that imported one accelerated module: loading the twins must not
+    # be the first import of the modules they import (the bus package re-exports the
+    # registry, a session builds its meter), or those would keep the pure classes and
+    # the compiled claim would refuse the pure meter (TypeError) in later tests.
+    script = """
+import sys
+from server import accel
+import server.media.frame
+pure = accel.load_pure()
+import server.bus, server.bus.registry, server.ingest.meter, server.ingest.sessions
+from server.ingest.claim import Claim
+assert server.bus.Registry is server.bus.registry.Registry
+assert server.ingest.sessions.IngestMeter is server.ingest.meter.IngestMeter
+assert Claim is not pure["server.ingest.claim"].Claim
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.stdout.strip() == "ok", done.stderr
 
 
 def test_ci_runs_the_compiled_path() -> None:

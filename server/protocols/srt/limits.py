@@ -25,9 +25,10 @@ class SrtLimits:
         peer_latency_ms: the smallest receive latency we ask the peer to use for data
             *we* send (``None`` = same as ``latency_ms``, like ``SRTO_LATENCY``).
         tsbpd_delivery: True = deliver each packet at its play time (TSBPD); False =
-            deliver contiguous packets at once and let only holes wait, bounded by the
-            play time of the first packet after the hole (brief 1.5's ingest
-            simplification: lower latency, fewer wake-ups, identical interop).
+            deliver contiguous packets at once and let only holes wait, until the
+            play time of the first packet after the hole or, if later, two NAK
+            periods (at most the latency) after the hole was found. Brief 1.5's
+            ingest simplification: lower latency, fewer wake-ups, identical interop.
         mtu: largest datagram we send or accept (IP+UDP included, like libsrt's MSS).
         flow_window: receive buffer in packets; also the window announced in the
             handshake. Data more than this far ahead of delivery is dropped.

@@ -22,6 +22,8 @@ only a newly detected gap sends an immediate NAK.
 
 from __future__ import annotations
 
+from collections import deque
+
 from .control import full_ack_packet, light_ack_packet, nak_packet, parse_drop_request
 from .crypto import ReceiveKeys
 from .events import DataReceived, Event, PacketsDropped
@@ -69,6 +71,9 @@ class LiveReceiver:
         self._buf: dict[int, tuple[int, bytes]] = {}
         self._loss: set[int] = set()
         self._first_after: int | None = None
+        # immediate delivery: (first packet after a gap, when it revealed the gap), in
+        # sequence order; the head is the detection of the hole at ``ack``
+        self._revealed: deque[tuple[int, int]] | None = None if self._tsbpd else deque()
         self._based = False
         self._base = 0
         self._ts_ref = 0
@@ -133,6 +138,8 @@ class LiveReceiver:
         if ext > mx:
             if ext > mx + 1:
                 self._on_gap(mx + 1, ext - 1, now_us)
+                if self._revealed is not None:
+                    self._revealed.append((ext, now_us))
             self._max = ext
         else:
             self._loss.discard(ext)
@@ -193,7 +200,8 @@ class LiveReceiver:
         return None
 
     def _deliver(self, now_us: int) -> None:
-        """Deliver what is due; skip a hole whose successor's play time has come."""
+        """Deliver what is due; skip a hole whose deadline (:meth:`_hole_deadline`)
+        has come."""
         buf = self._buf
         events = self._events
         sink = self.sink
@@ -219,11 +227,36 @@ class LiveReceiver:
                 nxt += 1
                 continue
             fa = self._first_after
-            if fa is None or offset + buf[fa][0] > now_us:
+            if fa is None or self._hole_deadline(offset + buf[fa][0]) > now_us:
                 break
             self._skip(fa, "too late")
             ack = self._ack
         self._next = nxt
+
+    def _hole_deadline(self, play_time: int) -> int:
+        """When the hole at ``ack`` is given up: at the play time of the first packet
+        after it (``play_time``) -- and, with immediate delivery, not before the
+        retransmissions its NAKs asked for could arrive.
+
+        A sender that paces a burst (a keyframe) sends its packets tens of ms after
+        their timestamps; a loss among them is detected when the packets behind it
+        are already at or past their play time. Giving it up at once makes the
+        (delayed, paced) retransmission useless -- the ACK past the hole reaches the
+        sender first and it forgets the packet. So the hole waits at least two NAK
+        periods (the immediate NAK's answer and one periodic NAK's) after it was
+        detected, never longer than the latency. libsrt 1.5 recovers those packets
+        (issue 21, SRT-B); ingest delivers at once anyway, so nothing plays late."""
+        revealed = self._revealed
+        if not revealed:
+            return play_time
+        ack = self._ack
+        while revealed and revealed[0][0] <= ack:
+            revealed.popleft()
+        if not revealed:
+            return play_time
+        hold = min(2 * self._nak_interval(), self._latency)
+        held = revealed[0][1] + hold
+        return held if held > play_time else play_time
 
     def _skip(self, upto: int, reason: str) -> None:
         """Give up everything in [ack, upto) and move the ACK point past it."""
@@ -309,7 +342,7 @@ class LiveReceiver:
                 return d if d < t else t
         fa = self._first_after
         if fa is not None:
-            d = self._base + self._latency + self._buf[fa][0]
+            d = self._hole_deadline(self._base + self._latency + self._buf[fa][0])
             if d < t:
                 t = d
         return t

@@ -56,6 +56,25 @@ def test_referee_counts_recovered_in_time_late_and_lost() -> None:
     assert final["forwarded"] == 5
 
 
+def test_a_window_is_judged_on_its_own_drops() -> None:
+    from bench.srt_scenarios import judged
+
+    ref = Referee(loss=1.0, latency_s=0.12, rng=random.Random(1))
+    addr = ("127.0.0.1", 5000)
+    assert not ref.passes(addr, _data(1), 0.0)  # before the window: lost for good
+    before = ref.snapshot(1.5)
+    assert before["unrecovered"] == 1
+    assert not any(ref.passes(addr, _data(seq), 2.0) for seq in (2, 3, 4))
+    ref.loss = 0.0
+    assert ref.passes(addr, _data(2, rexmit=True), 2.05)  # in time
+    assert ref.passes(addr, _data(3, rexmit=True), 2.5)  # late
+    after = judged(before, ref.snapshot(2.0 + SETTLED_S + 0.2))  # 4 lost in the window
+    assert (after["dropped"], after["recovered"], after["recovered_in_time"]) == (3, 2, 1)
+    assert after["unrecovered"] == 1
+    assert after["recovered_ratio"] == round(1 / 3, 5)
+    assert judged(before, before)["recovered_ratio"] is None
+
+
 def test_the_issues_rows_are_planned_unless_counts_are_given() -> None:
     from bench.srt_scenarios import HEAVY_LOSS, LOSS, planned_runs
 

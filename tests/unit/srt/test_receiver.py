@@ -182,20 +182,91 @@ def test_too_late_drop_moves_ack_point() -> None:
     assert conn.stats().packets_dropped == 2
 
 
+def _sample_rtt(conn: SrtConnection, at: float) -> None:
+    """A full ACK at ``at`` answered 1 ms later: RTT 1 ms, so the NAK period is its
+    20 ms floor."""
+    conn.handle_timer(at)
+    [ack] = controls(conn, ControlType.ACK)
+    conn.receive(ackack_packet(ack.type_info, 0, SOCK), at + 0.001)
+    assert conn.stats().rtt_ms == pytest.approx(1.0)
+
+
 def test_immediate_mode_holes_wait_only_until_successor_play_time() -> None:
     conn = make(10, tsbpd=False, latency=100)
     conn.receive(data(10, 0), 0.0)
-    conn.receive(data(12, 2000), 0.002)
-    conn.receive(data(13, 3000), 0.003)
+    _sample_rtt(conn, 0.010)
+    conn.receive(data(12, 20000), 0.020)
+    conn.receive(data(13, 21000), 0.021)
     assert got(conn) == [10]
-    assert conn.next_timer() == pytest.approx(0.01)  # ACK first
-    conn.handle_timer(0.01)
-    conn.handle_timer(0.0999)
+    conn.handle_timer(0.1199)
     assert got(conn) == []
-    conn.handle_timer(0.102)
+    assert conn.next_timer() == pytest.approx(0.120)  # play time of 12
+    conn.handle_timer(0.120)
     events = conn.events()
     assert events[0] == PacketsDropped(11, 1, "too late")
     assert [e.seq for e in events[1:]] == [12, 13]
+
+
+def test_immediate_mode_hole_found_late_waits_for_its_retransmission() -> None:
+    """Packets paced out late (a keyframe burst) reveal a loss when those behind it
+    are already past their play time: the hole is held two NAK periods (2 x 20 ms
+    here) from its detection, so the retransmission the NAK asked for is used."""
+    conn = make(10, tsbpd=False, latency=100)
+    conn.receive(data(10, 0), 0.0)
+    _sample_rtt(conn, 0.010)
+    conn.receive(data(12, 20000), 0.150)  # play time 0.120 passed already
+    assert [parse_loss_list(n.cif) for n in controls(conn, ControlType.NAK)] == [[(11, 11)]]
+    assert got(conn) == [10]
+    conn.handle_timer(0.160)
+    conn.receive(data(11, 10000, rexmit=True), 0.165)
+    assert got(conn) == [11, 12]
+    assert conn.stats().packets_dropped == 0
+
+
+def test_immediate_mode_late_hole_is_given_up_after_two_nak_periods() -> None:
+    conn = make(10, tsbpd=False, latency=100)
+    conn.receive(data(10, 0), 0.0)
+    _sample_rtt(conn, 0.010)
+    conn.receive(data(12, 20000), 0.150)
+    conn.receive(data(14, 22000), 0.170)  # a second hole, found 20 ms later
+    conn.handle_timer(0.1899)
+    assert got(conn) == [10]
+    assert conn.next_timer() == pytest.approx(0.190)
+    conn.handle_timer(0.190)
+    events = conn.events()
+    assert events[0] == PacketsDropped(11, 1, "too late")
+    assert [e.seq for e in events[1:]] == [12]
+    conn.handle_timer(0.2099)  # the second hole has its own hold, from 0.170
+    assert conn.events() == []
+    conn.handle_timer(0.210)
+    events = conn.events()
+    assert events[0] == PacketsDropped(13, 1, "too late")
+    assert [e.seq for e in events[1:]] == [14]
+
+
+def test_immediate_mode_keeps_no_record_of_holes_filled_long_ago() -> None:
+    conn = make(0, tsbpd=False, latency=100)
+    conn.receive(data(0, 0), 0.0)
+    for k in range(1, 1000):  # a gap every other packet, each filled at once
+        conn.receive(data(2 * k, 2000 * k), 0.002 * k)
+        conn.receive(data(2 * k - 1, 2000 * k - 1000, rexmit=True), 0.002 * k)
+    assert len(got(conn)) == 1999 and conn.stats().packets_dropped == 0
+    rx = conn._rx
+    assert rx is not None and rx._revealed is not None and len(rx._revealed) <= 1
+
+
+def test_tsbpd_mode_gives_a_late_hole_up_at_once() -> None:
+    """With play-time delivery the hole is not held: what is behind it plays late
+    already (only immediate-delivery ingest holds holes)."""
+    conn = make(10, tsbpd=True, latency=100)
+    conn.receive(data(10, 0), 0.0)
+    _sample_rtt(conn, 0.010)
+    conn.handle_timer(0.100)
+    assert got(conn) == [10]
+    conn.receive(data(12, 20000), 0.150)
+    events = conn.events()
+    assert events[0] == PacketsDropped(11, 1, "too late")
+    assert [e.seq for e in events[1:]] == [12]
 
 
 def test_dropreq_skips_hole_now() -> None:
