@@ -22,6 +22,12 @@ Cutting rules (90 kHz media time, ``fd`` = average frame duration of the main tr
   leader's numbering, timeline offset and program date-time there, so players switch
   renditions at the same MSN and PTS. Where the leader has not got that far yet, the
   rules above apply.
+* a frame of the side track (audio beside video) goes into the part whose main-track
+  span holds its decode time: one at or past the newest main frame waits for the next
+  main frame. At a followed cut the split is the leader's keyframe's decode time, so a
+  rendition's segment N carries the same audio frames as the source's, whatever order
+  its encoder interleaved them in (audio filed by arrival left a rendition's segments an
+  audio frame or two off the source's: a gap where a player switched, and a stall).
 Each cut happens when the frame after the cut arrives, so every sample duration of the
 main track is exact; the pending frames of a part are flushed as one moof+mdat (or one
 per video frame with ``chunked_parts`` while ``streaming()`` says someone is receiving the
@@ -65,6 +71,10 @@ PART_MIN_PERCENT = (
 bounds it in media time; this bounds memory if timestamps do not advance)."""
 
 
+_ALL = 1 << 62
+"""A raw time past any frame's: releases every held side frame."""
+
+
 class Change(enum.Enum):
     """What ``on_change`` reports, so the HTTP layer can wake only the waiters concerned."""
 
@@ -77,6 +87,7 @@ class Cut:
     """Where a leader's segment began: followers (renditions) start theirs there too."""
 
     pts: int  # raw presentation time of the segment's first main-track frame
+    dts: int  # its raw decode time: where the leader's side track (audio) was split
     msn: int
     offset: int  # raw -> media time offset of the leader at that segment
     program_date_time: float
@@ -161,6 +172,8 @@ class Segmenter:
         self._anchor: tuple[float, int] | None = None  # (wall clock, media time)
         self._clock = FrameClock(TIMEBASE / 30)
         self._last_side: int | None = None  # raw dts of the non-main track
+        self._side: deque[Frame] = deque()  # side frames waiting for the main track
+        self._newest_pts: int | None = None  # pts of the newest main-track frame
         self._ended = False
         self._version = 0
         self._cache: dict[bool, tuple[int, tuple[str, ...]]] = {}
@@ -216,6 +229,7 @@ class Segmenter:
             return
         self._release()
         if self._open is not None:
+            self._release_side(_ALL)
             self._close_segment(None)
         self._ended = True
         self._changed(Change.PLAYLIST)
@@ -283,12 +297,17 @@ class Segmenter:
                 return
             self._start_segment(frame, now, follow if isinstance(follow, Cut) else None)
             self._clock.observe(frame.dts, video_key)
+            self._newest_pts = frame.pts
             return
         self._clock.observe(frame.dts, video_key)  # first, so a keyframe knows its GOP
+        self._newest_pts = frame.pts
         if isinstance(follow, Cut) and frame.dts + self._offset > self._open.start:
+            self._release_side(follow.dts)
             self._close_segment(frame.dts)
             self._start_segment(frame, now, follow)
-        elif not self._cut(frame, now, may_cut_segment=follow is None):
+            return
+        self._release_side(self._split_before(frame.dts, frame.pts))
+        if not self._cut(frame, now, may_cut_segment=follow is None):
             self._add(frame, segment_start=False)
 
     def _follow(self, frame: Frame) -> Cut | bool | None:
@@ -354,7 +373,8 @@ class Segmenter:
         return elapsed >= self._target - fd / 2 or (gop > 0 and elapsed + gop > self._limit)
 
     def _side_frame(self, frame: Frame) -> None:
-        """A frame of the non-main track goes into whatever part is open."""
+        """A frame of the non-main track: into the open part when a later main frame is
+        already there, else held until one is (see the module docstring)."""
         writer = self._writer
         last = self._last_side
         if (
@@ -367,7 +387,33 @@ class Segmenter:
             self._dropped += 1
             return
         self._last_side = frame.dts
-        self._add(frame, segment_start=False)
+        self._side.append(frame)
+        if len(self._side) > HOLD_MAX_FRAMES:  # the main track stopped: bounded all the same
+            self._add(self._side.popleft(), segment_start=False)
+        newest = self._clock.last
+        if newest is not None and self._newest_pts is not None:
+            self._release_side(self._split_before(newest, self._newest_pts))
+
+    def _split_before(self, dts: int, pts: int) -> int:
+        """Side frames decoded before this may go into the open part, the main track
+        being at ``dts`` (showing ``pts``). A rendition's encoder has no B-frames, so
+        the leader's next cut splits audio at a decode time up to its B-frame delay
+        before the rendition's own keyframe there: held back to that split."""
+        leader = self._leader
+        if leader is None:
+            return dts
+        split = dts
+        for cut in reversed(leader._cuts):
+            if cut.pts <= pts:
+                break
+            split = min(split, cut.dts)
+        return split
+
+    def _release_side(self, before: int) -> None:
+        """Held side frames decoded before raw time ``before``, into the open part."""
+        side = self._side
+        while side and side[0].dts < before:
+            self._add(side.popleft(), segment_start=False)
 
     def _add(self, frame: Frame, *, segment_start: bool) -> None:
         assert self._writer is not None and self._part is not None
@@ -413,7 +459,7 @@ class Segmenter:
         self._next_msn += 1
         self._pending_discontinuity = False
         self._cuts.append(
-            Cut(frame.pts, self._open.msn, self._offset, self._open.program_date_time)
+            Cut(frame.pts, frame.dts, self._open.msn, self._offset, self._open.program_date_time)
         )
         self._open_part(media, frame.keyframe or frame.track is TrackKind.AUDIO)
         self._add(frame, segment_start=True)
@@ -478,13 +524,16 @@ class Segmenter:
         """Close the open segment; the next one starts at a keyframe, rebased to continue
         the timeline, and (``discontinuity``) tagged EXT-X-DISCONTINUITY."""
         if self._open is not None:
+            self._release_side(_ALL)
             self._close_segment(None)
+        self._side.clear()
         if discontinuity and self._next_msn > self._first and not self._pending_discontinuity:
             self._pending_discontinuity = True
             self._breaks += 1
         self._rebase = True
         self._anchor = None
         self._last_side = None
+        self._newest_pts = None
         self._clock.reset()
 
     def _changed(self, change: Change) -> None:

@@ -32,6 +32,7 @@ _DECODERS: dict[str, str] = {
 _AUDIO_DECODERS: dict[str, str] = {Codec.OPUS: "opus", Codec.AAC: "aac"}
 _TICKS = Fraction(1, TIMEBASE)
 MAX_HELD_AUDIO = 512
+_NEVER = 1 << 62
 """Audio frames waiting for the video to catch up, at most (about 10 s of AAC)."""
 MAX_KEY_TIMES = 64
 """Source keyframe times remembered until their picture comes out of the decoder."""
@@ -153,8 +154,17 @@ class Pipeline:
             keyframe = pts in self._keys
             while keyframe and self._keys and self._keys[0] <= pts:
                 self._keys.popleft()
-            for index, rung in enumerate(self._rungs):
-                batch.frames.extend((index, f) for f in rung.encode(picture, pts, keyframe))
+            out = [
+                (i, f)
+                for i, rung in enumerate(self._rungs)
+                for f in rung.encode(picture, pts, keyframe)
+            ]
+            if out:  # audio that plays before these pictures goes ahead of them, as a muxer
+                keys = [f.dts for _, f in out if f.keyframe]
+                if keys:  # a cut: ahead of it in every rung, even one whose video is behind
+                    self._release_audio(batch, before=min(keys), caught_up=False)
+                self._release_audio(batch, before=min(f.dts for _, f in out))
+            batch.frames.extend(out)
         shown = [r.shown for r in self._rungs]
         if shown and None not in shown:
             batch.shown = min(s for s in shown if s is not None)
@@ -175,12 +185,19 @@ class Pipeline:
             self.dropped_audio += 1
         self._held.append(frame)
 
-    def _release_audio(self, batch: Batch) -> None:
-        """Audio up to the time every rendition's video has reached."""
+    def _release_audio(
+        self, batch: Batch, before: int | None = None, *, caught_up: bool = True
+    ) -> None:
+        """Audio up to the time every rendition's video has reached (``caught_up``) and,
+        ``before``, only what plays before the pictures about to be added. In decode-time
+        order with the pictures, as a muxer interleaves: the segmenters put audio in the
+        part its time falls in (``server.hls.segmenter`` holds what comes early), and
+        audio after the keyframe it precedes would land in the rendition's next segment,
+        not the source's: a gap or overlap where a player switches renditions."""
         shown = [r.shown for r in self._rungs]
         if not shown or None in shown:
             return
-        until = min(s for s in shown if s is not None)
+        until = min(s for s in shown if s is not None) if caught_up else _NEVER
         held = self._held
-        while held and held[0].pts <= until:
+        while held and held[0].pts <= until and (before is None or held[0].pts < before):
             batch.frames.append((AUDIO, held.popleft()))

@@ -35,13 +35,24 @@ def _run(gop: int) -> tuple[list[Frame], dict[int, list[Frame]], list[Frame]]:
     audio: list[Frame] = []
     for frame in source.frames:
         batch = pipeline.feed(frame)
+        released, keys = [], []
         for index, produced in batch.frames:
             if index == AUDIO:
-                # released only once every rung's video has been output up to it
-                assert all(out[i] and out[i][-1].pts >= produced.pts for i in out)
-                audio.append(produced)
+                # ahead of any keyframe that plays after it: a rung's segmenter puts
+                # audio in the part its time falls in, and one arriving after the cut
+                # would land in the rung's next segment, not the source's
+                assert all(k.dts <= produced.pts for k in keys), (keys, produced)
+                released.append(produced)
             else:
                 out[index].append(produced)
+                if produced.keyframe:
+                    keys.append(produced)
+        # released once every rung's video has been output up to it, or ahead of a cut
+        for a in released:
+            assert any(k.dts > a.pts for k in keys) or all(
+                out[i] and out[i][-1].pts >= a.pts for i in out
+            ), a
+        audio.extend(released)
     return list(source.frames), out, audio
 
 
