@@ -387,12 +387,17 @@ class Segmenter:
             self._dropped += 1
             return
         self._last_side = frame.dts
-        self._side.append(frame)
-        if len(self._side) > HOLD_MAX_FRAMES:  # the main track stopped: bounded all the same
-            self._add(self._side.popleft(), segment_start=False)
-        newest = self._clock.last
-        if newest is not None and self._newest_pts is not None:
-            self._release_side(self._split_before(newest, self._newest_pts))
+        newest, shown = self._clock.last, self._newest_pts
+        before = None if newest is None or shown is None else self._split_before(newest, shown)
+        side = self._side
+        if not side and before is not None and frame.dts < before:
+            self._add(frame, segment_start=False)  # the usual case: nothing to wait for
+            return
+        side.append(frame)
+        if len(side) > HOLD_MAX_FRAMES:  # the main track stopped: bounded all the same
+            self._add(side.popleft(), segment_start=False)
+        if before is not None:
+            self._release_side(before)
 
     def _split_before(self, dts: int, pts: int) -> int:
         """Side frames decoded before this may go into the open part, the main track

@@ -32,8 +32,8 @@ _DECODERS: dict[str, str] = {
 _AUDIO_DECODERS: dict[str, str] = {Codec.OPUS: "opus", Codec.AAC: "aac"}
 _TICKS = Fraction(1, TIMEBASE)
 MAX_HELD_AUDIO = 512
-_NEVER = 1 << 62
 """Audio frames waiting for the video to catch up, at most (about 10 s of AAC)."""
+_NEVER = 1 << 62
 MAX_KEY_TIMES = 64
 """Source keyframe times remembered until their picture comes out of the decoder."""
 
