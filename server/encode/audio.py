@@ -22,12 +22,28 @@ SAMPLES_PER_FRAME = 1024
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
+def layout_of(profile: AudioProfile) -> str:
+    """The channel layout name the profile's encoder takes."""
+    return _LAYOUTS[profile.channels]
+
+
+def in_profile_format(frame: av.AudioFrame, profile: AudioProfile) -> bool:
+    """Whether ``frame`` already has the sample format (planar float, what the AAC
+    encoder takes and an AAC decoder gives), rate and layout of ``profile``: such
+    frames need no resampler's filter graph (~10 us a frame)."""
+    return (
+        frame.sample_rate == profile.sample_rate
+        and frame.format.name == "fltp"
+        and frame.layout.name == layout_of(profile)
+    )
+
+
 class AudioEncoder:
     """Any audio in (resampled to the profile), AAC Frames out."""
 
     def __init__(self, profile: AudioProfile) -> None:
         self.profile = profile
-        layout = _LAYOUTS[profile.channels]
+        layout = layout_of(profile)
         ctx = av.CodecContext.create("aac", "w")
         assert isinstance(ctx, av.AudioCodecContext)
         ctx.sample_rate = profile.sample_rate
@@ -38,7 +54,6 @@ class AudioEncoder:
         ctx.open()
         self._time_base = ctx.time_base  # read once: each read builds a Fraction
         self._ctx = ctx
-        self._layout = layout
         self._resampler = av.AudioResampler(
             format="fltp", layout=layout, rate=profile.sample_rate, frame_size=SAMPLES_PER_FRAME
         )
@@ -58,12 +73,7 @@ class AudioEncoder:
         the samples stay in order."""
         if self._origin is None:
             self._origin = pts or 0
-        fits = (
-            self._held is not None
-            and frame.sample_rate == self.profile.sample_rate
-            and frame.format.name == "fltp"
-            and frame.layout.name == self._layout
-        )
+        fits = self._held is not None and in_profile_format(frame, self.profile)
         if fits and self._held == 0 and frame.samples == SAMPLES_PER_FRAME:
             return self._encode_one(frame)
         out: list[Frame] = []
@@ -118,7 +128,7 @@ class AudioEncoder:
         return out
 
     def _silent_frame(self) -> av.AudioFrame:
-        layout = _LAYOUTS[self.profile.channels]
+        layout = layout_of(self.profile)
         frame = av.AudioFrame(format="fltp", layout=layout, samples=SAMPLES_PER_FRAME)
         for plane in frame.planes:
             plane.update(bytes(plane.buffer_size))

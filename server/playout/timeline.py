@@ -39,6 +39,13 @@ _OVERLAP_TICKS = AAC_FRAME_TICKS // 2
 """``AUDIO_OVERLAP_DROP`` in ticks (960, exact)."""
 
 
+def _ratio(ticks: int | Fraction) -> tuple[int, int]:
+    """``ticks`` as (numerator, denominator)."""
+    if isinstance(ticks, int):
+        return ticks, 1
+    return ticks.numerator, ticks.denominator
+
+
 class Timeline:
     """Where the output is, in 90 kHz ticks, across every item of one worker."""
 
@@ -92,10 +99,7 @@ class Timeline:
     def silence_until(self, target: int | Fraction) -> int:
         """Whole AAC frames of silence that bring the audio up to ``target`` without
         passing it; counted as fed. Returns ticks (a multiple of 1920)."""
-        if isinstance(target, int):
-            tn, td = target, 1
-        else:
-            tn, td = target.numerator, target.denominator
+        tn, td = _ratio(target)
         frames = (tn * self._den - self._num * td) // (AAC_FRAME_TICKS * self._den * td)
         if frames <= 0:
             return 0
@@ -112,10 +116,7 @@ class Timeline:
         """An item's audio frame belongs at ``target`` (ticks): ``("drop", 0)`` when it
         overlaps what was encoded by more than ``AUDIO_OVERLAP_DROP``, else ``("feed",
         silence ticks to insert first)``."""
-        if isinstance(target, int):
-            tn, td = target, 1
-        else:
-            tn, td = target.numerator, target.denominator
+        tn, td = _ratio(target)
         if self._num * td - tn * self._den > _OVERLAP_TICKS * self._den * td:
             return "drop", 0
         return "feed", self.silence_until(target)

@@ -17,7 +17,7 @@ from typing import Any
 
 import av
 
-from server.encode.audio import AudioEncoder
+from server.encode.audio import AudioEncoder, in_profile_format, layout_of
 from server.encode.conform import letterbox
 from server.encode.profile import AudioProfile, VideoProfile
 from server.encode.video import VideoEncoder
@@ -285,9 +285,6 @@ class _Item:
         self.boxed: av.VideoFrame | None = None
         self.last_end = 0.0
         self.first = True
-        profile = worker.audio_profile
-        self.layout = "stereo" if profile.channels == 2 else "mono"
-        self.sample_rate = profile.sample_rate
         self.resampler: av.AudioResampler | None = None
         """Made for the first audio frame that is not already the profile's format."""
         self.video_time_base: float | None = None
@@ -355,16 +352,12 @@ class _Item:
         """``frame`` in the profile's sample format, layout and rate. A frame that
         already is goes as it is (AAC decodes to fltp; most items are 48 kHz stereo),
         as long as the resampler holds nothing of earlier frames."""
-        if (
-            self.resampler is None
-            and frame.sample_rate == self.sample_rate
-            and frame.format.name == "fltp"
-            and frame.layout.name == self.layout
-        ):
+        profile = self.w.audio_profile
+        if self.resampler is None and in_profile_format(frame, profile):
             return [frame]
         if self.resampler is None:
             self.resampler = av.AudioResampler(
-                format="fltp", layout=self.layout, rate=self.sample_rate
+                format="fltp", layout=layout_of(profile), rate=profile.sample_rate
             )
         return self.resampler.resample(frame)
 
