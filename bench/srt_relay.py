@@ -44,6 +44,12 @@ their retransmissions were judged instead -- at 50 publishers a quarter of the
 packets went that way, and more so with a server whose output comes in bursts."""
 
 
+def _udp_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
+    return sock
+
+
 @dataclass
 class Referee:
     loss: float
@@ -117,8 +123,7 @@ class RelayPort(asyncio.DatagramProtocol):
             sock.send(data)
 
     def _open(self, addr: Any) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
+        sock = _udp_socket()
         sock.setblocking(False)
         sock.connect(self.target)
         self.loop.add_reader(sock.fileno(), self._answer(sock, addr))
@@ -157,8 +162,7 @@ async def run(args: argparse.Namespace) -> None:
     ports: dict[str, int] = {}
     for target in args.targets:
         relay = RelayPort(("127.0.0.1", target), referee)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, BUFFER)
+        sock = _udp_socket()
         sock.bind(("127.0.0.1", 0))
         transport, _ = await loop.create_datagram_endpoint(
             lambda relay=relay: relay,  # type: ignore[misc]
