@@ -194,6 +194,33 @@ async def test_losses_are_retransmitted_and_nothing_is_missing(
     assert out.read_bytes() == sent
 
 
+@pytest.mark.serial
+async def test_a_lost_tail_is_retransmitted_though_no_later_packet_reveals_it(
+    tmp_path: Path, sample: Sample
+) -> None:
+    """The last packets' first copies are lost: libsrt cannot NAK what it never saw a
+    successor of, so only the sender's quiet-tail probe brings them (stop 28's CI)."""
+    port, out = free_udp_port(), tmp_path / "tail.ts"
+    sent = muxed(sample)
+    total = -(-len(sent) // 1316)
+    listener = slt_listener(port, out, "&latency=200")
+    try:
+        with LossyRelay(("127.0.0.1", port), drop_originals_from=total - 3) as relay:
+            url = f"srt://127.0.0.1:{relay.port}?latency=200"
+            async with SrtPublisher.connect(url) as pub:
+                for pos in range(0, len(sent), 1316 * 4):
+                    pub.send_ts(sent[pos : pos + 1316 * 4])
+                    await asyncio.sleep(0.005)
+            stats = pub.stats()
+            rc, err = await asyncio.to_thread(finish, listener)
+    finally:
+        listener.kill()
+    assert rc == 0, err
+    assert relay.stats.dropped == 3
+    assert stats.packets_retransmitted >= 3 and stats.packets_send_dropped == 0
+    assert out.read_bytes() == sent
+
+
 async def test_frames_to_srt_live_transmit_decode(tmp_path: Path, sample: Sample) -> None:
     """send_frame output through a libsrt listener is complete, decodable MPEG-TS."""
     port, out = free_udp_port(), tmp_path / "frames.ts"

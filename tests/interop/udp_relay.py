@@ -2,7 +2,9 @@
 
 It forwards datagrams both ways and drops a share of the caller's *data* packets
 (first transmissions and retransmissions alike; control packets always pass), with a
-seeded random generator so a run is repeatable. A thread with ``select``: it must
+seeded random generator so a run is repeatable. With ``drop_originals_from`` = N it
+drops instead the first transmission of every data packet from the N-th on (a lost
+tail: only retransmissions get through). A thread with ``select``: it must
 not share the event loop of the server under test, or the "network" would stall
 whenever the server is busy.
 """
@@ -29,6 +31,7 @@ class LossyRelay:
     target: tuple[str, int]
     loss: float = 0.03
     seed: int = 5
+    drop_originals_from: int | None = None
     stats: RelayStats = field(default_factory=RelayStats)
 
     def __post_init__(self) -> None:
@@ -75,7 +78,7 @@ class LossyRelay:
     def _from_caller(self, data: bytes) -> None:
         if data and not data[0] & 0x80:  # data packet: the F bit is clear
             self.stats.data_packets += 1
-            if self._random.random() < self.loss:
+            if self._drops(data):
                 self.stats.dropped += 1
                 return
         try:
@@ -83,3 +86,10 @@ class LossyRelay:
         except ConnectionRefusedError:
             return
         self.stats.forwarded += 1
+
+    def _drops(self, data: bytes) -> bool:
+        tail = self.drop_originals_from
+        if tail is None:
+            return self._random.random() < self.loss
+        retransmitted = len(data) > 4 and bool(data[4] & 0x04)  # the R bit (brief 3.1)
+        return self.stats.data_packets > tail and not retransmitted

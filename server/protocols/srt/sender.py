@@ -7,6 +7,13 @@ R bit set (same timestamp, same ciphertext). Sequence numbers are extended
 integers (see :mod:`seqno`): everything in ``[head, next)`` is in the buffer,
 everything below ``acked`` was acknowledged, ``[acked, head)`` was dropped by age.
 
+A tail nobody can report is probed: the receiver NAKs a gap only once a later packet
+shows it, so when the last packets before a pause (or before the end) are lost, no NAK
+ever comes. When the sender has been quiet -- nothing new sent, no ACK progress -- for
+an RTO (RTT + 4 x variance + two ACK periods, at least 30 ms) with packets still
+unacknowledged, it re-sends them, backing off x2 per probe without progress. A steady
+stream never probes: its next packets reveal the gap, and its ACKs keep coming.
+
 Pacing is a token bucket: ``max_bandwidth`` bytes/s, or, when that is 0, the
 measured input rate + 25 % (at least ``min_pacing_rate``), with bursts of
 ``pacing_burst`` seconds allowed -- so a steady stream never waits for the timer
@@ -32,6 +39,9 @@ from .packet import HEADER, SOLO_IN_ORDER, ExtendedType, set_rexmit_flag
 from .seqno import MSGNO_MASK, SEQ_MASK, seq_diff, unwrap_seq
 
 _RATE_WINDOW = 1_000_000
+_PROBE_FLOOR = 30_000
+_PROBE_SYN_SLACK = 20_000
+_PROBE_MAX_BACKOFF = 8
 _PACING_OVERHEAD = 1.25
 
 
@@ -78,6 +88,8 @@ class LiveSender:
         self._km_tries = 0
         self._km_resend = int(limits.km_resend_interval * 1e6)
         self._km_max = limits.km_max_resends
+        self._quiet_since = now_us  # last new packet or ACK progress
+        self._probe_backoff = 1
         self.packets_sent = 0
         self.bytes_sent = 0
         self.packets_retransmitted = 0
@@ -111,6 +123,7 @@ class LiveSender:
         packet = HEADER.pack(seq, flags, link.stamp(now_us), link.peer_socket_id) + payload
         buf[ext] = (packet, now_us)
         self._next = ext + 1
+        self._quiet_since = now_us
         self._msgno = msgno + 1 if msgno < MSGNO_MASK else 1
         if not self._fixed_rate:
             self._input_bytes += len(packet)
@@ -219,6 +232,8 @@ class LiveSender:
         for s in range(self._head, point):
             del buf[s]
         self._acked = point
+        self._quiet_since = now_us
+        self._probe_backoff = 1
         if point > self._head:
             self._head = point
             self._forget_rexmits(point)
@@ -298,10 +313,31 @@ class LiveSender:
         if (self._queue or self._rexmit) and self._rate:
             wait = (self._burst - self._tokens) / self._rate
             t = min(t, self._tokens_us + max(int(wait), 1))
+        elif self._head < self._next:
+            t = min(t, self._quiet_since + self._probe_timeout())
         return t
+
+    def _probe_timeout(self) -> int:
+        rtt = self._rtt
+        rto = max(rtt.rtt + 4 * rtt.var + _PROBE_SYN_SLACK, _PROBE_FLOOR)
+        return rto * self._probe_backoff
+
+    def _probe_tail(self, now_us: int) -> None:
+        """Re-send what is still unacknowledged after a quiet RTO (see the module doc)."""
+        rexmit = self._rexmit
+        for seq in range(self._head, self._next):
+            rexmit.append(seq)
+        self._quiet_since = now_us
+        self._probe_backoff = min(self._probe_backoff * 2, _PROBE_MAX_BACKOFF)
 
     def on_timer(self, now_us: int) -> None:
         self._drop_old(now_us)
+        if (
+            self._head < self._next
+            and not (self._queue or self._rexmit)
+            and now_us - self._quiet_since >= self._probe_timeout()
+        ):
+            self._probe_tail(now_us)
         if self._queue or self._rexmit:
             self._pump(now_us)
         if now_us >= self._km_next:

@@ -100,6 +100,43 @@ def test_nak_retransmits_with_r_flag_once_per_rtt() -> None:
     assert conn.stats().packets_retransmitted == 4
 
 
+def test_a_lost_tail_is_probed_after_a_quiet_rto_with_backoff() -> None:
+    """No later packet shows the receiver a lost tail, so no NAK comes: the sender
+    re-sends what is unacknowledged once it has been quiet for an RTO."""
+    conn = make(isn=10)
+    for i in range(3):
+        conn.send(bytes([i]), 0.0)
+    out(conn)
+    ack(conn, 1, 11, 0.005, rtt=2_000)  # 10 arrived; 11 and 12 (the tail) were lost
+    out(conn)
+    # RTT + 4 var + two ACK periods = 26 ms; at least 30 ms
+    assert conn.next_timer() == pytest.approx(0.005 + 0.030)
+    conn.handle_timer(0.034)
+    assert out(conn)[0] == []
+    conn.handle_timer(0.035)
+    again, _ = out(conn)
+    assert [p.seq for p in again] == [11, 12] and all(p.retransmitted for p in again)
+    assert conn.next_timer() == pytest.approx(0.035 + 0.060)  # backed off x2
+    conn.handle_timer(0.095)
+    assert [p.seq for p in out(conn)[0]] == [11, 12]
+    ack(conn, 2, 13, 0.1, rtt=2_000)  # progress: the tail arrived, nothing to probe
+    out(conn)
+    assert conn.stats().send_buffer == 0 and conn.stats().packets_retransmitted == 4
+    assert (conn.next_timer() or 0) >= 0.1 + 0.5  # the keep-alive, not a probe
+    conn.handle_timer(0.2)
+    assert out(conn)[0] == []
+
+
+def test_a_steady_stream_never_probes() -> None:
+    conn = make(isn=10)
+    for i in range(100):  # 10 ms apart, each ACKed 5 ms later
+        conn.send(b"x", i * 0.01)
+        conn.handle_timer(i * 0.01 + 0.004)
+        ack(conn, i + 1, 11 + i, i * 0.01 + 0.005, rtt=2_000)
+    data, _ = out(conn)
+    assert len(data) == 100 and not any(p.retransmitted for p in data)
+
+
 def test_old_packets_dropped_and_dropreq_answers_nak() -> None:
     conn = make(isn=10, latency=120)
     for _i in range(3):
