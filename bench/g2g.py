@@ -61,7 +61,11 @@ class DevTools:
 async def _page_server() -> tuple[web.AppRunner, str]:
     app = web.Application()
     html = PAGE.read_text()
-    app.router.add_get("/g2g.html", lambda _: web.Response(text=html, content_type="text/html"))
+
+    async def page(_: web.Request) -> web.Response:
+        return web.Response(text=html, content_type="text/html")
+
+    app.router.add_get("/g2g.html", page)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

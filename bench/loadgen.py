@@ -201,7 +201,8 @@ async def _stdin_lines() -> asyncio.StreamReader:
 class Driven(Protocol):
     """A load generator as the orchestrator drives it (RTMP here, SRT in srt_loadgen)."""
 
-    publishers: Sequence[object]
+    @property
+    def publishers(self) -> Sequence[object]: ...
 
     async def connect(self, concurrency: int) -> None: ...
     def start(self) -> None: ...

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import shutil
 import subprocess
@@ -56,7 +57,7 @@ class Reader:
 
     def _count(self) -> None:
         out = self.proc.stdout
-        assert out is not None
+        assert isinstance(out, io.BufferedReader)  # Popen's default buffering
         while data := out.read1(1 << 16):
             self.bytes += len(data)
 

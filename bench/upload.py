@@ -88,7 +88,9 @@ class Uploader:
         self.auth = {"Authorization": f"Bearer {server.bootstrap_key}", "Tus-Resumable": "1.0.0"}
         self.conn = http.client.HTTPConnection(self.host, self.port, timeout=300)
 
-    def call(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict:
+    def call(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> dict[str, Any]:
         self.conn.request(method, path, body=body, headers={**self.auth, **headers})
         response = self.conn.getresponse()
         response.read()

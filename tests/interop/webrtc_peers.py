@@ -57,7 +57,7 @@ class FileTrack(MediaStreamTrack):
         super().__init__()
         self.kind = kind
         self._path = path
-        self._loop = loop
+        self._repeat = loop  # not _loop: aiortc's MediaStreamTrack keeps its event loop there
         self._container = av.open(str(path))
         self._packets = self._container.demux(self._container.streams[0])
         self._rate = rate
@@ -87,7 +87,7 @@ class FileTrack(MediaStreamTrack):
 
     def _next_packet(self) -> Any:
         packet = next(self._packets, None)
-        if packet is None and self._loop:
+        if packet is None and self._repeat:
             self._container.close()
             self._container = av.open(str(self._path))
             self._packets = self._container.demux(self._container.streams[0])
@@ -195,7 +195,7 @@ class WhepViewer:
             while True:
                 frame = await track.recv()
                 self.frames[track.kind] += 1
-                if track.kind == "video":
+                if isinstance(frame, av.VideoFrame):
                     self.size = (frame.width, frame.height)
                     if self.first_frame_at is None:
                         self.first_frame_at = time.monotonic()
