@@ -89,7 +89,9 @@ def _script(seed: int, steps: int, isn: int, encrypted: bool) -> list[tuple[floa
             key = KeyIndex.CLEAR
             if send is not None and rng.random() < 0.9:
                 key = rng.choice((KeyIndex.EVEN, KeyIndex.EVEN, KeyIndex.ODD))
-                payload = send.ciphers[1].crypt(s, payload) if key is KeyIndex.EVEN else payload
+                even = send.ciphers[1]
+                assert even is not None
+                payload = even.crypt(s, payload) if key is KeyIndex.EVEN else payload
             packet = DataPacket(s, 1, ts, SOCK, payload, key=key, retransmitted=rng.random() < 0.2)
             script.append((now, "receive", packet.encode()))
         elif roll < 0.62:
@@ -110,8 +112,7 @@ def _script(seed: int, steps: int, isn: int, encrypted: bool) -> list[tuple[floa
         elif roll < 0.82:
             first = (seq + rng.randrange(-5, 20)) & 0x7FFFFFFF
             last = (first + rng.randrange(0, 10)) & 0x7FFFFFFF
-            packet = dropreq_packet(1, first, last, ts, SOCK)
-            script.append((now, "receive", packet))
+            script.append((now, "receive", dropreq_packet(1, first, last, ts, SOCK)))
         elif roll < 0.84:
             script.append((now, "receive", keepalive_packet(ts, SOCK)))
         elif roll < 0.841:
@@ -192,6 +193,8 @@ def _listen(module: ModuleType, datagrams: list[bytes]) -> list[Any]:
                 accepted = listener.accept(event, now)
                 seen.append(accepted.datagrams_to_send())
         seen.append((conn is not None, events, listener.datagrams_to_send()))
+        if conn is not None:  # what the connection made of it
+            seen.append((conn.events(), conn.datagrams_to_send(), conn.next_timer()))
     return seen
 
 
@@ -204,6 +207,7 @@ def _handshakes(seed: int) -> list[bytes]:
     caller = SrtConnection.caller(0.0, streamid="#!::r=live/k,m=publish", random_bytes=seeded(3))
     peer = SrtListener(now=0.0, random_bytes=seeded(1))
     out: list[bytes] = []
+    answers: list[bytes] = []
     for step in range(3):
         sent = caller.datagrams_to_send()
         out += sent
@@ -211,9 +215,17 @@ def _handshakes(seed: int) -> list[bytes]:
             peer.receive(datagram, ADDR, step * 0.01)
         for event in peer.events():
             if isinstance(event, ConnectionRequest):
-                peer.accept(event, step * 0.01)
-        for datagram, _ in peer.datagrams_to_send():
+                accepted = peer.accept(event, step * 0.01)
+                assert accepted is not None
+                answers += accepted.datagrams_to_send()
+        answers += [datagram for datagram, _ in peer.datagrams_to_send()]
+        for datagram in answers:
             caller.receive(datagram, step * 0.01)
+        answers.clear()
+    assert caller.established
+    for k in range(rng.randrange(1, 40)):  # data the accepted connection receives
+        caller.send(rng.randbytes(rng.choice((1, 188, 1316))), 0.03 + k * 0.002)
+        out += caller.datagrams_to_send()
     for _ in range(rng.randrange(0, 20)):
         out.insert(rng.randrange(len(out) + 1), rng.randbytes(rng.randrange(0, 80)))
     return out
