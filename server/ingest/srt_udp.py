@@ -5,7 +5,9 @@ SRT throughput. An asyncio datagram endpoint wakes Python once per datagram (wit
 uvloop that wake-up was about half of the server's CPU at 10 streams); here one
 ``add_reader`` callback drains the socket, up to :data:`BATCH` datagrams per wake-up
 (a bound, so that timers and other sockets get their turn under a flood), and hands
-the whole batch to the protocol.
+the whole batch to the protocol. The owner may pause that callback and
+:meth:`~BatchedUdpEndpoint.drain` the socket from a timer of its own instead (the SRT
+listener's tick does under light traffic: no wake-up per datagram at all).
 
 The read is a loop of ``sock.recvfrom`` until the socket is empty: what costs is the
 wake-up per datagram, and that is gone. ``recvmmsg(2)`` (many datagrams per system
@@ -80,18 +82,49 @@ class BatchedUdpEndpoint(asyncio.DatagramTransport):
         self._queue: deque[tuple[bytes, Any]] = deque()
         self._writing = False
         self._closed = False
+        self._reading = True
         self.send_dropped = 0
+        # what the kernel granted (it reports twice the SO_RCVBUF it accepted)
+        self.receive_buffer = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
         protocol.connection_made(self)
         loop.add_reader(self._fd, self._readable)
 
     def _readable(self) -> None:
-        try:
-            datagrams = receive_batch(self._sock, BATCH)
-        except OSError as exc:  # an ICMP error on the socket: the caller's timeout cleans up
-            self._protocol.error_received(exc)
-            return
-        if datagrams:
+        self.drain(BATCH)
+
+    def drain(self, limit: int) -> int:
+        """Hand the protocol up to ``limit`` queued datagrams, :data:`BATCH` at a time
+        (what a wake-up does; the owner calls it itself while reading is paused).
+        Returns how many there were."""
+        got = 0
+        while got < limit and not self._closed:
+            try:
+                datagrams = receive_batch(self._sock, min(BATCH, limit - got))
+            except OSError as exc:  # an ICMP error: the caller's timeout cleans up
+                self._protocol.error_received(exc)
+                break
+            if not datagrams:
+                break
+            got += len(datagrams)
             self._protocol.datagrams_received(datagrams)
+            if len(datagrams) < BATCH:
+                break
+        return got
+
+    @property
+    def reading(self) -> bool:
+        return self._reading
+
+    def pause_reading(self) -> None:
+        """No wake-up per datagram: they wait in the socket for :meth:`drain`."""
+        if self._reading and not self._closed:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closed:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._readable)
 
     # ------------------------------------------------------------ DatagramTransport
 
@@ -148,7 +181,8 @@ class BatchedUdpEndpoint(asyncio.DatagramTransport):
         if self._closed:
             return
         self._closed = True
-        self._loop.remove_reader(self._fd)
+        if self._reading:
+            self._loop.remove_reader(self._fd)
         if self._writing:
             self._loop.remove_writer(self._fd)
         self._queue.clear()

@@ -132,3 +132,35 @@ async def test_the_endpoint_hands_over_batches_and_sends(pair: Any) -> None:
     endpoint.close()
     assert endpoint.is_closing() and server.fileno() == -1
     assert not protocol.errors
+
+
+async def test_paused_reading_leaves_datagrams_for_drain(pair: Any) -> None:
+    """While paused no datagram wakes the loop: they wait in the socket until the
+    owner drains them (in batches of at most BATCH, up to its limit); resumed, the
+    loop reads them again by itself."""
+    server, one, _ = pair
+    protocol = _Collector()
+    endpoint = srt_udp.BatchedUdpEndpoint(asyncio.get_running_loop(), server, protocol)
+    assert endpoint.reading and endpoint.receive_buffer >= 1 << 20
+    endpoint.pause_reading()
+    endpoint.pause_reading()  # idempotent
+    assert not endpoint.reading
+    payloads = [i.to_bytes(2, "big") for i in range(600)]
+    _send(one, server.getsockname(), payloads)
+    await asyncio.sleep(0.05)
+    assert protocol.batches == []
+    assert endpoint.drain(400) == 400
+    assert max(map(len, protocol.batches)) <= srt_udp.BATCH
+    assert endpoint.drain(1000) == 200
+    assert endpoint.drain(1000) == 0
+    assert [d for batch in protocol.batches for d, _ in batch] == payloads
+    protocol.batches.clear()
+    endpoint.resume_reading()
+    assert endpoint.reading
+    _send(one, server.getsockname(), payloads[:300])
+    await asyncio.wait_for(protocol.got.wait(), 5)
+    assert [d for batch in protocol.batches for d, _ in batch] == payloads[:300]
+    endpoint.pause_reading()
+    endpoint.close()  # paused: nothing to unregister, and no error
+    endpoint.resume_reading()  # closed: stays closed
+    assert not endpoint.reading and endpoint.is_closing()

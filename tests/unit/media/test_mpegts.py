@@ -19,6 +19,9 @@ from server.media.mpegts import TS_SHIFT, TsDemuxer, TsItem, TsMuxer
 
 from .avsource import Media, decode_all, has_encoder, media
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 VIDEO = TrackKind.VIDEO
 AUDIO = TrackKind.AUDIO
 

@@ -22,6 +22,9 @@ from server.protocols.srt.crypto import (
 
 from .helpers import seeded
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 PASS = b"supersecret123"
 KMREQ = bytes.fromhex(
     "12202901000000000200020000000404f110c4e090b5349ed686c3c68434117f"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,9 @@ from server.protocols.srt.handshake import (
 from server.protocols.srt.packet import ControlPacket, DataPacket, KeyIndex, PacketPosition
 
 from .helpers import ADDR, seeded
+
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
 
 FUZZ = settings(
     max_examples=150,

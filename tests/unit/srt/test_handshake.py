@@ -36,6 +36,9 @@ from server.protocols.srt.handshake import (
 
 from .helpers import ADDR, Link, Sim, accept_with, seeded
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 PASS = "supersecret123"
 SID = "#!::r=live/test,m=publish"
 

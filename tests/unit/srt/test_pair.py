@@ -21,6 +21,9 @@ from server.protocols.srt import (
 
 from .helpers import Link, Sim, accept_with, data_seq, seeded
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 ISN_NEAR_WRAP = 0x7FFFFFFF - 700  # wraps after 700 packets
 TS_NEAR_WRAP = (1 << 32) - 1_500_000  # caller timestamps wrap 1.5 s in
 PASS = "correct horse battery"

@@ -24,6 +24,9 @@ from server.protocols.srt.packet import ControlPacket, ControlType, DataPacket, 
 
 from .helpers import seeded
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 SOCK = 0x2000
 PEER = 0x1000
 TOP = 0x7FFFFFFF

@@ -9,6 +9,9 @@ from server.protocols.srt import SrtConnection, SrtLimits
 from server.protocols.srt.control import Ack, ack_packet, nak_packet, parse_drop_request
 from server.protocols.srt.packet import ControlPacket, ControlType, DataPacket, KeyIndex
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 SOCK = 0x2000
 PEER = 0x1000
 TOP = 0x7FFFFFFF

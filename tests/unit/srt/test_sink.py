@@ -9,6 +9,9 @@ from server.protocols.srt import LocalProtocolError, PacketsDropped, SrtConnecti
 
 from .test_receiver import data, make
 
+# Against the compiled modules and their pure-Python twins (tests/accel_twins.py).
+pytestmark = pytest.mark.usefixtures("implementation")
+
 
 def test_payloads_go_to_the_sink_in_order_without_events() -> None:
     conn = make(10, tsbpd=False)
