@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import subprocess
 import threading
 import time
@@ -46,7 +47,7 @@ class Listener:
 
     def _count(self) -> None:
         out = self.proc.stdout
-        assert out is not None
+        assert isinstance(out, io.BufferedReader)  # Popen's default buffering
         while data := out.read1(1 << 16):
             self.bytes += len(data)
 

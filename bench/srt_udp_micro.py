@@ -43,7 +43,7 @@ def _send(port: int, rate: int, seconds: float) -> None:
     sock.close()
 
 
-class _Counter:
+class _Counter(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.count = 0
 
