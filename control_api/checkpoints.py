@@ -22,6 +22,13 @@ from server.ingest.manager import IngestManager
 
 log = logging.getLogger("relaycast.diagnostics")
 
+_SAVE = (
+    update(StreamSession)
+    .where(StreamSession.id == bindparam("sid"), StreamSession.ended_at.is_(None))
+    .values(bytes_in=bindparam("bytes"), last_seen_at=bindparam("seen"))
+)
+"""One batched UPDATE (executemany) of every open session's count and last activity."""
+
 
 class SessionCheckpointer:
     def __init__(
@@ -43,16 +50,11 @@ class SessionCheckpointer:
         sessions = self.ingest.open_sessions()
         if not sessions:
             return 0
-        statement = (
-            update(StreamSession)
-            .where(StreamSession.id == bindparam("sid"), StreamSession.ended_at.is_(None))
-            .values(bytes_in=bindparam("bytes"), last_seen_at=bindparam("seen"))
-            .execution_options(synchronize_session=False)
-        )
-        async with self.store.sessions.begin() as s:
-            conn = await s.connection()  # Core executemany: no ORM bulk-update rules
+        # Core on a connection of its own: an ORM session around the same executemany
+        # doubled the CPU of a checkpoint (a tick every 2 s while any stream is live)
+        async with self.store.engine.begin() as conn:
             await conn.execute(
-                statement,
+                _SAVE,
                 [
                     {
                         "sid": o.session_id,

@@ -177,7 +177,11 @@ class ThisNode:
         return doc if isinstance(doc, dict) else None
 
     async def beat(self) -> None:
-        await self._store.nodes.heartbeat(self.info(), self.started, datetime.now(UTC), self.lease)
+        """Renew the lease; claims exist only on a shared database (``NodeClaims``,
+        ``control_api.jobs``), so only there are they renewed with it."""
+        now = datetime.now(UTC)
+        shared = self._store.shared
+        await self._store.nodes.heartbeat(self.info(), self.started, now, self.lease, shared)
 
     async def start(self, ingest: IngestManager | None = None) -> None:
         """Announce the node now (a failure stops start-up), then keep its lease; on a

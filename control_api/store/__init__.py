@@ -8,7 +8,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from control_api.store.api_keys import ApiKeyRepo
-from control_api.store.channels import ChannelRepo
+from control_api.store.channels import ChannelRepo, LiveStreamWrites
 from control_api.store.db import make_engine, make_sessionmaker, migrate
 from control_api.store.destinations import DestinationRepo
 from control_api.store.environments import EnvironmentRepo
@@ -51,7 +51,9 @@ class Store:
         self.claims = ClaimRepo(self.sessions, engine.dialect.name)
         self.jobs = JobRepo(self.sessions, engine.dialect.name)
         self.queue = QueueRepo(self.sessions)
-        self.channels = ChannelRepo(self.sessions)
+        self.channels = ChannelRepo(
+            self.sessions, None if self.shared else LiveStreamWrites(engine)
+        )
         self.events = EventHub()
         """Committed changes are announced here (webhooks listen); see control_api.webhooks."""
 

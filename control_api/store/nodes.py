@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from control_api.store.models import JobClaim, LiveStream, Node, StreamClaim, StreamSession
 
@@ -44,9 +44,16 @@ class NodeRepo:
         self._insert = _upsert(dialect)
 
     async def heartbeat(
-        self, info: NodeInfo, started: datetime, now: datetime, lease: float
+        self,
+        info: NodeInfo,
+        started: datetime,
+        now: datetime,
+        lease: float,
+        renew_claims: bool = True,
     ) -> None:
-        """Announce the node (again) and renew its lease and its streams' claims."""
+        """Announce the node (again) and renew its lease and its streams' and jobs'
+        claims. ``renew_claims=False``: a node that never claims (one process's
+        database: ``ThisNode``) skips the two claim updates, two thirds of the cost."""
         expires = now + timedelta(seconds=lease)
         values = {
             "region": info.region,
@@ -59,8 +66,13 @@ class NodeRepo:
             "lease_expires_at": expires,
         }
         upsert = self._insert(Node).values(name=info.name, started_at=started, **values)
-        async with self._sessions.begin() as s:
+        # Core on a connection of its own: an ORM session around the same statements
+        # doubled the CPU of a beat (one every lease / 3, on every node, all the time)
+        engine: AsyncEngine = self._sessions.kw["bind"]
+        async with engine.begin() as s:
             await s.execute(upsert.on_conflict_do_update(index_elements=["name"], set_=values))
+            if not renew_claims:
+                return
             await s.execute(
                 update(StreamClaim)
                 .where(StreamClaim.node == info.name)

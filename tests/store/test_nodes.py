@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
+from control_api.nodes import ThisNode
+from control_api.settings import load_settings
 from control_api.store import Store
 from control_api.store.directory import StoreDirectory
 from control_api.store.models import LiveStream, StreamSession
 from control_api.store.nodes import NodeInfo
+from control_api.urls import Endpoints
 from tests.store.test_store import FIELDS
 
 LEASE = 15.0
@@ -63,6 +66,33 @@ async def test_a_lapsed_claim_is_taken_over_and_heartbeats_keep_it(store: Store)
     assert not await store.claims.take(sid, "b", "tb", t0 + timedelta(seconds=20), LEASE)
     assert await store.claims.take(sid, "b", "tb", t0 + timedelta(seconds=26), LEASE)
     assert await store.claims.holder(sid, t0 + timedelta(seconds=26)) == "b"
+
+
+async def test_a_heartbeat_without_claims_renews_only_the_node(store: Store) -> None:
+    """One process's database has no claims (``ThisNode`` passes ``renew_claims=False``
+    there): the node's lease is renewed all the same, a claim is not."""
+    sid = await _stream(store)
+    t0 = datetime.now(UTC)
+    assert await store.claims.take(sid, "a", "ta", t0, LEASE)
+    await store.nodes.heartbeat(_info("a"), t0, t0 + timedelta(seconds=10), LEASE, False)
+    later = t0 + timedelta(seconds=20)
+    assert [n.name for n in await store.nodes.live(later)] == ["a"]
+    assert await store.claims.holder(sid, later) is None  # lapsed: not renewed
+
+
+async def test_this_node_renews_claims_only_on_a_shared_database(store: Store) -> None:
+    """``ThisNode.beat``: PostgreSQL renews the node's claims with its lease; SQLite,
+    where nothing claims, only the lease."""
+    settings = load_settings(environ={"RELAYCAST_NODE__NAME": "a"})
+    node = ThisNode(settings, store, Endpoints("h", 8080, 1935, 9000))
+    sid = await _stream(store)
+    t0 = datetime.now(UTC)
+    lease = settings.node.lease_seconds
+    assert await store.claims.take(sid, "a", "ta", t0 - timedelta(seconds=lease - 1), lease)
+    await node.beat()
+    later = t0 + timedelta(seconds=lease / 2)
+    assert "a" in {n.name for n in await store.nodes.live(later)}
+    assert await store.claims.holder(sid, later) == ("a" if store.shared else None)
 
 
 async def test_the_owner_of_an_edge_id_is_the_other_live_node_holding_its_claim(
