@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from .configs import config_from_record
 from .errors import MediaFormatError
@@ -29,15 +30,15 @@ FOURCC_BY_CODEC: dict[str, bytes] = {
 }
 
 _LEGACY_VIDEO_CODECS: dict[int, str] = {7: Codec.H264, 12: Codec.H265}
-_NAL_CODECS = frozenset({Codec.H264, Codec.H265})
-SOUND_FORMAT_AAC = 10
-SOUND_FORMAT_EX_HEADER = 9
-FRAME_KEY = 1
-FRAME_INTER = 2
-FRAME_GENERATED_KEY = 4
-FRAME_COMMAND = 5
-_MULTITRACK_MANY_CODECS = 2
-_MODEX_TIMESTAMP_OFFSET_NANO = 0
+_NAL_CODECS: Final = frozenset({Codec.H264, Codec.H265})
+SOUND_FORMAT_AAC: Final = 10
+SOUND_FORMAT_EX_HEADER: Final = 9
+FRAME_KEY: Final = 1
+FRAME_INTER: Final = 2
+FRAME_GENERATED_KEY: Final = 4
+FRAME_COMMAND: Final = 5
+_MULTITRACK_MANY_CODECS: Final = 2
+_MODEX_TIMESTAMP_OFFSET_NANO: Final = 0
 
 
 class VideoPacketType(enum.IntEnum):
