@@ -103,7 +103,9 @@ class _ExBody:
 
 
 def _si24(data: bytes, pos: int) -> int:
-    value = int.from_bytes(data[pos : pos + 3], "big")
+    """The signed 24-bit composition offset at ``pos`` (the caller checked the length).
+    Byte by byte: no slice and no ``int.from_bytes`` call, in both twins."""
+    value = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
     return value - (1 << 24) if value & 0x800000 else value
 
 
