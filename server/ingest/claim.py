@@ -11,13 +11,18 @@ not import the manager (which imports it).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Final, Protocol
 
 from server.ingest import plan
 from server.ingest.ports import Publisher
 from server.ingest.sessions import Live
 from server.media import vp9
 from server.media.frame import Codec, CodecConfig, Frame, TrackKind
+
+# Compiled, an enum member of an interpreted module (server.media.tracks) read in
+# ``frame`` would be a class attribute lookup per frame; Final constants are C statics.
+_VP9: Final = Codec.VP9
+_DATA: Final = TrackKind.DATA
 
 
 class ClaimOwner(Protocol):
@@ -84,11 +89,11 @@ class Claim:
         live = self.live
         if live.publisher is not self.publisher:
             return
-        if frame.keyframe and frame.codec == Codec.VP9:
+        if frame.keyframe and frame.codec == _VP9:
             self._complete_vp9_config(frame)
         live.meter.add_frame(frame)
         live.stream.publish(frame)
-        if not live.live and frame.track is not TrackKind.DATA:
+        if not live.live and frame.track is not _DATA:
             self._manager.went_live(live)
 
     def _complete_vp9_config(self, frame: Frame) -> None:

@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Final
 
 from server.media.frame import TIMEBASE, Frame, TrackKind
 
 WINDOW_SECONDS = 5.0
+_VIDEO: Final = TrackKind.VIDEO
+"""Compiled, a Final constant is a C static; ``TrackKind.VIDEO`` read in ``add_frame``
+would be a class attribute lookup per frame (the enum lives in interpreted code)."""
 
 
 @dataclass(slots=True)
@@ -49,7 +53,7 @@ class IngestMeter:
             self._bytes.popleft()
 
     def add_frame(self, frame: Frame) -> None:
-        if frame.track is not TrackKind.VIDEO:
+        if frame.track is not _VIDEO:
             return
         assert self._video_dts is not None
         self.video_frames += 1

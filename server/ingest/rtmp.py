@@ -20,12 +20,11 @@ from server.ingest.heap import HeapTrimmer
 from server.ingest.manager import Claim, IngestManager
 from server.ingest.ports import mask_key
 from server.ingest.refusals import RefusalReason, Refused
+from server.ingest.rtmp_pump import MalformedMedia, RtmpIngestPump
 from server.ingest.spread import Spread
 from server.ingest.throttle import RefusalThrottle
 from server.logfields import MediaLog, new_connection_id
-from server.media.errors import MediaFormatError
-from server.media.flv import FlvTagParser, announced_tracks
-from server.media.frame import CodecConfig, Frame
+from server.media.flv import announced_tracks
 from server.playback import PlaybackService, PlayRefused, PlayTicket
 from server.playback.fanout import RtmpFanout
 from server.playback.relay import PlayerRelays
@@ -35,7 +34,6 @@ from server.settings import RtmpSettings
 from server.timers import DeadlineTimer
 
 log = logging.getLogger("relaycast.rtmp")
-_MEDIA_RECEIVED = rtmp.MediaReceived
 
 
 @dataclass
@@ -85,8 +83,8 @@ class RtmpIngestConnection(asyncio.Protocol):
             rtmp.Role.SERVER, limits=server.limits, now=self.loop.time(), budget=server.budget
         )
         self.transport: asyncio.Transport | None = None
-        self.claim: Claim | None = None
-        self.flv = FlvTagParser()
+        self.pump = RtmpIngestPump(self.conn)
+        """Feeds the core and handles its media events (compiled: server/accel_modules.txt)."""
         self.timer = DeadlineTimer(self.loop, self._on_timer)
         self.pending: asyncio.Task[None] | None = None
         self.app = ""
@@ -94,6 +92,15 @@ class RtmpIngestConnection(asyncio.Protocol):
         self.ticket: PlayTicket | None = None  # set while this connection is a player
         self.player: RtmpPlayer | None = None
         self.fanout: RtmpFanout | None = None  # what feeds the player
+
+    @property
+    def claim(self) -> Claim | None:
+        """The publish this connection holds (the pump hands it the frames)."""
+        return self.pump.claim
+
+    @claim.setter
+    def claim(self, claim: Claim | None) -> None:
+        self.pump.claim = claim
 
     # ------------------------------------------------------------ asyncio side
 
@@ -114,11 +121,7 @@ class RtmpIngestConnection(asyncio.Protocol):
         self._pump()
 
     def data_received(self, data: bytes) -> None:
-        now = self.loop.time()
-        self.conn.receive_data(data, now)
-        if self.claim is not None:
-            self.claim.received(len(data), now)
-        self._pump()
+        self._decide(self.pump.receive(data, self.loop.time()))
 
     def eof_received(self) -> bool:
         self.conn.receive_data(b"", self.loop.time())
@@ -168,18 +171,23 @@ class RtmpIngestConnection(asyncio.Protocol):
     # ------------------------------------------------------------ the pump
 
     def _pump(self) -> None:
+        self._decide(self.pump.next_event())
+
+    def _decide(self, event: rtmp.Event | MalformedMedia | None) -> None:
+        """Handle what the pump gave out, starting with ``event``, then send and re-arm.
+
+        The pump handles the media events (nearly all of them) itself, per message in
+        compiled code; what comes out needs a decision here. Deciding may replay what
+        the peer pipelined (accepting a connect can raise the publish that came in the
+        same read): the pump hands that out too, before it returns None."""
+        pump = self.pump
+        while event is not None:
+            if isinstance(event, MalformedMedia):
+                self._malformed(event)
+            else:
+                self._handle(event)
+            event = pump.next_event()
         conn = self.conn
-        events = conn.events()
-        while events:
-            for event in events:
-                if type(event) is _MEDIA_RECEIVED:  # nearly every event: skip the dispatch
-                    self._media(event)
-                else:
-                    self._handle(event)
-            # Deciding may replay what the peer pipelined (accepting a connect can raise
-            # the publish that came in the same read): handle that now, not on the next
-            # read or timer.
-            events = conn.events()
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -202,7 +210,7 @@ class RtmpIngestConnection(asyncio.Protocol):
     # ------------------------------------------------------------ events
 
     def _handle(self, event: rtmp.Event) -> None:
-        """Every event but media (``_pump`` hands those straight to ``_media``)."""
+        """Every event but media (the pump turns those into frames itself)."""
         if isinstance(event, rtmp.MetadataReceived):
             if self.claim is not None:
                 self.claim.metadata(dict(event.metadata))
@@ -349,24 +357,11 @@ class RtmpIngestConnection(asyncio.Protocol):
             self.server.manager.release(self.claim, "encoder unpublished")
             self.claim = None
 
-    def _media(self, event: rtmp.MediaReceived) -> None:
-        claim = self.claim
-        if claim is None or event.kind == "data":
-            return
-        try:
-            if event.kind == "video":
-                result = self.flv.video(event.payload, event.timestamp)
-            else:
-                result = self.flv.audio(event.payload, event.timestamp)
-        except MediaFormatError as exc:
-            self.server.counters.failures["bad_media"] += 1
-            self.log.warning("rtmp %s: bad %s tag: %s", self.remote, event.kind, exc)
-            self.conn.close("malformed media")
-            return
-        if isinstance(result, Frame):
-            claim.frame(result)
-        elif isinstance(result, CodecConfig):
-            claim.config(result)
+    def _malformed(self, bad: MalformedMedia) -> None:
+        """A tag the FLV parser refused: the encoder is broken, hang up."""
+        self.server.counters.failures["bad_media"] += 1
+        self.log.warning("rtmp %s: bad %s tag: %s", self.remote, bad.kind, bad.error)
+        self.conn.close("malformed media")
 
 
 class RtmpIngestServer:

@@ -19,7 +19,7 @@ import uvloop
 
 from server.bus import Registry, StreamGrant
 from server.ingest.coalesce import ReadCoalescer
-from server.ingest.manager import IngestManager
+from server.ingest.manager import Claim, IngestManager
 from server.ingest.rtmp import RtmpIngestConnection, RtmpIngestServer
 from server.protocols import rtmp
 from server.settings import IngestSettings, RtmpSettings
@@ -51,15 +51,43 @@ class Directory:
         return None
 
 
+class RecordingPump:
+    """Stands in for the connection's ``RtmpIngestPump``: records the media messages
+    the core delivered (instead of parsing FLV tags), hands out the other events."""
+
+    def __init__(self, conn: rtmp.RtmpConnection) -> None:
+        self.conn = conn
+        self.claim: Claim | None = None
+        self.media: list[tuple[str, int, bytes]] = []
+        self.events: list[rtmp.Event] = []
+
+    def receive(self, data: bytes, now: float) -> rtmp.Event | None:
+        self.conn.receive_data(data, now)
+        return self.next_event()
+
+    def next_event(self) -> rtmp.Event | None:
+        while True:
+            if not self.events:
+                self.events = self.conn.events()
+                if not self.events:
+                    return None
+            event = self.events.pop(0)
+            if not isinstance(event, rtmp.MediaReceived):
+                return event
+            self.media.append((event.kind, event.timestamp, bytes(event.payload)))
+
+
 class Recording(RtmpIngestConnection):
-    """Records the media messages the core delivered (instead of parsing FLV tags)."""
+    """An ingest connection whose pump records the media messages."""
 
-    media: list[tuple[str, int, bytes]]
+    def __init__(self, server: RtmpIngestServer) -> None:
+        super().__init__(server)
+        self.recorder = RecordingPump(self.conn)
+        self.pump = self.recorder  # type: ignore[assignment]
 
-    def _media(self, event: rtmp.MediaReceived) -> None:
-        if not hasattr(self, "media"):
-            self.media = []
-        self.media.append((event.kind, event.timestamp, bytes(event.payload)))
+    @property
+    def media(self) -> list[tuple[str, int, bytes]]:
+        return self.recorder.media
 
 
 async def serve(poller: str = "epoll", **settings: Any) -> tuple[RtmpIngestServer, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from enum import Enum
-from typing import TypeVar
+from typing import Final, TypeVar
 
 from .amf0 import AmfValue
 from .budget import ByteBudget
@@ -37,12 +37,12 @@ from .server_session import ServerSession
 
 _Session = TypeVar("_Session", ServerSession, ClientSession)
 
-_MAX_CONTROL_TYPE = int(MessageType.SET_PEER_BANDWIDTH)
-_AGGREGATE = int(MessageType.AGGREGATE)
-_AGGREGATED_TYPES = frozenset(
+_MAX_CONTROL_TYPE: Final = int(MessageType.SET_PEER_BANDWIDTH)
+_AGGREGATE: Final = int(MessageType.AGGREGATE)
+_AGGREGATED_TYPES: Final = frozenset(
     int(t) for t in (MessageType.AUDIO, MessageType.VIDEO, MessageType.DATA_AMF0)
 )
-_MASK32 = 0xFFFFFFFF
+_MASK32: Final = 0xFFFFFFFF
 
 
 class Role(Enum):

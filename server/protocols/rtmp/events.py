@@ -4,11 +4,17 @@ Timestamps in events are *unwrapped* milliseconds: the 32-bit wire value extende
 per (message stream, message type) so that it keeps increasing past 2**32 ms
 (~49.7 days); see :class:`messages.TimestampUnwrapper`. The first value equals the
 wire value.
+
+Compiled with mypyc (``server/accel_modules.txt``, issue 20): the server session
+builds a ``MediaReceived`` per media message and the ingest pump reads it, both
+compiled, so natively; interpreted, each was a Python-level constructor call. This
+source stays the pure-Python reference.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Literal, TypeAlias
 
 from .amf0 import AmfValue
@@ -54,18 +60,38 @@ class MediaReceived:
     payload: bytes
 
     def __init__(self, kind: MediaKind, timestamp: int, stream_id: int, payload: bytes) -> None:
-        # One of these per media message: the generated frozen __init__ goes through
-        # object.__setattr__ per field and costs about twice as much as setting the
-        # slots directly. Same fields, order, equality and immutability.
-        _SET_KIND(self, kind)
-        _SET_TIMESTAMP(self, timestamp)
-        _SET_STREAM_ID(self, stream_id)
-        _SET_PAYLOAD(self, payload)
+        # One of these per media message. Compiled, these are stores into the native
+        # object's fields (the frozen ``__setattr__`` only guards interpreted code).
+        # Interpreted, that ``__setattr__`` would refuse them: the pure twin runs
+        # ``_init_media_slots`` instead (installed below), as ``server.media.frame`` does.
+        self.kind = kind  # type: ignore[misc]
+        self.timestamp = timestamp  # type: ignore[misc]
+        self.stream_id = stream_id  # type: ignore[misc]
+        self.payload = payload  # type: ignore[misc]
 
 
-_SET_KIND, _SET_TIMESTAMP, _SET_STREAM_ID, _SET_PAYLOAD = (
-    MediaReceived.__dict__[name].__set__ for name in ("kind", "timestamp", "stream_id", "payload")
-)
+def _init_media_slots(
+    self: MediaReceived, kind: MediaKind, timestamp: int, stream_id: int, payload: bytes
+) -> None:
+    """The pure twin's ``MediaReceived.__init__``: sets the slots through their
+    descriptors, bypassing the frozen ``__setattr__`` (the generated frozen ``__init__``
+    calls ``object.__setattr__`` per field and costs about twice as much). Same fields,
+    order, equality and immutability."""
+    _set_kind(self, kind)
+    _set_timestamp(self, timestamp)
+    _set_stream_id(self, stream_id)
+    _set_payload(self, payload)
+
+
+INTERPRETED = isinstance(vars(MediaReceived)["__init__"], FunctionType)
+"""True in the pure twin (its ``__init__`` is a Python function), False compiled."""
+
+if INTERPRETED:
+    _set_kind, _set_timestamp, _set_stream_id, _set_payload = [
+        vars(MediaReceived)[name].__set__ for name in ("kind", "timestamp", "stream_id", "payload")
+    ]
+    _init_media_slots.__qualname__ = "MediaReceived.__init__"
+    setattr(MediaReceived, "__init__", _init_media_slots)  # noqa: B010 - mypy forbids assigning a method
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Final
 
 from .chunk import encode_message
 from .errors import ProtocolError
 
-CONTROL_CSID = 2
+CONTROL_CSID: Final = 2
 """Protocol control messages travel on chunk stream 2, message stream 0, timestamp 0."""
 
 
@@ -58,11 +59,11 @@ class PeerBandwidthLimit(IntEnum):
     DYNAMIC = 2
 
 
-_U32 = struct.Struct(">I")
-_U16 = struct.Struct(">H")
-_PEER_BW = struct.Struct(">IB")
-_AGG_HEADER = struct.Struct(">BHBHBBHB")  # type, size(3), ts(3), ts_ext, stream id(3)
-_MASK32 = 0xFFFFFFFF
+_U32: Final = struct.Struct(">I")
+_U16: Final = struct.Struct(">H")
+_PEER_BW: Final = struct.Struct(">IB")
+_AGG_HEADER: Final = struct.Struct(">BHBHBBHB")  # type, size(3), ts(3), ts_ext, stream id(3)
+_MASK32: Final = 0xFFFFFFFF
 
 
 # --------------------------------------------------------------------------- builders

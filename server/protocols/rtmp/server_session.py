@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Final
 
 from . import amf0, commands
 from .amf0 import UNDEFINED, AmfValue
@@ -37,11 +38,11 @@ from .messages import set_peer_bandwidth as peer_bandwidth_payload
 from .messages import window_ack_size as window_ack_size_payload
 from .outbox import Outbox
 
-_AUDIO = int(MessageType.AUDIO)
-_VIDEO = int(MessageType.VIDEO)
-_DATA_CSID = 5
+_AUDIO: Final = int(MessageType.AUDIO)
+_VIDEO: Final = int(MessageType.VIDEO)
+_DATA_CSID: Final = 5
 """Chunk stream for data messages to a player (the client role's DATA_CSID)."""
-_IGNORED_COMMANDS = frozenset({"_result", "_error", "onStatus", "onBWDone", "_onbwcheck"})
+_IGNORED_COMMANDS: Final = frozenset({"_result", "_error", "onStatus", "onBWDone", "_onbwcheck"})
 
 
 class _Phase(Enum):
