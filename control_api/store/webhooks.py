@@ -256,7 +256,9 @@ class WebhookRepo:
             ).all()
             if found:
                 return Page(items=[row for row, _ in found], total=int(found[0][1]))
-            # past the end (or none): no row carries the count
+            if offset == 0:  # the statement saw none: a count after it could see a new one
+                return Page(items=[], total=0)
+            # past the end: no row carries the count
             total = await s.scalar(select(func.count()).select_from(WebhookDelivery).where(where))
             return Page(items=[], total=int(total or 0))
 

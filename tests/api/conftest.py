@@ -100,7 +100,9 @@ async def make_api(tmp_path: Path) -> AsyncIterator[ApiFactory]:
         )
         ingest = IngestManager(StoreDirectory(store.sessions), Registry(), settings.ingest)
         app = build_app(settings, store, endpoints, await store.token_signing_key(), ingest)
-        runner = web.AppRunner(app, access_log=None)
+        # as `relaycast serve` runs it: a handler still open at the end is cut after 2 s
+        # (aiohttp's default waits 60 s for it)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
