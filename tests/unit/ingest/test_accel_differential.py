@@ -11,7 +11,6 @@ must be equal after every step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -28,7 +27,7 @@ from server.ingest.sessions import Live
 from server.media import frame as default_frame
 from server.media.frame import Codec, CodecConfig, TrackKind
 from tests.accel_twins import pure_twins
-from tests.unit.ingest.pump_driver import Owner
+from tests.unit.ingest.pump_driver import Owner, Publisher
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 VPCC = bytes([1, 0, 0, 0, 0, 10, 0x82, 2, 2, 2, 0, 0])  # profile 0, level 1, 8 bit, 4:2:0
@@ -40,15 +39,6 @@ def pure() -> dict[str, ModuleType]:
     if not accel.is_compiled(default_claim):
         pytest.skip("no compiled build to compare with (pip install -e . with a compiler)")
     return pure_twins()
-
-
-@dataclass(eq=False)
-class Publisher:
-    remote: str = "127.0.0.1:1"
-    protocol: str = "rtmp"
-
-    def close(self, reason: str) -> None:
-        pass
 
 
 _FRAME = st.tuples(
