@@ -75,8 +75,8 @@ class RtmpIngestPump:
         are handled here), a :class:`MalformedMedia`, or None once the core has no more
         events. Call it until it returns None: an event handled in between (accepting a
         connect replays what the peer pipelined) may have produced more."""
-        # One pass per media message: the FLV parsing is inlined (no call per message,
-        # which the pure twin would pay in full).
+        # One pass per media message, the event dispatch written out here (no call per
+        # message between taking the event and handing its tag to the FLV parser).
         while True:
             events = self._events
             index = self._next
